@@ -1,0 +1,245 @@
+//! Scalar expressions of kernel IR.
+//!
+//! Expressions are pure trees; the only side effects are in [`crate::Stmt`]. Types are
+//! implicit and checked by [`crate::verify_kernel`]: arithmetic needs both operands of
+//! one type, comparisons produce `bool`, index expressions are `i64`.
+
+use crate::kernel::{BufId, Kernel, ScalarType, VarId};
+
+/// Unary operations. Float-only unless noted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// Negation (ints and floats).
+    Neg,
+    /// Absolute value (ints and floats).
+    Abs,
+    Sqrt,
+    /// `e^x`. Backends expand it inline (no libm): at most 2 ulp of error for results
+    /// in the normal range, `+inf` on overflow, `0` on underflow, NaN passes through.
+    Exp,
+    /// Natural logarithm; at most 2 ulp, `log(0) = -inf`, negative → NaN.
+    Log,
+    /// Hyperbolic tangent; absolute error at most 2e-7 and relative error at most
+    /// 4 ulp near zero.
+    Tanh,
+    /// Error function; absolute error at most 2e-7.
+    Erf,
+    Floor,
+    Ceil,
+    /// Round half to even.
+    Round,
+    /// Logical not (`bool` only).
+    Not,
+}
+
+/// Binary operations on two operands of the same type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    /// Float division, or integer division truncating toward zero.
+    Div,
+    /// Integer remainder with the sign of the dividend (like C `%`); float `fmod`.
+    Rem,
+    /// Minimum; for floats NaN-propagating (if either operand is NaN, NaN).
+    Min,
+    /// Maximum; for floats NaN-propagating (if either operand is NaN, NaN).
+    Max,
+    /// Logical/bitwise and (`bool` and ints).
+    And,
+    /// Logical/bitwise or (`bool` and ints).
+    Or,
+    /// Power `a^b` (floats).
+    Pow,
+}
+
+/// Comparisons; the result is `bool`. Float comparisons are ordered (false on NaN)
+/// except `Ne`, which is true when either side is NaN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// A scalar expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A float constant of the given float type (`f64` holds any `f32` exactly).
+    FConst(f64, ScalarType),
+    /// An integer constant of the given integer type.
+    IConst(i64, ScalarType),
+    /// A boolean constant.
+    BConst(bool),
+    /// The current value of a variable.
+    Var(VarId),
+    /// `buf[index]`, index in elements (`i64`).
+    Load {
+        buf: BufId,
+        index: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        arg: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Cmp {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `cond ? then : otherwise`; both arms are evaluated (they are pure).
+    Select {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    /// Numeric conversion: float→int truncates toward zero (saturating), int→float
+    /// rounds to nearest, bool→number gives 0/1, number→bool is `x != 0`.
+    Cast {
+        to: ScalarType,
+        arg: Box<Expr>,
+    },
+    /// `a * b + c`, fused or not at the backend's choice (floats).
+    Fma {
+        a: Box<Expr>,
+        b: Box<Expr>,
+        c: Box<Expr>,
+    },
+}
+
+impl Expr {
+    /// An `f32` constant.
+    pub fn f32(v: f32) -> Expr {
+        Expr::FConst(f64::from(v), ScalarType::F32)
+    }
+    /// An `i64` constant (indices, loop bounds).
+    pub fn i64(v: i64) -> Expr {
+        Expr::IConst(v, ScalarType::I64)
+    }
+    pub fn var(v: VarId) -> Expr {
+        Expr::Var(v)
+    }
+    pub fn load(buf: BufId, index: Expr) -> Expr {
+        Expr::Load {
+            buf,
+            index: Box::new(index),
+        }
+    }
+    pub fn unary(op: UnaryOp, arg: Expr) -> Expr {
+        Expr::Unary {
+            op,
+            arg: Box::new(arg),
+        }
+    }
+    pub fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
+    }
+    pub fn cmp(op: CmpOp, lhs: Expr, rhs: Expr) -> Expr {
+        Expr::Cmp {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
+    }
+    pub fn select(cond: Expr, then: Expr, otherwise: Expr) -> Expr {
+        Expr::Select {
+            cond: Box::new(cond),
+            then: Box::new(then),
+            otherwise: Box::new(otherwise),
+        }
+    }
+    pub fn cast(to: ScalarType, arg: Expr) -> Expr {
+        Expr::Cast {
+            to,
+            arg: Box::new(arg),
+        }
+    }
+    pub fn fma(a: Expr, b: Expr, c: Expr) -> Expr {
+        Expr::Fma {
+            a: Box::new(a),
+            b: Box::new(b),
+            c: Box::new(c),
+        }
+    }
+    pub fn min(self, rhs: Expr) -> Expr {
+        Expr::binary(BinaryOp::Min, self, rhs)
+    }
+    pub fn max(self, rhs: Expr) -> Expr {
+        Expr::binary(BinaryOp::Max, self, rhs)
+    }
+    pub fn lt(self, rhs: Expr) -> Expr {
+        Expr::cmp(CmpOp::Lt, self, rhs)
+    }
+    pub fn ge(self, rhs: Expr) -> Expr {
+        Expr::cmp(CmpOp::Ge, self, rhs)
+    }
+    pub fn and(self, rhs: Expr) -> Expr {
+        Expr::binary(BinaryOp::And, self, rhs)
+    }
+    pub fn exp(self) -> Expr {
+        Expr::unary(UnaryOp::Exp, self)
+    }
+    pub fn sqrt(self) -> Expr {
+        Expr::unary(UnaryOp::Sqrt, self)
+    }
+
+    /// The type of this expression inside `kernel`, or `None` when it is ill-typed in a
+    /// way that [`crate::verify_kernel`] reports.
+    pub fn ty(&self, kernel: &Kernel) -> Option<ScalarType> {
+        Some(match self {
+            Expr::FConst(_, t) | Expr::IConst(_, t) => *t,
+            Expr::BConst(_) | Expr::Cmp { .. } => ScalarType::Bool,
+            Expr::Var(v) => kernel.var(*v)?.ty,
+            Expr::Load { buf, .. } => kernel.param(*buf)?.elem,
+            Expr::Unary { arg, .. } => arg.ty(kernel)?,
+            Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
+            Expr::Select { then, .. } => then.ty(kernel)?,
+            Expr::Cast { to, .. } => *to,
+            Expr::Fma { a, .. } => a.ty(kernel)?,
+        })
+    }
+}
+
+macro_rules! arith_ops {
+    ($($trait:ident $method:ident $op:ident),*) => {$(
+        impl std::ops::$trait for Expr {
+            type Output = Expr;
+            fn $method(self, rhs: Expr) -> Expr {
+                Expr::binary(BinaryOp::$op, self, rhs)
+            }
+        }
+    )*};
+}
+arith_ops!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div, Rem rem Rem);
+
+impl std::ops::Neg for Expr {
+    type Output = Expr;
+    fn neg(self) -> Expr {
+        Expr::unary(UnaryOp::Neg, self)
+    }
+}
+
+impl From<i64> for Expr {
+    fn from(v: i64) -> Expr {
+        Expr::i64(v)
+    }
+}
+
+impl From<VarId> for Expr {
+    fn from(v: VarId) -> Expr {
+        Expr::Var(v)
+    }
+}

@@ -1,0 +1,180 @@
+//! Kernels, statements, buffers and variables.
+
+use crate::expr::Expr;
+use std::fmt;
+
+/// The element types kernel code computes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarType {
+    F32,
+    F64,
+    I8,
+    U8,
+    I32,
+    I64,
+    /// A one-bit truth value; stored in memory as one byte (0 or 1).
+    Bool,
+}
+
+impl ScalarType {
+    /// Size of one element in memory, in bytes.
+    pub fn size_bytes(self) -> u64 {
+        match self {
+            ScalarType::I8 | ScalarType::U8 | ScalarType::Bool => 1,
+            ScalarType::F32 | ScalarType::I32 => 4,
+            ScalarType::F64 | ScalarType::I64 => 8,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, ScalarType::F32 | ScalarType::F64)
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(
+            self,
+            ScalarType::I8 | ScalarType::U8 | ScalarType::I32 | ScalarType::I64
+        )
+    }
+
+    pub fn is_signed(self) -> bool {
+        matches!(self, ScalarType::I8 | ScalarType::I32 | ScalarType::I64)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarType::F32 => "f32",
+            ScalarType::F64 => "f64",
+            ScalarType::I8 => "i8",
+            ScalarType::U8 => "u8",
+            ScalarType::I32 => "i32",
+            ScalarType::I64 => "i64",
+            ScalarType::Bool => "bool",
+        }
+    }
+}
+
+impl fmt::Display for ScalarType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Index of a kernel parameter (a buffer), printed as `%bN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+impl fmt::Display for BufId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%b{}", self.0)
+    }
+}
+
+/// Index of a scalar variable of a kernel, printed as `vN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarId(pub u32);
+
+impl fmt::Display for VarId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// How a kernel uses a buffer. Backends may mark `Read` buffers `readonly`/`noalias`:
+/// the compiler guarantees that distinct parameters of one kernel never overlap unless
+/// both are `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// A buffer parameter: `len` elements of `elem`, passed as `args[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub elem: ScalarType,
+    pub len: u64,
+    pub access: Access,
+}
+
+impl Param {
+    pub fn byte_len(&self) -> u64 {
+        self.len * self.elem.size_bytes()
+    }
+}
+
+/// A mutable scalar variable (loop counters, accumulators, temporaries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Var {
+    pub name: String,
+    pub ty: ScalarType,
+}
+
+/// Schedule marks on a loop. They are hints about legality the lowering has proven,
+/// never changes of meaning: every loop is correct when run serially in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopKind {
+    Serial,
+    /// Iterations are independent. A top-level parallel loop is split across tasks
+    /// (`task`/`ntasks` of the calling convention); nested ones run serially.
+    Parallel,
+    /// Iterations are independent and the loop is a good candidate for SIMD.
+    Vectorize,
+    /// Unroll fully (the trip count is a small constant).
+    Unroll,
+}
+
+/// A statement. Blocks are plain `Vec<Stmt>`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `for var in lo..hi { body }`; `var` must be an `i64` variable; step 1.
+    /// `lo` and `hi` are evaluated once before the loop.
+    For {
+        var: VarId,
+        lo: Expr,
+        hi: Expr,
+        kind: LoopKind,
+        body: Vec<Stmt>,
+    },
+    /// `var = value`.
+    Assign { var: VarId, value: Expr },
+    /// `buf[index] = value`; `index` is `i64`, counted in elements.
+    Store {
+        buf: BufId,
+        index: Expr,
+        value: Expr,
+    },
+    /// `if cond { then } else { otherwise }`; `cond` is `bool`.
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
+}
+
+/// One kernel: a function of the calling convention described in the crate docs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernel {
+    /// The exported symbol name; unique in its [`Module`], a C identifier.
+    pub name: String,
+    pub params: Vec<Param>,
+    pub vars: Vec<Var>,
+    pub body: Vec<Stmt>,
+}
+
+impl Kernel {
+    pub fn param(&self, b: BufId) -> Option<&Param> {
+        self.params.get(b.0 as usize)
+    }
+    pub fn var(&self, v: VarId) -> Option<&Var> {
+        self.vars.get(v.0 as usize)
+    }
+}
+
+/// All kernels of one compiled model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Module {
+    pub kernels: Vec<Kernel>,
+}

@@ -1,0 +1,150 @@
+//! Text form of kernel IR, for `neoc inspect --kernels`, debugging and tests.
+
+use crate::expr::{BinaryOp, CmpOp, Expr, UnaryOp};
+use crate::kernel::{Access, Kernel, LoopKind, Module, Stmt};
+use std::fmt::{self, Write};
+
+impl fmt::Display for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for k in &self.kernels {
+            writeln!(f, "{k}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kernel {}(", self.name)?;
+        for (i, p) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            let access = match p.access {
+                Access::Read => "in",
+                Access::Write => "out",
+                Access::ReadWrite => "inout",
+            };
+            write!(f, "%b{i} {access} {}[{}] \"{}\"", p.elem, p.len, p.name)?;
+        }
+        f.write_str(") {\n")?;
+        let mut s = String::new();
+        block(self, &self.body, 1, &mut s)?;
+        f.write_str(&s)?;
+        f.write_str("}\n")
+    }
+}
+
+fn block(k: &Kernel, stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Result {
+    let pad = "  ".repeat(depth);
+    for s in stmts {
+        match s {
+            Stmt::For {
+                var,
+                lo,
+                hi,
+                kind,
+                body,
+            } => {
+                let mark = match kind {
+                    LoopKind::Serial => "",
+                    LoopKind::Parallel => " parallel",
+                    LoopKind::Vectorize => " vectorize",
+                    LoopKind::Unroll => " unroll",
+                };
+                writeln!(out, "{pad}for {var} in {}..{}{mark} {{", e(k, lo), e(k, hi))?;
+                block(k, body, depth + 1, out)?;
+                writeln!(out, "{pad}}}")?;
+            }
+            Stmt::Assign { var, value } => writeln!(out, "{pad}{var} = {}", e(k, value))?,
+            Stmt::Store { buf, index, value } => {
+                writeln!(out, "{pad}{buf}[{}] = {}", e(k, index), e(k, value))?
+            }
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                writeln!(out, "{pad}if {} {{", e(k, cond))?;
+                block(k, then, depth + 1, out)?;
+                if !otherwise.is_empty() {
+                    writeln!(out, "{pad}}} else {{")?;
+                    block(k, otherwise, depth + 1, out)?;
+                }
+                writeln!(out, "{pad}}}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn e(k: &Kernel, x: &Expr) -> String {
+    match x {
+        Expr::FConst(v, t) => format!("{v:?}{t}"),
+        Expr::IConst(v, _) => format!("{v}"),
+        Expr::BConst(b) => format!("{b}"),
+        Expr::Var(v) => format!("{v}"),
+        Expr::Load { buf, index } => format!("{buf}[{}]", e(k, index)),
+        Expr::Unary { op, arg } => {
+            let name = match op {
+                UnaryOp::Neg => "neg",
+                UnaryOp::Abs => "abs",
+                UnaryOp::Sqrt => "sqrt",
+                UnaryOp::Exp => "exp",
+                UnaryOp::Log => "log",
+                UnaryOp::Tanh => "tanh",
+                UnaryOp::Erf => "erf",
+                UnaryOp::Floor => "floor",
+                UnaryOp::Ceil => "ceil",
+                UnaryOp::Round => "round",
+                UnaryOp::Not => "not",
+            };
+            format!("{name}({})", e(k, arg))
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            let sym = match op {
+                BinaryOp::Add => "+",
+                BinaryOp::Sub => "-",
+                BinaryOp::Mul => "*",
+                BinaryOp::Div => "/",
+                BinaryOp::Rem => "%",
+                BinaryOp::And => "&",
+                BinaryOp::Or => "|",
+                BinaryOp::Min => return format!("min({}, {})", e(k, lhs), e(k, rhs)),
+                BinaryOp::Max => return format!("max({}, {})", e(k, lhs), e(k, rhs)),
+                BinaryOp::Pow => return format!("pow({}, {})", e(k, lhs), e(k, rhs)),
+            };
+            format!("({} {sym} {})", e(k, lhs), e(k, rhs))
+        }
+        Expr::Cmp { op, lhs, rhs } => {
+            let sym = match op {
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                CmpOp::Ge => ">=",
+                CmpOp::Eq => "==",
+                CmpOp::Ne => "!=",
+            };
+            format!("({} {sym} {})", e(k, lhs), e(k, rhs))
+        }
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => format!(
+            "select({}, {}, {})",
+            e(k, cond),
+            e(k, then),
+            e(k, otherwise)
+        ),
+        Expr::Cast { to, arg } => format!("{to}({})", e(k, arg)),
+        Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(k, a), e(k, b), e(k, c)),
+    }
+}
+
+/// Prints one kernel to a string (same as `Display`).
+pub fn to_text(k: &Kernel) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{k}");
+    s
+}

@@ -1,0 +1,149 @@
+//! The kernel IR verifier: every lowering's output passes it before code generation.
+
+use crate::expr::{BinaryOp, Expr, UnaryOp};
+use crate::kernel::{Kernel, ScalarType, Stmt};
+
+/// A malformed kernel. Always an internal bug in a lowering, never bad user input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("kernel `{kernel}` is malformed: {message}")]
+pub struct VerifyError {
+    pub kernel: String,
+    pub message: String,
+}
+
+/// Checks buffer and variable references and expression types.
+pub fn verify_kernel(k: &Kernel) -> Result<(), VerifyError> {
+    let err = |m: String| VerifyError {
+        kernel: k.name.clone(),
+        message: m,
+    };
+    if k.name.is_empty()
+        || !k
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(err(format!(
+            "symbol name `{}` is not a C identifier",
+            k.name
+        )));
+    }
+    verify_block(k, &k.body).map_err(err)
+}
+
+fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
+    for s in block {
+        match s {
+            Stmt::For {
+                var, lo, hi, body, ..
+            } => {
+                let v = k.var(*var).ok_or(format!("unknown loop variable {var}"))?;
+                if v.ty != ScalarType::I64 {
+                    return Err(format!("loop variable {var} is {} not i64", v.ty));
+                }
+                expect(k, lo, ScalarType::I64)?;
+                expect(k, hi, ScalarType::I64)?;
+                verify_block(k, body)?;
+            }
+            Stmt::Assign { var, value } => {
+                let v = k.var(*var).ok_or(format!("unknown variable {var}"))?;
+                expect(k, value, v.ty)?;
+            }
+            Stmt::Store { buf, index, value } => {
+                let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
+                expect(k, index, ScalarType::I64)?;
+                expect(k, value, p.elem)?;
+            }
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expect(k, cond, ScalarType::Bool)?;
+                verify_block(k, then)?;
+                verify_block(k, otherwise)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn expect(k: &Kernel, e: &Expr, ty: ScalarType) -> Result<(), String> {
+    let got = check(k, e)?;
+    if got != ty {
+        return Err(format!("expected {ty}, found {got} in {e:?}"));
+    }
+    Ok(())
+}
+
+/// Type-checks `e` and returns its type.
+fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
+    match e {
+        Expr::FConst(_, t) if t.is_float() => Ok(*t),
+        Expr::FConst(_, t) => Err(format!("float constant of type {t}")),
+        Expr::IConst(_, t) if t.is_int() => Ok(*t),
+        Expr::IConst(_, t) => Err(format!("integer constant of type {t}")),
+        Expr::BConst(_) => Ok(ScalarType::Bool),
+        Expr::Var(v) => Ok(k.var(*v).ok_or(format!("unknown variable {v}"))?.ty),
+        Expr::Load { buf, index } => {
+            let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
+            expect(k, index, ScalarType::I64)?;
+            Ok(p.elem)
+        }
+        Expr::Unary { op, arg } => {
+            let t = check(k, arg)?;
+            let ok = match op {
+                UnaryOp::Neg | UnaryOp::Abs => t.is_float() || t.is_signed(),
+                UnaryOp::Not => t == ScalarType::Bool,
+                _ => t.is_float(),
+            };
+            if ok {
+                Ok(t)
+            } else {
+                Err(format!("{op:?} on {t}"))
+            }
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            let t = check(k, lhs)?;
+            expect(k, rhs, t)?;
+            let ok = match op {
+                BinaryOp::And | BinaryOp::Or => t == ScalarType::Bool || t.is_int(),
+                BinaryOp::Pow => t.is_float(),
+                _ => t != ScalarType::Bool,
+            };
+            if ok {
+                Ok(t)
+            } else {
+                Err(format!("{op:?} on {t}"))
+            }
+        }
+        Expr::Cmp { lhs, rhs, .. } => {
+            let t = check(k, lhs)?;
+            expect(k, rhs, t)?;
+            Ok(ScalarType::Bool)
+        }
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            expect(k, cond, ScalarType::Bool)?;
+            let t = check(k, then)?;
+            expect(k, otherwise, t)?;
+            Ok(t)
+        }
+        Expr::Cast { to, arg } => {
+            check(k, arg)?;
+            Ok(*to)
+        }
+        Expr::Fma { a, b, c } => {
+            let t = check(k, a)?;
+            if !t.is_float() {
+                return Err(format!("fma on {t}"));
+            }
+            expect(k, b, t)?;
+            expect(k, c, t)?;
+            Ok(t)
+        }
+    }
+}
