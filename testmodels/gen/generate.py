@@ -1,0 +1,785 @@
+#!/usr/bin/env python3
+"""Regenerate the neoc test-model corpus.
+
+    python testmodels/gen/generate.py            # everything
+    python testmodels/gen/generate.py mlp ops_conv   # only the named cases
+
+Writes, relative to testmodels/:
+    models/<name>/model.onnx
+    models/<name>/inputs/<input>.npy      (graph inputs not backed by an initializer)
+    models/<name>/expected/<output>.npy   (onnxruntime CPU, optimizations disabled, 1 thread)
+    models/<name>/case.json
+    models/<name>/ops.txt                 ("OpType count" lines, sorted by op type)
+    errors/...
+
+References are produced with onnxruntime only. Everything is seeded, so a rerun
+reproduces identical bytes (same pinned package versions, see requirements.txt).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parent.parent  # testmodels/
+MODELS = ROOT / "models"
+ERRORS = ROOT / "errors"
+
+RTOL = 1e-4
+ATOL = 1e-5
+FRAMEWORK = f"onnxruntime {ort.__version__}"
+
+F = TensorProto.FLOAT
+I64 = TensorProto.INT64
+
+
+# --------------------------------------------------------------------------
+# common helpers
+# --------------------------------------------------------------------------
+
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    arr = np.asarray(arr)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    arr = np.ascontiguousarray(arr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, arr, version=(1, 0), allow_pickle=False)
+
+
+def real_inputs(model: onnx.ModelProto):
+    inits = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def static_shape(vi: onnx.ValueInfoProto):
+    if not vi.type.tensor_type.HasField("shape"):
+        raise ValueError(f"{vi.name}: no shape")
+    dims = vi.type.tensor_type.shape.dim
+    out = []
+    for d in dims:
+        if not d.HasField("dim_value"):
+            raise ValueError(f"{vi.name}: non-static dim {d}")
+        out.append(d.dim_value)
+    return out
+
+
+def run_ort(model_bytes: bytes, feeds: dict) -> list:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return names, sess.run(names, feeds)
+
+
+def cross_check(model: onnx.ModelProto, feeds: dict, outs: dict, name: str) -> None:
+    """Sanity check only: compare onnxruntime against onnx's reference evaluator.
+    The references are always onnxruntime's; this just flags suspicious cases."""
+    try:
+        from onnx.reference import ReferenceEvaluator
+        ref = ReferenceEvaluator(model)
+        got = ref.run(None, feeds)
+        names = [o.name for o in model.graph.output]
+        worst = 0.0
+        for n, g in zip(names, got):
+            e = outs[n]
+            g = np.asarray(g)
+            if g.shape != e.shape:
+                print(f"    !! cross-check {name}/{n}: shape {g.shape} vs ort {e.shape}")
+                continue
+            if not np.allclose(g, e, rtol=RTOL, atol=ATOL):
+                err = float(np.max(np.abs(g.astype(np.float64) - e)))
+                print(f"    !! cross-check {name}/{n}: max abs diff {err:.3g} vs onnx.reference")
+            worst = max(worst, float(np.max(np.abs(g.astype(np.float64) - e))) if e.size else 0.0)
+        print(f"    cross-check vs onnx.reference: max abs diff {worst:.3g}")
+    except Exception as ex:  # reference evaluator lacks/mis-handles some old-opset ops
+        print(f"    (cross-check vs onnx.reference skipped: {type(ex).__name__}: {str(ex)[:100]})")
+
+
+def op_counts(model: onnx.ModelProto):
+    c = collections.Counter(n.op_type for n in model.graph.node)
+    return sorted(c.items())
+
+
+SUMMARY = []  # (name, inputs, outputs, ops, size)
+
+
+def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
+               check_reference: bool = True) -> None:
+    """Validate `model`, run onnxruntime on `feeds`, and write the case folder."""
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
+                                                 data_prop=True)
+
+    ins = real_inputs(model)
+    assert sorted(i.name for i in ins) == sorted(feeds), (name, [i.name for i in ins], list(feeds))
+    for i in ins:
+        assert static_shape(i) == list(feeds[i.name].shape), (name, i.name)
+
+    model_bytes = model.SerializeToString(deterministic=True)
+    out_names, out_vals = run_ort(model_bytes, feeds)
+    outs = dict(zip(out_names, out_vals))
+    assert out_names == [o.name for o in model.graph.output]
+
+    # graph outputs must carry static shapes that agree with inference and ORT
+    inf_out = {o.name: o for o in inferred.graph.output}
+    for o in model.graph.output:
+        shp = static_shape(o)
+        assert shp == list(outs[o.name].shape), (name, o.name, shp, outs[o.name].shape)
+        if inf_out[o.name].type.tensor_type.HasField("shape"):
+            assert static_shape(inf_out[o.name]) == shp, (name, o.name)
+
+    for n in list(feeds) + out_names:
+        assert n.replace("_", "a").isalnum() and n.isascii(), f"bad name {n!r}"
+
+    d = MODELS / name
+    if d.exists():
+        shutil.rmtree(d)
+    (d / "inputs").mkdir(parents=True)
+    (d / "expected").mkdir(parents=True)
+    (d / "model.onnx").write_bytes(model_bytes)
+    for k, v in feeds.items():
+        save_npy(d / "inputs" / f"{k}.npy", v)
+    for k, v in outs.items():
+        save_npy(d / "expected" / f"{k}.npy", v)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    case = {"description": description, "framework": FRAMEWORK, "opset": opset,
+            "rtol": RTOL, "atol": ATOL}
+    (d / "case.json").write_text(json.dumps(case, indent=2) + "\n")
+    ops = op_counts(model)
+    (d / "ops.txt").write_text("".join(f"{k} {v}\n" for k, v in ops))
+
+    size = len(model_bytes)
+    print(f"== {name}  (opset {opset}, ir {model.ir_version}, {size / 1024:.1f} KiB)")
+    for k, v in feeds.items():
+        print(f"    in  {k}: {list(v.shape)} {v.dtype}")
+    for k, v in outs.items():
+        print(f"    out {k}: {list(v.shape)} {v.dtype}")
+    print("    ops: " + ", ".join(f"{k}x{v}" for k, v in ops))
+    if check_reference:
+        cross_check(model, feeds, outs, name)
+    SUMMARY.append((name, [(k, list(v.shape)) for k, v in feeds.items()],
+                    [(k, list(v.shape)) for k, v in outs.items()], ops, size, opset))
+
+
+# --------------------------------------------------------------------------
+# torch models
+# --------------------------------------------------------------------------
+
+def torch_export(name, module, example, opset, description):
+    import torch
+    module.eval()
+    import io
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            module, (example,), buf,
+            export_params=True,
+            opset_version=opset,
+            do_constant_folding=True,
+            training=torch.onnx.TrainingMode.EVAL,
+            input_names=["input"],
+            output_names=["output"],
+            dynamo=False,
+        )
+    model = onnx.load_from_string(buf.getvalue())
+    # strip doc strings (may hold source paths) so output does not depend on the machine
+    model.doc_string = ""
+    model.graph.doc_string = ""
+    for n in model.graph.node:
+        n.doc_string = ""
+    feeds = {"input": example.numpy().astype(np.float32)}
+    write_case(name, model, feeds, description, check_reference=False)
+
+
+def randomize_bn(module, gen):
+    import torch
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            c = m.num_features
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=gen) * 0.1)
+
+
+def gen_mlp():
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    x = torch.randn(4, 64, generator=torch.Generator().manual_seed(100))
+    torch_export("mlp", m, x, 13, "torch MLP: Linear(64,128)-ReLU-Linear(128,10), batch 4")
+
+
+def gen_lenet():
+    import torch
+    from torch import nn
+    torch.manual_seed(1)
+    m = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.Tanh(),
+        nn.Linear(84, 10),
+    )
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(101))
+    torch_export("lenet", m, x, 13, "torch LeNet-5 style CNN, input 2x1x28x28")
+
+
+def gen_tv(name, ctor, seed):
+    import torch
+    torch.manual_seed(0)
+    m = ctor(weights=None)
+    randomize_bn(m, torch.Generator().manual_seed(seed))
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed + 1))
+    torch_export(name, m, x, 13,
+                 f"torchvision {name}(weights=None), torch.manual_seed(0), BatchNorm stats/affine "
+                 f"randomized (mean~N(0,0.1), var~U(0.5,1.5), weight~U(0.5,1.5), bias~N(0,0.1)), "
+                 f"eval mode, constant folding on, input 1x3x224x224 N(0,1)")
+
+
+def gen_resnet18():
+    import torchvision
+    gen_tv("resnet18", torchvision.models.resnet18, 200)
+
+
+def gen_mobilenet_v2():
+    import torchvision
+    gen_tv("mobilenet_v2", torchvision.models.mobilenet_v2, 300)
+
+
+# --------------------------------------------------------------------------
+# onnx.helper operator models
+# --------------------------------------------------------------------------
+
+class G:
+    """Tiny graph builder."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inputs, self.outputs, self.inits = [], [], [], []
+        self.feeds = {}
+        self._n = 0
+
+    def input(self, name, shape, data=None, scale=1.0):
+        if data is None:
+            data = (self.rng.standard_normal(shape) * scale).astype(np.float32)
+        data = np.asarray(data, dtype=np.float32)
+        assert list(data.shape) == list(shape)
+        self.inputs.append(helper.make_tensor_value_info(name, F, list(shape)))
+        self.feeds[name] = data
+        return name
+
+    def init(self, name, arr, also_input=False):
+        arr = np.asarray(arr)
+        self.inits.append(numpy_helper.from_array(arr, name))
+        if also_input:  # IR < 4: every initializer must also be a graph input
+            dt = helper.np_dtype_to_tensor_dtype(arr.dtype)
+            self.inputs.append(helper.make_tensor_value_info(name, dt, list(arr.shape)))
+        return name
+
+    def weight(self, name, shape, fan_in=None, **kw):
+        fan_in = fan_in or int(np.prod(shape[1:])) or 1
+        w = (self.rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        return self.init(name, w, **kw)
+
+    def node(self, op, ins, outs=None, name=None, **attrs):
+        self._n += 1
+        if outs is None:
+            outs = [f"t{self._n}"]
+        elif isinstance(outs, str):
+            outs = [outs]
+        self.nodes.append(helper.make_node(op, ins, outs, name=name or f"{op.lower()}_{self._n}",
+                                           **attrs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def output(self, name):
+        self.outputs.append(name)
+
+    def build(self, name, opset, ir_version=None):
+        # output shapes come from ONNX shape inference (must be fully static)
+        tmp_outs = [helper.make_tensor_value_info(o, F, None) for o in self.outputs]
+        graph = helper.make_graph(self.nodes, name, self.inputs, tmp_outs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  producer_name="neoc-testmodels")
+        if ir_version is not None:
+            model.ir_version = ir_version
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        vis = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+        ort_shapes = None
+        final_outs = []
+        for o in self.outputs:
+            vi = vis[o]
+            try:
+                shp = static_shape(vi)
+            except ValueError:
+                # ONNX inference cannot see through e.g. Shape->Gather->Concat->Reshape;
+                # take the (static) shape onnxruntime produces instead
+                if ort_shapes is None:
+                    names, vals = run_ort(model.SerializeToString(), self.feeds)
+                    ort_shapes = {n: list(v.shape) for n, v in zip(names, vals)}
+                shp = ort_shapes[o]
+            final_outs.append(helper.make_tensor_value_info(
+                o, vi.type.tensor_type.elem_type, shp))
+        del model.graph.output[:]
+        model.graph.output.extend(final_outs)
+        return model
+
+
+def gen_ops_conv():
+    g = G(1001)
+    x = g.input("x", [2, 6, 17, 13])
+    y = g.input("y", [1, 3, 11, 9])
+    g.node("Conv", [x, g.weight("w_g1", [5, 6, 3, 3]), g.weight("b_g1", [5], fan_in=1)],
+           "conv_g1_asym_pad_stride2", kernel_shape=[3, 3], pads=[1, 0, 2, 1], strides=[2, 2])
+    g.node("Conv", [x, g.weight("w_g3", [9, 2, 3, 3])], "conv_g3_dil2",
+           group=3, dilations=[2, 2], pads=[2, 2, 2, 2])
+    g.node("Conv", [x, g.weight("w_dw", [6, 1, 3, 3]), g.weight("b_dw", [6], fan_in=1)],
+           "conv_depthwise", group=6, strides=[1, 2], pads=[1, 1, 1, 1])
+    g.node("Conv", [y, g.weight("w_mult", [6, 1, 3, 3])], "conv_depthwise_mult2",
+           group=3, pads=[0, 1, 0, 1])
+    g.node("Conv", [y, g.weight("w_su", [7, 3, 4, 4])], "conv_same_upper",
+           auto_pad="SAME_UPPER", strides=[2, 2])
+    g.node("Conv", [y, g.weight("w_sl", [7, 3, 4, 4]), g.weight("b_sl", [7], fan_in=1)],
+           "conv_same_lower", auto_pad="SAME_LOWER", strides=[2, 2])
+    g.node("Conv", [y, g.weight("w_valid", [13, 3, 5, 3])], "conv_valid",
+           auto_pad="VALID", strides=[2, 1])
+    g.node("Conv", [x, g.weight("w_1x1", [3, 6, 1, 1]), g.weight("b_1x1", [3], fan_in=1)],
+           "conv_1x1")
+    g.node("Conv", [y, g.weight("w_rect", [5, 3, 3, 5]), g.weight("b_rect", [5], fan_in=1)],
+           "conv_rect_stride_dil", strides=[2, 3], dilations=[1, 2], pads=[1, 2, 0, 3])
+    for o in ["conv_g1_asym_pad_stride2", "conv_g3_dil2", "conv_depthwise",
+              "conv_depthwise_mult2", "conv_same_upper", "conv_same_lower", "conv_valid",
+              "conv_1x1", "conv_rect_stride_dil"]:
+        g.output(o)
+    m = g.build("ops_conv", 11)
+    write_case("ops_conv", m, g.feeds,
+               "Conv variants: groups 1/3/depthwise/channel-multiplier, asymmetric pads, strides, "
+               "dilations, auto_pad SAME_UPPER/SAME_LOWER/VALID, with and without bias, odd shapes")
+
+
+def gen_ops_pool():
+    g = G(1002)
+    x = g.input("x", [2, 5, 17, 13])
+    y = g.input("y", [1, 3, 11, 9])
+    outs = []
+
+    def n(op, inp, out, **a):
+        g.node(op, [inp], out, **a)
+        outs.append(out)
+
+    n("MaxPool", x, "maxpool_k3_s2_p1", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    n("MaxPool", y, "maxpool_ceil", kernel_shape=[3, 2], strides=[2, 2], ceil_mode=1)
+    n("MaxPool", y, "maxpool_dil2", kernel_shape=[3, 3], dilations=[2, 2])
+    n("MaxPool", x, "maxpool_asym_pad", kernel_shape=[2, 3], strides=[1, 2], pads=[0, 1, 1, 2])
+    n("AveragePool", x, "avgpool_excl_pad", kernel_shape=[3, 3], strides=[2, 2],
+      pads=[1, 1, 1, 1], count_include_pad=0)
+    n("AveragePool", x, "avgpool_incl_pad", kernel_shape=[3, 3], strides=[2, 2],
+      pads=[1, 1, 1, 1], count_include_pad=1)
+    n("AveragePool", y, "avgpool_asym", kernel_shape=[3, 2], strides=[2, 1],
+      pads=[1, 0, 2, 1], count_include_pad=0)
+    n("AveragePool", y, "avgpool_nopad", kernel_shape=[2, 2], strides=[2, 2])
+    n("GlobalAveragePool", x, "global_avgpool")
+    n("GlobalMaxPool", y, "global_maxpool")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_pool", 12)
+    write_case("ops_pool", m, g.feeds,
+               "MaxPool (pads, ceil_mode, dilations, asymmetric pads), AveragePool "
+               "(count_include_pad 0/1, asymmetric pads), GlobalAveragePool, GlobalMaxPool")
+
+
+def gen_ops_elementwise():
+    g = G(1003)
+    rng = g.rng
+    a = rng.standard_normal([2, 3, 5, 7]).astype(np.float32) * 3
+    # large-magnitude (but finite) values to exercise sigmoid/tanh/exp saturation
+    a.flat[::11] = 20.0
+    a.flat[5::13] = -20.0
+    a = g.input("a", [2, 3, 5, 7], a)
+    b = g.input("b", [5, 1])
+    c = g.input("c", [1, 3, 1, 1])
+    dv = (rng.uniform(0.5, 2.0, 7) * rng.choice([-1.0, 1.0], 7)).astype(np.float32)
+    d = g.input("d", [7], dv)
+    s = g.init("scalar", np.array(1.75, dtype=np.float32))
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Add", [a, b], "add_bcast_5x1")
+    n("Sub", [a, c], "sub_bcast_chan")
+    n("Mul", [a, s], "mul_scalar")
+    n("Div", [a, d], "div_bcast_last")
+    n("Add", [b, d], "add_bidir")
+    n("Mul", [a, a], "mul_same")
+    n("Div", [s, d], "div_scalar_by_vec")
+    n("Relu", [a], "relu")
+    n("LeakyRelu", [a], "leaky_relu", alpha=0.07)
+    n("Sigmoid", [a], "sigmoid")
+    n("Tanh", [a], "tanh")
+    lo = g.init("clip_min", np.array(-1.5, dtype=np.float32))
+    hi = g.init("clip_max", np.array(2.0, dtype=np.float32))
+    n("Clip", [a, lo, hi], "clip_min_max")
+    n("Clip", [a, "", hi], "clip_max_only")
+    n("Sqrt", [g.node("Abs", [a])], "sqrt_abs")
+    n("Exp", [a], "exp")
+    n("Abs", [a], "abs")
+    n("Neg", [a], "neg")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_elementwise", 13)
+    write_case("ops_elementwise", m, g.feeds,
+               "Add/Sub/Mul/Div with numpy broadcasting ([2,3,5,7] with [5,1], [1,3,1,1], scalar, "
+               "[7]; [5,1]+[7]), Relu, LeakyRelu(0.07), Sigmoid, Tanh, Clip(min,max) and "
+               "Clip(max only) as inputs, Sqrt, Exp, Abs, Neg; inputs contain +-20")
+
+
+def gen_ops_linear():
+    g = G(1004)
+    A = g.input("a", [4, 6])
+    At = g.input("a_t", [6, 4])
+    X4 = g.input("x4", [2, 3, 5, 7])
+    X3 = g.input("x3", [3, 5, 7])
+    Y3 = g.input("y3", [3, 7, 4])
+    V = g.input("v7", [7])
+    U = g.input("u5", [5])
+    Xb = g.input("xb", [2, 1, 5, 7])
+    B = g.weight("b_nk", [5, 6])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Gemm", [A, B, g.weight("c_n", [5], fan_in=1)], "gemm_tb_c_n",
+      transB=1, alpha=0.5, beta=2.0)
+    n("Gemm", [A, B, g.weight("c_1n", [1, 5], fan_in=1)], "gemm_tb_c_1n",
+      transB=1, alpha=0.5, beta=2.0)
+    n("Gemm", [A, B, g.weight("c_mn", [4, 5], fan_in=1)], "gemm_tb_c_mn",
+      transB=1, alpha=0.5, beta=2.0)
+    n("Gemm", [At, g.weight("b_kn", [6, 5])], "gemm_ta_no_c", transA=1)
+    n("Gemm", [At, B, g.weight("c_m1", [4, 1], fan_in=1)], "gemm_ta_tb_c_m1",
+      transA=1, transB=1, beta=0.25)
+    n("MatMul", [A, g.weight("w_mm", [6, 5])], "matmul_2d")
+    n("MatMul", [X4, g.weight("w_b", [7, 4])], "matmul_batched_4d_2d")
+    n("MatMul", [X3, Y3], "matmul_batched_3d_3d")
+    n("MatMul", [X3, V], "matmul_vec_right")
+    n("MatMul", [U, X3], "matmul_vec_left")
+    n("MatMul", [Xb, Y3], "matmul_bcast_batch")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_linear", 13)
+    write_case("ops_linear", m, g.feeds,
+               "Gemm (transA/transB, alpha/beta, C broadcast [N], [1,N], [M,1], [M,N], no C), "
+               "MatMul 2-D, batched [2,3,5,7]x[7,4], [3,5,7]x[3,7,4], 1-D operands, batch broadcast")
+
+
+def gen_ops_shape():
+    g = G(1005)
+    x = g.input("x", [2, 3, 5, 7])
+    y = g.input("y", [2, 4, 5, 7])
+    z = g.input("z", [2, 1, 5, 7])
+    w = g.input("w", [2, 3, 5, 2])
+    v = g.input("v", [2, 3, 5, 4])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Flatten", [x], "flatten_axis0", axis=0)
+    n("Flatten", [x], "flatten_axis1", axis=1)
+    n("Flatten", [x], "flatten_axis2", axis=2)
+    n("Reshape", [x, g.init("shape_0_m1_7", np.array([0, -1, 7], dtype=np.int64))],
+      "reshape_zero_neg1")
+    n("Transpose", [x], "transpose_0231", perm=[0, 2, 3, 1])
+    n("Transpose", [x], "transpose_3102", perm=[3, 1, 0, 2])
+    n("Concat", [x, y, z], "concat_axis1", axis=1)
+    n("Concat", [x, w, v], "concat_axis_neg1", axis=-1)
+    n("Softmax", [x], "softmax_axis_neg1", axis=-1)
+    n("Softmax", [x], "softmax_axis1", axis=1)
+    n("Identity", [x], "identity")
+    g.node("Dropout", [x], ["dropout"], name="dropout_inference")
+    outs.append("dropout")
+    cst = g.node("Constant", [], "const_vec",
+                 value=numpy_helper.from_array(
+                     g.rng.standard_normal(7).astype(np.float32), "const_vec_value"))
+    n("Add", [x, cst], "add_constant")
+    # x.view(x.size(0), -1) as the legacy torch exporter spells it
+    shp = g.node("Shape", [x])
+    d0 = g.node("Gather", [shp, g.init("idx0", np.array(0, dtype=np.int64))], axis=0)
+    d0u = g.node("Unsqueeze", [d0, g.init("axes0", np.array([0], dtype=np.int64))])
+    tgt = g.node("Concat", [d0u, g.init("neg1", np.array([-1], dtype=np.int64))], axis=0)
+    n("Reshape", [x, tgt], "view_batch_flat")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_shape", 13)
+    write_case("ops_shape", m, g.feeds,
+               "Flatten (axis 0/1/2), Reshape with 0 and -1, Transpose, Concat (axis 1, axis -1, "
+               "3 inputs), Softmax (axis -1, 1), Identity, Dropout (inference), Constant, "
+               "Shape->Gather->Unsqueeze->Concat->Reshape (torch view(x.size(0), -1))")
+
+
+def bn_params(g, prefix, c, **kw):
+    r = g.rng
+    return [
+        g.init(f"{prefix}_scale", r.uniform(0.5, 1.5, c).astype(np.float32), **kw),
+        g.init(f"{prefix}_bias", (r.standard_normal(c) * 0.1).astype(np.float32), **kw),
+        g.init(f"{prefix}_mean", (r.standard_normal(c) * 0.1).astype(np.float32), **kw),
+        g.init(f"{prefix}_var", r.uniform(0.5, 1.5, c).astype(np.float32), **kw),
+    ]
+
+
+def gen_ops_bn():
+    g = G(1006)
+    x = g.input("x", [2, 3, 11, 9])
+    y = g.input("y", [2, 5, 7, 3])
+    c = g.node("Conv", [x, g.weight("w", [5, 3, 3, 3]), g.weight("b", [5], fan_in=1)],
+               pads=[1, 1, 1, 1])
+    g.node("BatchNormalization", [c] + bn_params(g, "bn1", 5), "conv_bn", epsilon=1e-3)
+    g.node("BatchNormalization", [y] + bn_params(g, "bn2", 5), "bn", epsilon=1e-3)
+    g.output("conv_bn")
+    g.output("bn")
+    m = g.build("ops_bn", 15)
+    write_case("ops_bn", m, g.feeds,
+               "Conv followed by BatchNormalization (epsilon 1e-3, random stats) and a standalone "
+               "BatchNormalization on [2,5,7,3]")
+
+
+def gen_ops_opset7():
+    g = G(1007)
+    x = g.input("x", [2, 3, 4])
+    z = g.input("z", [2, 3, 5, 4])
+    a = g.input("a", [3, 4])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Softmax", [x], "softmax_axis1_legacy", axis=1)
+    n("Clip", [x], "clip_attr", min=-0.5, max=0.5)
+    n("Unsqueeze", [x], "unsqueeze_attr", axes=[0, 3])
+    r = g.node("Reshape", [x, g.init("shape_4_m1", np.array([4, -1], dtype=np.int64),
+                                      also_input=True)], "reshape_init")
+    outs.append(r)
+    n("BatchNormalization", [z] + bn_params(g, "bn", 3, also_input=True), "batchnorm",
+      epsilon=1e-5)
+    n("Dropout", [x], "dropout_ratio", ratio=0.3)
+    n("Gemm", [a, g.weight("gemm_b", [4, 5], also_input=True),
+               g.weight("gemm_c", [5], fan_in=1, also_input=True)], "gemm",
+      alpha=1.0, beta=1.0)
+    n("Gemm", [r, g.weight("gemm2_b", [5, 6], also_input=True),
+               g.weight("gemm2_c", [1, 5], fan_in=1, also_input=True)], "gemm_transb",
+      transB=1, alpha=0.5, beta=1.5)
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_opset7", 7, ir_version=3)
+    write_case("ops_opset7", m, g.feeds,
+               "opset 7 / IR 3 (initializers are also listed as graph inputs; only x, z, a get "
+               "input files): Softmax axis=1 on [2,3,4] (legacy coerce-to-2D), Clip with min/max "
+               "attributes, Unsqueeze with axes attribute, Reshape with initializer shape, "
+               "BatchNormalization-7, Dropout with ratio attribute, Gemm-7")
+
+
+def gen_ops_opset11():
+    g = G(1011)
+    x = g.input("x", [2, 3, 4])
+    y = g.input("y", [2, 5, 4])
+    s = g.input("s", [2, 1, 3, 1])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Softmax", [x], "softmax_axis1_legacy", axis=1)
+    lo = g.init("clip_min", np.array(-0.5, dtype=np.float32))
+    hi = g.init("clip_max", np.array(0.75, dtype=np.float32))
+    n("Clip", [x, lo, hi], "clip_min_max")
+    n("Clip", [x, lo], "clip_min_only")
+    u = g.node("Unsqueeze", [x], "unsqueeze_neg_axes", axes=[1, -1])
+    outs.append(u)
+    n("Squeeze", [u], "squeeze_axes", axes=[1, 4])
+    n("Squeeze", [s], "squeeze_neg_axes", axes=[-1, 1])
+    n("Concat", [x, y], "concat_neg_axis", axis=-2)
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_opset11", 11)
+    write_case("ops_opset11", m, g.feeds,
+               "opset 11: Softmax axis=1 on [2,3,4] (legacy coerce-to-2D), Clip with min/max "
+               "inputs and min only, Unsqueeze/Squeeze with (negative) axes attributes, Concat "
+               "with negative axis")
+
+
+OPSET_NEW = 21  # newest opset onnxruntime 1.20.1 fully supports
+
+
+def gen_ops_opset21():
+    g = G(1021)
+    x = g.input("x", [2, 3, 11, 9])
+    a = g.input("a", [3, 6])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    c = g.node("Conv", [x, g.weight("w", [5, 3, 3, 3]), g.weight("b", [5], fan_in=1)],
+               pads=[1, 1, 1, 1], strides=[2, 1])
+    n("Relu", [c], "conv_relu")
+    n("Reshape", [x, g.init("shape", np.array([0, -1, 9], dtype=np.int64))], "reshape")
+    u = g.node("Unsqueeze", [a, g.init("axes_u", np.array([0, -1], dtype=np.int64))],
+               "unsqueeze_axes_input")
+    outs.append(u)
+    n("Squeeze", [u, g.init("axes_s", np.array([3, 0], dtype=np.int64))], "squeeze_axes_input")
+    n("Softmax", [x], "softmax_last", axis=-1)
+    n("Clip", [x, g.init("lo", np.array(-0.25, dtype=np.float32)),
+               g.init("hi", np.array(0.5, dtype=np.float32))], "clip")
+    n("Gemm", [a, g.weight("gb", [4, 6]), g.weight("gc", [4], fan_in=1)], "gemm",
+      transB=1, alpha=0.75, beta=1.25)
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_opset21", OPSET_NEW)
+    write_case("ops_opset21", m, g.feeds,
+               f"opset {OPSET_NEW}: Conv+Relu, Reshape, Unsqueeze/Squeeze with axes inputs, "
+               f"Softmax axis -1, Clip with min/max inputs, Gemm")
+
+
+# --------------------------------------------------------------------------
+# error cases
+# --------------------------------------------------------------------------
+
+ERRORS_README = """# errors/
+
+Inputs that a compiler must reject with a clear error (not a panic).
+
+| file | what it is | expected failure |
+| --- | --- | --- |
+| `truncated.onnx` | the first half of `models/lenet/model.onnx`'s bytes | protobuf decode error (truncated message) |
+| `garbage.onnx` | 512 random bytes (numpy seed 4242) | protobuf decode error |
+| `unsupported_op.onnx` | a valid, checker-passing opset-13 model: input `x` [3,3] -> `Det` (node name `my_det`) -> output `y` [] | "unsupported operator": the message should name the op type in `unsupported_op_expected.txt` (`Det`) and ideally the node name `my_det` |
+| `unsupported_op_expected.txt` | the op type name, `Det`, on one line | |
+
+Regenerate with `python testmodels/gen/generate.py` (lenet must be generated in the same run
+or already present).
+"""
+
+
+def gen_errors():
+    ERRORS.mkdir(parents=True, exist_ok=True)
+    lenet = (MODELS / "lenet" / "model.onnx").read_bytes()
+    (ERRORS / "truncated.onnx").write_bytes(lenet[: len(lenet) // 2])
+    rng = np.random.default_rng(4242)
+    (ERRORS / "garbage.onnx").write_bytes(rng.integers(0, 256, 512, dtype=np.uint8).tobytes())
+    x = helper.make_tensor_value_info("x", F, [3, 3])
+    y = helper.make_tensor_value_info("y", F, [])
+    graph = helper.make_graph([helper.make_node("Det", ["x"], ["y"], name="my_det")],
+                              "unsupported_op", [x], [y])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                          producer_name="neoc-testmodels")
+    onnx.checker.check_model(m, full_check=True)
+    (ERRORS / "unsupported_op.onnx").write_bytes(m.SerializeToString(deterministic=True))
+    (ERRORS / "unsupported_op_expected.txt").write_text("Det\n")
+    (ERRORS / "README.md").write_text(ERRORS_README)
+    print("== errors: truncated.onnx, garbage.onnx, unsupported_op.onnx (Det, node my_det)")
+
+
+# --------------------------------------------------------------------------
+# generated section of gen/README.md
+# --------------------------------------------------------------------------
+
+BEGIN = "<!-- BEGIN GENERATED: do not edit, written by generate.py -->"
+END = "<!-- END GENERATED -->"
+
+
+def _npy_shape(path: Path):
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    return list(shape), str(dtype)
+
+
+def update_readme_section():
+    """Rebuild the per-model table in gen/README.md from what is on disk."""
+    readme = Path(__file__).resolve().parent / "README.md"
+    lines = [BEGIN, ""]
+    for d in sorted(p for p in MODELS.iterdir() if p.is_dir()):
+        case = json.loads((d / "case.json").read_text())
+        model = onnx.load(str(d / "model.onnx"), load_external_data=False)
+        size = (d / "model.onnx").stat().st_size
+        lines.append(f"### `{d.name}` (opset {case['opset']}, IR {model.ir_version}, "
+                     f"{size / 1024:.1f} KiB)")
+        lines.append("")
+        lines.append(case["description"])
+        lines.append("")
+        ins = [i.name for i in real_inputs(model)]
+        for kind, names in (("in", ins), ("out", [o.name for o in model.graph.output])):
+            sub = "inputs" if kind == "in" else "expected"
+            for n in names:
+                shp, dt = _npy_shape(d / sub / f"{n}.npy")
+                lines.append(f"- {kind} `{n}`: {shp} {dt}")
+        ops = (d / "ops.txt").read_text().split("\n")
+        lines.append("- ops: " + ", ".join(f"{l.split()[0]} x{l.split()[1]}" for l in ops if l))
+        lines.append("")
+    lines.append(END)
+    text = readme.read_text() if readme.exists() else f"{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    readme.write_text(head + "\n".join(lines) + tail)
+
+
+CASES = {
+    "mlp": gen_mlp,
+    "lenet": gen_lenet,
+    "resnet18": gen_resnet18,
+    "mobilenet_v2": gen_mobilenet_v2,
+    "ops_conv": gen_ops_conv,
+    "ops_pool": gen_ops_pool,
+    "ops_elementwise": gen_ops_elementwise,
+    "ops_linear": gen_ops_linear,
+    "ops_shape": gen_ops_shape,
+    "ops_bn": gen_ops_bn,
+    "ops_opset7": gen_ops_opset7,
+    "ops_opset11": gen_ops_opset11,
+    "ops_opset21": gen_ops_opset21,
+    "errors": gen_errors,
+}
+
+
+def main(argv):
+    import torch
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    np.random.seed(0)
+    names = argv or list(CASES)
+    for n in names:
+        if n not in CASES:
+            sys.exit(f"unknown case {n!r}; known: {', '.join(CASES)}")
+        CASES[n]()
+    update_readme_section()
+    total = 0
+    for p in sorted(ROOT.glob("models/**/*")) + sorted(ERRORS.glob("*")):
+        if p.is_file():
+            total += p.stat().st_size
+    print(f"\n{len(SUMMARY)} model case(s) written; models/ + errors/ total {total / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
