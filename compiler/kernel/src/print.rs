@@ -29,13 +29,13 @@ impl fmt::Display for Kernel {
         }
         f.write_str(") {\n")?;
         let mut s = String::new();
-        block(self, &self.body, 1, &mut s)?;
+        block(&self.body, 1, &mut s)?;
         f.write_str(&s)?;
         f.write_str("}\n")
     }
 }
 
-fn block(k: &Kernel, stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Result {
+fn block(stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Result {
     let pad = "  ".repeat(depth);
     for s in stmts {
         match s {
@@ -52,24 +52,24 @@ fn block(k: &Kernel, stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Res
                     LoopKind::Vectorize => " vectorize",
                     LoopKind::Unroll => " unroll",
                 };
-                writeln!(out, "{pad}for {var} in {}..{}{mark} {{", e(k, lo), e(k, hi))?;
-                block(k, body, depth + 1, out)?;
+                writeln!(out, "{pad}for {var} in {}..{}{mark} {{", e(lo), e(hi))?;
+                block(body, depth + 1, out)?;
                 writeln!(out, "{pad}}}")?;
             }
-            Stmt::Assign { var, value } => writeln!(out, "{pad}{var} = {}", e(k, value))?,
+            Stmt::Assign { var, value } => writeln!(out, "{pad}{var} = {}", e(value))?,
             Stmt::Store { buf, index, value } => {
-                writeln!(out, "{pad}{buf}[{}] = {}", e(k, index), e(k, value))?
+                writeln!(out, "{pad}{buf}[{}] = {}", e(index), e(value))?
             }
             Stmt::If {
                 cond,
                 then,
                 otherwise,
             } => {
-                writeln!(out, "{pad}if {} {{", e(k, cond))?;
-                block(k, then, depth + 1, out)?;
+                writeln!(out, "{pad}if {} {{", e(cond))?;
+                block(then, depth + 1, out)?;
                 if !otherwise.is_empty() {
                     writeln!(out, "{pad}}} else {{")?;
-                    block(k, otherwise, depth + 1, out)?;
+                    block(otherwise, depth + 1, out)?;
                 }
                 writeln!(out, "{pad}}}")?;
             }
@@ -78,13 +78,13 @@ fn block(k: &Kernel, stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Res
     Ok(())
 }
 
-fn e(k: &Kernel, x: &Expr) -> String {
+fn e(x: &Expr) -> String {
     match x {
         Expr::FConst(v, t) => format!("{v:?}{t}"),
         Expr::IConst(v, _) => format!("{v}"),
         Expr::BConst(b) => format!("{b}"),
         Expr::Var(v) => format!("{v}"),
-        Expr::Load { buf, index } => format!("{buf}[{}]", e(k, index)),
+        Expr::Load { buf, index } => format!("{buf}[{}]", e(index)),
         Expr::Unary { op, arg } => {
             let name = match op {
                 UnaryOp::Neg => "neg",
@@ -99,7 +99,7 @@ fn e(k: &Kernel, x: &Expr) -> String {
                 UnaryOp::Round => "round",
                 UnaryOp::Not => "not",
             };
-            format!("{name}({})", e(k, arg))
+            format!("{name}({})", e(arg))
         }
         Expr::Binary { op, lhs, rhs } => {
             let sym = match op {
@@ -110,11 +110,11 @@ fn e(k: &Kernel, x: &Expr) -> String {
                 BinaryOp::Rem => "%",
                 BinaryOp::And => "&",
                 BinaryOp::Or => "|",
-                BinaryOp::Min => return format!("min({}, {})", e(k, lhs), e(k, rhs)),
-                BinaryOp::Max => return format!("max({}, {})", e(k, lhs), e(k, rhs)),
-                BinaryOp::Pow => return format!("pow({}, {})", e(k, lhs), e(k, rhs)),
+                BinaryOp::Min => return format!("min({}, {})", e(lhs), e(rhs)),
+                BinaryOp::Max => return format!("max({}, {})", e(lhs), e(rhs)),
+                BinaryOp::Pow => return format!("pow({}, {})", e(lhs), e(rhs)),
             };
-            format!("({} {sym} {})", e(k, lhs), e(k, rhs))
+            format!("({} {sym} {})", e(lhs), e(rhs))
         }
         Expr::Cmp { op, lhs, rhs } => {
             let sym = match op {
@@ -125,20 +125,15 @@ fn e(k: &Kernel, x: &Expr) -> String {
                 CmpOp::Eq => "==",
                 CmpOp::Ne => "!=",
             };
-            format!("({} {sym} {})", e(k, lhs), e(k, rhs))
+            format!("({} {sym} {})", e(lhs), e(rhs))
         }
         Expr::Select {
             cond,
             then,
             otherwise,
-        } => format!(
-            "select({}, {}, {})",
-            e(k, cond),
-            e(k, then),
-            e(k, otherwise)
-        ),
-        Expr::Cast { to, arg } => format!("{to}({})", e(k, arg)),
-        Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(k, a), e(k, b), e(k, c)),
+        } => format!("select({}, {}, {})", e(cond), e(then), e(otherwise)),
+        Expr::Cast { to, arg } => format!("{to}({})", e(arg)),
+        Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(a), e(b), e(c)),
     }
 }
 

@@ -1,0 +1,316 @@
+//! Elementwise operators: unary functions and broadcasting binary functions.
+//!
+//! Spec: <https://onnx.ai/onnx/operators/> (Relu, LeakyRelu, Sigmoid, Tanh, Clip, Add, ...).
+//! Clip's bounds became inputs in opset 11; the ONNX frontend folds them into
+//! [`UnaryOp::Clip`] when they are constants. Binary ops broadcast numpy-style (opset 7+;
+//! the opset-6 `broadcast`/`axis` attributes are resolved by the frontend).
+
+use crate::dtype::DType;
+use crate::error::{shape_err, OpResult};
+use crate::shape::{broadcast_shapes, strides, Shape, TensorType};
+use crate::tensor::Tensor;
+
+/// An elementwise function of one tensor. The output has the input's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnaryOp {
+    Relu,
+    LeakyRelu {
+        alpha: f32,
+    },
+    Sigmoid,
+    /// `max(0, min(1, alpha * x + beta))`
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `x * hardsigmoid(x; 1/6, 1/2)`
+    HardSwish,
+    Elu {
+        alpha: f32,
+    },
+    Tanh,
+    /// `min(max(x, min), max)`; infinite bounds mean "no bound".
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    Exp,
+    Log,
+    Sqrt,
+    Reciprocal,
+    Abs,
+    Neg,
+    Erf,
+    Floor,
+    Ceil,
+    Softplus,
+}
+
+impl UnaryOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Relu => "Relu",
+            UnaryOp::LeakyRelu { .. } => "LeakyRelu",
+            UnaryOp::Sigmoid => "Sigmoid",
+            UnaryOp::HardSigmoid { .. } => "HardSigmoid",
+            UnaryOp::HardSwish => "HardSwish",
+            UnaryOp::Elu { .. } => "Elu",
+            UnaryOp::Tanh => "Tanh",
+            UnaryOp::Clip { .. } => "Clip",
+            UnaryOp::Exp => "Exp",
+            UnaryOp::Log => "Log",
+            UnaryOp::Sqrt => "Sqrt",
+            UnaryOp::Reciprocal => "Reciprocal",
+            UnaryOp::Abs => "Abs",
+            UnaryOp::Neg => "Neg",
+            UnaryOp::Erf => "Erf",
+            UnaryOp::Floor => "Floor",
+            UnaryOp::Ceil => "Ceil",
+            UnaryOp::Softplus => "Softplus",
+        }
+    }
+
+    pub(crate) fn attrs(&self) -> String {
+        match self {
+            UnaryOp::LeakyRelu { alpha } | UnaryOp::Elu { alpha } => format!("alpha={alpha}"),
+            UnaryOp::HardSigmoid { alpha, beta } => format!("alpha={alpha} beta={beta}"),
+            UnaryOp::Clip { min, max } => format!("min={min} max={max}"),
+            _ => String::new(),
+        }
+    }
+
+    /// True when the op is defined on integer tensors as well as floats.
+    fn accepts_int(&self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Relu | UnaryOp::Abs | UnaryOp::Neg | UnaryOp::Clip { .. }
+        )
+    }
+
+    pub(crate) fn infer(&self, x: &TensorType) -> OpResult<TensorType> {
+        if !(x.dtype.is_float() || self.accepts_int() && x.dtype.is_int()) {
+            return shape_err(format!("{} is not defined for {}", self.name(), x.dtype));
+        }
+        Ok(x.clone())
+    }
+
+    /// The reference scalar function, in `f64`.
+    pub fn apply(&self, x: f64) -> f64 {
+        match *self {
+            UnaryOp::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            UnaryOp::LeakyRelu { alpha } => {
+                if x < 0.0 {
+                    f64::from(alpha) * x
+                } else {
+                    x
+                }
+            }
+            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                (f64::from(alpha) * x + f64::from(beta)).clamp(0.0, 1.0)
+            }
+            UnaryOp::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            UnaryOp::Elu { alpha } => {
+                if x < 0.0 {
+                    f64::from(alpha) * (x.exp() - 1.0)
+                } else {
+                    x
+                }
+            }
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Clip { min, max } => x.max(f64::from(min)).min(f64::from(max)),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Reciprocal => 1.0 / x,
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Neg => -x,
+            UnaryOp::Erf => erf(x),
+            UnaryOp::Floor => x.floor(),
+            UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Softplus => (1.0 + x.exp()).ln(),
+        }
+    }
+
+    pub(crate) fn eval(&self, x: &Tensor, out: &TensorType) -> OpResult<Tensor> {
+        let v: Vec<f64> = x.to_f64_vec().into_iter().map(|v| self.apply(v)).collect();
+        Ok(Tensor::from_f64_as(out.dtype, x.shape.clone(), &v))
+    }
+}
+
+/// `erf` in f64 (Abramowitz–Stegun 7.1.28 is too coarse; this uses the series and
+/// continued fraction split, accurate to ~1e-15), for constant folding only.
+fn erf(x: f64) -> f64 {
+    let ax = x.abs();
+    let r = if ax < 2.5 {
+        // Maclaurin series.
+        let mut sum = ax;
+        let mut term = ax;
+        let x2 = ax * ax;
+        let mut n = 0.0;
+        loop {
+            n += 1.0;
+            term *= -x2 / n;
+            let add = term / (2.0 * n + 1.0);
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction for erfc.
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = f64::from(k) / 2.0 / (ax + f);
+        }
+        1.0 - (-ax * ax).exp() / (std::f64::consts::PI.sqrt() * (ax + f))
+    };
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}
+
+/// An elementwise function of two tensors, broadcasting numpy-style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    /// Float division; integer division truncates (as onnxruntime does).
+    Div,
+    Pow,
+    /// NaN-propagating maximum.
+    Max,
+    /// NaN-propagating minimum.
+    Min,
+    /// Comparisons produce `bool`.
+    Equal,
+    Less,
+    Greater,
+}
+
+impl BinaryOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "Add",
+            BinaryOp::Sub => "Sub",
+            BinaryOp::Mul => "Mul",
+            BinaryOp::Div => "Div",
+            BinaryOp::Pow => "Pow",
+            BinaryOp::Max => "Max",
+            BinaryOp::Min => "Min",
+            BinaryOp::Equal => "Equal",
+            BinaryOp::Less => "Less",
+            BinaryOp::Greater => "Greater",
+        }
+    }
+
+    pub fn is_comparison(&self) -> bool {
+        matches!(self, BinaryOp::Equal | BinaryOp::Less | BinaryOp::Greater)
+    }
+
+    pub(crate) fn infer(&self, a: &TensorType, b: &TensorType) -> OpResult<TensorType> {
+        if a.dtype != b.dtype && *self != BinaryOp::Pow {
+            return shape_err(format!(
+                "operands have different types {} and {}",
+                a.dtype, b.dtype
+            ));
+        }
+        if a.dtype == DType::Bool && !matches!(self, BinaryOp::Equal) {
+            return shape_err(format!("{} is not defined for bool", self.name()));
+        }
+        let shape = broadcast_shapes(&[&a.dims()?, &b.dims()?])?;
+        let dtype = if self.is_comparison() {
+            DType::Bool
+        } else {
+            a.dtype
+        };
+        Ok(TensorType {
+            dtype,
+            shape: Shape::fixed(&shape),
+        })
+    }
+
+    /// The reference scalar function, in `f64` (`int` says both operands are integers).
+    pub fn apply(&self, a: f64, b: f64, int: bool) -> f64 {
+        let t = |c: bool| if c { 1.0 } else { 0.0 };
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div if int => (a / b).trunc(),
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Max if a.is_nan() || b.is_nan() => f64::NAN,
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Min if a.is_nan() || b.is_nan() => f64::NAN,
+            BinaryOp::Min => a.min(b),
+            BinaryOp::Equal => t(a == b),
+            BinaryOp::Less => t(a < b),
+            BinaryOp::Greater => t(a > b),
+        }
+    }
+
+    pub(crate) fn eval(&self, a: &Tensor, b: &Tensor, out: &TensorType) -> OpResult<Tensor> {
+        let od = out.dims()?;
+        let (av, bv) = (a.to_f64_vec(), b.to_f64_vec());
+        let ia = broadcast_index(&a.shape, &od);
+        let ib = broadcast_index(&b.shape, &od);
+        let int = a.dtype.is_int() && b.dtype.is_int();
+        let v: Vec<f64> = ia
+            .iter()
+            .zip(&ib)
+            .map(|(&i, &j)| self.apply(av[i], bv[j], int))
+            .collect();
+        Ok(Tensor::from_f64_as(out.dtype, od, &v))
+    }
+}
+
+/// For every element of a tensor of shape `out`, the flat index of the element of an
+/// operand of shape `src` that broadcasting maps to it.
+pub fn broadcast_index(src: &[u64], out: &[u64]) -> Vec<usize> {
+    let n: u64 = out.iter().product();
+    let off = out.len() - src.len();
+    let ss = strides(src);
+    let os = strides(out);
+    (0..n)
+        .map(|flat| {
+            let mut idx = 0u64;
+            for (k, (&d, &st)) in src.iter().zip(&ss).enumerate() {
+                let coord = (flat / os[off + k]) % out[off + k];
+                if d != 1 {
+                    idx += coord * st;
+                }
+            }
+            idx as usize
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_reference_is_accurate() {
+        // Values from tables of erf.
+        assert!((erf(0.5) - 0.520_499_877_813_046_5).abs() < 1e-14);
+        assert!((erf(3.0) - 0.999_977_909_503_001_4).abs() < 1e-14);
+        assert!((erf(-1.0) + 0.842_700_792_949_714_9).abs() < 1e-14);
+    }
+
+    #[test]
+    fn max_propagates_nan() {
+        assert!(BinaryOp::Max.apply(f64::NAN, 1.0, false).is_nan());
+        assert!(BinaryOp::Min.apply(1.0, f64::NAN, false).is_nan());
+    }
+}

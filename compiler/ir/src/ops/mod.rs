@@ -1,0 +1,223 @@
+//! Operators of the graph IR, grouped by family; one typed attribute struct per op.
+//!
+//! Each family module gives, for its ops, shape inference (`infer`) and, where constant
+//! folding needs it, reference evaluation on constants (`eval`). Opset differences are
+//! resolved by the frontends: an IR op has exactly one meaning (e.g. [`Softmax`] is
+//! always the single-axis form of ONNX opset 13).
+
+pub mod conv;
+pub mod elementwise;
+pub mod linalg;
+pub mod movement;
+pub mod normalization;
+pub mod pool;
+
+pub use conv::Conv;
+pub use elementwise::{BinaryOp, UnaryOp};
+pub use linalg::Gemm;
+pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
+pub use normalization::{BatchNorm, Softmax};
+pub use pool::{GlobalPool, Pool, PoolKind};
+
+use crate::error::{OpError, OpResult};
+use crate::shape::TensorType;
+use crate::tensor::Tensor;
+use std::fmt;
+
+/// A graph operator with its typed attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Elementwise function of one input.
+    Unary(UnaryOp),
+    /// Elementwise function of two inputs with numpy broadcasting.
+    Binary(BinaryOp),
+    /// N-d convolution: inputs `x, w[, bias]`.
+    Conv(Conv),
+    /// Max or average pooling over a window.
+    Pool(Pool),
+    /// Max or average over all spatial positions.
+    GlobalPool(GlobalPool),
+    /// `alpha * op(A) @ op(B) + beta * C`: inputs `a, b[, c]`.
+    Gemm(Gemm),
+    /// Numpy `matmul`: batched, broadcasting, 1-D operands promoted.
+    MatMul,
+    /// Inference batch normalisation: inputs `x, scale, bias, mean, var`.
+    BatchNorm(BatchNorm),
+    /// Softmax (or log-softmax) along one axis.
+    Softmax(Softmax),
+    /// Reinterpretation of the same elements under a new static shape (also what
+    /// Flatten, Squeeze and Unsqueeze import as).
+    Reshape(Reshape),
+    Transpose(Transpose),
+    Concat(Concat),
+    /// Gather along one axis: inputs `data, indices`.
+    Gather(Gather),
+    Slice(Slice),
+    /// The shape of the input as an `i64` tensor (always folded: shapes are static).
+    Shape(Shape),
+    Cast(Cast),
+    /// The input, unchanged.
+    Identity,
+}
+
+impl Op {
+    /// The operator's name in the text IR and in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Conv(_) => "Conv",
+            Op::Pool(p) => match p.kind {
+                PoolKind::Max => "MaxPool",
+                PoolKind::Avg { .. } => "AveragePool",
+            },
+            Op::GlobalPool(g) => match g.kind {
+                PoolKind::Max => "GlobalMaxPool",
+                PoolKind::Avg { .. } => "GlobalAveragePool",
+            },
+            Op::Gemm(_) => "Gemm",
+            Op::MatMul => "MatMul",
+            Op::BatchNorm(_) => "BatchNormalization",
+            Op::Softmax(s) if s.log => "LogSoftmax",
+            Op::Softmax(_) => "Softmax",
+            Op::Reshape(_) => "Reshape",
+            Op::Transpose(_) => "Transpose",
+            Op::Concat(_) => "Concat",
+            Op::Gather(_) => "Gather",
+            Op::Slice(_) => "Slice",
+            Op::Shape(_) => "Shape",
+            Op::Cast(_) => "Cast",
+            Op::Identity => "Identity",
+        }
+    }
+
+    /// Number of inputs accepted: (required, maximum). Optional inputs may be absent.
+    pub fn arity(&self) -> (usize, usize) {
+        match self {
+            Op::Unary(_)
+            | Op::Pool(_)
+            | Op::GlobalPool(_)
+            | Op::Softmax(_)
+            | Op::Reshape(_)
+            | Op::Transpose(_)
+            | Op::Slice(_)
+            | Op::Shape(_)
+            | Op::Cast(_)
+            | Op::Identity => (1, 1),
+            Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
+            Op::Conv(_) | Op::Gemm(_) => (2, 3),
+            Op::BatchNorm(_) => (5, 5),
+            Op::Concat(_) => (1, usize::MAX),
+        }
+    }
+
+    /// Infers the output types from the input types. `inputs[i]` is `None` for an
+    /// absent optional input.
+    pub fn infer(&self, inputs: &[Option<&TensorType>]) -> OpResult<Vec<TensorType>> {
+        let (min, max) = self.arity();
+        if inputs.len() < min || inputs.len() > max || inputs[..min].iter().any(|i| i.is_none()) {
+            return Err(OpError::Shape(format!(
+                "expects {} inputs, got {}",
+                if min == max {
+                    format!("{min}")
+                } else if max == usize::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                },
+                inputs.iter().filter(|i| i.is_some()).count()
+            )));
+        }
+        let req: Vec<&TensorType> = inputs.iter().flatten().copied().collect();
+        let one = |t: TensorType| Ok(vec![t]);
+        match self {
+            Op::Unary(u) => one(u.infer(req[0])?),
+            Op::Binary(b) => one(b.infer(req[0], req[1])?),
+            Op::Conv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
+            Op::Pool(p) => one(p.infer(req[0])?),
+            Op::GlobalPool(g) => one(g.infer(req[0])?),
+            Op::Gemm(g) => one(g.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
+            Op::MatMul => one(linalg::infer_matmul(req[0], req[1])?),
+            Op::BatchNorm(b) => one(b.infer(&req)?),
+            Op::Softmax(s) => one(s.infer(req[0])?),
+            Op::Reshape(r) => one(r.infer(req[0])?),
+            Op::Transpose(t) => one(t.infer(req[0])?),
+            Op::Concat(c) => one(c.infer(&req)?),
+            Op::Gather(g) => one(g.infer(req[0], req[1])?),
+            Op::Slice(s) => one(s.infer(req[0])?),
+            Op::Shape(s) => one(s.infer(req[0])?),
+            Op::Cast(c) => one(TensorType {
+                dtype: c.to,
+                shape: req[0].shape.clone(),
+            }),
+            Op::Identity => one(req[0].clone()),
+        }
+    }
+
+    /// Evaluates the op on constant inputs, for constant folding. `None` when this op
+    /// has no reference evaluation (it is then left for code generation).
+    pub fn eval(
+        &self,
+        inputs: &[Option<&Tensor>],
+        out_types: &[TensorType],
+    ) -> Option<OpResult<Vec<Tensor>>> {
+        let req: Vec<&Tensor> = inputs.iter().flatten().copied().collect();
+        let out = out_types.first()?;
+        let r = match self {
+            Op::Unary(u) => u.eval(req[0], out),
+            Op::Binary(b) => b.eval(req[0], req[1], out),
+            Op::Reshape(_) | Op::Identity => out.dims().and_then(|d| req[0].reshaped(d)),
+            Op::Transpose(t) => t.eval(req[0]),
+            Op::Concat(c) => c.eval(&req, out),
+            Op::Gather(g) => g.eval(req[0], req[1], out),
+            Op::Slice(s) => s.eval(req[0], out),
+            Op::Shape(s) => Ok(s.eval(req[0])),
+            Op::Cast(c) => Ok(Tensor::from_f64_as(
+                c.to,
+                req[0].shape.clone(),
+                &req[0].to_f64_vec(),
+            )),
+            _ => return None,
+        };
+        Some(r.map(|t| vec![t]))
+    }
+
+    /// True for ops whose output is the input's bytes unchanged (views).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Reshape(_) | Op::Identity)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        let attrs = match self {
+            Op::Unary(u) => u.attrs(),
+            Op::Conv(c) => c.attrs(),
+            Op::Pool(p) => p.attrs(),
+            Op::Gemm(g) => format!(
+                "alpha={} beta={} trans_a={} trans_b={}",
+                g.alpha, g.beta, g.trans_a, g.trans_b
+            ),
+            Op::BatchNorm(b) => format!("epsilon={}", b.epsilon),
+            Op::Softmax(s) => format!("axis={}", s.axis),
+            Op::Reshape(r) => format!("shape={:?}", r.shape),
+            Op::Transpose(t) => format!("perm={:?}", t.perm),
+            Op::Concat(c) => format!("axis={}", c.axis),
+            Op::Gather(g) => format!("axis={}", g.axis),
+            Op::Slice(s) => format!("{:?}", s.axes),
+            Op::Shape(s) => format!("start={} end={}", s.start, s.end),
+            Op::Cast(c) => format!("to={}", c.to),
+            _ => String::new(),
+        };
+        if !attrs.is_empty() {
+            write!(f, "{{{attrs}}}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Shared helper: the input's static dims or a shape error.
+pub(crate) fn dims(t: &TensorType) -> OpResult<Vec<u64>> {
+    t.dims()
+}
