@@ -1,0 +1,113 @@
+//! Loading a code variant: the ELF shared object is written to an anonymous memory file
+//! (`memfd_create`) and opened with `dlopen("/proc/self/fd/N")`; where that fails, to a
+//! private temporary file that is deleted right after loading. Nothing is left on disk.
+//!
+//! The memory file stays open while the library is loaded: glibc recognises an already
+//! loaded library by its path, and a reused descriptor number would otherwise make a second
+//! model silently get the first one's code.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+
+/// Kernel ABI: `void kernel(void **args, int64_t task, int64_t ntasks)`.
+pub(crate) type KernelFn = unsafe extern "C" fn(args: *const *mut u8, task: i64, ntasks: i64);
+
+/// A loaded shared object. Dropping it unloads the code; kernel pointers resolved from it
+/// must not outlive it.
+#[derive(Debug)]
+pub(crate) struct LoadedCode {
+    // Field order is drop order: unload before closing the backing file.
+    lib: Library,
+    _backing: Option<File>,
+}
+
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+
+impl LoadedCode {
+    /// Loads `code` (an ELF shared object). Errors are human-readable reasons.
+    pub fn load(code: &[u8]) -> Result<LoadedCode, String> {
+        if !code.starts_with(ELF_MAGIC) {
+            return Err("not an ELF shared object".into());
+        }
+        let memfd_err = match load_memfd(code) {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        load_temp_file(code)
+            .map_err(|e| format!("{e} (after in-memory loading failed: {memfd_err})"))
+    }
+
+    /// Resolves a kernel symbol.
+    pub fn kernel(&self, symbol: &str) -> Option<KernelFn> {
+        // SAFETY: the symbol is declared by the artifact as a kernel with the neoc kernel ABI;
+        // the returned pointer is only used while `self` is alive (Model keeps both).
+        unsafe { self.lib.get::<KernelFn>(symbol).ok().map(|s| *s) }
+    }
+}
+
+fn dlopen(path: &Path) -> Result<Library, String> {
+    // SAFETY: loading runs the object's initialisers; the artifact's code is trusted by
+    // design (it is the compiled model), and neoc emits none.
+    unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| e.to_string())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn load_memfd(code: &[u8]) -> Result<LoadedCode, String> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: a valid NUL-terminated name and flags.
+    let fd = unsafe { libc::memfd_create(c"neoc-kernels".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(code)
+        .map_err(|e| format!("writing memfd: {e}"))?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let lib = dlopen(&path)?;
+    Ok(LoadedCode {
+        lib,
+        _backing: Some(file),
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn load_memfd(_code: &[u8]) -> Result<LoadedCode, String> {
+    Err("memfd_create is not available on this OS".into())
+}
+
+fn load_temp_file(code: &[u8]) -> Result<LoadedCode, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!(
+        "neoc-kernels-{}-{}-{nanos}.so",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)?;
+        f.write_all(code)?;
+        f.sync_all()
+    };
+    let result = write()
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+        .and_then(|()| dlopen(&path));
+    // Loaded (or failed): the file is no longer needed either way.
+    let _ = std::fs::remove_file(&path);
+    Ok(LoadedCode {
+        lib: result?,
+        _backing: None,
+    })
+}

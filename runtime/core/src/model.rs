@@ -1,0 +1,436 @@
+//! [`Model`]: a loaded, validated, immutable artifact with its code resolved; and
+//! [`Context`]: the per-caller scratch arena with which a model runs.
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use neoc_artifact::{
+    format_type, Artifact, ArtifactView, BufferRef, KernelInfo, Plan, TargetInfo, TensorSpec,
+    HEADER_LEN,
+};
+
+use crate::code::{KernelFn, LoadedCode};
+use crate::cpu::{self, HostFeatures};
+use crate::tensor::{AlignedBuf, BUFFER_ALIGN};
+use crate::{Result, RuntimeError, Tensor, TensorRef};
+
+/// Where the weights live: in the mapped file, or in an aligned copy.
+enum Storage {
+    Mapped(memmap2::Mmap),
+    Owned(AlignedBuf),
+}
+
+/// The code variant a model runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedVariant {
+    /// Position in the artifact's variant list (0 = best).
+    pub index: usize,
+    pub name: String,
+    pub cpu: String,
+    pub required_features: Vec<String>,
+}
+
+/// A loaded model: immutable, `Send + Sync`, shareable across threads (e.g. in an `Arc`).
+/// Each concurrent run needs its own [`Context`]; [`Model::run`] makes a fresh one.
+pub struct Model {
+    file: String,
+    path: Option<PathBuf>,
+    compiler_version: String,
+    target: TargetInfo,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+    plan: Plan,
+    metadata: Vec<(String, String)>,
+    variant: Option<SelectedVariant>,
+    /// `kernels[i]` implements `plan.kernels[i]`; valid while `code` is loaded.
+    kernels: Vec<KernelFn>,
+    /// Declared after `kernels`: dropped (unloaded) after nothing can call them.
+    _code: Option<LoadedCode>,
+    storage: Storage,
+    weights_offset: usize,
+    weights_len: usize,
+}
+
+/// The parts of a view that outlive it.
+struct Parts {
+    model: Model,
+    weights_offset: usize,
+    weights_len: usize,
+}
+
+const IN_MEMORY: &str = "<in-memory artifact>";
+
+impl Model {
+    /// Maps the file at `path`, validates it completely, checks that this machine can run
+    /// it, and loads the best code variant its CPU supports.
+    ///
+    /// The file is memory-mapped, and the weights are used in place: it must not be modified
+    /// while the model is loaded.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let io = |source| RuntimeError::Io {
+            file: file.clone(),
+            source,
+        };
+        let f = File::open(path).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        if len < HEADER_LEN as u64 {
+            // Too short to map usefully; read it so the parser names the problem.
+            let bytes = std::fs::read(path).map_err(io)?;
+            return Self::from_vec_named(bytes, file, Some(path.to_path_buf()));
+        }
+        // SAFETY: the mapping is read-only; the contract above forbids modifying the file
+        // while it is mapped.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
+        let parts = Self::build(&map, &file, Some(path.to_path_buf()))?;
+        Ok(parts.finish(Storage::Mapped(map)))
+    }
+
+    /// Loads an artifact held in memory. The weights are copied into an aligned buffer.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Model> {
+        Self::from_vec_named(bytes, IN_MEMORY.to_string(), None)
+    }
+
+    fn from_vec_named(bytes: Vec<u8>, file: String, path: Option<PathBuf>) -> Result<Model> {
+        let mut parts = Self::build(&bytes, &file, path)?;
+        let weights = &bytes[parts.weights_offset..parts.weights_offset + parts.weights_len];
+        let buf = AlignedBuf::copy_of(weights)?;
+        parts.weights_offset = 0;
+        Ok(parts.finish(Storage::Owned(buf)))
+    }
+
+    fn build(bytes: &[u8], file: &str, path: Option<PathBuf>) -> Result<Parts> {
+        let view = Artifact::parse(bytes).map_err(|source| RuntimeError::Artifact {
+            file: file.to_string(),
+            source: Box::new(source),
+        })?;
+        let target = view.target().clone();
+        if cpu::host_arch() != Some(target.arch) {
+            return Err(RuntimeError::WrongArch {
+                file: file.to_string(),
+                target: target.name,
+                arch: target.arch,
+                host: cpu::host_arch_name(),
+            });
+        }
+        let (variant, code, kernels) = load_code(&view, file)?;
+        let weights_offset = to_usize(view.weights_file_offset(), "weights")?;
+        let weights_len = view.weights().len();
+        Ok(Parts {
+            model: Model {
+                file: file.to_string(),
+                path,
+                compiler_version: view.compiler_version().to_string(),
+                target,
+                inputs: view.inputs().to_vec(),
+                outputs: view.outputs().to_vec(),
+                plan: view.plan().clone(),
+                metadata: view.metadata().to_vec(),
+                variant,
+                kernels,
+                _code: code,
+                storage: Storage::Owned(AlignedBuf::zeroed(0)?),
+                weights_offset: 0,
+                weights_len: 0,
+            },
+            weights_offset,
+            weights_len,
+        })
+    }
+
+    /// A fresh execution context: a zeroed, 64-byte-aligned arena of the plan's size.
+    pub fn new_context(&self) -> Result<Context> {
+        Ok(Context {
+            arena: AlignedBuf::zeroed_u64(self.plan.arena_size, "arena")?,
+        })
+    }
+
+    /// Runs the model on `inputs` (in signature order) with a fresh context. For repeated
+    /// runs, keep a [`Context`] per thread and use [`Context::run`].
+    pub fn run(&self, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
+        self.new_context()?.run(self, inputs)
+    }
+
+    /// Like [`Model::run`], with inputs given by name in any order.
+    pub fn run_named(&self, inputs: &[(&str, TensorRef<'_>)]) -> Result<Vec<Tensor>> {
+        self.new_context()?.run_named(self, inputs)
+    }
+
+    /// How the model is named in errors: its path, or `<in-memory artifact>`.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+    /// The path it was loaded from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+    pub fn compiler_version(&self) -> &str {
+        &self.compiler_version
+    }
+    pub fn target(&self) -> &TargetInfo {
+        &self.target
+    }
+    pub fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+    pub fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+    /// The code variant chosen for this CPU (`None` when the plan has no kernels).
+    pub fn variant(&self) -> Option<&SelectedVariant> {
+        self.variant.as_ref()
+    }
+
+    fn weights_ptr(&self) -> *const u8 {
+        let base = match &self.storage {
+            Storage::Mapped(m) => m.as_ptr(),
+            Storage::Owned(b) => b.as_ptr(),
+        };
+        // In bounds: the parser checked the weights section lies within the file, and an
+        // owned copy starts at offset 0.
+        base.wrapping_add(self.weights_offset)
+    }
+
+    fn input_error(&self, input: &TensorSpec, found: &TensorRef<'_>) -> Option<RuntimeError> {
+        if found.dtype != input.dtype || found.shape != input.shape.as_slice() {
+            return Some(RuntimeError::InputMismatch {
+                file: self.file.clone(),
+                input: input.name.clone(),
+                expected: input.type_string(),
+                found: found.type_string(),
+            });
+        }
+        let expected = input.byte_len();
+        if found.expected_len() != Some(expected) || found.data.len() as u64 != expected {
+            return Some(RuntimeError::InputSize {
+                file: self.file.clone(),
+                input: input.name.clone(),
+                ty: input.type_string(),
+                expected,
+                found: found.data.len() as u64,
+            });
+        }
+        None
+    }
+}
+
+impl Parts {
+    fn finish(mut self, storage: Storage) -> Model {
+        self.model.storage = storage;
+        self.model.weights_offset = self.weights_offset;
+        self.model.weights_len = self.weights_len;
+        self.model
+    }
+}
+
+type LoadedVariant = (Option<SelectedVariant>, Option<LoadedCode>, Vec<KernelFn>);
+
+/// Picks the first variant the host supports, loads it and resolves every kernel.
+fn load_code(view: &ArtifactView<'_>, file: &str) -> Result<LoadedVariant> {
+    if view.plan().kernels.is_empty() {
+        return Ok((None, None, Vec::new()));
+    }
+    let host = HostFeatures::detect();
+    let variants = view.variants();
+    let Some(index) = variants
+        .iter()
+        .position(|v| cpu::missing(&v.required_features, &host).is_empty())
+    else {
+        // Report the variant needing the fewest missing features (the last on ties: the
+        // compiler lists best first, so that is the least demanding).
+        let (v, missing) = variants
+            .iter()
+            .map(|v| (v, cpu::missing(&v.required_features, &host)))
+            .rev()
+            .min_by_key(|(_, m)| m.len())
+            .ok_or(RuntimeError::Artifact {
+                file: file.to_string(),
+                source: Box::new(neoc_artifact::ArtifactError::NoCode {
+                    kernels: view.plan().kernels.len() as u64,
+                }),
+            })?;
+        return Err(RuntimeError::MissingCpuFeatures {
+            file: file.to_string(),
+            variant: v.name.clone(),
+            missing: missing.iter().map(|s| s.to_string()).collect(),
+            available: host.names().iter().map(|s| s.to_string()).collect(),
+            suggestion: host.suggested_target().map(str::to_string),
+        });
+    };
+    let v = &variants[index];
+    let code = LoadedCode::load(v.code).map_err(|reason| RuntimeError::BadCode {
+        file: file.to_string(),
+        variant: v.name.clone(),
+        reason,
+    })?;
+    let kernels = view
+        .plan()
+        .kernels
+        .iter()
+        .map(|KernelInfo { symbol, .. }| {
+            code.kernel(symbol)
+                .ok_or_else(|| RuntimeError::MissingSymbol {
+                    file: file.to_string(),
+                    variant: v.name.clone(),
+                    symbol: symbol.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let selected = SelectedVariant {
+        index,
+        name: v.name.clone(),
+        cpu: v.cpu.clone(),
+        required_features: v.required_features.clone(),
+    };
+    Ok((Some(selected), Some(code), kernels))
+}
+
+fn to_usize(n: u64, what: &str) -> Result<usize> {
+    usize::try_from(n).map_err(|_| RuntimeError::TooLarge {
+        what: what.to_string(),
+        bytes: n,
+    })
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("file", &self.file)
+            .field("target", &self.target.name)
+            .field("variant", &self.variant.as_ref().map(|v| &v.name))
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("steps", &self.plan.steps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-caller execution state: the scratch arena. One context serves one run at a time;
+/// use one per thread. A context may serve several models (its arena grows as needed).
+/// The arena is zeroed once, when allocated, not between runs.
+#[derive(Debug)]
+pub struct Context {
+    arena: AlignedBuf,
+}
+
+impl Context {
+    /// Runs `model` on `inputs`, given in signature order; returns the outputs in signature
+    /// order.
+    pub fn run(&mut self, model: &Model, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
+        if inputs.len() != model.inputs.len() {
+            return Err(RuntimeError::InputCount {
+                file: model.file.clone(),
+                expected: model.inputs.len(),
+                found: inputs.len(),
+            });
+        }
+        // Validate every input, and copy those not aligned for their dtype.
+        let mut copies: Vec<Option<AlignedBuf>> = Vec::with_capacity(inputs.len());
+        for (spec, t) in model.inputs.iter().zip(inputs) {
+            if let Some(e) = model.input_error(spec, t) {
+                return Err(e);
+            }
+            let misaligned = (t.data.as_ptr() as usize) % spec.dtype.size_bytes() != 0;
+            copies.push(if misaligned {
+                Some(AlignedBuf::copy_of(t.data)?)
+            } else {
+                None
+            });
+        }
+        let input_ptrs: Vec<*mut u8> = inputs
+            .iter()
+            .zip(&copies)
+            .map(|(t, c)| match c {
+                Some(c) => c.as_ptr().cast_mut(),
+                None => t.data.as_ptr().cast_mut(),
+            })
+            .collect();
+        let mut outputs = model
+            .outputs
+            .iter()
+            .map(|s| Tensor::zeros(s.dtype, s.shape.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let output_ptrs: Vec<*mut u8> = outputs.iter_mut().map(Tensor::data_mut_ptr).collect();
+        let arena_size = to_usize(model.plan.arena_size, "arena")?;
+        if self.arena.len() < arena_size {
+            self.arena = AlignedBuf::zeroed(arena_size)?;
+        }
+        let arena = self.arena.as_mut_ptr();
+        let weights = model.weights_ptr();
+
+        let mut args: Vec<*mut u8> = Vec::new();
+        for step in &model.plan.steps {
+            args.clear();
+            // Every index and range below was validated by Artifact::parse: indices are in
+            // range and `offset + len` lies within the arena or the weights.
+            for arg in &step.args {
+                args.push(match *arg {
+                    BufferRef::Input(i) => input_ptrs[i as usize],
+                    BufferRef::Output(i) => output_ptrs[i as usize],
+                    BufferRef::Arena { offset, .. } => arena.wrapping_add(offset as usize),
+                    BufferRef::Weight { offset, .. } => {
+                        weights.wrapping_add(offset as usize).cast_mut()
+                    }
+                });
+            }
+            let kernel = model.kernels[step.kernel as usize];
+            // SAFETY: the kernel comes from the loaded code variant and follows the neoc
+            // kernel ABI; each pointer is valid for the byte length the kernel declares
+            // (checked at parse time), outputs and arena are writable and exclusively ours
+            // for this run, inputs and weights are only read.
+            unsafe { kernel(args.as_ptr(), 0, 1) };
+        }
+        debug_assert!(model.weights_len == 0 || weights.align_offset(BUFFER_ALIGN) == 0);
+        drop(copies);
+        Ok(outputs)
+    }
+
+    /// Like [`Context::run`], with inputs given by name in any order.
+    pub fn run_named(
+        &mut self,
+        model: &Model,
+        inputs: &[(&str, TensorRef<'_>)],
+    ) -> Result<Vec<Tensor>> {
+        let file = || model.file.clone();
+        let mut ordered: Vec<Option<TensorRef<'_>>> = vec![None; model.inputs.len()];
+        for (name, t) in inputs {
+            let Some(i) = model.inputs.iter().position(|s| s.name == *name) else {
+                return Err(RuntimeError::UnknownInput {
+                    file: file(),
+                    input: name.to_string(),
+                    known: model.inputs.iter().map(|s| s.name.clone()).collect(),
+                });
+            };
+            if ordered[i].replace(*t).is_some() {
+                return Err(RuntimeError::DuplicateInput {
+                    file: file(),
+                    input: name.to_string(),
+                });
+            }
+        }
+        let ordered = ordered
+            .into_iter()
+            .zip(&model.inputs)
+            .map(|(t, s)| {
+                t.ok_or_else(|| RuntimeError::MissingInput {
+                    file: file(),
+                    input: s.name.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.run(model, &ordered)
+    }
+}
+
+/// `float32[1,3,224,224]` for a spec; re-exported for callers formatting their own errors.
+pub fn type_string(spec: &TensorSpec) -> String {
+    format_type(spec.dtype, &spec.shape)
+}
