@@ -111,3 +111,52 @@ fn load_temp_file(code: &[u8]) -> Result<LoadedCode, String> {
         _backing: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared object exporting `k`, built with the system C compiler (None if missing).
+    fn tiny_so() -> Option<Vec<u8>> {
+        let dir = std::env::temp_dir().join(format!("neoc-code-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let src = dir.join("k.c");
+        std::fs::write(
+            &src,
+            "void k(void** a, long t, long n) { *(int*)a[0] = 42; }",
+        )
+        .ok()?;
+        let out = dir.join("k.so");
+        let ok = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-nostdlib", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .is_ok_and(|s| s.success());
+        let so = if ok { std::fs::read(&out).ok() } else { None };
+        let _ = std::fs::remove_dir_all(&dir);
+        if so.is_none() {
+            eprintln!("SKIPPED: no working C compiler (cc)");
+        }
+        so
+    }
+
+    fn call(code: &LoadedCode) -> i32 {
+        let mut v = 0i32;
+        let args = [(&mut v as *mut i32).cast::<u8>()];
+        let k = code.kernel("k").unwrap();
+        // SAFETY: k writes one int through args[0].
+        unsafe { k(args.as_ptr(), 0, 1) };
+        v
+    }
+
+    #[test]
+    fn both_loading_paths_work() {
+        let Some(so) = tiny_so() else { return };
+        #[cfg(target_os = "linux")]
+        assert_eq!(call(&load_memfd(&so).unwrap()), 42);
+        assert_eq!(call(&load_temp_file(&so).unwrap()), 42);
+        assert!(LoadedCode::load(&so).unwrap().kernel("missing").is_none());
+        assert!(LoadedCode::load(b"MZ not elf").is_err());
+    }
+}
