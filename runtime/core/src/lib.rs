@@ -26,6 +26,6 @@ mod tensor;
 
 pub use cpu::{host_cpu_features, CPU_FEATURES_MASK_ENV};
 pub use error::{Result, RuntimeError};
-pub use model::{type_string, Context, Model, SelectedVariant};
+pub use model::{Context, Model, SelectedVariant};
 pub use neoc_artifact::{Arch, DType, TargetInfo, TensorSpec};
 pub use tensor::{Element, Tensor, TensorRef, BUFFER_ALIGN};

@@ -6,8 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use neoc_artifact::{
-    format_type, Artifact, ArtifactView, BufferRef, KernelInfo, Plan, TargetInfo, TensorSpec,
-    HEADER_LEN,
+    Artifact, ArtifactView, BufferRef, KernelInfo, Plan, TargetInfo, TensorSpec, HEADER_LEN,
 };
 
 use crate::code::{KernelFn, LoadedCode};
@@ -428,9 +427,4 @@ impl Context {
             .collect::<Result<Vec<_>>>()?;
         self.run(model, &ordered)
     }
-}
-
-/// `float32[1,3,224,224]` for a spec; re-exported for callers formatting their own errors.
-pub fn type_string(spec: &TensorSpec) -> String {
-    format_type(spec.dtype, &spec.shape)
 }
