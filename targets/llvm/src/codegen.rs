@@ -1,0 +1,788 @@
+//! Generic lowering of kernel IR to LLVM IR.
+//!
+//! Each kernel `k` becomes two functions:
+//!
+//! ```text
+//! define void @k(ptr %args, i64 %task, i64 %ntasks)           ; exported
+//!     loads args[i] for every param, calls @k.body, returns
+//! define private void @k.body(ptr noalias nocapture align(E) dereferenceable(L) %p0, …,
+//!                             i64 %task, i64 %ntasks) alwaysinline
+//!     the loop nest
+//! ```
+//!
+//! The split lets the parameters carry `noalias` (the kernel IR guarantees that distinct
+//! buffers never overlap unless both are read-only); when LLVM inlines the body it turns
+//! those into scoped alias metadata, which the vectorizer needs. Variables are `alloca`s
+//! in the entry block (SROA/mem2reg promote them). `bool` is `i1` in registers and an
+//! `i8` 0/1 in memory.
+
+use inkwell::attributes::{Attribute, AttributeLoc};
+use inkwell::basic_block::BasicBlock;
+use inkwell::builder::Builder;
+use inkwell::context::Context;
+use inkwell::module::{Linkage, Module};
+use inkwell::types::BasicTypeEnum;
+use inkwell::values::{
+    AsValueRef, BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, MetadataValue,
+    PointerValue,
+};
+use inkwell::{FloatPredicate, IntPredicate};
+use neoc_kernel::{
+    Access, BinaryOp, CmpOp, Expr, Kernel, LoopKind, ScalarType, Stmt, UnaryOp, VarId,
+};
+
+use crate::ir::Ir;
+use crate::math::{MathFn, MathLib};
+use crate::Result;
+
+/// Function attributes shared by every function of a module: the CPU level.
+#[derive(Debug, Clone)]
+pub(crate) struct FnAttrs {
+    pub cpu: String,
+    pub features: String,
+}
+
+impl FnAttrs {
+    /// Adds `nounwind`, `"no-builtins"` (so no pass turns loops into `memset`/`memcpy`
+    /// calls, which would be undefined symbols) and the target CPU and features.
+    pub fn apply(&self, ctx: &Context, f: FunctionValue<'_>) {
+        f.add_attribute(AttributeLoc::Function, enum_attr(ctx, "nounwind", 0));
+        f.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_string_attribute("no-builtins", ""),
+        );
+        f.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_string_attribute("target-cpu", &self.cpu),
+        );
+        if !self.features.is_empty() {
+            f.add_attribute(
+                AttributeLoc::Function,
+                ctx.create_string_attribute("target-features", &self.features),
+            );
+        }
+    }
+}
+
+fn enum_attr(ctx: &Context, name: &str, val: u64) -> Attribute {
+    ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), val)
+}
+
+/// Generates the kernels of one LLVM module.
+pub(crate) struct ModuleCodegen<'a, 'ctx> {
+    ctx: &'ctx Context,
+    module: &'a Module<'ctx>,
+    attrs: FnAttrs,
+    math: MathLib<'ctx>,
+}
+
+/// The name of the kernel an LLVM verifier message is about, if one is named in it.
+pub(crate) fn kernel_named_in(message: &str, module: &neoc_kernel::Module) -> String {
+    module
+        .kernels
+        .iter()
+        .find(|k| {
+            message.contains(&format!("@{}(", k.name))
+                || message.contains(&format!("@{}.body", k.name))
+        })
+        .map_or_else(|| "<unknown>".to_string(), |k| k.name.clone())
+}
+
+impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
+    pub fn new(ctx: &'ctx Context, module: &'a Module<'ctx>, attrs: FnAttrs) -> Self {
+        let math = MathLib::new(attrs.clone());
+        ModuleCodegen {
+            ctx,
+            module,
+            attrs,
+            math,
+        }
+    }
+
+    /// Adds the exported function of `k` and its body to the module.
+    pub fn kernel(&mut self, k: &Kernel) -> Result<()> {
+        let ctx = self.ctx;
+        let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
+        let i64t = ctx.i64_type();
+
+        // The body: one pointer parameter per buffer, then task and ntasks.
+        let mut body_params: Vec<_> = k.params.iter().map(|_| ptr.into()).collect();
+        body_params.push(i64t.into());
+        body_params.push(i64t.into());
+        let body_name = format!("{}.body", k.name);
+        let body = self.module.add_function(
+            &body_name,
+            ctx.void_type().fn_type(&body_params, false),
+            Some(Linkage::Private),
+        );
+        self.attrs.apply(ctx, body);
+        body.add_attribute(AttributeLoc::Function, enum_attr(ctx, "alwaysinline", 0));
+        for (i, p) in k.params.iter().enumerate() {
+            let loc = AttributeLoc::Param(i as u32);
+            body.add_attribute(loc, enum_attr(ctx, "noalias", 0));
+            body.add_attribute(loc, enum_attr(ctx, "nocapture", 0));
+            body.add_attribute(loc, enum_attr(ctx, "noundef", 0));
+            body.add_attribute(loc, enum_attr(ctx, "align", p.elem.size_bytes()));
+            if p.byte_len() > 0 {
+                body.add_attribute(loc, enum_attr(ctx, "dereferenceable", p.byte_len()));
+            }
+            if p.access == Access::Read {
+                body.add_attribute(loc, enum_attr(ctx, "readonly", 0));
+            }
+        }
+
+        // The exported entry point of the calling convention.
+        let entry = self.module.add_function(
+            &k.name,
+            ctx.void_type()
+                .fn_type(&[ptr.into(), i64t.into(), i64t.into()], false),
+            Some(Linkage::External),
+        );
+        self.attrs.apply(ctx, entry);
+        entry.add_attribute(AttributeLoc::Param(0), enum_attr(ctx, "nocapture", 0));
+        entry.add_attribute(AttributeLoc::Param(0), enum_attr(ctx, "readonly", 0));
+        let builder = ctx.create_builder();
+        let ir = Ir {
+            ctx,
+            module: self.module,
+            b: &builder,
+            what: &k.name,
+        };
+        builder.position_at_end(ctx.append_basic_block(entry, "entry"));
+        let args = param(&ir, entry, 0)?.into_pointer_value();
+        let mut call_args: Vec<BasicMetadataValueEnum<'ctx>> = Vec::new();
+        for i in 0..k.params.len() {
+            // SAFETY: `args` points at one pointer per parameter (calling convention).
+            let slot = unsafe {
+                builder.build_in_bounds_gep(ptr, args, &[i64t.const_int(i as u64, false)], "")
+            }
+            .map_err(|e| ir.err(e))?;
+            let p = builder
+                .build_load(ptr, slot, &k.params[i].name)
+                .map_err(|e| ir.err(e))?;
+            call_args.push(p.into());
+        }
+        call_args.push(param(&ir, entry, 1)?.into());
+        call_args.push(param(&ir, entry, 2)?.into());
+        builder
+            .build_call(body, &call_args, "")
+            .map_err(|e| ir.err(e))?;
+        builder.build_return(None).map_err(|e| ir.err(e))?;
+
+        // The body's code.
+        builder.position_at_end(ctx.append_basic_block(body, "entry"));
+        let mut bufs = Vec::new();
+        for i in 0..k.params.len() {
+            bufs.push(param(&ir, body, i as u32)?.into_pointer_value());
+        }
+        let mut vars = Vec::new();
+        for v in &k.vars {
+            vars.push(
+                builder
+                    .build_alloca(reg_type(ctx, v.ty), &v.name)
+                    .map_err(|e| ir.err(e))?,
+            );
+        }
+        let n = k.params.len() as u32;
+        let mut gen = KernelGen {
+            ir,
+            math: &mut self.math,
+            kernel: k,
+            func: body,
+            bufs,
+            vars,
+            task: param_int(&ir, body, n)?,
+            ntasks: param_int(&ir, body, n + 1)?,
+        };
+        gen.block(&k.body, true)?;
+        builder.build_return(None).map_err(|e| ir.err(e))?;
+        Ok(())
+    }
+}
+
+fn param<'ctx>(ir: &Ir<'_, 'ctx>, f: FunctionValue<'ctx>, i: u32) -> Result<BasicValueEnum<'ctx>> {
+    f.get_nth_param(i)
+        .ok_or_else(|| ir.internal(format!("function parameter {i} missing")))
+}
+
+fn param_int<'ctx>(ir: &Ir<'_, 'ctx>, f: FunctionValue<'ctx>, i: u32) -> Result<IntValue<'ctx>> {
+    Ok(param(ir, f, i)?.into_int_value())
+}
+
+/// The LLVM type of a value of `t` in registers.
+fn reg_type(ctx: &Context, t: ScalarType) -> BasicTypeEnum<'_> {
+    match t {
+        ScalarType::F32 => ctx.f32_type().into(),
+        ScalarType::F64 => ctx.f64_type().into(),
+        ScalarType::I8 | ScalarType::U8 => ctx.i8_type().into(),
+        ScalarType::I32 => ctx.i32_type().into(),
+        ScalarType::I64 => ctx.i64_type().into(),
+        ScalarType::Bool => ctx.bool_type().into(),
+    }
+}
+
+/// The LLVM type of an element of `t` in memory.
+fn mem_type(ctx: &Context, t: ScalarType) -> BasicTypeEnum<'_> {
+    match t {
+        ScalarType::Bool => ctx.i8_type().into(),
+        t => reg_type(ctx, t),
+    }
+}
+
+struct KernelGen<'a, 'b, 'ctx> {
+    ir: Ir<'a, 'ctx>,
+    math: &'b mut MathLib<'ctx>,
+    kernel: &'a Kernel,
+    func: FunctionValue<'ctx>,
+    bufs: Vec<PointerValue<'ctx>>,
+    vars: Vec<PointerValue<'ctx>>,
+    task: IntValue<'ctx>,
+    ntasks: IntValue<'ctx>,
+}
+
+impl<'ctx> KernelGen<'_, '_, 'ctx> {
+    fn b(&self) -> &Builder<'ctx> {
+        self.ir.b
+    }
+
+    fn var_ptr(&self, v: VarId) -> Result<PointerValue<'ctx>> {
+        self.vars
+            .get(v.0 as usize)
+            .copied()
+            .ok_or_else(|| self.ir.internal(format!("unknown variable {v}")))
+    }
+
+    fn var_type(&self, v: VarId) -> Result<ScalarType> {
+        self.kernel
+            .var(v)
+            .map(|v| v.ty)
+            .ok_or_else(|| self.ir.internal(format!("unknown variable {v}")))
+    }
+
+    fn append(&self, name: &str) -> BasicBlock<'ctx> {
+        self.ir.ctx.append_basic_block(self.func, name)
+    }
+
+    fn br(&self, to: BasicBlock<'ctx>) -> Result<()> {
+        self.b()
+            .build_unconditional_branch(to)
+            .map(|_| ())
+            .map_err(|e| self.ir.err(e))
+    }
+
+    fn current_block(&self) -> Result<BasicBlock<'ctx>> {
+        self.b()
+            .get_insert_block()
+            .ok_or_else(|| self.ir.internal("builder is not positioned"))
+    }
+
+    fn block(&mut self, stmts: &[Stmt], top: bool) -> Result<()> {
+        for s in stmts {
+            self.stmt(s, top)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt, top: bool) -> Result<()> {
+        match s {
+            Stmt::Assign { var, value } => {
+                let v = self.expr(value)?;
+                let p = self.var_ptr(*var)?;
+                self.b().build_store(p, v).map_err(|e| self.ir.err(e))?;
+            }
+            Stmt::Store { buf, index, value } => {
+                let v = self.expr(value)?;
+                let elem = self.buf_elem(*buf)?;
+                let addr = self.address(*buf, index)?;
+                let v: BasicValueEnum<'ctx> = if elem == ScalarType::Bool {
+                    self.b()
+                        .build_int_z_extend(v.into_int_value(), self.ir.ctx.i8_type(), "")
+                        .map_err(|e| self.ir.err(e))?
+                        .into()
+                } else {
+                    v
+                };
+                self.b().build_store(addr, v).map_err(|e| self.ir.err(e))?;
+            }
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond)?.into_int_value();
+                let then_bb = self.append("if.then");
+                let else_bb = self.append("if.else");
+                let merge = self.append("if.end");
+                self.b()
+                    .build_conditional_branch(c, then_bb, else_bb)
+                    .map_err(|e| self.ir.err(e))?;
+                self.b().position_at_end(then_bb);
+                self.block(then, false)?;
+                self.br(merge)?;
+                self.b().position_at_end(else_bb);
+                self.block(otherwise, false)?;
+                self.br(merge)?;
+                self.b().position_at_end(merge);
+            }
+            Stmt::For {
+                var,
+                lo,
+                hi,
+                kind,
+                body,
+            } => self.for_loop(*var, lo, hi, *kind, body, top)?,
+        }
+        Ok(())
+    }
+
+    fn for_loop(
+        &mut self,
+        var: VarId,
+        lo: &Expr,
+        hi: &Expr,
+        kind: LoopKind,
+        body: &[Stmt],
+        top: bool,
+    ) -> Result<()> {
+        let ir = self.ir;
+        let i64t = ir.ctx.i64_type();
+        let mut lo = self.expr(lo)?.into_int_value();
+        let mut hi = self.expr(hi)?.into_int_value();
+        if top && kind == LoopKind::Parallel {
+            // Chunk `task` of `ntasks`: [lo + task·c, min(lo + (task+1)·c, hi)),
+            // c = ceil(n / ntasks).
+            let one = i64t.const_int(1, false);
+            let zero = i64t.const_zero();
+            let nt = ir.isel(
+                ir.icmp(IntPredicate::SLT, self.ntasks, one)?,
+                one,
+                self.ntasks,
+            )?;
+            let n = ir.isub(hi, lo)?;
+            let n = ir.isel(ir.icmp(IntPredicate::SLT, n, zero)?, zero, n)?;
+            let chunk = self
+                .b()
+                .build_int_signed_div(ir.isub(ir.iadd(n, nt)?, one)?, nt, "chunk")
+                .map_err(|e| ir.err(e))?;
+            let offset = self
+                .b()
+                .build_int_mul(self.task, chunk, "")
+                .map_err(|e| ir.err(e))?;
+            let start = ir.iadd(lo, offset)?;
+            let start = ir.isel(ir.icmp(IntPredicate::SLT, start, hi)?, start, hi)?;
+            let end = ir.iadd(start, chunk)?;
+            let end = ir.isel(ir.icmp(IntPredicate::SLT, end, hi)?, end, hi)?;
+            lo = start;
+            hi = end;
+        }
+        let pre = self.current_block()?;
+        let header = self.append("for.header");
+        let body_bb = self.append("for.body");
+        let latch = self.append("for.latch");
+        let exit = self.append("for.exit");
+        self.br(header)?;
+
+        self.b().position_at_end(header);
+        let phi = self.b().build_phi(i64t, "i").map_err(|e| self.ir.err(e))?;
+        let i = phi.as_basic_value().into_int_value();
+        let c = self.ir.icmp(IntPredicate::SLT, i, hi)?;
+        self.b()
+            .build_conditional_branch(c, body_bb, exit)
+            .map_err(|e| self.ir.err(e))?;
+
+        self.b().position_at_end(body_bb);
+        let p = self.var_ptr(var)?;
+        self.b().build_store(p, i).map_err(|e| self.ir.err(e))?;
+        self.block(body, false)?;
+        self.br(latch)?;
+
+        self.b().position_at_end(latch);
+        // i < hi ≤ i64::MAX, so i + 1 does not overflow.
+        let next = self
+            .b()
+            .build_int_nsw_add(i, i64t.const_int(1, false), "i.next")
+            .map_err(|e| self.ir.err(e))?;
+        let back = self
+            .b()
+            .build_unconditional_branch(header)
+            .map_err(|e| self.ir.err(e))?;
+        if let Some(md) = self.loop_metadata(kind) {
+            let kind_id = self.ir.ctx.get_kind_id("llvm.loop");
+            back.set_metadata(md, kind_id)
+                .map_err(|e| self.ir.internal(e.to_string()))?;
+        }
+        phi.add_incoming(&[(&lo, pre), (&next, latch)]);
+        self.b().position_at_end(exit);
+        Ok(())
+    }
+
+    /// `!llvm.loop` metadata for a schedule mark: a distinct self-referential node.
+    fn loop_metadata(&mut self, kind: LoopKind) -> Option<MetadataValue<'ctx>> {
+        let ctx = self.ir.ctx;
+        let props: Vec<MetadataValue<'ctx>> = match kind {
+            LoopKind::Serial | LoopKind::Parallel => return None,
+            LoopKind::Vectorize => vec![ctx.metadata_node(&[
+                ctx.metadata_string("llvm.loop.vectorize.enable").into(),
+                ctx.bool_type().const_int(1, false).into(),
+            ])],
+            LoopKind::Unroll => {
+                vec![ctx.metadata_node(&[ctx.metadata_string("llvm.loop.unroll.full").into()])]
+            }
+        };
+        Some(self_referential_node(ctx, &props))
+    }
+
+    fn buf_elem(&self, buf: neoc_kernel::BufId) -> Result<ScalarType> {
+        self.kernel
+            .param(buf)
+            .map(|p| p.elem)
+            .ok_or_else(|| self.ir.internal(format!("unknown buffer {buf}")))
+    }
+
+    fn address(&mut self, buf: neoc_kernel::BufId, index: &Expr) -> Result<PointerValue<'ctx>> {
+        let elem = self.buf_elem(buf)?;
+        let base = self
+            .bufs
+            .get(buf.0 as usize)
+            .copied()
+            .ok_or_else(|| self.ir.internal(format!("unknown buffer {buf}")))?;
+        let idx = self.expr(index)?.into_int_value();
+        // SAFETY: kernel IR indexes within the buffer's `len` elements.
+        unsafe {
+            self.b()
+                .build_in_bounds_gep(mem_type(self.ir.ctx, elem), base, &[idx], "")
+        }
+        .map_err(|e| self.ir.err(e))
+    }
+
+    fn ty(&self, e: &Expr) -> Result<ScalarType> {
+        e.ty(self.kernel)
+            .ok_or_else(|| self.ir.internal(format!("ill-typed expression {e:?}")))
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<BasicValueEnum<'ctx>> {
+        let ctx = self.ir.ctx;
+        Ok(match e {
+            Expr::FConst(v, t) => reg_type(ctx, *t).into_float_type().const_float(*v).into(),
+            Expr::IConst(v, t) => reg_type(ctx, *t)
+                .into_int_type()
+                .const_int(*v as u64, true)
+                .into(),
+            Expr::BConst(v) => ctx.bool_type().const_int(u64::from(*v), false).into(),
+            Expr::Var(v) => {
+                let ty = reg_type(ctx, self.var_type(*v)?);
+                let p = self.var_ptr(*v)?;
+                self.b().build_load(ty, p, "").map_err(|e| self.ir.err(e))?
+            }
+            Expr::Load { buf, index } => {
+                let elem = self.buf_elem(*buf)?;
+                let addr = self.address(*buf, index)?;
+                let v = self
+                    .b()
+                    .build_load(mem_type(ctx, elem), addr, "")
+                    .map_err(|e| self.ir.err(e))?;
+                if elem == ScalarType::Bool {
+                    self.ir
+                        .icmp(
+                            IntPredicate::NE,
+                            v.into_int_value(),
+                            ctx.i8_type().const_zero(),
+                        )?
+                        .into()
+                } else {
+                    v
+                }
+            }
+            Expr::Unary { op, arg } => {
+                let t = self.ty(arg)?;
+                let v = self.expr(arg)?;
+                self.unary(*op, t, v)?
+            }
+            Expr::Binary { op, lhs, rhs } => {
+                let t = self.ty(lhs)?;
+                let a = self.expr(lhs)?;
+                let b = self.expr(rhs)?;
+                self.binary(*op, t, a, b)?
+            }
+            Expr::Cmp { op, lhs, rhs } => {
+                let t = self.ty(lhs)?;
+                let a = self.expr(lhs)?;
+                let b = self.expr(rhs)?;
+                self.cmp(*op, t, a, b)?.into()
+            }
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond)?.into_int_value();
+                let a = self.expr(then)?;
+                let b = self.expr(otherwise)?;
+                self.b()
+                    .build_select(c, a, b, "")
+                    .map_err(|e| self.ir.err(e))?
+            }
+            Expr::Cast { to, arg } => {
+                let from = self.ty(arg)?;
+                let v = self.expr(arg)?;
+                self.cast(v, from, *to)?
+            }
+            Expr::Fma { a, b, c } => {
+                let a = self.expr(a)?.into_float_value();
+                let b = self.expr(b)?.into_float_value();
+                let c = self.expr(c)?.into_float_value();
+                self.ir.fma(a, b, c)?.into()
+            }
+        })
+    }
+
+    fn unary(
+        &mut self,
+        op: UnaryOp,
+        t: ScalarType,
+        v: BasicValueEnum<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>> {
+        let ir = &self.ir;
+        if !t.is_float() {
+            let x = v.into_int_value();
+            let zero = x.get_type().const_zero();
+            return Ok(match op {
+                UnaryOp::Neg => ir.isub(zero, x)?.into(),
+                UnaryOp::Abs => ir
+                    .isel(ir.icmp(IntPredicate::SLT, x, zero)?, ir.isub(zero, x)?, x)?
+                    .into(),
+                UnaryOp::Not => ir.not(x)?.into(),
+                _ => return Err(ir.internal(format!("{op:?} on {t}"))),
+            });
+        }
+        let x = v.into_float_value();
+        let r = match op {
+            UnaryOp::Neg => ir.fneg(x)?,
+            UnaryOp::Abs => ir.fabs(x)?,
+            UnaryOp::Sqrt => ir.fintr("llvm.sqrt", &[x])?,
+            UnaryOp::Floor => ir.fintr("llvm.floor", &[x])?,
+            UnaryOp::Ceil => ir.fintr("llvm.ceil", &[x])?,
+            UnaryOp::Round => ir.fintr("llvm.roundeven", &[x])?,
+            UnaryOp::Exp => self.math.call(ir, MathFn::Exp, &[x])?,
+            UnaryOp::Log => self.math.call(ir, MathFn::Log, &[x])?,
+            UnaryOp::Tanh => self.math.call(ir, MathFn::Tanh, &[x])?,
+            UnaryOp::Erf => self.math.call(ir, MathFn::Erf, &[x])?,
+            UnaryOp::Not => return Err(ir.internal(format!("{op:?} on {t}"))),
+        };
+        Ok(r.into())
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        t: ScalarType,
+        a: BasicValueEnum<'ctx>,
+        b: BasicValueEnum<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>> {
+        let ir = &self.ir;
+        let e = |err| ir.err(err);
+        if t.is_float() {
+            let (a, b) = (a.into_float_value(), b.into_float_value());
+            let r = match op {
+                BinaryOp::Add => ir.fadd(a, b)?,
+                BinaryOp::Sub => ir.fsub(a, b)?,
+                BinaryOp::Mul => ir.fmul(a, b)?,
+                BinaryOp::Div => ir.fdiv(a, b)?,
+                BinaryOp::Rem => self.math.call(ir, MathFn::Fmod, &[a, b])?,
+                BinaryOp::Pow => self.math.call(ir, MathFn::Pow, &[a, b])?,
+                BinaryOp::Min | BinaryOp::Max => {
+                    // NaN-propagating: a NaN operand makes a + b NaN.
+                    let p = if op == BinaryOp::Min {
+                        FloatPredicate::OLT
+                    } else {
+                        FloatPredicate::OGT
+                    };
+                    let pick = ir.fsel(ir.fcmp(p, a, b)?, a, b)?;
+                    ir.fsel(ir.fcmp(FloatPredicate::UNO, a, b)?, ir.fadd(a, b)?, pick)?
+                }
+                BinaryOp::And | BinaryOp::Or => return Err(ir.internal(format!("{op:?} on {t}"))),
+            };
+            return Ok(r.into());
+        }
+        let (a, b) = (a.into_int_value(), b.into_int_value());
+        let signed = t.is_signed();
+        let ity = a.get_type();
+        let r = match op {
+            BinaryOp::Add => ir.iadd(a, b)?,
+            BinaryOp::Sub => ir.isub(a, b)?,
+            BinaryOp::Mul => self.b().build_int_mul(a, b, "").map_err(e)?,
+            BinaryOp::And => ir.and(a, b)?,
+            BinaryOp::Or => ir.or(a, b)?,
+            BinaryOp::Min | BinaryOp::Max => {
+                let p = match (op == BinaryOp::Min, signed) {
+                    (true, true) => IntPredicate::SLT,
+                    (true, false) => IntPredicate::ULT,
+                    (false, true) => IntPredicate::SGT,
+                    (false, false) => IntPredicate::UGT,
+                };
+                ir.isel(ir.icmp(p, a, b)?, a, b)?
+            }
+            BinaryOp::Div | BinaryOp::Rem => {
+                // Defined for every input: x/0 = x%0 = 0, and MIN/-1 wraps (= MIN,
+                // remainder 0), instead of LLVM's undefined behaviour.
+                let zero = ity.const_zero();
+                let one = ity.const_int(1, false);
+                let by_zero = ir.icmp(IntPredicate::EQ, b, zero)?;
+                let by_m1 = if signed {
+                    ir.icmp(IntPredicate::EQ, b, ity.const_all_ones())?
+                } else {
+                    ity.get_context().bool_type().const_zero()
+                };
+                let safe = ir.isel(ir.or(by_zero, by_m1)?, one, b)?;
+                let raw = match (op, signed) {
+                    (BinaryOp::Div, true) => {
+                        self.b().build_int_signed_div(a, safe, "").map_err(e)?
+                    }
+                    (BinaryOp::Div, false) => {
+                        self.b().build_int_unsigned_div(a, safe, "").map_err(e)?
+                    }
+                    (_, true) => self.b().build_int_signed_rem(a, safe, "").map_err(e)?,
+                    (_, false) => self.b().build_int_unsigned_rem(a, safe, "").map_err(e)?,
+                };
+                let on_m1 = if op == BinaryOp::Div {
+                    ir.isub(zero, a)?
+                } else {
+                    zero
+                };
+                let r = ir.isel(by_m1, on_m1, raw)?;
+                ir.isel(by_zero, zero, r)?
+            }
+            BinaryOp::Pow => return Err(ir.internal(format!("{op:?} on {t}"))),
+        };
+        Ok(r.into())
+    }
+
+    fn cmp(
+        &mut self,
+        op: CmpOp,
+        t: ScalarType,
+        a: BasicValueEnum<'ctx>,
+        b: BasicValueEnum<'ctx>,
+    ) -> Result<IntValue<'ctx>> {
+        if t.is_float() {
+            let p = match op {
+                CmpOp::Lt => FloatPredicate::OLT,
+                CmpOp::Le => FloatPredicate::OLE,
+                CmpOp::Gt => FloatPredicate::OGT,
+                CmpOp::Ge => FloatPredicate::OGE,
+                CmpOp::Eq => FloatPredicate::OEQ,
+                CmpOp::Ne => FloatPredicate::UNE,
+            };
+            return self.ir.fcmp(p, a.into_float_value(), b.into_float_value());
+        }
+        let signed = t.is_signed();
+        let p = match (op, signed) {
+            (CmpOp::Eq, _) => IntPredicate::EQ,
+            (CmpOp::Ne, _) => IntPredicate::NE,
+            (CmpOp::Lt, true) => IntPredicate::SLT,
+            (CmpOp::Le, true) => IntPredicate::SLE,
+            (CmpOp::Gt, true) => IntPredicate::SGT,
+            (CmpOp::Ge, true) => IntPredicate::SGE,
+            (CmpOp::Lt, false) => IntPredicate::ULT,
+            (CmpOp::Le, false) => IntPredicate::ULE,
+            (CmpOp::Gt, false) => IntPredicate::UGT,
+            (CmpOp::Ge, false) => IntPredicate::UGE,
+        };
+        self.ir.icmp(p, a.into_int_value(), b.into_int_value())
+    }
+
+    /// Numeric conversion as documented on [`Expr::Cast`]; int→int wraps (two's
+    /// complement truncation or extension by the source's signedness).
+    fn cast(
+        &mut self,
+        v: BasicValueEnum<'ctx>,
+        from: ScalarType,
+        to: ScalarType,
+    ) -> Result<BasicValueEnum<'ctx>> {
+        if from == to {
+            return Ok(v);
+        }
+        let ir = &self.ir;
+        let e = |err| ir.err(err);
+        let b = self.b();
+        let to_ty = reg_type(ir.ctx, to);
+        if to == ScalarType::Bool {
+            return Ok(if from.is_float() {
+                let x = v.into_float_value();
+                ir.fcmp(FloatPredicate::UNE, x, x.get_type().const_zero())?
+            } else {
+                let x = v.into_int_value();
+                ir.icmp(IntPredicate::NE, x, x.get_type().const_zero())?
+            }
+            .into());
+        }
+        if from.is_float() {
+            let x = v.into_float_value();
+            if to.is_float() {
+                let t = to_ty.into_float_type();
+                return Ok(if to.size_bytes() > from.size_bytes() {
+                    b.build_float_ext(x, t, "").map_err(e)?
+                } else {
+                    b.build_float_trunc(x, t, "").map_err(e)?
+                }
+                .into());
+            }
+            // Saturating, NaN → 0.
+            let name = if to.is_signed() {
+                "llvm.fptosi.sat"
+            } else {
+                "llvm.fptoui.sat"
+            };
+            let f = ir.intrinsic(name, &[to_ty, x.get_type().into()])?;
+            return ir.call(f, &[x.into()]);
+        }
+        // From an integer or bool.
+        let x = v.into_int_value();
+        let src_signed = from.is_signed();
+        if to.is_float() {
+            let t = to_ty.into_float_type();
+            return Ok(if src_signed {
+                b.build_signed_int_to_float(x, t, "").map_err(e)?
+            } else {
+                b.build_unsigned_int_to_float(x, t, "").map_err(e)?
+            }
+            .into());
+        }
+        let t = to_ty.into_int_type();
+        let (fw, tw) = (x.get_type().get_bit_width(), t.get_bit_width());
+        Ok(if tw > fw {
+            if src_signed {
+                b.build_int_s_extend(x, t, "").map_err(e)?
+            } else {
+                b.build_int_z_extend(x, t, "").map_err(e)?
+            }
+        } else if tw < fw {
+            b.build_int_truncate(x, t, "").map_err(e)?
+        } else {
+            x
+        }
+        .into())
+    }
+}
+
+/// A distinct node `!{self, props...}` as `llvm.loop` metadata requires.
+fn self_referential_node<'ctx>(
+    ctx: &'ctx Context,
+    props: &[MetadataValue<'ctx>],
+) -> MetadataValue<'ctx> {
+    use inkwell::llvm_sys::core::{LLVMMDNodeInContext2, LLVMMetadataAsValue, LLVMValueAsMetadata};
+    use inkwell::llvm_sys::debuginfo::{LLVMMetadataReplaceAllUsesWith, LLVMTemporaryMDNode};
+    // SAFETY: plain LLVM C API calls on live objects of `ctx`; the temporary node is
+    // consumed by LLVMMetadataReplaceAllUsesWith, which also frees it.
+    unsafe {
+        let raw = ctx.raw();
+        let temp = LLVMTemporaryMDNode(raw, std::ptr::null_mut(), 0);
+        let mut ops = vec![temp];
+        for p in props {
+            ops.push(LLVMValueAsMetadata(p.as_value_ref()));
+        }
+        let node = LLVMMDNodeInContext2(raw, ops.as_mut_ptr(), ops.len());
+        LLVMMetadataReplaceAllUsesWith(temp, node);
+        MetadataValue::new(LLVMMetadataAsValue(raw, node))
+    }
+}

@@ -1,0 +1,102 @@
+//! Shared test harness: compile kernels to a shared object, load it, call kernels.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use neoc_kernel::{Kernel, Module};
+use neoc_llvm::{compile_shared_object, CodegenOptions};
+use neoc_target_spec::{CpuLevel, Target};
+
+/// The x86-64 levels this machine can run, each with its single-level target.
+pub fn runnable_levels() -> Vec<(Target, CpuLevel)> {
+    let mut out = Vec::new();
+    for name in ["x86_64-avx2", "x86_64-avx512"] {
+        let target = neoc_target_spec::lookup(name).unwrap();
+        let level = target.levels[0].clone();
+        if level.required_features.iter().all(|f| has_feature(f)) {
+            out.push((target, level));
+        } else {
+            eprintln!(
+                "skipping level {} (this CPU lacks its features)",
+                level.name
+            );
+        }
+    }
+    out
+}
+
+fn has_feature(f: &str) -> bool {
+    match f {
+        "avx" => is_x86_feature_detected!("avx"),
+        "avx2" => is_x86_feature_detected!("avx2"),
+        "fma" => is_x86_feature_detected!("fma"),
+        "f16c" => is_x86_feature_detected!("f16c"),
+        "bmi1" => is_x86_feature_detected!("bmi1"),
+        "bmi2" => is_x86_feature_detected!("bmi2"),
+        "lzcnt" => is_x86_feature_detected!("lzcnt"),
+        "movbe" => is_x86_feature_detected!("movbe"),
+        "avx512f" => is_x86_feature_detected!("avx512f"),
+        "avx512bw" => is_x86_feature_detected!("avx512bw"),
+        "avx512cd" => is_x86_feature_detected!("avx512cd"),
+        "avx512dq" => is_x86_feature_detected!("avx512dq"),
+        "avx512vl" => is_x86_feature_detected!("avx512vl"),
+        _ => false,
+    }
+}
+
+/// A loaded shared object; the file is removed on drop.
+pub struct Lib {
+    lib: libloading::Library,
+    path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+type KernelFn = unsafe extern "C" fn(*const *mut u8, i64, i64);
+
+impl Lib {
+    pub fn compile(kernels: Vec<Kernel>, target: &Target, level: &CpuLevel) -> Lib {
+        Self::compile_opts(kernels, target, level, &CodegenOptions::default())
+    }
+
+    pub fn compile_opts(
+        kernels: Vec<Kernel>,
+        target: &Target,
+        level: &CpuLevel,
+        opts: &CodegenOptions,
+    ) -> Lib {
+        let module = Module { kernels };
+        let bytes = compile_shared_object(&module, target, level, opts)
+            .unwrap_or_else(|e| panic!("compile failed: {e}"));
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "neoc-llvm-test-{}-{}.so",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, &bytes).unwrap();
+        // SAFETY: the object has no initialisers and depends on nothing.
+        let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+        Lib { lib, path, bytes }
+    }
+
+    /// Calls kernel `name` with `bufs` as `args` and the given task split.
+    pub fn call(&self, name: &str, bufs: &[*mut u8], task: i64, ntasks: i64) {
+        // SAFETY: the test declares buffers matching the kernel's params.
+        unsafe {
+            let f: libloading::Symbol<KernelFn> = self.lib.get(name.as_bytes()).unwrap();
+            f(bufs.as_ptr(), task, ntasks);
+        }
+    }
+}
+
+impl Drop for Lib {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A raw pointer to a slice's data, for `args`.
+pub fn ptr<T>(v: &mut [T]) -> *mut u8 {
+    v.as_mut_ptr().cast()
+}
