@@ -23,10 +23,12 @@
 pub mod builder;
 pub mod expr;
 pub mod kernel;
+pub mod lower;
 pub mod print;
 pub mod verify;
 
 pub use builder::KernelBuilder;
 pub use expr::{BinaryOp, CmpOp, Expr, UnaryOp};
 pub use kernel::{Access, BufId, Kernel, LoopKind, Module, Param, ScalarType, Stmt, Var, VarId};
+pub use lower::{lower_node, ArgRef, LowerError, Lowered};
 pub use verify::{verify_kernel, VerifyError};

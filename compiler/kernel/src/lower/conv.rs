@@ -1,0 +1,229 @@
+//! Convolution (1-D and 2-D; 1-D runs as 2-D with height 1).
+//!
+//! Direct convolution, output-row oriented: for each (image, output channel, output row)
+//! the row is initialised with the bias, then every (input channel, kernel row, kernel
+//! column) tap adds `w * input_row[shifted]` over the range of output columns whose
+//! input column lies inside the image. The column range is computed at compile time per
+//! kernel column, so the innermost loop has no bounds checks and, for stride 1, reads
+//! contiguous memory. The outermost loop (image × output channel) is parallel.
+
+use super::{Ctx, LowerError};
+use crate::expr::Expr;
+use crate::kernel::{LoopKind, ScalarType};
+use neoc_ir::ops::Conv;
+
+/// Normalised 2-D geometry of a convolution or pooling window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    pub h: i64,
+    pub w: i64,
+    pub kh: i64,
+    pub kw: i64,
+    pub sh: i64,
+    pub sw: i64,
+    pub ph: i64,
+    pub pw: i64,
+    pub dh: i64,
+    pub dw: i64,
+    pub oh: i64,
+    pub ow: i64,
+}
+
+impl Geometry {
+    /// From N-d attributes (1 or 2 spatial dims); `None` for other ranks.
+    pub fn new(
+        in_spatial: &[u64],
+        out_spatial: &[u64],
+        kernel: &[u64],
+        strides: &[u64],
+        pads: &[u64],
+        dilations: &[u64],
+    ) -> Option<Geometry> {
+        let k = kernel.len();
+        let i = |v: u64| v as i64;
+        match k {
+            1 => Some(Geometry {
+                h: 1,
+                w: i(in_spatial[0]),
+                kh: 1,
+                kw: i(kernel[0]),
+                sh: 1,
+                sw: i(strides[0]),
+                ph: 0,
+                pw: i(pads[0]),
+                dh: 1,
+                dw: i(dilations[0]),
+                oh: 1,
+                ow: i(out_spatial[0]),
+            }),
+            2 => Some(Geometry {
+                h: i(in_spatial[0]),
+                w: i(in_spatial[1]),
+                kh: i(kernel[0]),
+                kw: i(kernel[1]),
+                sh: i(strides[0]),
+                sw: i(strides[1]),
+                ph: i(pads[0]),
+                pw: i(pads[1]),
+                dh: i(dilations[0]),
+                dw: i(dilations[1]),
+                oh: i(out_spatial[0]),
+                ow: i(out_spatial[1]),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Output columns `lo..hi` whose input column `ow*sw + kw*dw - pw` is inside the image.
+    pub fn valid_cols(&self, kw: i64) -> (i64, i64) {
+        let shift = kw * self.dw - self.pw;
+        let lo = if shift < 0 {
+            (-shift + self.sw - 1) / self.sw
+        } else {
+            0
+        };
+        let last = self.w - 1 - shift;
+        let hi = if last < 0 {
+            0
+        } else {
+            (last / self.sw + 1).min(self.ow)
+        };
+        (lo.min(self.ow), hi.max(lo.min(self.ow)))
+    }
+}
+
+pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv) -> Result<(), LowerError> {
+    let (Some(vx), Some(vw)) = (cx.input(0), cx.input(1)) else {
+        return cx.err("missing operand");
+    };
+    let (xd, wd, yd) = (cx.dims(vx)?, cx.dims(vw)?, cx.dims(cx.output(0))?);
+    if cx.scalar_type(vx)? != ScalarType::F32 {
+        return cx.err("only float32 convolution is supported");
+    }
+    let Some(g) = Geometry::new(
+        &xd[2..],
+        &yd[2..],
+        &c.kernel,
+        &c.strides,
+        &c.pads,
+        &c.dilations,
+    ) else {
+        return cx.err(format!(
+            "{}-d convolution is not supported yet (1-d and 2-d are)",
+            c.kernel.len()
+        ));
+    };
+    let x = cx.bind_input(0)?;
+    let w = cx.bind_input(1)?;
+    let bias = match cx.input(2) {
+        Some(_) => Some(cx.bind_input(2)?),
+        None => None,
+    };
+    let y = cx.bind_output(0)?;
+    let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
+    let groups = c.group as i64;
+    let (cg, mg) = (cin / groups, m / groups);
+    let wv = cx.b.var("w", ScalarType::F32);
+
+    cx.b.for_loop("nm", 0, n * m, LoopKind::Parallel, |b, nm| {
+        let img = nm.clone() / Expr::i64(m);
+        let oc = nm.clone() % Expr::i64(m);
+        let group = oc.clone() / Expr::i64(mg);
+        b.for_loop("oh", 0, g.oh, LoopKind::Serial, |b, oh| {
+            let out_row = (nm.clone() * Expr::i64(g.oh) + oh.clone()) * Expr::i64(g.ow);
+            b.for_loop("ow", 0, g.ow, LoopKind::Vectorize, |b, ow| {
+                let init = match bias {
+                    Some(bb) => Expr::load(bb, oc.clone()),
+                    None => Expr::f32(0.0),
+                };
+                b.store(y, out_row.clone() + ow, init);
+            });
+            b.for_loop("ic", 0, cg, LoopKind::Serial, |b, ic| {
+                let in_chan =
+                    img.clone() * Expr::i64(cin) + group.clone() * Expr::i64(cg) + ic.clone();
+                b.for_loop("kh", 0, g.kh, LoopKind::Serial, |b, kh| {
+                    let ih = oh.clone() * Expr::i64(g.sh) - Expr::i64(g.ph)
+                        + kh.clone() * Expr::i64(g.dh);
+                    let inside = ih
+                        .clone()
+                        .ge(Expr::i64(0))
+                        .and(ih.clone().lt(Expr::i64(g.h)));
+                    b.if_then(inside, |b| {
+                        let in_row =
+                            (in_chan.clone() * Expr::i64(g.h) + ih.clone()) * Expr::i64(g.w);
+                        let w_row = ((oc.clone() * Expr::i64(cg) + ic.clone()) * Expr::i64(g.kh)
+                            + kh.clone())
+                            * Expr::i64(g.kw);
+                        for kw in 0..g.kw {
+                            let (lo, hi) = g.valid_cols(kw);
+                            if lo >= hi {
+                                continue;
+                            }
+                            b.assign(wv, Expr::load(w, w_row.clone() + Expr::i64(kw)));
+                            let shift = kw * g.dw - g.pw;
+                            b.for_loop("ow", lo, hi, LoopKind::Vectorize, |b, ow| {
+                                let iw = if g.sw == 1 {
+                                    ow.clone()
+                                } else {
+                                    ow.clone() * Expr::i64(g.sw)
+                                };
+                                let src = Expr::load(x, in_row.clone() + iw + Expr::i64(shift));
+                                let dst = out_row.clone() + ow;
+                                let acc = Expr::fma(Expr::var(wv), src, Expr::load(y, dst.clone()));
+                                b.store(y, dst, acc);
+                            });
+                        }
+                    });
+                });
+            });
+        });
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo(w: i64, kw: i64, sw: i64, pw: i64, dw: i64) -> Geometry {
+        let ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+        Geometry {
+            h: 1,
+            w,
+            kh: 1,
+            kw,
+            sh: 1,
+            sw,
+            ph: 0,
+            pw,
+            dh: 1,
+            dw,
+            oh: 1,
+            ow,
+        }
+    }
+
+    #[test]
+    fn valid_columns_match_brute_force() {
+        for (w, kw, sw, pw, dw) in [
+            (9, 3, 1, 1, 1),
+            (13, 3, 2, 2, 2),
+            (7, 5, 3, 2, 1),
+            (4, 3, 1, 0, 1),
+        ] {
+            let g = geo(w, kw, sw, pw, dw);
+            for k in 0..kw {
+                let (lo, hi) = g.valid_cols(k);
+                for ow in 0..g.ow {
+                    let iw = ow * sw + k * dw - pw;
+                    let inside = iw >= 0 && iw < w;
+                    assert_eq!(
+                        inside,
+                        ow >= lo && ow < hi,
+                        "w{w} kw{kw} s{sw} p{pw} d{dw} k{k} ow{ow}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Elementwise families: unary functions, broadcasting binary functions, casts.
+//!
+//! Loops run over the output; broadcast operands are read through zero strides, and
+//! adjacent dimensions that are contiguous for every operand are merged first, so the
+//! common cases (same shape, per-channel bias, scalar) become one or two loops with a
+//! contiguous, vectorizable innermost loop.
+
+use super::{fconst, Ctx, LowerError};
+use crate::builder::KernelBuilder;
+use crate::expr::{BinaryOp as KB, CmpOp, Expr, UnaryOp as KU};
+use crate::kernel::{LoopKind, ScalarType};
+use neoc_ir::ops::{BinaryOp, UnaryOp};
+use neoc_ir::shape::strides;
+
+/// The scalar expression of a graph unary op applied to `x` of type `t`.
+pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
+    let c = |v: f64| fconst(v, t);
+    match *op {
+        UnaryOp::Relu => Expr::select(x.clone().lt(c(0.0)), c(0.0), x),
+        UnaryOp::LeakyRelu { alpha } => {
+            Expr::select(x.clone().lt(c(0.0)), c(f64::from(alpha)) * x.clone(), x)
+        }
+        UnaryOp::Sigmoid => c(1.0) / (c(1.0) + (-x).exp()),
+        UnaryOp::HardSigmoid { alpha, beta } => (c(f64::from(alpha)) * x + c(f64::from(beta)))
+            .min(c(1.0))
+            .max(c(0.0)),
+        UnaryOp::HardSwish => x.clone() * (x * c(1.0 / 6.0) + c(0.5)).min(c(1.0)).max(c(0.0)),
+        UnaryOp::Elu { alpha } => Expr::select(
+            x.clone().lt(c(0.0)),
+            c(f64::from(alpha)) * (x.clone().exp() - c(1.0)),
+            x,
+        ),
+        UnaryOp::Tanh => Expr::unary(KU::Tanh, x),
+        UnaryOp::Clip { min, max } => {
+            let mut e = x;
+            if min.is_finite() || (min == f32::INFINITY) {
+                e = e.max(c(f64::from(min)));
+            }
+            if max.is_finite() || (max == f32::NEG_INFINITY) {
+                e = e.min(c(f64::from(max)));
+            }
+            e
+        }
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => Expr::unary(KU::Log, x),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Reciprocal => c(1.0) / x,
+        UnaryOp::Abs => Expr::unary(KU::Abs, x),
+        UnaryOp::Neg => -x,
+        UnaryOp::Erf => Expr::unary(KU::Erf, x),
+        UnaryOp::Floor => Expr::unary(KU::Floor, x),
+        UnaryOp::Ceil => Expr::unary(KU::Ceil, x),
+        // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), which never overflows.
+        UnaryOp::Softplus => {
+            x.clone().max(c(0.0)) + Expr::unary(KU::Log, c(1.0) + (-Expr::unary(KU::Abs, x)).exp())
+        }
+    }
+}
+
+/// The scalar expression of a graph binary op.
+pub(crate) fn binary_expr(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => Expr::binary(KB::Pow, a, b),
+        BinaryOp::Max => a.max(b),
+        BinaryOp::Min => a.min(b),
+        BinaryOp::Equal => Expr::cmp(CmpOp::Eq, a, b),
+        BinaryOp::Less => Expr::cmp(CmpOp::Lt, a, b),
+        BinaryOp::Greater => Expr::cmp(CmpOp::Gt, a, b),
+    }
+}
+
+pub(super) fn unary(cx: &mut Ctx<'_>, op: &UnaryOp) -> Result<(), LowerError> {
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let t = cx.scalar_type(cx.output(0))?;
+    let n: u64 = cx.dims(cx.output(0))?.iter().product();
+    cx.b.for_loop("i", 0, n as i64, LoopKind::Vectorize, |b, i| {
+        let v = unary_expr(op, Expr::load(x, i.clone()), t);
+        b.store(y, i, v);
+    });
+    Ok(())
+}
+
+pub(super) fn cast(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let t = cx.scalar_type(cx.output(0))?;
+    let n: u64 = cx.dims(cx.output(0))?.iter().product();
+    cx.b.for_loop("i", 0, n as i64, LoopKind::Vectorize, |b, i| {
+        b.store(y, i.clone(), Expr::cast(t, Expr::load(x, i)));
+    });
+    Ok(())
+}
+
+pub(super) fn binary(cx: &mut Ctx<'_>, op: BinaryOp) -> Result<(), LowerError> {
+    let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
+        return cx.err("missing operand");
+    };
+    let (ad, bd, od) = (cx.dims(va)?, cx.dims(vb)?, cx.dims(cx.output(0))?);
+    let a = cx.bind_input(0)?;
+    let b = cx.bind_input(1)?;
+    let y = cx.bind_output(0)?;
+    let sa = broadcast_strides(&ad, &od);
+    let sb = broadcast_strides(&bd, &od);
+    let (dims, st) = collapse(&od, &[sa, sb]);
+    broadcast_loops(&mut cx.b, &dims, &st, |kb, idx| {
+        let v = binary_expr(
+            op,
+            Expr::load(a, idx[0].clone()),
+            Expr::load(b, idx[1].clone()),
+        );
+        kb.store(y, idx[2].clone(), v);
+    });
+    Ok(())
+}
+
+/// Element strides of an operand of shape `src` read while iterating over `out`:
+/// right-aligned, zero where the operand is broadcast.
+pub(crate) fn broadcast_strides(src: &[u64], out: &[u64]) -> Vec<u64> {
+    let s = strides(src);
+    let off = out.len() - src.len();
+    (0..out.len())
+        .map(|i| {
+            if i < off || src[i - off] == 1 {
+                0
+            } else {
+                s[i - off]
+            }
+        })
+        .collect()
+}
+
+/// Merges adjacent dims where every operand's strides are contiguous across them.
+/// The output's own (row-major) strides are appended as the last operand.
+pub(crate) fn collapse(out: &[u64], operands: &[Vec<u64>]) -> (Vec<u64>, Vec<Vec<u64>>) {
+    let mut all: Vec<Vec<u64>> = operands.to_vec();
+    all.push(strides(out));
+    let mut dims: Vec<u64> = Vec::new();
+    let mut st: Vec<Vec<u64>> = vec![Vec::new(); all.len()];
+    for i in 0..out.len() {
+        if out[i] == 1 {
+            continue;
+        }
+        let mergeable = !dims.is_empty()
+            && all.iter().enumerate().all(|(k, s)| {
+                let prev = *st[k].last().unwrap_or(&0);
+                prev == s[i] * out[i]
+            });
+        if mergeable {
+            if let Some(d) = dims.last_mut() {
+                *d *= out[i];
+            }
+            for (k, s) in all.iter().enumerate() {
+                if let Some(p) = st[k].last_mut() {
+                    *p = s[i];
+                }
+            }
+        } else {
+            dims.push(out[i]);
+            for (k, s) in all.iter().enumerate() {
+                st[k].push(s[i]);
+            }
+        }
+    }
+    (dims, st)
+}
+
+/// Loops over `dims` (innermost vectorized) and hands the body one flat index per
+/// operand, computed from that operand's strides.
+pub(crate) fn broadcast_loops(
+    b: &mut KernelBuilder,
+    dims: &[u64],
+    strides: &[Vec<u64>],
+    body: impl FnOnce(&mut KernelBuilder, &[Expr]),
+) {
+    let mut kinds = vec![LoopKind::Serial; dims.len()];
+    if let Some(k) = kinds.last_mut() {
+        *k = LoopKind::Vectorize;
+    }
+    b.loop_nest("i", dims, &kinds, |b, iv| {
+        let idx: Vec<Expr> = strides.iter().map(|s| strided_index(iv, s)).collect();
+        body(b, &idx);
+    });
+}
+
+/// `sum(iv[k] * strides[k])`, skipping zero strides.
+pub(crate) fn strided_index(iv: &[Expr], strides: &[u64]) -> Expr {
+    let mut acc: Option<Expr> = None;
+    for (i, &s) in iv.iter().zip(strides) {
+        if s == 0 {
+            continue;
+        }
+        let t = if s == 1 {
+            i.clone()
+        } else {
+            i.clone() * Expr::i64(s as i64)
+        };
+        acc = Some(match acc {
+            None => t,
+            Some(a) => a + t,
+        });
+    }
+    acc.unwrap_or(Expr::i64(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_merges_contiguous_dims() {
+        // [2,3,5,7] + [5,1] -> a: full, b: broadcast over 0,1 and 3
+        let out = [2, 3, 5, 7];
+        let sa = broadcast_strides(&out, &out);
+        let sb = broadcast_strides(&[5, 1], &out);
+        let (dims, st) = collapse(&out, &[sa, sb]);
+        assert_eq!(dims, vec![6, 5, 7]);
+        assert_eq!(st[1], vec![0, 1, 0]);
+        let (dims, _) = collapse(&out, &[broadcast_strides(&out, &out)]);
+        assert_eq!(dims, vec![210]);
+    }
+}

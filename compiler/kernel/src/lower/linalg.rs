@@ -1,0 +1,229 @@
+//! Gemm and MatMul.
+//!
+//! Both lower to the same row-oriented product: for each output row, initialise it,
+//! then for each `k` add `a[m,k] * b[k,:]` to the row (an axpy over contiguous memory
+//! when B is not transposed). Gemm with a constant transposed B is normalised to
+//! `trans_b = false` by the passes, so this fast form is the common one.
+
+use super::elementwise::broadcast_strides;
+use super::{Ctx, LowerError};
+use crate::expr::Expr;
+use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
+use crate::KernelBuilder;
+use neoc_ir::ops::linalg::matmul_shape;
+use neoc_ir::ops::Gemm;
+
+/// Where the operands of one `[M,K] x [K,N]` product live, as index functions.
+struct Product {
+    a: BufId,
+    b: BufId,
+    y: BufId,
+    m: i64,
+    k: i64,
+    n: i64,
+    /// Element strides of A along (m, k) and of B along (k, n).
+    a_strides: (i64, i64),
+    b_strides: (i64, i64),
+    scale_a: Option<f32>,
+}
+
+impl Product {
+    /// Emits `y[y_base + m*N + n] (+)= sum_k scale * a[a_base + ...] * b[b_base + ...]` for
+    /// all m, n. The row is first set by `init(m, n)`.
+    fn emit(
+        &self,
+        b: &mut KernelBuilder,
+        av: VarId,
+        bases: (Expr, Expr, Expr),
+        init: &dyn Fn(Expr, Expr) -> Expr,
+        parallel_rows: bool,
+    ) {
+        let (a_base, b_base, y_base) = bases;
+        let kind = if parallel_rows {
+            LoopKind::Parallel
+        } else {
+            LoopKind::Serial
+        };
+        b.for_loop("m", 0, self.m, kind, |b, m| {
+            let row = y_base.clone() + m.clone() * Expr::i64(self.n);
+            b.for_loop("n", 0, self.n, LoopKind::Vectorize, |b, n| {
+                b.store(self.y, row.clone() + n.clone(), init(m.clone(), n));
+            });
+            b.for_loop("k", 0, self.k, LoopKind::Serial, |b, k| {
+                let a_idx = a_base.clone()
+                    + m.clone() * Expr::i64(self.a_strides.0)
+                    + k.clone() * Expr::i64(self.a_strides.1);
+                let mut av_e = Expr::load(self.a, a_idx);
+                if let Some(s) = self.scale_a {
+                    av_e = av_e * Expr::f32(s);
+                }
+                b.assign(av, av_e);
+                b.for_loop("n", 0, self.n, LoopKind::Vectorize, |b, n| {
+                    let b_idx = b_base.clone()
+                        + k.clone() * Expr::i64(self.b_strides.0)
+                        + n.clone() * Expr::i64(self.b_strides.1);
+                    let dst = row.clone() + n;
+                    let v = Expr::fma(
+                        Expr::var(av),
+                        Expr::load(self.b, b_idx),
+                        Expr::load(self.y, dst.clone()),
+                    );
+                    b.store(self.y, dst, v);
+                });
+            });
+        });
+    }
+}
+
+pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm) -> Result<(), LowerError> {
+    let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
+        return cx.err("missing operand");
+    };
+    if cx.scalar_type(va)? != ScalarType::F32 {
+        return cx.err("only float32 Gemm is supported");
+    }
+    let (ad, bd, yd) = (cx.dims(va)?, cx.dims(vb)?, cx.dims(cx.output(0))?);
+    let (m, n) = (yd[0] as i64, yd[1] as i64);
+    let k = if g.trans_a { ad[0] } else { ad[1] } as i64;
+    let a = cx.bind_input(0)?;
+    let b = cx.bind_input(1)?;
+    let c = match cx.input(2) {
+        Some(vc) if g.beta != 0.0 => Some((cx.bind_input(2)?, cx.dims(vc)?)),
+        _ => None,
+    };
+    let y = cx.bind_output(0)?;
+    let p = Product {
+        a,
+        b,
+        y,
+        m,
+        k,
+        n,
+        a_strides: if g.trans_a {
+            (1, ad[1] as i64)
+        } else {
+            (ad[1] as i64, 1)
+        },
+        b_strides: if g.trans_b {
+            (1, bd[1] as i64)
+        } else {
+            (bd[1] as i64, 1)
+        },
+        scale_a: (g.alpha != 1.0).then_some(g.alpha),
+    };
+    let beta = g.beta;
+    let init = move |mi: Expr, ni: Expr| -> Expr {
+        match &c {
+            Some((cb, cd)) => {
+                let s = broadcast_strides(cd, &[m as u64, n as u64]);
+                let idx = mi * Expr::i64(s[0] as i64) + ni * Expr::i64(s[1] as i64);
+                let v = Expr::load(*cb, idx);
+                if beta == 1.0 {
+                    v
+                } else {
+                    v * Expr::f32(beta)
+                }
+            }
+            None => Expr::f32(0.0),
+        }
+    };
+    let av = cx.b.var("a", ScalarType::F32);
+    p.emit(
+        &mut cx.b,
+        av,
+        (Expr::i64(0), Expr::i64(0), Expr::i64(0)),
+        &init,
+        true,
+    );
+    Ok(())
+}
+
+pub(super) fn matmul(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
+    let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
+        return cx.err("missing operand");
+    };
+    if cx.scalar_type(va)? != ScalarType::F32 {
+        return cx.err("only float32 MatMul is supported");
+    }
+    let (ad, bd) = (cx.dims(va)?, cx.dims(vb)?);
+    if let Err(e) = matmul_shape(&ad, &bd) {
+        return cx.err(format!("{e:?}"));
+    }
+    // Promote 1-D operands as numpy does.
+    let a2: Vec<u64> = if ad.len() == 1 {
+        vec![1, ad[0]]
+    } else {
+        ad.clone()
+    };
+    let b2: Vec<u64> = if bd.len() == 1 {
+        vec![bd[0], 1]
+    } else {
+        bd.clone()
+    };
+    let (m, k) = (a2[a2.len() - 2] as i64, a2[a2.len() - 1] as i64);
+    let n = b2[b2.len() - 1] as i64;
+    let a_batch = &a2[..a2.len() - 2];
+    let b_batch = &b2[..b2.len() - 2];
+    let rank = a_batch.len().max(b_batch.len());
+    let mut batch = vec![1u64; rank];
+    for (src, off) in [
+        (a_batch, rank - a_batch.len()),
+        (b_batch, rank - b_batch.len()),
+    ] {
+        for (i, &d) in src.iter().enumerate() {
+            batch[off + i] = batch[off + i].max(d);
+        }
+    }
+    // Batch strides in units of whole matrices.
+    let sa = broadcast_strides(a_batch, &batch);
+    let sb = broadcast_strides(b_batch, &batch);
+    let a = cx.bind_input(0)?;
+    let b = cx.bind_input(1)?;
+    let y = cx.bind_output(0)?;
+    let p = Product {
+        a,
+        b,
+        y,
+        m,
+        k,
+        n,
+        a_strides: (k, 1),
+        b_strides: (n, 1),
+        scale_a: None,
+    };
+    let av = cx.b.var("a", ScalarType::F32);
+    let zero = |_: Expr, _: Expr| Expr::f32(0.0);
+    let batches: u64 = batch.iter().product();
+    if batches == 1 {
+        p.emit(
+            &mut cx.b,
+            av,
+            (Expr::i64(0), Expr::i64(0), Expr::i64(0)),
+            &zero,
+            true,
+        );
+        return Ok(());
+    }
+    let kinds = vec![LoopKind::Serial; batch.len()];
+    cx.b.loop_nest("bt", &batch, &kinds, |b, iv| {
+        let flat = |s: &[u64], mat: i64| -> Expr {
+            let mut e = Expr::i64(0);
+            for (i, &st) in iv.iter().zip(s) {
+                if st != 0 {
+                    e = e + i.clone() * Expr::i64(st as i64 * mat);
+                }
+            }
+            e
+        };
+        let ys = neoc_ir::shape::strides(&batch);
+        let y_base = flat(&ys, m * n);
+        p.emit(
+            b,
+            av,
+            (flat(&sa, m * k), flat(&sb, k * n), y_base),
+            &zero,
+            false,
+        );
+    });
+    Ok(())
+}

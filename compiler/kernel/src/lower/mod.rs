@@ -1,0 +1,192 @@
+//! Lowering of graph operators to kernel IR: one file per operator family.
+//!
+//! [`lower_node`] turns one graph node into one [`Kernel`] plus the list of graph values
+//! (and scratch buffers) bound to its parameters. View operators (Reshape, Identity)
+//! are never lowered: the memory planner makes their output share the input's bytes.
+//! Loop structure is chosen here in a target-neutral way (vectorizable innermost loops
+//! over contiguous memory, a parallel outermost loop); target schedules refine it.
+
+mod conv;
+mod elementwise;
+mod linalg;
+mod movement;
+mod normalization;
+mod pool;
+
+use crate::builder::KernelBuilder;
+use crate::kernel::{Access, BufId, Kernel, ScalarType};
+use neoc_ir::{DType, Graph, NodeId, Op, ValueId};
+
+/// What a kernel parameter is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgRef {
+    /// The storage of a graph value (input, constant, or intermediate).
+    Value(ValueId),
+    /// Private scratch memory of this many bytes, live only during the kernel.
+    Scratch(u64),
+}
+
+/// A lowered node: the kernel and, per parameter, what to bind.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub kernel: Kernel,
+    pub args: Vec<ArgRef>,
+}
+
+/// Why a node could not be lowered. Bad input (the model uses a form this build cannot
+/// compile), named by node and operator.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("node `{node}` ({op}): {message}")]
+pub struct LowerError {
+    pub node: String,
+    pub op: String,
+    pub message: String,
+}
+
+/// Per-node lowering context: the graph, the node, and the kernel being built.
+pub(crate) struct Ctx<'g> {
+    pub graph: &'g Graph,
+    pub node: NodeId,
+    pub b: KernelBuilder,
+    pub args: Vec<ArgRef>,
+}
+
+impl<'g> Ctx<'g> {
+    pub fn err<T>(&self, message: impl Into<String>) -> Result<T, LowerError> {
+        let n = self.graph.node(self.node);
+        Err(LowerError {
+            node: n.name.clone(),
+            op: n.op.name().to_string(),
+            message: message.into(),
+        })
+    }
+
+    /// The node's `i`-th input value, if present.
+    pub fn input(&self, i: usize) -> Option<ValueId> {
+        self.graph.node(self.node).inputs.get(i).copied().flatten()
+    }
+
+    pub fn output(&self, i: usize) -> ValueId {
+        self.graph.node(self.node).outputs[i]
+    }
+
+    /// Static dims of a value.
+    pub fn dims(&self, v: ValueId) -> Result<Vec<u64>, LowerError> {
+        match self.graph.value(v).ty.shape.as_fixed() {
+            Some(d) => Ok(d),
+            None => self.err(format!(
+                "value `{}` has symbolic shape {}",
+                self.graph.value(v).name,
+                self.graph.value(v).ty.shape
+            )),
+        }
+    }
+
+    pub fn scalar_type(&self, v: ValueId) -> Result<ScalarType, LowerError> {
+        let dt = self.graph.value(v).ty.dtype;
+        match scalar_type(dt) {
+            Some(t) => Ok(t),
+            None => self.err(format!(
+                "element type {dt} is not supported by code generation yet"
+            )),
+        }
+    }
+
+    /// Binds graph value `v` as the next kernel parameter.
+    pub fn bind(&mut self, v: ValueId, access: Access) -> Result<BufId, LowerError> {
+        let elem = self.scalar_type(v)?;
+        let len: u64 = self.dims(v)?.iter().product();
+        let name = self.graph.value(v).name.clone();
+        self.args.push(ArgRef::Value(v));
+        Ok(self.b.param(name, elem, len, access))
+    }
+
+    /// Binds the node's `i`-th input for reading; the input must be present.
+    pub fn bind_input(&mut self, i: usize) -> Result<BufId, LowerError> {
+        match self.input(i) {
+            Some(v) => self.bind(v, Access::Read),
+            None => self.err(format!("input {i} is missing")),
+        }
+    }
+
+    pub fn bind_output(&mut self, i: usize) -> Result<BufId, LowerError> {
+        let v = self.output(i);
+        self.bind(v, Access::ReadWrite)
+    }
+}
+
+/// The kernel scalar type for a graph dtype, when code generation supports it.
+pub fn scalar_type(dt: DType) -> Option<ScalarType> {
+    Some(match dt {
+        DType::F32 => ScalarType::F32,
+        DType::F64 => ScalarType::F64,
+        DType::I8 => ScalarType::I8,
+        DType::U8 => ScalarType::U8,
+        DType::I32 => ScalarType::I32,
+        DType::I64 => ScalarType::I64,
+        DType::Bool => ScalarType::Bool,
+        _ => return None,
+    })
+}
+
+/// Lowers one node to a kernel named `symbol`. Returns `Ok(None)` for view operators,
+/// which need no code.
+pub fn lower_node(
+    graph: &Graph,
+    node: NodeId,
+    symbol: &str,
+) -> Result<Option<Lowered>, LowerError> {
+    let op = graph.node(node).op.clone();
+    if op.is_view() {
+        return Ok(None);
+    }
+    let mut cx = Ctx {
+        graph,
+        node,
+        b: KernelBuilder::new(symbol),
+        args: Vec::new(),
+    };
+    match &op {
+        Op::Unary(u) => elementwise::unary(&mut cx, u)?,
+        Op::Binary(b) => elementwise::binary(&mut cx, *b)?,
+        Op::Cast(_) => elementwise::cast(&mut cx)?,
+        Op::Conv(c) => conv::conv(&mut cx, c)?,
+        Op::Pool(p) => pool::pool(&mut cx, p)?,
+        Op::GlobalPool(g) => pool::global_pool(&mut cx, g)?,
+        Op::Gemm(g) => linalg::gemm(&mut cx, g)?,
+        Op::MatMul => linalg::matmul(&mut cx)?,
+        Op::BatchNorm(b) => normalization::batch_norm(&mut cx, b)?,
+        Op::Softmax(s) => normalization::softmax(&mut cx, s)?,
+        Op::Transpose(t) => movement::transpose(&mut cx, t)?,
+        Op::Concat(c) => movement::concat(&mut cx, c)?,
+        Op::Gather(g) => movement::gather(&mut cx, g)?,
+        Op::Slice(s) => movement::slice(&mut cx, s)?,
+        Op::Shape(_) | Op::Reshape(_) | Op::Identity => {
+            return cx.err("internal: this operator should have been folded or aliased")
+        }
+    }
+    let kernel = cx.b.finish();
+    if let Err(e) = crate::verify::verify_kernel(&kernel) {
+        let n = graph.node(node);
+        return Err(LowerError {
+            node: n.name.clone(),
+            op: n.op.name().to_string(),
+            message: format!("internal error: {e}"),
+        });
+    }
+    Ok(Some(Lowered {
+        kernel,
+        args: cx.args,
+    }))
+}
+
+/// A float constant of type `t`.
+pub(crate) fn fconst(v: f64, t: ScalarType) -> crate::Expr {
+    if t.is_float() {
+        crate::Expr::FConst(v, t)
+    } else if t == ScalarType::Bool {
+        crate::Expr::BConst(v != 0.0)
+    } else {
+        crate::Expr::IConst(v as i64, t)
+    }
+}

@@ -1,0 +1,90 @@
+//! BatchNormalization (inference) and Softmax / LogSoftmax.
+
+use super::{fconst, Ctx, LowerError};
+use crate::expr::{Expr, UnaryOp};
+use crate::kernel::LoopKind;
+use neoc_ir::ops::{BatchNorm, Softmax};
+
+/// `y = (x - mean) * (scale / sqrt(var + eps)) + bias`, per channel. (When the
+/// statistics are constants the passes fold this into a preceding Conv/Gemm instead.)
+pub(super) fn batch_norm(cx: &mut Ctx<'_>, bn: &BatchNorm) -> Result<(), LowerError> {
+    let Some(vx) = cx.input(0) else {
+        return cx.err("missing operand");
+    };
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    if !t.is_float() {
+        return cx.err("only float batch normalization is supported");
+    }
+    let x = cx.bind_input(0)?;
+    let scale = cx.bind_input(1)?;
+    let bias = cx.bind_input(2)?;
+    let mean = cx.bind_input(3)?;
+    let var = cx.bind_input(4)?;
+    let y = cx.bind_output(0)?;
+    let (n, c) = (xd[0] as i64, xd[1] as i64);
+    let inner: i64 = xd[2..].iter().product::<u64>() as i64;
+    let s = cx.b.var("s", t);
+    let eps = f64::from(bn.epsilon);
+    cx.b.for_loop("nc", 0, n * c, LoopKind::Parallel, |b, nc| {
+        let ch = nc.clone() % Expr::i64(c);
+        b.assign(
+            s,
+            Expr::load(scale, ch.clone()) / (Expr::load(var, ch.clone()) + fconst(eps, t)).sqrt(),
+        );
+        b.for_loop("i", 0, inner, LoopKind::Vectorize, |b, i| {
+            let idx = nc.clone() * Expr::i64(inner) + i;
+            let v = (Expr::load(x, idx.clone()) - Expr::load(mean, ch.clone())) * Expr::var(s)
+                + Expr::load(bias, ch.clone());
+            b.store(y, idx, v);
+        });
+    });
+    Ok(())
+}
+
+/// Numerically stable softmax along one axis: subtract the max, exponentiate, divide
+/// by the sum (log-softmax: `x - max - log(sum)`).
+pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> {
+    let Some(vx) = cx.input(0) else {
+        return cx.err("missing operand");
+    };
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    let outer: i64 = xd[..sm.axis].iter().product::<u64>() as i64;
+    let len = xd[sm.axis] as i64;
+    let inner: i64 = xd[sm.axis + 1..].iter().product::<u64>() as i64;
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let mx = cx.b.var("max", t);
+    let sum = cx.b.var("sum", t);
+    let log = sm.log;
+    cx.b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
+        b.for_loop("in", 0, inner, LoopKind::Serial, |b, i| {
+            let at = |a: Expr| (o.clone() * Expr::i64(len) + a) * Expr::i64(inner) + i.clone();
+            b.assign(mx, fconst(f64::NEG_INFINITY, t));
+            b.for_loop("a", 0, len, LoopKind::Serial, |b, a| {
+                b.assign(mx, Expr::var(mx).max(Expr::load(x, at(a))));
+            });
+            b.assign(sum, fconst(0.0, t));
+            b.for_loop("a", 0, len, LoopKind::Serial, |b, a| {
+                let e = (Expr::load(x, at(a.clone())) - Expr::var(mx)).exp();
+                if !log {
+                    b.store(y, at(a), e.clone());
+                }
+                b.assign(sum, Expr::var(sum) + e);
+            });
+            if log {
+                let lse = Expr::var(mx) + Expr::unary(UnaryOp::Log, Expr::var(sum));
+                b.for_loop("a", 0, len, LoopKind::Vectorize, |b, a| {
+                    b.store(y, at(a.clone()), Expr::load(x, at(a)) - lse.clone());
+                });
+            } else {
+                b.assign(sum, fconst(1.0, t) / Expr::var(sum));
+                b.for_loop("a", 0, len, LoopKind::Vectorize, |b, a| {
+                    b.store(y, at(a.clone()), Expr::load(y, at(a)) * Expr::var(sum));
+                });
+            }
+        });
+    });
+    Ok(())
+}
