@@ -175,14 +175,14 @@ impl<'ctx> Ir<'_, 'ctx> {
     pub fn isub(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
         self.b.build_int_sub(a, b, "").map_err(|e| self.err(e))
     }
-    pub fn to_bits(&self, a: FloatValue<'ctx>, ty: IntType<'ctx>) -> Result<IntValue<'ctx>> {
+    pub fn bits_of(&self, a: FloatValue<'ctx>, ty: IntType<'ctx>) -> Result<IntValue<'ctx>> {
         Ok(self
             .b
             .build_bit_cast(a, ty, "")
             .map_err(|e| self.err(e))?
             .into_int_value())
     }
-    pub fn from_bits(&self, a: IntValue<'ctx>, ty: FloatType<'ctx>) -> Result<FloatValue<'ctx>> {
+    pub fn float_of(&self, a: IntValue<'ctx>, ty: FloatType<'ctx>) -> Result<FloatValue<'ctx>> {
         Ok(self
             .b
             .build_bit_cast(a, ty, "")

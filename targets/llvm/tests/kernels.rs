@@ -614,3 +614,54 @@ fn llvm_version_is_19() {
         neoc_llvm::llvm_version()
     );
 }
+
+/// The schedule marks and `noalias` parameters let LLVM vectorize elementwise loops,
+/// including the inline math, at the level's full vector width. Compile-only, so it
+/// runs on any x86-64 host.
+#[test]
+fn elementwise_loops_use_full_width_vectors() {
+    for (target, reg) in [("x86_64-avx2", "ymm"), ("x86_64-avx512", "zmm")] {
+        let t = neoc_target_spec::lookup(target).unwrap();
+        for op in [
+            None,
+            Some(UnaryOp::Exp),
+            Some(UnaryOp::Tanh),
+            Some(UnaryOp::Erf),
+        ] {
+            let mut b = KernelBuilder::new("k");
+            let x = b.param("x", ScalarType::F32, 4096, Access::Read);
+            let y = b.param("y", ScalarType::F32, 4096, Access::ReadWrite);
+            b.for_loop("i", 0, 4096, LoopKind::Vectorize, |b, i| {
+                let v = Expr::load(x, i.clone());
+                let v = match op {
+                    Some(op) => Expr::unary(op, v),
+                    None => v + Expr::load(y, i.clone()),
+                };
+                b.store(y, i, v);
+            });
+            let dir = std::env::temp_dir().join(format!("neoc-llvm-vec-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let asm = dir.join(format!("{target}-{op:?}.s"));
+            let opts = neoc_llvm::CodegenOptions {
+                emit_asm: Some(asm.clone()),
+                ..Default::default()
+            };
+            neoc_llvm::compile_object(
+                &neoc_kernel::Module {
+                    kernels: vec![b.finish()],
+                },
+                &t,
+                &t.levels[0],
+                &opts,
+            )
+            .unwrap();
+            let text = std::fs::read_to_string(&asm).unwrap();
+            let _ = std::fs::remove_dir_all(&dir);
+            assert!(
+                text.contains(&format!("%{reg}")),
+                "{target} {op:?}: no {reg} registers in\n{text}"
+            );
+            assert!(!text.contains("call"), "{target} {op:?}: calls in\n{text}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Shared test harness: compile kernels to a shared object, load it, call kernels.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
