@@ -1,0 +1,102 @@
+//! BatchNormalization (inference form), Softmax and LogSoftmax.
+//!
+//! Spec: <https://onnx.ai/onnx/operators/onnx__BatchNormalization.html>,
+//! <https://onnx.ai/onnx/operators/onnx__Softmax.html>. Opset notes:
+//! - BatchNormalization 7–8 has `spatial` (default 1); `spatial = 0` (per-element
+//!   statistics) is refused. From 14, `training_mode = 1` is refused. Only output 0 (Y)
+//!   may be used; the running/saved statistics outputs exist only for training.
+//!   `momentum` only matters in training and is ignored.
+//! - Softmax/LogSoftmax before 13 flatten the input to 2-D at `axis` (default 1) and
+//!   normalise each row; that is imported as Reshape → Softmax(axis 1) → Reshape, or
+//!   directly as a last-axis Softmax when `axis` is the last dim (the same thing).
+//!   From 13 they normalise along one `axis` (default -1).
+
+use super::{spec, OpSpec};
+use crate::context::{Built, NodeCtx};
+use neoc_ir::ops::{BatchNorm, Reshape, Softmax};
+use neoc_ir::Op;
+
+pub(crate) const SPECS: &[OpSpec] = &[
+    spec(
+        "BatchNormalization",
+        7,
+        8,
+        batch_norm,
+        "spatial=0 refused; only output Y",
+    ),
+    spec(
+        "BatchNormalization",
+        9,
+        22,
+        batch_norm,
+        "training_mode=1 refused; only output Y",
+    ),
+    spec(
+        "Softmax",
+        7,
+        12,
+        softmax_legacy,
+        "coerce-to-2-D: Reshape, Softmax, Reshape",
+    ),
+    spec("Softmax", 13, 22, softmax, "one axis, default -1"),
+    spec("LogSoftmax", 7, 12, log_softmax_legacy, "as Softmax 7-12"),
+    spec("LogSoftmax", 13, 22, log_softmax, "as Softmax 13+"),
+];
+
+fn batch_norm(c: &mut NodeCtx<'_>) -> Built {
+    if c.opset < 9 && c.attrs.int("spatial", 1)? != 1 {
+        return Err(
+            c.attr_error("spatial=0 (per-element statistics) is not supported; only spatial=1")
+        );
+    }
+    if c.attrs.flag("training_mode", false)? {
+        return Err(
+            c.attr_error("training_mode=1 is not supported; export the model in inference mode")
+        );
+    }
+    let epsilon = c.attrs.float("epsilon", 1e-5)?;
+    let mut inputs = Vec::with_capacity(5);
+    for i in 0..5 {
+        inputs.push(Some(c.req(i)?));
+    }
+    c.emit1(Op::BatchNorm(BatchNorm { epsilon }), inputs)
+}
+
+fn softmax_at(c: &mut NodeCtx<'_>, log: bool, legacy: bool) -> Built {
+    let x = c.req(0)?;
+    let dims = c.dims(x)?;
+    let default = if legacy { 1 } else { -1 };
+    let axis = c.axis(c.attrs.int("axis", default)?, dims.len())?;
+    if !legacy || axis + 1 == dims.len() {
+        return c.emit1(Op::Softmax(Softmax { axis, log }), vec![Some(x)]);
+    }
+    // Coerce to [prod(dims[..axis]), prod(dims[axis..])], normalise rows, restore.
+    let rows: u64 = dims[..axis].iter().product();
+    let cols: u64 = dims[axis..].iter().product();
+    let flat = c.inner(
+        "to_2d",
+        Op::Reshape(Reshape {
+            shape: vec![rows, cols],
+        }),
+        vec![Some(x)],
+    )?;
+    let sm = c.inner(
+        "softmax_2d",
+        Op::Softmax(Softmax { axis: 1, log }),
+        vec![Some(flat)],
+    )?;
+    c.emit1(Op::Reshape(Reshape { shape: dims }), vec![Some(sm)])
+}
+
+fn softmax(c: &mut NodeCtx<'_>) -> Built {
+    softmax_at(c, false, false)
+}
+fn softmax_legacy(c: &mut NodeCtx<'_>) -> Built {
+    softmax_at(c, false, true)
+}
+fn log_softmax(c: &mut NodeCtx<'_>) -> Built {
+    softmax_at(c, true, false)
+}
+fn log_softmax_legacy(c: &mut NodeCtx<'_>) -> Built {
+    softmax_at(c, true, true)
+}
