@@ -545,7 +545,7 @@ fn debug_dumps_are_written() {
     let dir = std::env::temp_dir().join(format!("neoc-llvm-dump-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let opts = neoc_llvm::CodegenOptions {
-        opt_level: 2,
+        opt_level: 0,
         emit_llvm_ir: Some(dir.join("k.ll")),
         emit_asm: Some(dir.join("k.s")),
     };
@@ -556,6 +556,11 @@ fn debug_dumps_are_written() {
     assert!((out[1] - std::f32::consts::E).abs() < 1e-6);
     let ll = std::fs::read_to_string(dir.join("k.ll")).unwrap();
     assert!(ll.contains("define void @dump("), "{ll}");
+    assert!(
+        ll.contains("\"llvm.loop.vectorize.enable\", i1 true"),
+        "{ll}"
+    );
+    assert!(ll.contains("distinct !{"), "{ll}");
     assert!(std::fs::read_to_string(dir.join("k.s"))
         .unwrap()
         .contains("dump"));
