@@ -38,9 +38,11 @@ pub enum BinaryOp {
     Add,
     Sub,
     Mul,
-    /// Float division, or integer division truncating toward zero.
+    /// Float division, or integer division truncating toward zero. Integer `x / 0` is
+    /// `0` and `MIN / -1` is `MIN` (never a trap).
     Div,
-    /// Integer remainder with the sign of the dividend (like C `%`); float `fmod`.
+    /// Integer remainder with the sign of the dividend (like C `%`), `x % 0 = 0`; float
+    /// `fmod`, exact while `|a / b| < 2^53`.
     Rem,
     /// Minimum; for floats NaN-propagating (if either operand is NaN, NaN).
     Min,
@@ -50,7 +52,7 @@ pub enum BinaryOp {
     And,
     /// Logical/bitwise or (`bool` and ints).
     Or,
-    /// Power `a^b` (floats).
+    /// Power `a^b` (floats) with C99 `pow` special cases; about 1 ulp for `f32`.
     Pow,
 }
 
@@ -102,8 +104,9 @@ pub enum Expr {
         then: Box<Expr>,
         otherwise: Box<Expr>,
     },
-    /// Numeric conversion: float→int truncates toward zero (saturating), int→float
-    /// rounds to nearest, bool→number gives 0/1, number→bool is `x != 0`.
+    /// Numeric conversion: float→int truncates toward zero (saturating, NaN → 0),
+    /// int→float rounds to nearest, int→int wraps (sign- or zero-extending by the
+    /// source type, like Rust `as`), bool→number gives 0/1, number→bool is `x != 0`.
     Cast {
         to: ScalarType,
         arg: Box<Expr>,
