@@ -76,7 +76,7 @@ pub enum OnnxError {
         node: String,
         op: String,
         #[source]
-        source: IrError,
+        source: Box<IrError>,
     },
 }
 

@@ -126,7 +126,7 @@ pub(crate) fn import_model(
             file: file.into(),
             node: name.clone(),
             op: node.op_type.clone(),
-            source,
+            source: Box::new(source),
         };
         let opset = opsets.version(&node.domain);
         let Some(spec) = ops::lookup(&node.op_type, &node.domain, opset) else {

@@ -232,6 +232,8 @@ pub struct TypeProto {
 pub mod type_proto {
     use super::{TensorShapeProto, TypeProto};
 
+    /// Variant names follow the proto field names.
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Value {
         #[prost(message, tag = "1")]

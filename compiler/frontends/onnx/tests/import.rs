@@ -1,0 +1,448 @@
+//! Imports every model of the test corpus and checks the rejected inputs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::onnx::{self, encode, model, node, value};
+use common::{npy_dir, testmodels};
+use neoc_ir::{Graph, Op, ValueDef};
+use neoc_onnx::{import_bytes, import_file, read_model_info, ImportOptions, OnnxError};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn shapes(g: &Graph, ids: &[neoc_ir::ValueId]) -> BTreeMap<String, Vec<u64>> {
+    ids.iter()
+        .map(|&v| {
+            let val = g.value(v);
+            (val.name.clone(), val.ty.shape.as_fixed().unwrap())
+        })
+        .collect()
+}
+
+fn ops_in(g: &Graph) -> Vec<&'static str> {
+    g.topo_order()
+        .iter()
+        .map(|&n| g.node(n).op.name())
+        .collect()
+}
+
+#[test]
+fn every_corpus_model_imports_with_the_reference_shapes() {
+    let dir = testmodels().join("models");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let d = entry.unwrap().path();
+        let path = d.join("model.onnx");
+        if !path.exists() {
+            continue;
+        }
+        let g = import_file(&path, &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            shapes(&g, g.inputs()),
+            npy_dir(&d.join("inputs")),
+            "inputs of {}",
+            d.display()
+        );
+        assert_eq!(
+            shapes(&g, g.outputs()),
+            npy_dir(&d.join("expected")),
+            "outputs of {}",
+            d.display()
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 13,
+        "only {seen} models found under {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn exporter_shape_chain_folds_away() {
+    let path = testmodels().join("models/ops_shape/model.onnx");
+    let g = import_file(&path, &ImportOptions::default()).unwrap();
+    let ops = ops_in(&g);
+    assert!(
+        !ops.contains(&"Shape") && !ops.contains(&"Gather"),
+        "{ops:?}"
+    );
+    // Only the two data Concats are left; the shape Concat was folded.
+    assert_eq!(ops.iter().filter(|o| **o == "Concat").count(), 2, "{ops:?}");
+    let out = g
+        .outputs()
+        .iter()
+        .copied()
+        .find(|&v| g.value(v).name == "view_batch_flat")
+        .unwrap();
+    match g.value(out).def {
+        ValueDef::Node(n, _) => assert!(matches!(g.node(n).op, Op::Reshape(_))),
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn legacy_forms_are_desugared() {
+    // opset 7 / IR 3: initializers listed as inputs become constants.
+    let g = import_file(
+        &testmodels().join("models/ops_opset7/model.onnx"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = g.inputs().iter().map(|&v| &*g.value(v).name).collect();
+    assert_eq!(names, ["x", "z", "a"]);
+    let ops = ops_in(&g);
+    assert!(!ops.contains(&"Dropout"), "{ops:?}");
+    // Legacy Softmax at axis 1 of a rank-3 input: Reshape, Softmax, Reshape.
+    assert!(
+        ops.contains(&"Softmax") && ops.contains(&"Reshape"),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn weights_borrow_the_model_buffer() {
+    let path = testmodels().join("models/resnet18/model.onnx");
+    let bytes = bytes::Bytes::from(std::fs::read(&path).unwrap());
+    let g = import_bytes(
+        bytes.clone(),
+        None,
+        "resnet18.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let (lo, hi) = (
+        bytes.as_ptr() as usize,
+        bytes.as_ptr() as usize + bytes.len(),
+    );
+    let mut big = 0;
+    for (_, v) in g.values() {
+        if let ValueDef::Const(t) = &v.def {
+            if t.bytes().len() > 4096 {
+                let p = t.bytes().as_ptr() as usize;
+                assert!(p >= lo && p < hi, "{} was copied", v.name);
+                big += 1;
+            }
+        }
+    }
+    assert!(big > 20);
+}
+
+#[test]
+fn resnet18_model_info() {
+    let info = read_model_info(&testmodels().join("models/resnet18/model.onnx")).unwrap();
+    // torchvision's resnet18 has 11,689,512 parameters; the exporter folds each
+    // BatchNorm's weight+bias (2C) into a conv bias (C), 4,800 fewer in all.
+    assert_eq!(info.parameter_count, 11_684_712);
+    assert_eq!(info.parameter_bytes, 4 * 11_684_712);
+    assert_eq!(info.initializer_count, 42);
+    assert_eq!(info.opset_imports, vec![("ai.onnx".to_string(), 13)]);
+    assert_eq!(info.op_counts["Conv"], 20);
+    assert_eq!(info.op_counts["Relu"], 17);
+    assert_eq!(info.inputs.len(), 1);
+    assert_eq!(info.inputs[0].to_string(), "input: f32[1,3,224,224]");
+    assert_eq!(info.outputs[0].to_string(), "output: f32[1,1000]");
+    assert!(
+        info.producer_name.contains("pytorch"),
+        "{}",
+        info.producer_name
+    );
+    let text = info.to_string();
+    assert!(text.contains("11684712"), "{text}");
+}
+
+#[test]
+fn truncated_and_garbage_files_are_decode_errors() {
+    for f in ["truncated.onnx", "garbage.onnx"] {
+        let path = testmodels().join("errors").join(f);
+        let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+        assert!(matches!(e, OnnxError::Decode { .. }), "{f}: {e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(f) && msg.contains("not a valid ONNX model"),
+            "{msg}"
+        );
+        assert!(read_model_info(&path).is_err());
+    }
+}
+
+#[test]
+fn unsupported_ops_are_listed_with_their_nodes() {
+    let path = testmodels().join("errors/unsupported_op.onnx");
+    let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+    let OnnxError::UnsupportedOps { ops, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].op_type, "Det");
+    assert_eq!(ops[0].nodes, ["my_det"]);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("unsupported_op.onnx") && msg.contains("Det (opset 13, node \"my_det\")"),
+        "{msg}"
+    );
+    // inspect still works on it.
+    let info = read_model_info(&path).unwrap();
+    assert_eq!(info.op_counts["Det"], 1);
+}
+
+#[test]
+fn all_unsupported_ops_are_reported_at_once() {
+    let mut g = onnx::GraphProto {
+        input: vec![value("x", &["3", "3"])],
+        output: vec![value("z", &["3", "3"])],
+        ..Default::default()
+    };
+    g.node.push(node("Det", "d1", &["x"], &["a"]));
+    g.node.push(node("Relu", "r", &["x"], &["b"]));
+    g.node.push(node("Det", "d2", &["x"], &["c"]));
+    let mut nms = node("NonMaxSuppression", "", &["x"], &["z"]);
+    nms.domain = "".into();
+    g.node.push(nms);
+    let e = import_bytes(
+        encode(&model(13, g)),
+        None,
+        "two.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("two.onnx: 2 unsupported operators: Det (opset 13, nodes \"d1\", \"d2\"), NonMaxSuppression (opset 13, node \"NonMaxSuppression_3\")"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_missing_file_names_it() {
+    let e = import_file(Path::new("no/such/model.onnx"), &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::Io { .. }));
+    assert_eq!(
+        e.to_string(),
+        "cannot read no/such/model.onnx: No such file or directory"
+    );
+}
+
+fn symbolic_model() -> onnx::ModelProto {
+    let mut g = onnx::GraphProto {
+        name: "sym".into(),
+        input: vec![value("x", &["batch", "3", "4"])],
+        output: vec![value("y", &["batch", "12"])],
+        ..Default::default()
+    };
+    g.node.push(node("Flatten", "flat", &["x"], &["y"]));
+    model(13, g)
+}
+
+#[test]
+fn symbolic_input_dims_need_an_override() {
+    let bytes = encode(&symbolic_model());
+    let e = import_bytes(bytes.clone(), None, "sym.onnx", &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::InputShape { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "sym.onnx: input \"x\" has unknown dimension \"batch\" (dim 0); pass --input-shape x=1,3,4"
+    );
+
+    let opts = ImportOptions {
+        input_shapes: vec![("x".into(), vec![5, 3, 4])],
+    };
+    let g = import_bytes(bytes.clone(), None, "sym.onnx", &opts).unwrap();
+    assert_eq!(g.value(g.outputs()[0]).ty.to_string(), "f32[5,12]");
+
+    let bad_rank = ImportOptions {
+        input_shapes: vec![("x".into(), vec![5, 12])],
+    };
+    let e = import_bytes(bytes.clone(), None, "sym.onnx", &bad_rank).unwrap_err();
+    assert!(e.to_string().contains("rank 2"), "{e}");
+
+    let bad_name = ImportOptions {
+        input_shapes: vec![("q".into(), vec![1])],
+    };
+    let e = import_bytes(bytes, None, "sym.onnx", &bad_name).unwrap_err();
+    assert!(e.to_string().contains("not a graph input"), "{e}");
+}
+
+#[test]
+fn undefined_values_name_the_node_and_value() {
+    let mut g = onnx::GraphProto {
+        input: vec![value("x", &["2"])],
+        output: vec![value("y", &["2"])],
+        ..Default::default()
+    };
+    g.node.push(node("Add", "adder", &["x", "nowhere"], &["y"]));
+    let e = import_bytes(
+        encode(&model(13, g)),
+        None,
+        "undef.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, OnnxError::UndefinedValue { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("undef.onnx: node \"adder\" (Add) reads \"nowhere\""),
+        "{msg}"
+    );
+}
+
+fn external_model(location: &str) -> onnx::ModelProto {
+    let entry = |k: &str, v: &str| onnx::StringStringEntryProto {
+        key: k.into(),
+        value: v.into(),
+    };
+    let w = onnx::TensorProto {
+        dims: vec![2, 3],
+        data_type: onnx::FLOAT,
+        name: "w".into(),
+        external_data: vec![
+            entry("location", location),
+            entry("offset", "8"),
+            entry("length", "24"),
+        ],
+        data_location: 1,
+        ..Default::default()
+    };
+    let mut g = onnx::GraphProto {
+        input: vec![value("x", &["2", "3"])],
+        output: vec![value("y", &["2", "3"])],
+        initializer: vec![w],
+        ..Default::default()
+    };
+    g.node.push(node("Mul", "scale", &["x", "w"], &["y"]));
+    model(13, g)
+}
+
+#[test]
+fn external_data_is_read_beside_the_model() {
+    let dir = std::env::temp_dir().join(format!("neoc-onnx-ext-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let mut data = vec![0xAAu8; 8]; // offset 8
+    data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("weights.bin"), &data).unwrap();
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, encode(&external_model("weights.bin"))).unwrap();
+
+    let g = import_file(&path, &ImportOptions::default()).unwrap();
+    let w = g
+        .values()
+        .find(|(_, v)| v.name == "w")
+        .map(|(id, _)| id)
+        .unwrap();
+    assert_eq!(g.const_value(w).unwrap().to_f32_vec(), values);
+
+    // A missing data file is named.
+    std::fs::write(&path, encode(&external_model("missing.bin"))).unwrap();
+    let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::ExternalData { .. }), "{e:?}");
+    assert!(e.to_string().contains("missing.bin"), "{e}");
+
+    // Paths may not leave the model's directory.
+    std::fs::write(&path, encode(&external_model("../weights.bin"))).unwrap();
+    let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("inside the model's directory"),
+        "{e}"
+    );
+
+    // Without a directory, external data cannot be found.
+    let e = import_bytes(
+        encode(&external_model("weights.bin")),
+        None,
+        "mem.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, OnnxError::ExternalData { .. }), "{e:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn node_errors_name_file_node_and_op() {
+    // Reshape whose shape is a graph input (not constant).
+    let mut g = onnx::GraphProto {
+        input: vec![value("x", &["2", "3"]), {
+            let mut s = value("s", &["2"]);
+            s.r#type
+                .as_mut()
+                .unwrap()
+                .tensor_type
+                .as_mut()
+                .unwrap()
+                .elem_type = onnx::INT64;
+            s
+        }],
+        output: vec![value("y", &["3", "2"])],
+        ..Default::default()
+    };
+    g.node.push(node("Reshape", "rs", &["x", "s"], &["y"]));
+    let e = import_bytes(
+        encode(&model(13, g)),
+        None,
+        "rs.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, OnnxError::Node { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "rs.onnx: node \"rs\" (Reshape): shape (input 1) must be a constant (computable at compile time)"
+    );
+
+    // Shape inference failure: Add of [2] and [3].
+    let mut g = onnx::GraphProto {
+        input: vec![value("a", &["2"]), value("b", &["3"])],
+        output: vec![value("y", &["2"])],
+        ..Default::default()
+    };
+    g.node.push(node("Add", "", &["a", "b"], &["y"]));
+    let e = import_bytes(
+        encode(&model(13, g)),
+        None,
+        "add.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("add.onnx: node \"Add_0\" (Add): shapes"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unused_extra_outputs_are_fine_used_ones_are_not() {
+    let build = |use_mask: bool| {
+        let mut g = onnx::GraphProto {
+            input: vec![value("x", &["2"])],
+            output: vec![value("y", &["2"])],
+            ..Default::default()
+        };
+        g.node.push(node("Dropout", "drop", &["x"], &["y", "mask"]));
+        if use_mask {
+            g.output.push(value("mask", &["2"]));
+        }
+        encode(&model(13, g))
+    };
+    import_bytes(build(false), None, "d.onnx", &ImportOptions::default()).unwrap();
+    let e = import_bytes(build(true), None, "d.onnx", &ImportOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("output 1 (\"mask\")"), "{e}");
+}
+
+#[test]
+fn opset_outside_the_range_is_refused() {
+    let e = import_bytes(
+        encode(&model(23, symbolic_model().graph.unwrap())),
+        None,
+        "new.onnx",
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, OnnxError::UnsupportedOpset { version: 23, .. }),
+        "{e:?}"
+    );
+}
