@@ -100,6 +100,12 @@ pub mod onnx {
         pub f: f32,
         #[prost(int64, tag = "3")]
         pub i: i64,
+        #[prost(bytes = "vec", tag = "4")]
+        pub s: Vec<u8>,
+        #[prost(message, optional, tag = "5")]
+        pub t: Option<TensorProto>,
+        #[prost(float, repeated, tag = "7")]
+        pub floats: Vec<f32>,
         #[prost(int64, repeated, tag = "8")]
         pub ints: Vec<i64>,
         #[prost(int32, tag = "20")]
@@ -197,6 +203,73 @@ pub mod onnx {
                     }),
                 }),
             }),
+        }
+    }
+
+    pub fn attr_i(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            i,
+            r#type: 2,
+            ..Default::default()
+        }
+    }
+    pub fn attr_f(name: &str, f: f32) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            f,
+            r#type: 1,
+            ..Default::default()
+        }
+    }
+    pub fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            ints: ints.to_vec(),
+            r#type: 7,
+            ..Default::default()
+        }
+    }
+    pub fn attr_floats(name: &str, floats: &[f32]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            floats: floats.to_vec(),
+            r#type: 6,
+            ..Default::default()
+        }
+    }
+    pub fn attr_s(name: &str, s: &str) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            s: s.as_bytes().to_vec(),
+            r#type: 3,
+            ..Default::default()
+        }
+    }
+    pub fn attr_t(name: &str, t: TensorProto) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            t: Some(t),
+            r#type: 4,
+            ..Default::default()
+        }
+    }
+    pub fn floats(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: FLOAT,
+            float_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
+    pub fn ints(name: &str, v: &[i64]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: vec![v.len() as i64],
+            data_type: INT64,
+            int64_data: v.to_vec(),
+            ..Default::default()
         }
     }
 
