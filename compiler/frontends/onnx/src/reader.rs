@@ -165,8 +165,11 @@ impl TensorReader {
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .ok_or_else(|| invalid(format!("dims {:?} overflow", t.dims)))?;
+        let want = n
+            .checked_mul(dtype.size_bytes() as u64)
+            .ok_or_else(|| invalid(format!("dims {:?} overflow", t.dims)))?;
         let data = if t.data_location == DataLocation::External as i32 {
-            self.external(t, n * dtype.size_bytes() as u64)?
+            self.external(t, want)?
         } else if !t.raw_data.is_empty() || n == 0 {
             t.raw_data.clone()
         } else {
@@ -174,9 +177,8 @@ impl TensorReader {
         };
         Tensor::from_bytes(dtype, shape, data).map_err(|_| {
             invalid(format!(
-                "{dtype}{:?} needs {} bytes of data, the model has a different amount",
-                t.dims,
-                n * dtype.size_bytes() as u64
+                "{dtype}{:?} needs {want} bytes of data, the model has a different amount",
+                t.dims
             ))
         })
     }
@@ -281,7 +283,18 @@ fn typed_data(t: &TensorProto, dtype: DType, n: u64) -> Result<Bytes, String> {
             ))
         }
     };
-    let mut out: Vec<u8> = Vec::with_capacity(n as usize * dtype.size_bytes());
+    // Sized from the field actually present (bounded by the file), not from `dims`.
+    let present = [
+        t.float_data.len(),
+        t.double_data.len(),
+        t.int64_data.len(),
+        t.uint64_data.len(),
+        t.int32_data.len(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    let mut out: Vec<u8> = Vec::with_capacity(present.min(n as usize) * dtype.size_bytes());
     match dtype {
         DType::F32 => {
             count(t.float_data.len(), "float_data")?;

@@ -36,6 +36,10 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("GlobalMaxPool", 7, 22, global_max_pool, ""),
 ];
 
+/// Largest kernel, stride, dilation or pad accepted (keeps the IR's window arithmetic
+/// far from overflow for any attribute value).
+const MAX_WINDOW: u64 = 1 << 31;
+
 /// Window attributes shared by Conv and pooling, resolved for an input of `rank`.
 struct Window {
     kernel: Vec<u64>,
@@ -79,6 +83,17 @@ fn window(c: &NodeCtx<'_>, input: &[u64], kernel: Vec<u64>) -> Result<Window, Ir
     };
     if mode != AutoPad::NotSet && c.attrs.has("pads") && explicit.iter().any(|&p| p != 0) {
         return Err(c.attr_error("pads and auto_pad cannot both be set"));
+    }
+    let all = kernel
+        .iter()
+        .chain(&strides)
+        .chain(&dilations)
+        .chain(&explicit);
+    if all.copied().any(|v| v > MAX_WINDOW) {
+        return Err(c.attr_error(format!(
+            "kernel {kernel:?}, strides {strides:?}, dilations {dilations:?} or pads \
+             {explicit:?} exceed {MAX_WINDOW}"
+        )));
     }
     if kernel.contains(&0) || strides.contains(&0) || dilations.contains(&0) {
         return Err(c.attr_error(format!(

@@ -281,14 +281,20 @@ fn split(c: &mut NodeCtx<'_>) -> Built {
                 Some(k) => return Err(c.attr_error(format!("num_outputs {k} must be positive"))),
                 None => n_out as u64,
             };
-            // Equal parts; the last is smaller when the axis does not divide (opset 18).
+            if c.opset < 18 && !len.is_multiple_of(parts.max(1)) {
+                return Err(c.shape_error(format!(
+                    "axis length {len} does not split into {parts} equal parts"
+                )));
+            }
+            // Equal parts; from opset 18 the last may be smaller.
             let part = len.div_ceil(parts.max(1));
             (0..parts)
                 .map(|i| part.min(len.saturating_sub(i * part)))
                 .collect()
         }
     };
-    if sizes.iter().sum::<u64>() != len || sizes.len() != n_out {
+    let total = sizes.iter().try_fold(0u64, |a, &s| a.checked_add(s));
+    if total != Some(len) || sizes.len() != n_out {
         return Err(c.shape_error(format!(
             "split sizes {sizes:?} must sum to the axis length {len} and give {n_out} outputs"
         )));
