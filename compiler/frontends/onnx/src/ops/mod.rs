@@ -15,8 +15,9 @@ pub(crate) mod normalization;
 
 use crate::context::{Built, NodeCtx};
 
-/// The lowest and highest default-domain opset the frontend imports.
+/// The lowest default-domain (`ai.onnx`) opset the frontend imports.
 pub const MIN_OPSET: i64 = 7;
+/// The highest default-domain (`ai.onnx`) opset the frontend imports.
 pub const MAX_OPSET: i64 = 22;
 
 /// Builds the IR for one ONNX node.
