@@ -1,0 +1,27 @@
+//! Code generation: one shared object per CPU level of the target, best level first.
+
+use crate::error::DriverError;
+use neoc_artifact::CodeVariant;
+use neoc_kernel::Module;
+use neoc_target_spec::Target;
+
+/// Builds every code variant of `target` for `module`.
+pub fn generate(module: &Module, target: &Target, opt_level: u8) -> Result<Vec<CodeVariant>, DriverError> {
+    let opts = neoc_llvm::CodegenOptions {
+        opt_level: if opt_level == 0 { 1 } else { 3 },
+        ..neoc_llvm::CodegenOptions::default()
+    };
+    target
+        .levels
+        .iter()
+        .map(|level| {
+            let code = neoc_llvm::compile_shared_object(module, target, level, &opts)?;
+            Ok(CodeVariant {
+                name: level.name.to_string(),
+                cpu: level.llvm_cpu.to_string(),
+                required_features: level.required_features.iter().map(|s| s.to_string()).collect(),
+                code,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! The compile pipeline, as a library (the `neoc` binary is a thin shell around it).
+//!
+//! ```text
+//! model file ─frontend─▶ Graph ─passes─▶ Graph ─lower─▶ kernels ─plan─▶ steps + arena
+//!                                                          │
+//!                        one code variant per CPU level ◀──┘ (targets/llvm)
+//!                                      │
+//!                                      ▼
+//!                           neoc_artifact::Artifact (one file)
+//! ```
+
+pub mod codegen;
+pub mod error;
+pub mod frontend;
+pub mod inspect;
+pub mod plan;
+
+pub use error::DriverError;
+pub use frontend::{import, Framework};
+
+use neoc_artifact::Artifact;
+use neoc_ir::Graph;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What to compile for and how.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// A target name from `neoc targets` (aliases and `host` accepted).
+    pub target: String,
+    /// 0 = no optimisation passes, 3 = all; LLVM runs at O3 from level 1.
+    pub opt_level: u8,
+    /// Overrides for input shapes (`--input-shape x=1,3,224,224`).
+    pub input_shapes: Vec<(String, Vec<u64>)>,
+    /// Passes to skip (`--disable-pass NAME`).
+    pub disabled_passes: Vec<String>,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            target: "x86_64".into(),
+            opt_level: 2,
+            input_shapes: Vec::new(),
+            disabled_passes: Vec::new(),
+        }
+    }
+}
+
+/// Timings and sizes of one compilation, for progress output and reports.
+#[derive(Debug, Clone, Default)]
+pub struct CompileReport {
+    pub import_time: Duration,
+    pub passes_time: Duration,
+    pub lower_time: Duration,
+    pub codegen_time: Duration,
+    pub graph_nodes: usize,
+    pub steps: usize,
+    pub unique_kernels: usize,
+    pub arena_bytes: u64,
+    pub naive_intermediate_bytes: u64,
+    pub weight_bytes: u64,
+    pub variants: Vec<String>,
+}
+
+/// Compiles a model file into an artifact.
+pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<(Artifact, CompileReport), DriverError> {
+    let t0 = Instant::now();
+    let graph = import(path, &opts.input_shapes)?;
+    let import_time = t0.elapsed();
+    let source = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (artifact, mut report) = compile_graph(graph, &source, opts)?;
+    report.import_time = import_time;
+    Ok((artifact, report))
+}
+
+/// Compiles an imported graph. `source` names the model in messages and metadata.
+pub fn compile_graph(
+    mut graph: Graph,
+    source: &str,
+    opts: &CompileOptions,
+) -> Result<(Artifact, CompileReport), DriverError> {
+    let target = neoc_target_spec::lookup(&opts.target)?;
+    let mut report = CompileReport::default();
+
+    let t = Instant::now();
+    neoc_passes::optimize(&mut graph, opts.opt_level, &opts.disabled_passes)
+        .map_err(|e| DriverError::Graph { file: source.to_string(), source: e })?;
+    report.passes_time = t.elapsed();
+    report.graph_nodes = graph.node_count();
+
+    let t = Instant::now();
+    let planned = plan::plan(&graph, source)?;
+    report.lower_time = t.elapsed();
+    report.steps = planned.artifact_plan.steps.len();
+    report.unique_kernels = planned.module.kernels.len();
+    report.arena_bytes = planned.artifact_plan.arena_size;
+    report.naive_intermediate_bytes = planned.naive_bytes;
+    report.weight_bytes = planned.weights.len() as u64;
+
+    let t = Instant::now();
+    let variants = codegen::generate(&planned.module, &target, opts.opt_level)?;
+    report.codegen_time = t.elapsed();
+    report.variants = variants.iter().map(|v| v.name.clone()).collect();
+
+    let artifact = Artifact {
+        compiler_version: format!("neoc {}", env!("CARGO_PKG_VERSION")),
+        target: neoc_artifact::TargetInfo {
+            name: target.name.to_string(),
+            arch: match target.arch {
+                neoc_target_spec::Arch::X86_64 => neoc_artifact::Arch::X86_64,
+                neoc_target_spec::Arch::Aarch64 => neoc_artifact::Arch::Aarch64,
+            },
+            triple: target.triple.to_string(),
+        },
+        inputs: planned.inputs,
+        outputs: planned.outputs,
+        plan: planned.artifact_plan,
+        variants,
+        weights: planned.weights,
+        metadata: vec![
+            ("source".into(), source.to_string()),
+            ("graph".into(), graph.name.clone()),
+            ("opt_level".into(), opts.opt_level.to_string()),
+        ],
+    };
+    artifact.validate().map_err(|e| DriverError::Internal(format!("the compiler produced an invalid artifact: {e}")))?;
+    Ok((artifact, report))
+}

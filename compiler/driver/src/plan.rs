@@ -1,0 +1,391 @@
+//! From an optimised graph to an execution plan: lowering every node, deduplicating
+//! identical kernels, assigning storage to every value and planning the arena.
+//!
+//! Storage rules:
+//! - graph inputs and outputs live in caller buffers (`Input(i)`, `Output(j)`);
+//! - constants live in the weights blob, 64-byte aligned, each stored once;
+//! - views (Reshape, Identity) share their source's storage, so they cost nothing;
+//! - every other value gets an arena range. Ranges are reused once a value is dead:
+//!   buffers are placed largest first at the lowest offset that does not overlap a
+//!   placed buffer whose lifetime (first write .. last read, in steps) intersects.
+//!
+//! A graph output that is a graph input, a constant, or shares storage with another
+//! output is materialised with a copy kernel.
+
+use crate::error::DriverError;
+use neoc_artifact::{BufferRef, KernelInfo, Plan, Step, TensorSpec};
+use neoc_ir::{DType, Graph, ValueDef, ValueId};
+use neoc_kernel::{Access, ArgRef, Kernel, KernelBuilder, LoopKind, Module};
+use std::collections::HashMap;
+
+/// Alignment of every arena and weight buffer.
+const ALIGN: u64 = 64;
+
+/// The result of planning: kernels to compile, and the artifact's plan pieces.
+#[derive(Debug)]
+pub struct Planned {
+    pub module: Module,
+    pub artifact_plan: Plan,
+    pub weights: Vec<u8>,
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+    /// Sum of all arena-resident buffer sizes without reuse (for reports).
+    pub naive_bytes: u64,
+}
+
+/// Where a storage class lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Input(u32),
+    Output(u32),
+    Weight(u64),
+    Arena(u64),
+}
+
+/// A kernel call before storage is final.
+struct PendingStep {
+    kernel: u32,
+    args: Vec<ArgRef>,
+    label: String,
+}
+
+pub(crate) fn artifact_dtype(d: DType) -> neoc_artifact::DType {
+    use neoc_artifact::DType as A;
+    match d {
+        DType::F32 => A::F32,
+        DType::F16 => A::F16,
+        DType::BF16 => A::BF16,
+        DType::F64 => A::F64,
+        DType::I8 => A::I8,
+        DType::U8 => A::U8,
+        DType::I16 => A::I16,
+        DType::U16 => A::U16,
+        DType::I32 => A::I32,
+        DType::U32 => A::U32,
+        DType::I64 => A::I64,
+        DType::U64 => A::U64,
+        DType::Bool => A::Bool,
+    }
+}
+
+fn byte_len(graph: &Graph, v: ValueId) -> u64 {
+    let t = &graph.value(v).ty;
+    t.shape.num_elements().unwrap_or(0) * t.dtype.size_bytes() as u64
+}
+
+fn spec(graph: &Graph, v: ValueId, file: &str) -> Result<TensorSpec, DriverError> {
+    let val = graph.value(v);
+    let Some(shape) = val.ty.shape.as_fixed() else {
+        return Err(DriverError::Internal(format!(
+            "{file}: value `{}` still has a symbolic shape {}",
+            val.name, val.ty.shape
+        )));
+    };
+    Ok(TensorSpec {
+        name: val.name.clone(),
+        dtype: artifact_dtype(val.ty.dtype),
+        shape,
+    })
+}
+
+/// Deduplicates structurally identical kernels (same body, different names).
+#[derive(Default)]
+struct KernelTable {
+    module: Module,
+    by_body: HashMap<String, u32>,
+}
+
+impl KernelTable {
+    fn add(&mut self, k: Kernel) -> u32 {
+        // Names (of the kernel and its parameters) do not affect the code.
+        let mut anon = k.clone();
+        anon.name = "k".into();
+        for p in &mut anon.params {
+            p.name.clear();
+        }
+        let key = anon.to_string();
+        if let Some(&i) = self.by_body.get(&key) {
+            return i;
+        }
+        let i = self.module.kernels.len() as u32;
+        self.module.kernels.push(k);
+        self.by_body.insert(key, i);
+        i
+    }
+}
+
+/// A short symbol-safe op name for kernel symbols (`Conv` → `conv`).
+fn symbol_part(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+fn copy_kernel(name: String, elem: neoc_kernel::ScalarType, len: u64) -> Kernel {
+    let mut b = KernelBuilder::new(name);
+    let x = b.param("src", elem, len, Access::Read);
+    let y = b.param("dst", elem, len, Access::Write);
+    b.for_loop("i", 0, len as i64, LoopKind::Vectorize, |b, i| {
+        b.store(y, i.clone(), neoc_kernel::Expr::load(x, i));
+    });
+    b.finish()
+}
+
+pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
+    let mut table = KernelTable::default();
+    let mut steps: Vec<PendingStep> = Vec::new();
+    // Storage-class root of each value (views point at their source).
+    let mut root: HashMap<ValueId, ValueId> = HashMap::new();
+    let find = |root: &HashMap<ValueId, ValueId>, mut v: ValueId| {
+        while let Some(&r) = root.get(&v) {
+            if r == v {
+                break;
+            }
+            v = r;
+        }
+        v
+    };
+
+    for n in graph.topo_order() {
+        let node = graph.node(n);
+        let symbol = format!("k{}_{}", steps.len(), symbol_part(node.op.name()));
+        let lowered = neoc_kernel::lower_node(graph, n, &symbol).map_err(|e| DriverError::Lower {
+            file: file.to_string(),
+            source: e,
+        })?;
+        match lowered {
+            None => {
+                // A view: the output shares the input's storage.
+                if let (Some(Some(src)), Some(&out)) = (node.inputs.first(), node.outputs.first()) {
+                    let r = find(&root, *src);
+                    root.insert(out, r);
+                }
+            }
+            Some(l) => {
+                let kernel = table.add(l.kernel);
+                steps.push(PendingStep {
+                    kernel,
+                    args: l.args,
+                    label: node.name.clone(),
+                });
+            }
+        }
+    }
+
+    // Graph outputs: claim the producing storage class, or copy.
+    let mut storage: HashMap<ValueId, Storage> = HashMap::new();
+    for (i, &v) in graph.inputs().iter().enumerate() {
+        storage.insert(v, Storage::Input(i as u32));
+    }
+    for (j, &v) in graph.outputs().iter().enumerate() {
+        let r = find(&root, v);
+        let produced_by_kernel = matches!(graph.value(r).def, ValueDef::Node(..));
+        let free = !storage.contains_key(&r);
+        if produced_by_kernel && free {
+            storage.insert(r, Storage::Output(j as u32));
+        } else {
+            let Some(elem) = neoc_kernel::lower::scalar_type(graph.value(v).ty.dtype) else {
+                return Err(DriverError::Internal(format!(
+                    "{file}: output `{}` has unsupported type {}",
+                    graph.value(v).name,
+                    graph.value(v).ty
+                )));
+            };
+            let len = graph.value(v).ty.shape.num_elements().unwrap_or(0);
+            let k = table.add(copy_kernel(format!("k{}_copy", steps.len()), elem, len));
+            steps.push(PendingStep {
+                kernel: k,
+                args: vec![ArgRef::Value(r), ArgRef::Value(v)],
+                label: format!("copy to output {}", graph.value(v).name),
+            });
+            // The copy's destination is this output alone.
+            root.insert(v, v);
+            storage.insert(v, Storage::Output(j as u32));
+        }
+    }
+    let arg_root = |a: &ArgRef, root: &HashMap<ValueId, ValueId>| match a {
+        ArgRef::Value(v) => {
+            // A copy-to-output destination is its own root.
+            if root.get(v) == Some(v) {
+                Some(*v)
+            } else {
+                Some(find(root, *v))
+            }
+        }
+        ArgRef::Scratch(_) => None,
+    };
+
+    // Weights: constants read by kernels, laid out once each.
+    let mut weights: Vec<u8> = Vec::new();
+    for s in &steps {
+        for a in &s.args {
+            let Some(r) = arg_root(a, &root) else { continue };
+            if storage.contains_key(&r) {
+                continue;
+            }
+            if let Some(t) = graph.const_value(r) {
+                let off = (weights.len() as u64).next_multiple_of(ALIGN);
+                weights.resize(off as usize, 0);
+                weights.extend_from_slice(t.bytes());
+                storage.insert(r, Storage::Weight(off));
+            }
+        }
+    }
+
+    // Arena: lifetimes of the remaining classes, then greedy placement.
+    struct Live {
+        key: Option<ValueId>, // None for scratch
+        step: usize,          // scratch: its step
+        size: u64,
+        first: usize,
+        last: usize,
+    }
+    let mut lives: Vec<Live> = Vec::new();
+    let mut index: HashMap<ValueId, usize> = HashMap::new();
+    for (si, s) in steps.iter().enumerate() {
+        for a in &s.args {
+            match (a, arg_root(a, &root)) {
+                (ArgRef::Scratch(size), _) => lives.push(Live {
+                    key: None,
+                    step: si,
+                    size: *size,
+                    first: si,
+                    last: si,
+                }),
+                (_, Some(r)) if !storage.contains_key(&r) => {
+                    if let Some(&i) = index.get(&r) {
+                        lives[i].last = si;
+                    } else {
+                        index.insert(r, lives.len());
+                        lives.push(Live {
+                            key: Some(r),
+                            step: si,
+                            size: byte_len(graph, r),
+                            first: si,
+                            last: si,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let naive_bytes: u64 = lives.iter().map(|l| l.size.next_multiple_of(ALIGN)).sum();
+    let mut order: Vec<usize> = (0..lives.len()).collect();
+    order.sort_by(|&a, &b| lives[b].size.cmp(&lives[a].size).then(a.cmp(&b)));
+    let mut placed: Vec<(usize, u64)> = Vec::new(); // (live index, offset)
+    let mut arena_size = 0u64;
+    let mut offsets = vec![0u64; lives.len()];
+    for i in order {
+        let l = &lives[i];
+        let mut busy: Vec<(u64, u64)> = placed
+            .iter()
+            .filter(|(j, _)| lives[*j].first <= l.last && l.first <= lives[*j].last)
+            .map(|(j, off)| (*off, off + lives[*j].size.next_multiple_of(ALIGN)))
+            .collect();
+        busy.sort();
+        let mut off = 0u64;
+        let need = l.size.next_multiple_of(ALIGN).max(ALIGN);
+        for (s, e) in busy {
+            if off + need <= s {
+                break;
+            }
+            off = off.max(e);
+        }
+        offsets[i] = off;
+        arena_size = arena_size.max(off + need);
+        placed.push((i, off));
+    }
+    let mut scratch_at: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut scratch_seen: HashMap<usize, usize> = HashMap::new();
+    for (i, l) in lives.iter().enumerate() {
+        match l.key {
+            Some(r) => {
+                storage.insert(r, Storage::Arena(offsets[i]));
+            }
+            None => {
+                let k = scratch_seen.entry(l.step).or_insert(0);
+                scratch_at.insert((l.step, *k), offsets[i]);
+                *k += 1;
+            }
+        }
+    }
+
+    // Final steps with concrete buffer references.
+    let mut kernel_params: Vec<Vec<u64>> = table
+        .module
+        .kernels
+        .iter()
+        .map(|k| k.params.iter().map(|p| p.byte_len()).collect())
+        .collect();
+    let mut out_steps = Vec::with_capacity(steps.len());
+    for (si, s) in steps.iter().enumerate() {
+        let mut scratch_k = 0;
+        let mut args = Vec::with_capacity(s.args.len());
+        for (ai, a) in s.args.iter().enumerate() {
+            let len = kernel_params[s.kernel as usize].get(ai).copied().unwrap_or(0);
+            let r = match a {
+                ArgRef::Scratch(_) => {
+                    let off = scratch_at.get(&(si, scratch_k)).copied().unwrap_or(0);
+                    scratch_k += 1;
+                    BufferRef::Arena { offset: off, len }
+                }
+                ArgRef::Value(_) => {
+                    let Some(r) = arg_root(a, &root) else { continue };
+                    match storage.get(&r) {
+                        Some(Storage::Input(i)) => BufferRef::Input(*i),
+                        Some(Storage::Output(j)) => BufferRef::Output(*j),
+                        Some(Storage::Weight(off)) => BufferRef::Weight { offset: *off, len },
+                        Some(Storage::Arena(off)) => BufferRef::Arena { offset: *off, len },
+                        None => {
+                            return Err(DriverError::Internal(format!(
+                                "{file}: no storage for value `{}`",
+                                graph.value(r).name
+                            )))
+                        }
+                    }
+                }
+            };
+            args.push(r);
+        }
+        out_steps.push(Step {
+            kernel: s.kernel,
+            args,
+            label: s.label.clone(),
+        });
+    }
+    let kernels = table
+        .module
+        .kernels
+        .iter()
+        .zip(kernel_params.drain(..))
+        .map(|(k, params)| KernelInfo {
+            symbol: k.name.clone(),
+            params,
+        })
+        .collect();
+
+    let inputs = graph
+        .inputs()
+        .iter()
+        .map(|&v| spec(graph, v, file))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = graph
+        .outputs()
+        .iter()
+        .map(|&v| spec(graph, v, file))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Planned {
+        module: table.module,
+        artifact_plan: Plan {
+            arena_size,
+            kernels,
+            steps: out_steps,
+        },
+        weights,
+        inputs,
+        outputs,
+        naive_bytes,
+    })
+}

@@ -1,0 +1,449 @@
+//! `neoc`: the command-line interface. Thin by design: argument parsing, progress and
+//! diagnostics; the work happens in `neoc-driver` (compiling) and `neoc-runtime`
+//! (running).
+//!
+//! Exit codes: 0 success, 1 an error (bad model, bad input, failed run), 2 bad usage.
+
+mod npy;
+
+use clap::{Parser, Subcommand};
+use neoc_runtime::{Model, TensorRef};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(name = "neoc", version, about = "Compile trained neural networks ahead of time, and run them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile a model (ONNX) into a one-file artifact.
+    Compile {
+        /// The model file (.onnx).
+        model: PathBuf,
+        /// Target to compile for (see `neoc targets`).
+        #[arg(long, short = 't', default_value = "x86_64")]
+        target: String,
+        /// Output artifact path (default: the model's name with .neo).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Optimisation level 0-3.
+        #[arg(long = "opt-level", short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+        opt_level: u8,
+        /// Fix an input's shape: NAME=D0,D1,... (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shapes: Vec<String>,
+        /// Skip a graph pass by name (repeatable).
+        #[arg(long = "disable-pass", value_name = "PASS")]
+        disabled_passes: Vec<String>,
+        /// Print nothing but errors.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Run a compiled artifact on .npy inputs.
+    Run {
+        /// The artifact (.neo).
+        artifact: PathBuf,
+        /// An input: NAME=FILE.npy (repeatable; with one input, FILE.npy alone works).
+        #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// Write each output to DIR/<output name>.npy.
+        #[arg(long = "output-dir")]
+        output_dir: Option<PathBuf>,
+    },
+    /// Time repeated runs of an artifact (random inputs unless given).
+    Bench {
+        artifact: PathBuf,
+        #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        iterations: u32,
+        #[arg(long, default_value_t = 3)]
+        warmup: u32,
+    },
+    /// Describe a model (.onnx) or an artifact (.neo).
+    Inspect {
+        file: PathBuf,
+        /// Print the graph IR after the optimisation pipeline (models only).
+        #[arg(long)]
+        ir: bool,
+        /// Print the kernel IR of every kernel (models only).
+        #[arg(long)]
+        kernels: bool,
+    },
+    /// List the target names `--target` accepts.
+    Targets,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile {
+            model,
+            target,
+            output,
+            opt_level,
+            input_shapes,
+            disabled_passes,
+            quiet,
+        } => compile(&model, target, output, opt_level, &input_shapes, disabled_passes, quiet),
+        Command::Run {
+            artifact,
+            inputs,
+            output_dir,
+        } => run(&artifact, &inputs, output_dir.as_deref()),
+        Command::Bench {
+            artifact,
+            inputs,
+            iterations,
+            warmup,
+        } => bench(&artifact, &inputs, iterations, warmup),
+        Command::Inspect { file, ir, kernels } => inspect(&file, ir, kernels),
+        Command::Targets => {
+            targets();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
+    let (name, dims) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--input-shape `{s}`: expected NAME=D0,D1,... e.g. input=1,3,224,224"))?;
+    let dims = dims
+        .split(',')
+        .map(|d| d.trim().parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("--input-shape `{s}`: dimensions must be non-negative integers"))?;
+    Ok((name.to_string(), dims))
+}
+
+fn compile(
+    model: &Path,
+    target: String,
+    output: Option<PathBuf>,
+    opt_level: u8,
+    input_shapes: &[String],
+    disabled_passes: Vec<String>,
+    quiet: bool,
+) -> Result<(), String> {
+    let input_shapes = input_shapes
+        .iter()
+        .map(|s| parse_shape(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = neoc_driver::CompileOptions {
+        target,
+        opt_level,
+        input_shapes,
+        disabled_passes,
+    };
+    let start = Instant::now();
+    let (artifact, report) = neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?;
+    let out = output.unwrap_or_else(|| model.with_extension("neo"));
+    artifact
+        .write_to(&out)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    if !quiet {
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "compiled {} -> {} ({}) in {:.2}s",
+            model.display(),
+            out.display(),
+            neoc_driver::inspect::human_bytes(size),
+            start.elapsed().as_secs_f64()
+        );
+        println!(
+            "  import {:.2}s, passes {:.2}s, lowering {:.2}s, codegen {:.2}s",
+            report.import_time.as_secs_f64(),
+            report.passes_time.as_secs_f64(),
+            report.lower_time.as_secs_f64(),
+            report.codegen_time.as_secs_f64()
+        );
+        println!(
+            "  {} graph nodes, {} steps, {} unique kernels, variants: {}",
+            report.graph_nodes,
+            report.steps,
+            report.unique_kernels,
+            report.variants.join(", ")
+        );
+        println!(
+            "  weights {}, arena {} (naive {})",
+            neoc_driver::inspect::human_bytes(report.weight_bytes),
+            neoc_driver::inspect::human_bytes(report.arena_bytes),
+            neoc_driver::inspect::human_bytes(report.naive_intermediate_bytes)
+        );
+    }
+    Ok(())
+}
+
+/// Reads `--input` arguments into tensors matched to the model's inputs by name.
+fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, String> {
+    let specs = model.inputs();
+    let mut slots: Vec<Option<npy::NpyTensor>> = vec![None; specs.len()];
+    for a in args {
+        let (name, file) = match a.split_once('=') {
+            Some((n, f)) => (Some(n), f),
+            None => (None, a.as_str()),
+        };
+        let idx = match name {
+            Some(n) => specs.iter().position(|s| s.name == n).ok_or_else(|| {
+                format!(
+                    "{}: the model has no input named \"{n}\"; its inputs are: {}",
+                    model.file(),
+                    specs.iter().map(|s| format!("\"{}\"", s.name)).collect::<Vec<_>>().join(", ")
+                )
+            })?,
+            None if specs.len() == 1 => 0,
+            None => {
+                return Err(format!(
+                    "--input {a}: the model has {} inputs; name them as NAME=FILE.npy",
+                    specs.len()
+                ))
+            }
+        };
+        slots[idx] = Some(npy::read(Path::new(file))?);
+    }
+    slots
+        .into_iter()
+        .zip(specs)
+        .map(|(t, s)| {
+            t.ok_or_else(|| {
+                format!(
+                    "missing input \"{}\" ({}): pass --input {}=FILE.npy",
+                    s.name,
+                    s.type_string(),
+                    s.name
+                )
+            })
+        })
+        .collect()
+}
+
+fn run(artifact: &Path, inputs: &[String], output_dir: Option<&Path>) -> Result<(), String> {
+    let model = Model::load(artifact).map_err(|e| e.to_string())?;
+    let tensors = read_inputs(&model, inputs)?;
+    let refs: Vec<TensorRef<'_>> = tensors
+        .iter()
+        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect();
+    let outputs = model.run(&refs).map_err(|e| e.to_string())?;
+    if let Some(dir) = output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    for (spec, t) in model.outputs().iter().zip(&outputs) {
+        match output_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.npy", sanitize(&spec.name)));
+                npy::write(&path, t.dtype(), t.shape(), t.as_bytes())?;
+                println!("{} {} -> {}", spec.name, spec.type_string(), path.display());
+            }
+            None => {
+                let preview = match t.as_f32() {
+                    Some(v) => {
+                        let head: Vec<String> = v.iter().take(8).map(|x| format!("{x:.6}")).collect();
+                        format!("[{}{}]", head.join(", "), if v.len() > 8 { ", ..." } else { "" })
+                    }
+                    None => format!("{} bytes", t.as_bytes().len()),
+                };
+                println!("{} {} = {preview}", spec.name, spec.type_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A file-name-safe version of a tensor name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .collect()
+}
+
+fn bench(artifact: &Path, inputs: &[String], iterations: u32, warmup: u32) -> Result<(), String> {
+    let model = Model::load(artifact).map_err(|e| e.to_string())?;
+    let tensors: Vec<npy::NpyTensor> = if inputs.is_empty() {
+        model
+            .inputs()
+            .iter()
+            .map(|s| {
+                // Deterministic pseudo-random bytes; for float inputs, values in [-1, 1).
+                let n = s.num_elements() as usize;
+                let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                let mut next = || {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state
+                };
+                let data: Vec<u8> = match s.dtype {
+                    neoc_artifact::DType::F32 => (0..n)
+                        .flat_map(|_| (((next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).to_le_bytes())
+                        .collect(),
+                    _ => vec![0u8; s.byte_len() as usize],
+                };
+                npy::NpyTensor {
+                    dtype: s.dtype,
+                    shape: s.shape.clone(),
+                    data,
+                }
+            })
+            .collect()
+    } else {
+        read_inputs(&model, inputs)?
+    };
+    let refs: Vec<TensorRef<'_>> = tensors
+        .iter()
+        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect();
+    let mut ctx = model.new_context().map_err(|e| e.to_string())?;
+    for _ in 0..warmup {
+        ctx.run(&model, &refs).map_err(|e| e.to_string())?;
+    }
+    let mut times = Vec::with_capacity(iterations as usize);
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        ctx.run(&model, &refs).map_err(|e| e.to_string())?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "{}: {} iterations, 1 thread, variant {}",
+        artifact.display(),
+        times.len(),
+        model.variant().map_or("-", |v| v.name.as_str())
+    );
+    println!(
+        "latency ms: min {:.3}  median {:.3}  p90 {:.3}  max {:.3}",
+        times[0],
+        pct(0.5),
+        pct(0.9),
+        times[times.len() - 1]
+    );
+    println!("throughput: {:.1} inferences/s", 1e3 / pct(0.5));
+    Ok(())
+}
+
+fn is_artifact(path: &Path) -> bool {
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == neoc_artifact::MAGIC
+}
+
+fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
+    if is_artifact(file) {
+        return inspect_artifact(file);
+    }
+    let info = neoc_onnx::read_model_info(file).map_err(|e| e.to_string())?;
+    let graph = neoc_driver::import(file, &[]).ok();
+    print!("{}", neoc_driver::inspect::model_report(&info, graph.as_ref()));
+    if ir || kernels {
+        let mut g = neoc_driver::import(file, &[]).map_err(|e| e.to_string())?;
+        neoc_passes::optimize(&mut g, 2, &[]).map_err(|e| e.to_string())?;
+        if ir {
+            println!("\n{g}");
+        }
+        if kernels {
+            let source = file.display().to_string();
+            let planned = neoc_driver::plan::plan(&g, &source).map_err(|e| e.to_string())?;
+            println!("\n{}", planned.module);
+        }
+    }
+    Ok(())
+}
+
+fn inspect_artifact(file: &Path) -> Result<(), String> {
+    use neoc_driver::inspect::human_bytes;
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let view = neoc_artifact::Artifact::parse(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    println!("artifact: {} ({})", file.display(), human_bytes(bytes.len() as u64));
+    println!(
+        "format version {} (readable by runtimes >= {}), built by {}",
+        view.format_version(),
+        view.min_reader_version(),
+        view.compiler_version()
+    );
+    let t = view.target();
+    println!("target: {} ({}, {})", t.name, t.arch, t.triple);
+    println!("code variants (best first; the runtime picks the first this CPU supports):");
+    let host = neoc_runtime::host_cpu_features();
+    for v in view.variants() {
+        let missing: Vec<&str> = v
+            .required_features
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|f| !host.contains(f))
+            .collect();
+        let ok = if missing.is_empty() {
+            "runs here".to_string()
+        } else {
+            format!("not on this CPU: lacks {}", missing.join(", "))
+        };
+        println!(
+            "  {:<8} cpu {:<10} {:>10}  needs {}  [{ok}]",
+            v.name,
+            v.cpu,
+            human_bytes(v.code.len() as u64),
+            v.required_features.join(",")
+        );
+    }
+    println!("inputs:");
+    for s in view.inputs() {
+        println!("  {} {}", s.name, s.type_string());
+    }
+    println!("outputs:");
+    for s in view.outputs() {
+        println!("  {} {}", s.name, s.type_string());
+    }
+    let plan = view.plan();
+    println!(
+        "plan: {} steps, {} kernels, arena {}, weights {}",
+        plan.steps.len(),
+        plan.kernels.len(),
+        human_bytes(plan.arena_size),
+        human_bytes(view.weights().len() as u64)
+    );
+    for (i, s) in plan.steps.iter().enumerate() {
+        let k = plan.kernels.get(s.kernel as usize).map_or("?", |k| k.symbol.as_str());
+        println!("  {i:>4} {k:<20} {}", s.label);
+    }
+    for (k, v) in view.metadata() {
+        println!("meta {k}: {v}");
+    }
+    Ok(())
+}
+
+fn targets() {
+    println!("targets (use with --target):");
+    for t in neoc_target_spec::all() {
+        let aliases = neoc_target_spec::aliases_of(t.name);
+        println!("  {:<16} {}", t.name, t.description);
+        let levels: Vec<String> = t
+            .levels
+            .iter()
+            .map(|l| format!("{} ({})", l.name, l.llvm_cpu))
+            .collect();
+        println!("  {:<16} code variants: {}", "", levels.join(", "));
+        if !aliases.is_empty() {
+            println!("  {:<16} aliases: {}", "", aliases.join(", "));
+        }
+    }
+    println!(
+        "  {:<16} the best single-level target for this machine (here: {})",
+        "host",
+        neoc_target_spec::host_target_name()
+    );
+}

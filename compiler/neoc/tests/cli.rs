@@ -1,0 +1,240 @@
+//! The `neoc` binary end to end: compile, run, inspect, targets, and every error path a
+//! user can hit (each must exit 1 with a message naming what and where, never panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn neoc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neoc"))
+        .args(args)
+        .output()
+        .expect("neoc runs")
+}
+
+fn neoc_env(args: &[&str], env: (&str, &str)) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neoc"))
+        .args(args)
+        .env(env.0, env.1)
+        .output()
+        .expect("neoc runs")
+}
+
+fn testmodels() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts a clean failure: exit code 1, an `error:` line containing every needle, no panic.
+fn assert_fails(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+fn compile_mlp(dir: &Path, target: &str) -> PathBuf {
+    let out = dir.join("mlp.neo");
+    let model = testmodels().join("models/mlp/model.onnx");
+    let o = neoc(&["compile", s(&model), "--target", target, "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+fn read_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+#[test]
+fn targets_lists_names() {
+    let o = neoc(&["targets"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for t in ["x86_64", "x86_64-avx2", "x86_64-avx512", "host"] {
+        assert!(out.contains(t), "{out}");
+    }
+}
+
+#[test]
+fn compile_run_writes_outputs_matching_onnxruntime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = compile_mlp(tmp.path(), "x86_64");
+    let input = testmodels().join("models/mlp/inputs/input.npy");
+    let out_dir = tmp.path().join("out");
+    let arg = format!("input={}", s(&input));
+    let o = neoc(&["run", s(&art), "--input", &arg, "--output-dir", s(&out_dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, got) = read_f32(&out_dir.join("output.npy"));
+    let (wshape, want) = read_f32(&testmodels().join("models/mlp/expected/output.npy"));
+    assert_eq!(shape, wshape);
+    let max_abs = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!("mlp via CLI: max abs err {max_abs:e}");
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-5 + 1e-4 * b.abs(), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn inspect_model_and_artifact() {
+    let model = testmodels().join("models/lenet/model.onnx");
+    let o = neoc(&["inspect", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in ["Conv", "Gemm", "input", "output", "FLOPs"] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let art = compile_mlp(tmp.path(), "x86_64");
+    let o = neoc(&["inspect", s(&art)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in ["avx512", "avx2", "x86-64-v3", "arena", "input float32[4,64]", "output float32[4,10]"] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+}
+
+#[test]
+fn truncated_and_garbage_models_are_rejected() {
+    for f in ["truncated.onnx", "garbage.onnx"] {
+        let p = testmodels().join("errors").join(f);
+        let o = neoc(&["compile", s(&p), "-o", "/dev/null"]);
+        assert_fails(&o, &[f]);
+    }
+}
+
+#[test]
+fn unsupported_operator_is_named_with_its_node() {
+    let p = testmodels().join("errors/unsupported_op.onnx");
+    let o = neoc(&["compile", s(&p), "-o", "/dev/null"]);
+    assert_fails(&o, &["unsupported_op.onnx", "Det", "my_det"]);
+}
+
+#[test]
+fn missing_model_file() {
+    let o = neoc(&["compile", "/nonexistent/model.onnx"]);
+    assert_fails(&o, &["/nonexistent/model.onnx"]);
+}
+
+#[test]
+fn unknown_target_lists_known_ones() {
+    let model = testmodels().join("models/mlp/model.onnx");
+    let o = neoc(&["compile", s(&model), "--target", "mips", "-o", "/dev/null"]);
+    assert_fails(&o, &["mips", "x86_64-avx2"]);
+}
+
+#[test]
+fn wrong_input_shape_and_missing_input_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = compile_mlp(tmp.path(), "x86_64");
+    // lenet's input has the wrong shape for the MLP.
+    let wrong = testmodels().join("models/lenet/inputs/input.npy");
+    let arg = format!("input={}", s(&wrong));
+    let o = neoc(&["run", s(&art), "--input", &arg]);
+    assert_fails(&o, &["input", "float32[4,64]", "float32[2,1,28,28]"]);
+
+    let o = neoc(&["run", s(&art), "--input", "input=/nonexistent/x.npy"]);
+    assert_fails(&o, &["/nonexistent/x.npy"]);
+
+    let o = neoc(&["run", s(&art)]);
+    assert_fails(&o, &["missing input", "input"]);
+
+    let o = neoc(&["run", s(&art), "--input", "nosuch=/dev/null"]);
+    assert_fails(&o, &["nosuch"]);
+}
+
+#[test]
+fn artifact_for_missing_cpu_features_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = compile_mlp(tmp.path(), "x86_64-avx512");
+    let input = testmodels().join("models/mlp/inputs/input.npy");
+    let arg = format!("input={}", s(&input));
+    // Pretend this CPU lacks AVX-512.
+    let o = neoc_env(
+        &["run", s(&art), "--input", &arg],
+        ("NEOC_CPU_FEATURES_MASK", "avx512f,avx512bw"),
+    );
+    assert_fails(&o, &["mlp.neo", "avx512f"]);
+
+    // The two-level artifact falls back to AVX2 on the same "CPU".
+    let art2 = compile_mlp(tmp.path(), "x86_64");
+    let o = neoc_env(
+        &["run", s(&art2), "--input", &arg],
+        ("NEOC_CPU_FEATURES_MASK", "avx512f,avx512bw"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A forged artifact that needs a feature no CPU has.
+    let bytes = std::fs::read(&art2).unwrap();
+    let mut a = neoc_artifact::Artifact::parse(&bytes).unwrap().to_owned();
+    for v in &mut a.variants {
+        v.required_features.push("neoc-test-nonexistent".into());
+    }
+    let forged = tmp.path().join("forged.neo");
+    a.write_to(&forged).unwrap();
+    let o = neoc(&["run", s(&forged), "--input", &arg]);
+    assert_fails(&o, &["forged.neo", "neoc-test-nonexistent"]);
+}
+
+#[test]
+fn corrupt_and_truncated_artifacts_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = compile_mlp(tmp.path(), "x86_64");
+    let bytes = std::fs::read(&art).unwrap();
+    let input = testmodels().join("models/mlp/inputs/input.npy");
+    let arg = format!("input={}", s(&input));
+
+    let cut = tmp.path().join("cut.neo");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = neoc(&["run", s(&cut), "--input", &arg]);
+    assert_fails(&o, &["cut.neo", "truncated"]);
+
+    let mut flipped = bytes.clone();
+    let at = bytes.len() - 100;
+    flipped[at] ^= 0x5a;
+    let bad = tmp.path().join("flipped.neo");
+    std::fs::write(&bad, &flipped).unwrap();
+    let o = neoc(&["run", s(&bad), "--input", &arg]);
+    assert_fails(&o, &["flipped.neo"]);
+
+    let garbage = testmodels().join("errors/garbage.onnx");
+    let o = neoc(&["run", s(&garbage), "--input", &arg]);
+    assert_fails(&o, &["garbage.onnx"]);
+}
+
+#[test]
+fn runtime_depends_on_no_compiler_crates() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["tree", "-p", "neoc-runtime", "-e", "normal", "--prefix", "none", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tree = stdout(&o);
+    for banned in ["inkwell", "llvm-sys", "prost", "protobuf", "petgraph", "neoc-ir", "cranelift"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(banned)),
+            "neoc-runtime depends on {banned}:\n{tree}"
+        );
+    }
+}
