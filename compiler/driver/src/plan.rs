@@ -42,10 +42,18 @@ enum Storage {
     Arena(u64),
 }
 
+/// A kernel argument before storage is final.
+enum PendingArg {
+    /// What the lowering asked for (a graph value or scratch).
+    Lowered(ArgRef),
+    /// Graph output `j` itself (the destination of a copy-to-output step).
+    Output(u32),
+}
+
 /// A kernel call before storage is final.
 struct PendingStep {
     kernel: u32,
-    args: Vec<ArgRef>,
+    args: Vec<PendingArg>,
     label: String,
 }
 
@@ -166,7 +174,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                 let kernel = table.add(l.kernel);
                 steps.push(PendingStep {
                     kernel,
-                    args: l.args,
+                    args: l.args.into_iter().map(PendingArg::Lowered).collect(),
                     label: node.name.clone(),
                 });
             }
@@ -196,24 +204,17 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
             let k = table.add(copy_kernel(format!("k{}_copy", steps.len()), elem, len));
             steps.push(PendingStep {
                 kernel: k,
-                args: vec![ArgRef::Value(r), ArgRef::Value(v)],
+                args: vec![
+                    PendingArg::Lowered(ArgRef::Value(r)),
+                    PendingArg::Output(j as u32),
+                ],
                 label: format!("copy to output {}", graph.value(v).name),
             });
-            // The copy's destination is this output alone.
-            root.insert(v, v);
-            storage.insert(v, Storage::Output(j as u32));
         }
     }
-    let arg_root = |a: &ArgRef, root: &HashMap<ValueId, ValueId>| match a {
-        ArgRef::Value(v) => {
-            // A copy-to-output destination is its own root.
-            if root.get(v) == Some(v) {
-                Some(*v)
-            } else {
-                Some(find(root, *v))
-            }
-        }
-        ArgRef::Scratch(_) => None,
+    let arg_root = |a: &PendingArg, root: &HashMap<ValueId, ValueId>| match a {
+        PendingArg::Lowered(ArgRef::Value(v)) => Some(find(root, *v)),
+        _ => None,
     };
 
     // Weights: constants read by kernels, laid out once each.
@@ -246,7 +247,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     for (si, s) in steps.iter().enumerate() {
         for a in &s.args {
             match (a, arg_root(a, &root)) {
-                (ArgRef::Scratch(size), _) => lives.push(Live {
+                (PendingArg::Lowered(ArgRef::Scratch(size)), _) => lives.push(Live {
                     key: None,
                     step: si,
                     size: *size,
@@ -326,12 +327,13 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         for (ai, a) in s.args.iter().enumerate() {
             let len = kernel_params[s.kernel as usize].get(ai).copied().unwrap_or(0);
             let r = match a {
-                ArgRef::Scratch(_) => {
+                PendingArg::Output(j) => BufferRef::Output(*j),
+                PendingArg::Lowered(ArgRef::Scratch(_)) => {
                     let off = scratch_at.get(&(si, scratch_k)).copied().unwrap_or(0);
                     scratch_k += 1;
                     BufferRef::Arena { offset: off, len }
                 }
-                ArgRef::Value(_) => {
+                PendingArg::Lowered(ArgRef::Value(_)) => {
                     let Some(r) = arg_root(a, &root) else { continue };
                     match storage.get(&r) {
                         Some(Storage::Input(i)) => BufferRef::Input(*i),
