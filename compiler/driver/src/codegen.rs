@@ -6,7 +6,11 @@ use neoc_kernel::Module;
 use neoc_target_spec::Target;
 
 /// Builds every code variant of `target` for `module`.
-pub fn generate(module: &Module, target: &Target, opt_level: u8) -> Result<Vec<CodeVariant>, DriverError> {
+pub fn generate(
+    module: &Module,
+    target: &Target,
+    opt_level: u8,
+) -> Result<Vec<CodeVariant>, DriverError> {
     let opts = neoc_llvm::CodegenOptions {
         opt_level: if opt_level == 0 { 1 } else { 3 },
         ..neoc_llvm::CodegenOptions::default()
@@ -19,7 +23,11 @@ pub fn generate(module: &Module, target: &Target, opt_level: u8) -> Result<Vec<C
             Ok(CodeVariant {
                 name: level.name.to_string(),
                 cpu: level.llvm_cpu.to_string(),
-                required_features: level.required_features.iter().map(|s| s.to_string()).collect(),
+                required_features: level
+                    .required_features
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 code,
             })
         })

@@ -31,7 +31,9 @@ pub fn flops(graph: &Graph) -> BTreeMap<&'static str, u64> {
             }
             Op::Gemm(g) => {
                 let a = in_dims(0);
-                let k = if g.trans_a { a.first() } else { a.get(1) }.copied().unwrap_or(0);
+                let k = if g.trans_a { a.first() } else { a.get(1) }
+                    .copied()
+                    .unwrap_or(0);
                 2 * out_elems * k
             }
             Op::MatMul => {

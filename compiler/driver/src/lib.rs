@@ -64,7 +64,10 @@ pub struct CompileReport {
 }
 
 /// Compiles a model file into an artifact.
-pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<(Artifact, CompileReport), DriverError> {
+pub fn compile_file(
+    path: &Path,
+    opts: &CompileOptions,
+) -> Result<(Artifact, CompileReport), DriverError> {
     let t0 = Instant::now();
     let graph = import(path, &opts.input_shapes)?;
     let import_time = t0.elapsed();
@@ -87,8 +90,12 @@ pub fn compile_graph(
     let mut report = CompileReport::default();
 
     let t = Instant::now();
-    neoc_passes::optimize(&mut graph, opts.opt_level, &opts.disabled_passes)
-        .map_err(|e| DriverError::Graph { file: source.to_string(), source: e })?;
+    neoc_passes::optimize(&mut graph, opts.opt_level, &opts.disabled_passes).map_err(|e| {
+        DriverError::Graph {
+            file: source.to_string(),
+            source: e,
+        }
+    })?;
     report.passes_time = t.elapsed();
     report.graph_nodes = graph.node_count();
 
@@ -127,6 +134,8 @@ pub fn compile_graph(
             ("opt_level".into(), opts.opt_level.to_string()),
         ],
     };
-    artifact.validate().map_err(|e| DriverError::Internal(format!("the compiler produced an invalid artifact: {e}")))?;
+    artifact.validate().map_err(|e| {
+        DriverError::Internal(format!("the compiler produced an invalid artifact: {e}"))
+    })?;
     Ok((artifact, report))
 }

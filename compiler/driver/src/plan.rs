@@ -158,10 +158,11 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     for n in graph.topo_order() {
         let node = graph.node(n);
         let symbol = format!("k{}_{}", steps.len(), symbol_part(node.op.name()));
-        let lowered = neoc_kernel::lower_node(graph, n, &symbol).map_err(|e| DriverError::Lower {
-            file: file.to_string(),
-            source: e,
-        })?;
+        let lowered =
+            neoc_kernel::lower_node(graph, n, &symbol).map_err(|e| DriverError::Lower {
+                file: file.to_string(),
+                source: e,
+            })?;
         match lowered {
             None => {
                 // A view: the output shares the input's storage.
@@ -221,7 +222,9 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     let mut weights: Vec<u8> = Vec::new();
     for s in &steps {
         for a in &s.args {
-            let Some(r) = arg_root(a, &root) else { continue };
+            let Some(r) = arg_root(a, &root) else {
+                continue;
+            };
             if storage.contains_key(&r) {
                 continue;
             }
@@ -325,7 +328,10 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         let mut scratch_k = 0;
         let mut args = Vec::with_capacity(s.args.len());
         for (ai, a) in s.args.iter().enumerate() {
-            let len = kernel_params[s.kernel as usize].get(ai).copied().unwrap_or(0);
+            let len = kernel_params[s.kernel as usize]
+                .get(ai)
+                .copied()
+                .unwrap_or(0);
             let r = match a {
                 PendingArg::Output(j) => BufferRef::Output(*j),
                 PendingArg::Lowered(ArgRef::Scratch(_)) => {
@@ -334,7 +340,9 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                     BufferRef::Arena { offset: off, len }
                 }
                 PendingArg::Lowered(ArgRef::Value(_)) => {
-                    let Some(r) = arg_root(a, &root) else { continue };
+                    let Some(r) = arg_root(a, &root) else {
+                        continue;
+                    };
                     match storage.get(&r) {
                         Some(Storage::Input(i)) => BufferRef::Input(*i),
                         Some(Storage::Output(j)) => BufferRef::Output(*j),

@@ -2,6 +2,8 @@
 //! the runtime on its stored inputs, and compared with the stored onnxruntime outputs
 //! within the tolerances of its `case.json`. Every comparison prints max abs/rel error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{DType, Model, TensorRef};
 use std::path::{Path, PathBuf};
@@ -59,7 +61,9 @@ fn check_model(name: &str, target: &str) {
         .iter()
         .map(|t| TensorRef::f32(&t.shape, &t.data))
         .collect();
-    let outputs = model.run(&refs).unwrap_or_else(|e| panic!("{name}: run failed: {e}"));
+    let outputs = model
+        .run(&refs)
+        .unwrap_or_else(|e| panic!("{name}: run failed: {e}"));
     let mut failures = Vec::new();
     for (spec, got) in model.outputs().iter().zip(&outputs) {
         let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
@@ -85,10 +89,17 @@ fn check_model(name: &str, target: &str) {
             case.atol
         );
         if bad > 0 {
-            failures.push(format!("{}: {bad} elements out of tolerance (max abs {max_abs:.3e})", spec.name));
+            failures.push(format!(
+                "{}: {bad} elements out of tolerance (max abs {max_abs:.3e})",
+                spec.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{name} [{target}]: {}", failures.join("; "));
+    assert!(
+        failures.is_empty(),
+        "{name} [{target}]: {}",
+        failures.join("; ")
+    );
 }
 
 /// The widest single-level target this machine runs.
@@ -134,11 +145,25 @@ fn avx2_level_matches_too() {
 #[test]
 fn every_model_has_a_test() {
     let known = [
-        "mlp", "lenet", "resnet18", "mobilenet_v2", "ops_conv", "ops_pool", "ops_elementwise",
-        "ops_linear", "ops_shape", "ops_bn", "ops_opset7", "ops_opset11", "ops_opset21",
+        "mlp",
+        "lenet",
+        "resnet18",
+        "mobilenet_v2",
+        "ops_conv",
+        "ops_pool",
+        "ops_elementwise",
+        "ops_linear",
+        "ops_shape",
+        "ops_bn",
+        "ops_opset7",
+        "ops_opset11",
+        "ops_opset21",
     ];
     for e in std::fs::read_dir(models_dir()).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(known.contains(&name.as_str()), "testmodels/models/{name} has no test");
+        assert!(
+            known.contains(&name.as_str()),
+            "testmodels/models/{name} has no test"
+        );
     }
 }

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "neoc", version, about = "Compile trained neural networks ahead of time, and run them")]
+#[command(
+    name = "neoc",
+    version,
+    about = "Compile trained neural networks ahead of time, and run them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,7 +94,15 @@ fn main() -> ExitCode {
             input_shapes,
             disabled_passes,
             quiet,
-        } => compile(&model, target, output, opt_level, &input_shapes, disabled_passes, quiet),
+        } => compile(
+            &model,
+            target,
+            output,
+            opt_level,
+            &input_shapes,
+            disabled_passes,
+            quiet,
+        ),
         Command::Run {
             artifact,
             inputs,
@@ -118,9 +130,9 @@ fn main() -> ExitCode {
 }
 
 fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
-    let (name, dims) = s
-        .split_once('=')
-        .ok_or_else(|| format!("--input-shape `{s}`: expected NAME=D0,D1,... e.g. input=1,3,224,224"))?;
+    let (name, dims) = s.split_once('=').ok_or_else(|| {
+        format!("--input-shape `{s}`: expected NAME=D0,D1,... e.g. input=1,3,224,224")
+    })?;
     let dims = dims
         .split(',')
         .map(|d| d.trim().parse::<u64>())
@@ -201,7 +213,11 @@ fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, St
                 format!(
                     "{}: the model has no input named \"{n}\"; its inputs are: {}",
                     model.file(),
-                    specs.iter().map(|s| format!("\"{}\"", s.name)).collect::<Vec<_>>().join(", ")
+                    specs
+                        .iter()
+                        .map(|s| format!("\"{}\"", s.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?,
             None if specs.len() == 1 => 0,
@@ -239,7 +255,8 @@ fn run(artifact: &Path, inputs: &[String], output_dir: Option<&Path>) -> Result<
         .collect();
     let outputs = model.run(&refs).map_err(|e| e.to_string())?;
     if let Some(dir) = output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     for (spec, t) in model.outputs().iter().zip(&outputs) {
         match output_dir {
@@ -251,8 +268,13 @@ fn run(artifact: &Path, inputs: &[String], output_dir: Option<&Path>) -> Result<
             None => {
                 let preview = match t.as_f32() {
                     Some(v) => {
-                        let head: Vec<String> = v.iter().take(8).map(|x| format!("{x:.6}")).collect();
-                        format!("[{}{}]", head.join(", "), if v.len() > 8 { ", ..." } else { "" })
+                        let head: Vec<String> =
+                            v.iter().take(8).map(|x| format!("{x:.6}")).collect();
+                        format!(
+                            "[{}{}]",
+                            head.join(", "),
+                            if v.len() > 8 { ", ..." } else { "" }
+                        )
                     }
                     None => format!("{} bytes", t.as_bytes().len()),
                 };
@@ -266,7 +288,13 @@ fn run(artifact: &Path, inputs: &[String], output_dir: Option<&Path>) -> Result<
 /// A file-name-safe version of a tensor name.
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -288,7 +316,10 @@ fn bench(artifact: &Path, inputs: &[String], iterations: u32, warmup: u32) -> Re
                 };
                 let data: Vec<u8> = match s.dtype {
                     neoc_artifact::DType::F32 => (0..n)
-                        .flat_map(|_| (((next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).to_le_bytes())
+                        .flat_map(|_| {
+                            (((next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+                                .to_le_bytes()
+                        })
                         .collect(),
                     _ => vec![0u8; s.byte_len() as usize],
                 };
@@ -349,7 +380,10 @@ fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
     }
     let info = neoc_onnx::read_model_info(file).map_err(|e| e.to_string())?;
     let graph = neoc_driver::import(file, &[]).ok();
-    print!("{}", neoc_driver::inspect::model_report(&info, graph.as_ref()));
+    print!(
+        "{}",
+        neoc_driver::inspect::model_report(&info, graph.as_ref())
+    );
     if ir || kernels {
         let mut g = neoc_driver::import(file, &[]).map_err(|e| e.to_string())?;
         neoc_passes::optimize(&mut g, 2, &[]).map_err(|e| e.to_string())?;
@@ -368,8 +402,13 @@ fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
 fn inspect_artifact(file: &Path) -> Result<(), String> {
     use neoc_driver::inspect::human_bytes;
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let view = neoc_artifact::Artifact::parse(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-    println!("artifact: {} ({})", file.display(), human_bytes(bytes.len() as u64));
+    let view =
+        neoc_artifact::Artifact::parse(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    println!(
+        "artifact: {} ({})",
+        file.display(),
+        human_bytes(bytes.len() as u64)
+    );
     println!(
         "format version {} (readable by runtimes >= {}), built by {}",
         view.format_version(),
@@ -417,7 +456,10 @@ fn inspect_artifact(file: &Path) -> Result<(), String> {
         human_bytes(view.weights().len() as u64)
     );
     for (i, s) in plan.steps.iter().enumerate() {
-        let k = plan.kernels.get(s.kernel as usize).map_or("?", |k| k.symbol.as_str());
+        let k = plan
+            .kernels
+            .get(s.kernel as usize)
+            .map_or("?", |k| k.symbol.as_str());
         println!("  {i:>4} {k:<20} {}", s.label);
     }
     for (k, v) in view.metadata() {

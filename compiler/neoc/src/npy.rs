@@ -40,19 +40,53 @@ pub fn read(path: &Path) -> Result<NpyTensor, String> {
     };
     let bad = |e: std::io::Error| format!("{}: {e}", path.display());
     let (dtype, data) = match descr.trim_start_matches(['<', '|', '=']) {
-        "f4" => (DType::F32, le_bytes(npy.into_vec::<f32>().map_err(bad)?, f32::to_le_bytes)),
-        "f8" => (DType::F64, le_bytes(npy.into_vec::<f64>().map_err(bad)?, f64::to_le_bytes)),
-        "i1" => (DType::I8, le_bytes(npy.into_vec::<i8>().map_err(bad)?, i8::to_le_bytes)),
-        "u1" => (DType::U8, le_bytes(npy.into_vec::<u8>().map_err(bad)?, u8::to_le_bytes)),
-        "i2" => (DType::I16, le_bytes(npy.into_vec::<i16>().map_err(bad)?, i16::to_le_bytes)),
-        "u2" => (DType::U16, le_bytes(npy.into_vec::<u16>().map_err(bad)?, u16::to_le_bytes)),
-        "i4" => (DType::I32, le_bytes(npy.into_vec::<i32>().map_err(bad)?, i32::to_le_bytes)),
-        "u4" => (DType::U32, le_bytes(npy.into_vec::<u32>().map_err(bad)?, u32::to_le_bytes)),
-        "i8" => (DType::I64, le_bytes(npy.into_vec::<i64>().map_err(bad)?, i64::to_le_bytes)),
-        "u8" => (DType::U64, le_bytes(npy.into_vec::<u64>().map_err(bad)?, u64::to_le_bytes)),
+        "f4" => (
+            DType::F32,
+            le_bytes(npy.into_vec::<f32>().map_err(bad)?, f32::to_le_bytes),
+        ),
+        "f8" => (
+            DType::F64,
+            le_bytes(npy.into_vec::<f64>().map_err(bad)?, f64::to_le_bytes),
+        ),
+        "i1" => (
+            DType::I8,
+            le_bytes(npy.into_vec::<i8>().map_err(bad)?, i8::to_le_bytes),
+        ),
+        "u1" => (
+            DType::U8,
+            le_bytes(npy.into_vec::<u8>().map_err(bad)?, u8::to_le_bytes),
+        ),
+        "i2" => (
+            DType::I16,
+            le_bytes(npy.into_vec::<i16>().map_err(bad)?, i16::to_le_bytes),
+        ),
+        "u2" => (
+            DType::U16,
+            le_bytes(npy.into_vec::<u16>().map_err(bad)?, u16::to_le_bytes),
+        ),
+        "i4" => (
+            DType::I32,
+            le_bytes(npy.into_vec::<i32>().map_err(bad)?, i32::to_le_bytes),
+        ),
+        "u4" => (
+            DType::U32,
+            le_bytes(npy.into_vec::<u32>().map_err(bad)?, u32::to_le_bytes),
+        ),
+        "i8" => (
+            DType::I64,
+            le_bytes(npy.into_vec::<i64>().map_err(bad)?, i64::to_le_bytes),
+        ),
+        "u8" => (
+            DType::U64,
+            le_bytes(npy.into_vec::<u64>().map_err(bad)?, u64::to_le_bytes),
+        ),
         "b1" => (
             DType::Bool,
-            npy.into_vec::<bool>().map_err(bad)?.into_iter().map(u8::from).collect(),
+            npy.into_vec::<bool>()
+                .map_err(bad)?
+                .into_iter()
+                .map(u8::from)
+                .collect(),
         ),
         other => {
             return Err(format!(
@@ -85,7 +119,8 @@ pub fn write(path: &Path, dtype: DType, shape: &[u64], data: &[u8]) -> Result<()
                 .writer(w)
                 .begin_nd()
                 .map_err(err)?;
-            wr.extend(chunks::<$n>(data).map(<$t>::from_le_bytes)).map_err(err)?;
+            wr.extend(chunks::<$n>(data).map(<$t>::from_le_bytes))
+                .map_err(err)?;
             wr.finish().map_err(err)
         }};
     }
