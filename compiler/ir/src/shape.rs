@@ -42,9 +42,9 @@ impl Shape {
             })
             .collect()
     }
-    /// Number of elements, when static.
+    /// Number of elements, when static and within [`MAX_ELEMENTS`].
     pub fn num_elements(&self) -> Option<u64> {
-        self.as_fixed().map(|d| d.iter().product())
+        self.as_fixed().and_then(|d| checked_elements(&d))
     }
 }
 
@@ -59,6 +59,29 @@ impl fmt::Display for Shape {
         }
         f.write_str("]")
     }
+}
+
+/// The largest number of elements (and the largest single dimension) a tensor may have.
+/// Far above any real model, low enough that products of dims, strides and byte sizes
+/// never overflow 64-bit arithmetic anywhere in the compiler.
+pub const MAX_ELEMENTS: u64 = 1 << 40;
+
+/// The element count of `dims`, or `None` when a dim or the product of the non-zero
+/// dims exceeds [`MAX_ELEMENTS`].
+pub fn checked_elements(dims: &[u64]) -> Option<u64> {
+    let mut nonzero: u64 = 1;
+    let mut zero = false;
+    for &d in dims {
+        if d > MAX_ELEMENTS {
+            return None;
+        }
+        if d == 0 {
+            zero = true;
+        } else {
+            nonzero = nonzero.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS)?;
+        }
+    }
+    Some(if zero { 0 } else { nonzero })
 }
 
 /// The type of a value: element type and shape. Printed as `f32[1,3,224,224]`.
@@ -78,10 +101,15 @@ impl TensorType {
     pub fn rank(&self) -> usize {
         self.shape.rank()
     }
-    /// Static dims; a shape error when a dim is still symbolic.
+    /// Static dims; a shape error when a dim is still symbolic or the tensor is larger
+    /// than [`MAX_ELEMENTS`].
     pub fn dims(&self) -> OpResult<Vec<u64>> {
         match self.shape.as_fixed() {
-            Some(d) => Ok(d),
+            Some(d) if checked_elements(&d).is_some() => Ok(d),
+            Some(_) => shape_err(format!(
+                "shape {} is too large (more than 2^40 elements)",
+                self.shape
+            )),
             None => shape_err(format!(
                 "shape {} has symbolic dimensions; bind them with --input-shape",
                 self.shape

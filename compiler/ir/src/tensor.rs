@@ -30,7 +30,9 @@ impl fmt::Debug for Tensor {
 impl Tensor {
     /// Wraps raw little-endian bytes; fails when the length does not match the shape.
     pub fn from_bytes(dtype: DType, shape: Vec<u64>, data: Bytes) -> OpResult<Tensor> {
-        let n: u64 = shape.iter().product();
+        let Some(n) = crate::shape::checked_elements(&shape) else {
+            return shape_err(format!("tensor of {dtype}{shape:?} is too large"));
+        };
         if data.len() as u64 != n * dtype.size_bytes() as u64 {
             return shape_err(format!(
                 "tensor of {dtype}{shape:?} needs {} bytes, got {}",

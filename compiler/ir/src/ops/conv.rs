@@ -43,11 +43,7 @@ impl Conv {
                 wd.len()
             ));
         }
-        if self.strides.len() != k || self.dilations.len() != k || self.pads.len() != 2 * k {
-            return Err(OpError::Attribute(
-                "strides, dilations and pads must match the kernel rank".into(),
-            ));
-        }
+        check_window(&self.kernel, &self.strides, &self.pads, &self.dilations)?;
         if self.group == 0 || xd[1] % self.group != 0 || wd[0] % self.group != 0 {
             return Err(OpError::Attribute(format!(
                 "group {} does not divide input channels {} and output channels {}",
@@ -88,6 +84,42 @@ impl Conv {
             shape: Shape::fixed(&out),
         })
     }
+}
+
+/// Largest kernel size, stride, dilation or pad accepted (keeps window arithmetic far
+/// from overflow).
+const MAX_WINDOW: u64 = 1 << 31;
+
+/// Checks window attributes shared by convolution and pooling: counts match the kernel
+/// rank, kernel/stride/dilation are at least 1, nothing is absurdly large.
+pub(crate) fn check_window(
+    kernel: &[u64],
+    strides: &[u64],
+    pads: &[u64],
+    dilations: &[u64],
+) -> OpResult<()> {
+    let k = kernel.len();
+    if strides.len() != k || dilations.len() != k || pads.len() != 2 * k {
+        return Err(OpError::Attribute(
+            "strides, dilations and pads must match the kernel rank".into(),
+        ));
+    }
+    let positive = |name: &str, v: &[u64]| {
+        if v.iter().any(|&x| x == 0 || x > MAX_WINDOW) {
+            Err(OpError::Attribute(format!(
+                "{name} {v:?} must be between 1 and 2^31"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    positive("kernel_shape", kernel)?;
+    positive("strides", strides)?;
+    positive("dilations", dilations)?;
+    if pads.iter().any(|&p| p > MAX_WINDOW) {
+        return Err(OpError::Attribute(format!("pads {pads:?} are too large")));
+    }
+    Ok(())
 }
 
 /// How ONNX `auto_pad` chooses pads.

@@ -19,7 +19,9 @@ pub struct Reshape {
 impl Reshape {
     pub(crate) fn infer(&self, x: &TensorType) -> OpResult<TensorType> {
         let n: u64 = dims(x)?.iter().product();
-        let m: u64 = self.shape.iter().product();
+        let Some(m) = crate::shape::checked_elements(&self.shape) else {
+            return shape_err(format!("reshape target {:?} is too large", self.shape));
+        };
         if n != m {
             return shape_err(format!(
                 "cannot reshape {} ({n} elements) to {:?} ({m} elements)",
@@ -36,7 +38,9 @@ impl Reshape {
 /// Resolves an ONNX Reshape request: `0` copies the input dim (unless `allow_zero`),
 /// `-1` is inferred from the element count.
 pub fn resolve_reshape(input: &[u64], requested: &[i64], allow_zero: bool) -> OpResult<Vec<u64>> {
-    let total: u64 = input.iter().product();
+    let Some(total) = crate::shape::checked_elements(input) else {
+        return shape_err(format!("input shape {input:?} is too large"));
+    };
     let mut out = Vec::with_capacity(requested.len());
     let mut infer_at = None;
     for (i, &r) in requested.iter().enumerate() {
@@ -57,6 +61,9 @@ pub fn resolve_reshape(input: &[u64], requested: &[i64], allow_zero: bool) -> Op
             r if r >= 0 => out.push(r as u64),
             _ => return shape_err(format!("invalid reshape target {requested:?}")),
         }
+    }
+    if crate::shape::checked_elements(&out).is_none() {
+        return shape_err(format!("reshape target {requested:?} is too large"));
     }
     if let Some(i) = infer_at {
         let known: u64 = out.iter().product();

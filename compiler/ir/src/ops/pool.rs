@@ -79,11 +79,7 @@ impl Pool {
                 xd.len()
             ));
         }
-        if self.strides.len() != k || self.dilations.len() != k || self.pads.len() != 2 * k {
-            return Err(OpError::Attribute(
-                "strides, dilations and pads must match the kernel rank".into(),
-            ));
-        }
+        super::conv::check_window(&self.kernel, &self.strides, &self.pads, &self.dilations)?;
         for i in 0..k {
             if self.pads[i] >= self.kernel[i] * self.dilations[i]
                 || self.pads[k + i] >= self.kernel[i] * self.dilations[i]
