@@ -3,12 +3,13 @@
 //! ```text
 //! file bytes ──reader──▶ ModelProto ──import──▶ neoc_ir::Graph
 //!  (Bytes,     (prost,    (registry check: all unsupported ops at once;
-//!   zero-copy)  proto.rs)  initializers → constants; inputs typed, --input-shape;
+//!   mmap'd)     proto.rs)  initializers → constants; inputs typed, --input-shape;
 //!                          nodes in order: attrs.rs → ops/<family>.rs builder → IR
 //!                          node with shape inference and constant folding)
 //! ```
 //!
-//! - [`proto`]: the ONNX messages, declared with `prost` derives (no build script).
+//! - [`proto`]: the ONNX messages, declared with `prost` derives (no build script);
+//!   public so tools and tests can write ONNX models.
 //! - [`reader`]: decoding and tensor conversion (raw/typed/external data).
 //! - [`attrs`]: the only place attribute names are read; typed getters.
 //! - [`context`]: what a builder sees (inputs, constants, opset) and how it adds nodes.
@@ -16,9 +17,10 @@
 //!   and one builder per op, grouped by family. Opset differences are resolved there;
 //!   composite ops are desugared into IR ops.
 //!
-//! Weights are not copied: the model file is read into one [`bytes::Bytes`] buffer and
-//! every initializer's `raw_data` stays a slice of it inside the IR constants.
-//! No protobuf type leaves this crate.
+//! Weights are not copied: the model file (and each external data file) is
+//! memory-mapped into one [`bytes::Bytes`] buffer and every initializer's `raw_data`
+//! stays a slice of it inside the IR constants, which keep the map alive. The import API
+//! takes and returns no protobuf type; only the [`proto`] module itself exposes them.
 
 mod attrs;
 mod context;
@@ -26,7 +28,7 @@ mod error;
 mod import;
 mod info;
 mod ops;
-mod proto;
+pub mod proto;
 mod reader;
 
 pub use error::{OnnxError, Result, UnsupportedOp};
@@ -72,8 +74,9 @@ pub fn supported_ops() -> Vec<SupportedOp> {
         .collect()
 }
 
-/// Reads and imports the model at `path`. External data files are resolved against
-/// the model's directory. Errors name the file as `path` displays.
+/// Reads and imports the model at `path`. The file and its external data files
+/// (resolved against the model's directory) are memory-mapped, and the graph's constants
+/// are slices of those maps. Errors name the file as `path` displays.
 pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<neoc_ir::Graph> {
     let (bytes, file) = read(path)?;
     import_bytes(bytes, Some(base_dir(path)), &file, opts)
@@ -102,8 +105,8 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
 
 fn read(path: &Path) -> Result<(Bytes, String)> {
     let file = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(v) => Ok((Bytes::from(v), file)),
+    match reader::map_file(path) {
+        Ok(b) => Ok((b, file)),
         Err(source) => Err(OnnxError::Io { file, source }),
     }
 }

@@ -1,14 +1,19 @@
-//! The ONNX protobuf messages this frontend reads, declared with `prost` derives.
+//! The ONNX protobuf schema as `prost` messages: what this frontend reads.
+//!
+//! Public so that tools and tests can write ONNX models (build the messages, then
+//! `prost::Message::encode_to_vec`). Protobuf types still never cross into other
+//! compiler crates' APIs: the importer takes bytes or a path and returns a
+//! `neoc_ir::Graph`.
 //!
 //! Field numbers are those of `onnx/onnx.proto` (package `onnx`, IR version 10). Only
 //! the fields the importer uses are declared; protobuf skips the others (doc strings,
-//! metadata, training info, functions, sparse initializers, type protos) while decoding.
-//! A declared field must carry its published number and wire type: a wrong one would
-//! silently misread every model.
+//! metadata, training info, functions, sparse initializers, type protos) while decoding,
+//! so a model written with these types has none of them either. A declared field must
+//! carry its published number and wire type: a wrong one would silently misread every
+//! model.
 //!
 //! `TensorProto::raw_data` is [`bytes::Bytes`]: decoding from a `Bytes` buffer makes it
-//! a slice of the model file's buffer, so weights are never copied. None of these types
-//! leave the crate.
+//! a slice of the model file's buffer, so weights are never copied.
 
 /// A whole model file.
 #[derive(Clone, PartialEq, prost::Message)]

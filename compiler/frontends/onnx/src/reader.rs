@@ -3,15 +3,44 @@
 //! Tensor data comes from `raw_data` (little-endian; zero-copy, a slice of the model
 //! buffer), from the typed repeated fields (`float_data`, `int32_data`, ...), or from a
 //! file beside the model (`data_location = EXTERNAL`). External files are resolved
-//! against the model's directory, must stay inside it, and are read once each and
-//! shared by every tensor that points into them.
+//! against the model's directory, must stay inside it, and are memory-mapped once each
+//! and shared by every tensor that points into them (zero-copy too).
 
 use crate::proto::{data_type, DataLocation, ModelProto, TensorProto, ValueInfoProto};
 use bytes::Bytes;
 use neoc_ir::{DType, Tensor};
 use prost::Message;
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+
+/// The contents of the file at `path` as one [`Bytes`] buffer: a read-only memory map
+/// of it (no copy; pages are loaded as they are touched), which slices of the buffer
+/// keep alive. An empty file gives an empty buffer (a zero-length file cannot be
+/// mapped); what is not a regular file (a pipe, a device) is read into memory instead,
+/// and a directory gives the operating system's error, as reading it would.
+pub(crate) fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let mut v = Vec::new();
+        file.read_to_end(&mut v)?;
+        return Ok(v.into());
+    }
+    if meta.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: a map is sound only while no one truncates or rewrites the file, which
+    // this process cannot prevent. If another process truncates it, touching a page past
+    // the new end raises SIGBUS and the compiler dies; if another process rewrites it,
+    // bytes under a shared slice change. A compiler reads its input once,
+    // during one run, from files the user handed it: compiling a file while it is being
+    // changed has no meaningful result whether it is mapped or read, and mapping spares
+    // reading gigabytes of weights into memory. The map is read-only.
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(Bytes::from_owner(map))
+}
 
 /// Decodes a model; the error is the protobuf decoder's message.
 pub(crate) fn decode_model(bytes: Bytes) -> Result<ModelProto, String> {
@@ -231,15 +260,13 @@ impl TensorReader {
                         )));
                     }
                 }
-                let d: Bytes = std::fs::read(&path)
-                    .map_err(|e| {
-                        ext(format!(
-                            "cannot read data file {}: {}",
-                            path.display(),
-                            io_reason(&e)
-                        ))
-                    })?
-                    .into();
+                let d = map_file(&path).map_err(|e| {
+                    ext(format!(
+                        "cannot read data file {}: {}",
+                        path.display(),
+                        io_reason(&e)
+                    ))
+                })?;
                 self.files.insert(path.clone(), d.clone());
                 d
             }

@@ -302,7 +302,7 @@ fn external_model(location: &str) -> onnx::ModelProto {
             entry("offset", "8"),
             entry("length", "24"),
         ],
-        data_location: 1,
+        data_location: onnx::DataLocation::External as i32,
         ..Default::default()
     };
     let mut g = onnx::GraphProto {
@@ -364,17 +364,10 @@ fn external_data_is_read_beside_the_model() {
 fn node_errors_name_file_node_and_op() {
     // Reshape whose shape is a graph input (not constant).
     let mut g = onnx::GraphProto {
-        input: vec![value("x", &["2", "3"]), {
-            let mut s = value("s", &["2"]);
-            s.r#type
-                .as_mut()
-                .unwrap()
-                .tensor_type
-                .as_mut()
-                .unwrap()
-                .elem_type = onnx::INT64;
-            s
-        }],
+        input: vec![
+            value("x", &["2", "3"]),
+            onnx::typed_value("s", onnx::INT64, &["2"]),
+        ],
         output: vec![value("y", &["3", "2"])],
         ..Default::default()
     };
@@ -445,4 +438,139 @@ fn opset_outside_the_range_is_refused() {
         matches!(e, OnnxError::UnsupportedOpset { version: 23, .. }),
         "{e:?}"
     );
+}
+
+/// `(start, end, path)` of this process's file-backed memory maps.
+#[cfg(target_os = "linux")]
+fn mapped_files() -> Vec<(usize, usize, String)> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (lo, hi) = f.next()?.split_once('-')?;
+            let path = f.nth(4)?;
+            Some((
+                usize::from_str_radix(lo, 16).ok()?,
+                usize::from_str_radix(hi, 16).ok()?,
+                path.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn model_and_external_data_files_are_mapped_not_copied() {
+    let dir = std::env::temp_dir().join(format!("neoc-onnx-mmap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // weights.bin: 4096 bytes of padding, w (f32[1024, 1024], 4 MiB), then w2 (f32[1024]).
+    let big: Vec<f32> = (0..1024 * 1024).map(|i| i as f32).collect();
+    let small: Vec<f32> = (0..1024).map(|i| -(i as f32)).collect();
+    let mut data = vec![0u8; 4096];
+    data.extend(big.iter().chain(&small).flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("weights.bin"), &data).unwrap();
+
+    let entry = |k: &str, v: String| onnx::StringStringEntryProto {
+        key: k.into(),
+        value: v,
+    };
+    let external = |name: &str, dims: Vec<i64>, offset: usize, length: usize| onnx::TensorProto {
+        name: name.into(),
+        dims,
+        data_type: onnx::FLOAT,
+        external_data: vec![
+            entry("location", "weights.bin".into()),
+            entry("offset", offset.to_string()),
+            entry("length", length.to_string()),
+        ],
+        data_location: onnx::DataLocation::External as i32,
+        ..Default::default()
+    };
+    let b_values: Vec<f32> = (0..1024).map(|i| i as f32 * 0.5).collect();
+    let b = onnx::TensorProto {
+        name: "b".into(),
+        dims: vec![1024],
+        data_type: onnx::FLOAT,
+        raw_data: b_values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    };
+    let mut g = onnx::GraphProto {
+        input: vec![value("x", &["1024", "1024"])],
+        output: vec![value("out", &["1024", "1024"])],
+        initializer: vec![
+            external("w", vec![1024, 1024], 4096, 4 << 20),
+            external("w2", vec![1024], 4096 + (4 << 20), 4096),
+            b,
+        ],
+        ..Default::default()
+    };
+    g.node.push(node("Mul", "scale", &["x", "w"], &["y"]));
+    g.node.push(node("Add", "bias", &["y", "b"], &["z"]));
+    g.node.push(node("Add", "bias2", &["z", "w2"], &["out"]));
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, encode(&model(13, g))).unwrap();
+
+    let g = import_file(&path, &ImportOptions::default()).unwrap();
+    let constant = |name: &str| {
+        let id = g
+            .values()
+            .find(|(_, v)| v.name == name)
+            .map(|(id, _)| id)
+            .unwrap();
+        g.const_value(id).unwrap()
+    };
+    let (w, w2, b) = (constant("w"), constant("w2"), constant("b"));
+    assert_eq!(w.to_f32_vec(), big);
+    assert_eq!(w2.to_f32_vec(), small);
+    assert_eq!(b.to_f32_vec(), b_values);
+    // Both external tensors are slices of one buffer: the file, mapped once.
+    let (pw, pw2) = (w.bytes().as_ptr() as usize, w2.bytes().as_ptr() as usize);
+    assert_eq!(pw2.wrapping_sub(pw), 4 << 20);
+
+    #[cfg(target_os = "linux")]
+    {
+        let maps = mapped_files();
+        let inside = |p: usize, len: usize, file: &str| {
+            maps.iter().any(|(lo, hi, path)| {
+                p >= *lo && p + len <= *hi && Path::new(path) == dir.join(file)
+            })
+        };
+        assert!(inside(pw, w.bytes().len(), "weights.bin"), "w was copied");
+        assert!(
+            inside(pw2, w2.bytes().len(), "weights.bin"),
+            "w2 was copied"
+        );
+        let pb = b.bytes().as_ptr() as usize;
+        assert!(inside(pb, b.bytes().len(), "model.onnx"), "b was copied");
+    }
+    drop(g);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn empty_files_are_errors_not_panics() {
+    let dir = std::env::temp_dir().join(format!("neoc-onnx-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("empty.onnx");
+    std::fs::write(&path, b"").unwrap();
+    let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::Decode { .. }), "{e:?}");
+    assert!(e.to_string().contains("not a valid ONNX model"), "{e}");
+    assert!(matches!(
+        read_model_info(&path),
+        Err(OnnxError::Decode { .. })
+    ));
+
+    // An empty external data file is too short for the tensor.
+    std::fs::write(dir.join("empty.bin"), b"").unwrap();
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, encode(&external_model("empty.bin"))).unwrap();
+    let e = import_file(&path, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::ExternalData { .. }), "{e:?}");
+    assert!(e.to_string().contains("past the end"), "{e}");
+
+    // A directory is not a model file.
+    let e = import_file(&dir, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, OnnxError::Io { .. }), "{e:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,6 +30,7 @@ fn run(
                 r#type: None,
             })
             .collect(),
+        ..Default::default()
     };
     import_bytes(
         encode(&model(opset, g)),

@@ -1,8 +1,14 @@
 //! Test helpers: paths to the test corpus, a minimal `.npy` header reader, and a small
-//! ONNX model writer (its own prost messages, numbered as in onnx.proto) for models
-//! the corpus does not have.
+//! ONNX model writer (on the crate's own `neoc_onnx::proto` messages) for models the
+//! corpus does not have.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 
@@ -42,216 +48,85 @@ pub fn npy_dir(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<
 }
 
 pub mod onnx {
-    //! Writer-side ONNX messages (a subset).
+    //! Builders for ONNX messages (`neoc_onnx::proto`, re-exported here).
 
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ModelProto {
-        #[prost(int64, tag = "1")]
-        pub ir_version: i64,
-        #[prost(message, optional, tag = "7")]
-        pub graph: Option<GraphProto>,
-        #[prost(message, repeated, tag = "8")]
-        pub opset_import: Vec<OperatorSetIdProto>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OperatorSetIdProto {
-        #[prost(string, tag = "1")]
-        pub domain: String,
-        #[prost(int64, tag = "2")]
-        pub version: i64,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GraphProto {
-        #[prost(message, repeated, tag = "1")]
-        pub node: Vec<NodeProto>,
-        #[prost(string, tag = "2")]
-        pub name: String,
-        #[prost(message, repeated, tag = "5")]
-        pub initializer: Vec<TensorProto>,
-        #[prost(message, repeated, tag = "11")]
-        pub input: Vec<ValueInfoProto>,
-        #[prost(message, repeated, tag = "12")]
-        pub output: Vec<ValueInfoProto>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct NodeProto {
-        #[prost(string, repeated, tag = "1")]
-        pub input: Vec<String>,
-        #[prost(string, repeated, tag = "2")]
-        pub output: Vec<String>,
-        #[prost(string, tag = "3")]
-        pub name: String,
-        #[prost(string, tag = "4")]
-        pub op_type: String,
-        #[prost(message, repeated, tag = "5")]
-        pub attribute: Vec<AttributeProto>,
-        #[prost(string, tag = "7")]
-        pub domain: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct AttributeProto {
-        #[prost(string, tag = "1")]
-        pub name: String,
-        #[prost(float, tag = "2")]
-        pub f: f32,
-        #[prost(int64, tag = "3")]
-        pub i: i64,
-        #[prost(bytes = "vec", tag = "4")]
-        pub s: Vec<u8>,
-        #[prost(message, optional, tag = "5")]
-        pub t: Option<TensorProto>,
-        #[prost(float, repeated, tag = "7")]
-        pub floats: Vec<f32>,
-        #[prost(int64, repeated, tag = "8")]
-        pub ints: Vec<i64>,
-        #[prost(int32, tag = "20")]
-        pub r#type: i32,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct StringStringEntryProto {
-        #[prost(string, tag = "1")]
-        pub key: String,
-        #[prost(string, tag = "2")]
-        pub value: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorProto {
-        #[prost(int64, repeated, tag = "1")]
-        pub dims: Vec<i64>,
-        #[prost(int32, tag = "2")]
-        pub data_type: i32,
-        #[prost(float, repeated, tag = "4")]
-        pub float_data: Vec<f32>,
-        #[prost(int64, repeated, tag = "7")]
-        pub int64_data: Vec<i64>,
-        #[prost(string, tag = "8")]
-        pub name: String,
-        #[prost(bytes = "vec", tag = "9")]
-        pub raw_data: Vec<u8>,
-        #[prost(message, repeated, tag = "13")]
-        pub external_data: Vec<StringStringEntryProto>,
-        #[prost(int32, tag = "14")]
-        pub data_location: i32,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ValueInfoProto {
-        #[prost(string, tag = "1")]
-        pub name: String,
-        #[prost(message, optional, tag = "2")]
-        pub r#type: Option<TypeProto>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TypeProto {
-        #[prost(message, optional, tag = "1")]
-        pub tensor_type: Option<TensorType>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorType {
-        #[prost(int32, tag = "1")]
-        pub elem_type: i32,
-        #[prost(message, optional, tag = "2")]
-        pub shape: Option<TensorShapeProto>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorShapeProto {
-        #[prost(message, repeated, tag = "1")]
-        pub dim: Vec<Dimension>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Dimension {
-        #[prost(int64, optional, tag = "1")]
-        pub dim_value: Option<i64>,
-        #[prost(string, optional, tag = "2")]
-        pub dim_param: Option<String>,
-    }
-
-    pub const FLOAT: i32 = 1;
-    pub const INT64: i32 = 7;
+    pub use neoc_onnx::proto::data_type::{FLOAT, INT64};
+    use neoc_onnx::proto::tensor_shape_proto::{dimension, Dimension};
+    use neoc_onnx::proto::type_proto;
+    pub use neoc_onnx::proto::{
+        AttributeProto, AttributeType, DataLocation, GraphProto, ModelProto, NodeProto,
+        OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
+        ValueInfoProto,
+    };
 
     /// A float tensor value info; dims are numbers or `"name"` symbols.
     pub fn value(name: &str, dims: &[&str]) -> ValueInfoProto {
+        typed_value(name, FLOAT, dims)
+    }
+
+    /// A tensor value info of element type `elem` (a `data_type` constant).
+    pub fn typed_value(name: &str, elem: i32, dims: &[&str]) -> ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|d| Dimension {
+                value: Some(match d.parse::<i64>() {
+                    Ok(n) => dimension::Value::DimValue(n),
+                    Err(_) => dimension::Value::DimParam(d.to_string()),
+                }),
+            })
+            .collect();
         ValueInfoProto {
             name: name.into(),
             r#type: Some(TypeProto {
-                tensor_type: Some(TensorType {
-                    elem_type: FLOAT,
-                    shape: Some(TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|d| match d.parse::<i64>() {
-                                Ok(n) => Dimension {
-                                    dim_value: Some(n),
-                                    dim_param: None,
-                                },
-                                Err(_) => Dimension {
-                                    dim_value: None,
-                                    dim_param: Some(d.to_string()),
-                                },
-                            })
-                            .collect(),
-                    }),
-                }),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: elem,
+                    shape: Some(TensorShapeProto { dim }),
+                })),
             }),
         }
     }
 
-    pub fn attr_i(name: &str, i: i64) -> AttributeProto {
+    fn attr(name: &str, ty: AttributeType) -> AttributeProto {
         AttributeProto {
             name: name.into(),
-            i,
-            r#type: 2,
+            r#type: ty as i32,
             ..Default::default()
+        }
+    }
+    pub fn attr_i(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            i,
+            ..attr(name, AttributeType::Int)
         }
     }
     pub fn attr_f(name: &str, f: f32) -> AttributeProto {
         AttributeProto {
-            name: name.into(),
             f,
-            r#type: 1,
-            ..Default::default()
+            ..attr(name, AttributeType::Float)
         }
     }
     pub fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
         AttributeProto {
-            name: name.into(),
             ints: ints.to_vec(),
-            r#type: 7,
-            ..Default::default()
+            ..attr(name, AttributeType::Ints)
         }
     }
     pub fn attr_floats(name: &str, floats: &[f32]) -> AttributeProto {
         AttributeProto {
-            name: name.into(),
             floats: floats.to_vec(),
-            r#type: 6,
-            ..Default::default()
+            ..attr(name, AttributeType::Floats)
         }
     }
     pub fn attr_s(name: &str, s: &str) -> AttributeProto {
         AttributeProto {
-            name: name.into(),
             s: s.as_bytes().to_vec(),
-            r#type: 3,
-            ..Default::default()
+            ..attr(name, AttributeType::String)
         }
     }
     pub fn attr_t(name: &str, t: TensorProto) -> AttributeProto {
         AttributeProto {
-            name: name.into(),
             t: Some(t),
-            r#type: 4,
-            ..Default::default()
+            ..attr(name, AttributeType::Tensor)
         }
     }
     pub fn floats(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
@@ -291,6 +166,7 @@ pub mod onnx {
                 domain: String::new(),
                 version: opset,
             }],
+            ..Default::default()
         }
     }
 
