@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod fused;
 pub mod linalg;
 pub mod movement;
 pub mod normalization;
@@ -14,6 +15,7 @@ pub mod pool;
 
 pub use conv::Conv;
 pub use elementwise::{BinaryOp, UnaryOp};
+pub use fused::{ElemInstr, ElemProgram, Fused};
 pub use linalg::Gemm;
 pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
 pub use normalization::{BatchNorm, Softmax};
@@ -58,6 +60,10 @@ pub enum Op {
     Cast(Cast),
     /// The input, unchanged.
     Identity,
+    /// A fused chain of elementwise functions over broadcast inputs.
+    Elementwise(ElemProgram),
+    /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
+    Fused(Fused),
 }
 
 impl Op {
@@ -88,6 +94,8 @@ impl Op {
             Op::Shape(_) => "Shape",
             Op::Cast(_) => "Cast",
             Op::Identity => "Identity",
+            Op::Elementwise(_) => "Elementwise",
+            Op::Fused(_) => "Fused",
         }
     }
 
@@ -107,7 +115,8 @@ impl Op {
             Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
-            Op::Concat(_) => (1, usize::MAX),
+            Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
+            Op::Fused(f) => (f.anchor.arity().0, usize::MAX),
         }
     }
 
@@ -151,6 +160,8 @@ impl Op {
                 shape: req[0].shape.clone(),
             }),
             Op::Identity => one(req[0].clone()),
+            Op::Elementwise(p) => one(p.infer(&req)?),
+            Op::Fused(f) => one(f.infer(inputs)?),
         }
     }
 
@@ -172,6 +183,27 @@ impl Op {
             Op::Gather(g) => g.eval(req[0], req[1], out),
             Op::Slice(s) => s.eval(req[0], out),
             Op::Shape(s) => Ok(s.eval(req[0])),
+            Op::Elementwise(p) => p.eval(&req, out),
+            Op::Fused(f) => {
+                let anchor_types = f.anchor.infer(
+                    &inputs[..f.anchor_inputs.min(inputs.len())]
+                        .iter()
+                        .map(|t| t.map(|t| TensorType::new(t.dtype, &t.shape)))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|t| t.as_ref())
+                        .collect::<Vec<_>>(),
+                );
+                let anchor_out = match anchor_types {
+                    Ok(t) => f.anchor.eval(&inputs[..f.anchor_inputs], &t)?,
+                    Err(e) => Err(e),
+                };
+                anchor_out.and_then(|a| {
+                    let mut ins: Vec<&Tensor> = vec![&a[0]];
+                    ins.extend(inputs[f.anchor_inputs..].iter().flatten().copied());
+                    f.epilogue.eval(&ins, out)
+                })
+            }
             Op::Cast(c) => Ok(Tensor::from_f64_as(
                 c.to,
                 req[0].shape.clone(),
@@ -208,6 +240,11 @@ impl fmt::Display for Op {
             Op::Slice(s) => format!("{:?}", s.axes),
             Op::Shape(s) => format!("start={} end={}", s.start, s.end),
             Op::Cast(c) => format!("to={}", c.to),
+            Op::Elementwise(p) => format!("{p}"),
+            Op::Fused(fz) => format!(
+                "anchor_inputs={} {} -> {}",
+                fz.anchor_inputs, fz.anchor, fz.epilogue
+            ),
             _ => String::new(),
         };
         if !attrs.is_empty() {

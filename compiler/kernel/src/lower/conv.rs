@@ -7,10 +7,11 @@
 //! kernel column, so the innermost loop has no bounds checks and, for stride 1, reads
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
+use super::fused::Epilogue;
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{LoopKind, ScalarType};
-use neoc_ir::ops::Conv;
+use neoc_ir::ops::{Conv, Fused};
 
 /// Normalised 2-D geometry of a convolution or pooling window.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +93,7 @@ impl Geometry {
     }
 }
 
-pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv) -> Result<(), LowerError> {
+pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<(), LowerError> {
     let (Some(vx), Some(vw)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
     };
@@ -120,6 +121,11 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv) -> Result<(), LowerError> {
         None => None,
     };
     let y = cx.bind_output(0)?;
+    let epi = match fused {
+        Some(f) => Some(Epilogue::bind(cx, f, &yd, ScalarType::F32)?),
+        None => None,
+    };
+    let one_d = yd.len() == 3;
     let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
     let groups = c.group as i64;
     let (cg, mg) = (cin / groups, m / groups);
@@ -176,6 +182,18 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv) -> Result<(), LowerError> {
                     });
                 });
             });
+            if let Some(epi) = &epi {
+                b.for_loop("ow", 0, g.ow, LoopKind::Vectorize, |b, ow| {
+                    let dst = out_row.clone() + ow.clone();
+                    let coords = if one_d {
+                        vec![img.clone(), oc.clone(), ow]
+                    } else {
+                        vec![img.clone(), oc.clone(), oh.clone(), ow]
+                    };
+                    let v = epi.value(b, Expr::load(y, dst.clone()), &coords);
+                    b.store(y, dst, v);
+                });
+            }
         });
     });
     Ok(())

@@ -6,12 +6,13 @@
 //! `trans_b = false` by the passes, so this fast form is the common one.
 
 use super::elementwise::broadcast_strides;
+use super::fused::{unflatten, Epilogue};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
 use crate::KernelBuilder;
 use neoc_ir::ops::linalg::matmul_shape;
-use neoc_ir::ops::Gemm;
+use neoc_ir::ops::{Fused, Gemm};
 
 /// Where the operands of one `[M,K] x [K,N]` product live, as index functions.
 struct Product {
@@ -37,6 +38,7 @@ impl Product {
         bases: (Expr, Expr, Expr),
         init: &dyn Fn(Expr, Expr) -> Expr,
         parallel_rows: bool,
+        epi: Option<(&Epilogue, &dyn Fn(Expr, Expr) -> Vec<Expr>)>,
     ) {
         let (a_base, b_base, y_base) = bases;
         let kind = if parallel_rows {
@@ -71,11 +73,19 @@ impl Product {
                     b.store(self.y, dst, v);
                 });
             });
+            if let Some((epi, coords)) = epi {
+                b.for_loop("n", 0, self.n, LoopKind::Vectorize, |b, n| {
+                    let dst = row.clone() + n.clone();
+                    let c = coords(m.clone(), n);
+                    let v = epi.value(b, Expr::load(self.y, dst.clone()), &c);
+                    b.store(self.y, dst, v);
+                });
+            }
         });
     }
 }
 
-pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm) -> Result<(), LowerError> {
+pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<(), LowerError> {
     let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
     };
@@ -92,6 +102,10 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm) -> Result<(), LowerError> {
         _ => None,
     };
     let y = cx.bind_output(0)?;
+    let epi = match fused {
+        Some(f) => Some(Epilogue::bind(cx, f, &yd, ScalarType::F32)?),
+        None => None,
+    };
     let p = Product {
         a,
         b,
@@ -128,17 +142,20 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm) -> Result<(), LowerError> {
         }
     };
     let av = cx.b.var("a", ScalarType::F32);
+    let coords = |mi: Expr, ni: Expr| vec![mi, ni];
     p.emit(
         &mut cx.b,
         av,
         (Expr::i64(0), Expr::i64(0), Expr::i64(0)),
         &init,
         true,
+        epi.as_ref()
+            .map(|e| (e, &coords as &dyn Fn(Expr, Expr) -> Vec<Expr>)),
     );
     Ok(())
 }
 
-pub(super) fn matmul(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
+pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), LowerError> {
     let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
     };
@@ -180,6 +197,11 @@ pub(super) fn matmul(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let a = cx.bind_input(0)?;
     let b = cx.bind_input(1)?;
     let y = cx.bind_output(0)?;
+    let yd = cx.dims(cx.output(0))?;
+    let epi = match fused {
+        Some(f) => Some(Epilogue::bind(cx, f, &yd, ScalarType::F32)?),
+        None => None,
+    };
     let p = Product {
         a,
         b,
@@ -195,12 +217,15 @@ pub(super) fn matmul(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let zero = |_: Expr, _: Expr| Expr::f32(0.0);
     let batches: u64 = batch.iter().product();
     if batches == 1 {
+        let coords = |mi: Expr, ni: Expr| unflatten(&(mi * Expr::i64(n) + ni), &yd);
         p.emit(
             &mut cx.b,
             av,
             (Expr::i64(0), Expr::i64(0), Expr::i64(0)),
             &zero,
             true,
+            epi.as_ref()
+                .map(|e| (e, &coords as &dyn Fn(Expr, Expr) -> Vec<Expr>)),
         );
         return Ok(());
     }
@@ -217,12 +242,17 @@ pub(super) fn matmul(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
         };
         let ys = neoc_ir::shape::strides(&batch);
         let y_base = flat(&ys, m * n);
+        let base = y_base.clone();
+        let coords =
+            move |mi: Expr, ni: Expr| unflatten(&(base.clone() + mi * Expr::i64(n) + ni), &yd);
         p.emit(
             b,
             av,
             (flat(&sa, m * k), flat(&sb, k * n), y_base),
             &zero,
             false,
+            epi.as_ref()
+                .map(|e| (e, &coords as &dyn Fn(Expr, Expr) -> Vec<Expr>)),
         );
     });
     Ok(())

@@ -8,6 +8,7 @@
 
 mod conv;
 mod elementwise;
+mod fused;
 mod linalg;
 mod movement;
 mod normalization;
@@ -150,11 +151,23 @@ pub fn lower_node(
         Op::Unary(u) => elementwise::unary(&mut cx, u)?,
         Op::Binary(b) => elementwise::binary(&mut cx, *b)?,
         Op::Cast(_) => elementwise::cast(&mut cx)?,
-        Op::Conv(c) => conv::conv(&mut cx, c)?,
+        Op::Conv(c) => conv::conv(&mut cx, c, None)?,
         Op::Pool(p) => pool::pool(&mut cx, p)?,
         Op::GlobalPool(g) => pool::global_pool(&mut cx, g)?,
-        Op::Gemm(g) => linalg::gemm(&mut cx, g)?,
-        Op::MatMul => linalg::matmul(&mut cx)?,
+        Op::Gemm(g) => linalg::gemm(&mut cx, g, None)?,
+        Op::MatMul => linalg::matmul(&mut cx, None)?,
+        Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
+        Op::Fused(f) => match f.anchor.as_ref() {
+            Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,
+            Op::Gemm(g) => linalg::gemm(&mut cx, g, Some(f))?,
+            Op::MatMul => linalg::matmul(&mut cx, Some(f))?,
+            other => {
+                return cx.err(format!(
+                    "internal: no fused lowering for a {} anchor",
+                    other.name()
+                ))
+            }
+        },
         Op::BatchNorm(b) => normalization::batch_norm(&mut cx, b)?,
         Op::Softmax(s) => normalization::softmax(&mut cx, s)?,
         Op::Transpose(t) => movement::transpose(&mut cx, t)?,
