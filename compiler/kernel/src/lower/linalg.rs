@@ -14,6 +14,9 @@ use crate::KernelBuilder;
 use neoc_ir::ops::linalg::matmul_shape;
 use neoc_ir::ops::{Fused, Gemm};
 
+/// An epilogue and the output coordinates of element `(m, n)` of the product.
+type EpilogueAt<'a> = (&'a Epilogue, &'a dyn Fn(Expr, Expr) -> Vec<Expr>);
+
 /// Where the operands of one `[M,K] x [K,N]` product live, as index functions.
 struct Product {
     a: BufId,
@@ -38,7 +41,7 @@ impl Product {
         bases: (Expr, Expr, Expr),
         init: &dyn Fn(Expr, Expr) -> Expr,
         parallel_rows: bool,
-        epi: Option<(&Epilogue, &dyn Fn(Expr, Expr) -> Vec<Expr>)>,
+        epi: Option<EpilogueAt<'_>>,
     ) {
         let (a_base, b_base, y_base) = bases;
         let kind = if parallel_rows {
