@@ -11,6 +11,9 @@
 
 pub mod dce;
 pub mod fold_batchnorm;
+pub mod fuse_elementwise;
+pub mod fuse_epilogue;
+mod fusion;
 pub mod gemm_weight_layout;
 
 use neoc_ir::{Graph, IrError};
@@ -38,13 +41,28 @@ pub const PASSES: &[Pass] = &[
         name: "gemm-weight-layout",
         run: gemm_weight_layout::run,
     },
+    Pass {
+        name: "fuse-elementwise",
+        run: fuse_elementwise::run,
+    },
+    Pass {
+        name: "fuse-epilogue",
+        run: fuse_epilogue::run,
+    },
 ];
 
 /// The passes of an optimisation level, in order.
 pub fn pipeline(opt_level: u8) -> Vec<Pass> {
     let names: &[&str] = match opt_level {
         0 => &["dce"],
-        _ => &["fold-batchnorm", "gemm-weight-layout", "dce"],
+        1 => &["fold-batchnorm", "gemm-weight-layout", "dce"],
+        _ => &[
+            "fold-batchnorm",
+            "gemm-weight-layout",
+            "dce",
+            "fuse-elementwise",
+            "fuse-epilogue",
+        ],
     };
     names
         .iter()
