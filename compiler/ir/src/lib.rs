@@ -14,8 +14,10 @@
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod interp;
 pub mod ops;
 pub mod print;
+pub mod reference;
 pub mod shape;
 pub mod tensor;
 

@@ -209,6 +209,14 @@ impl Op {
                 req[0].shape.clone(),
                 &req[0].to_f64_vec(),
             )),
+            Op::Conv(c) => crate::reference::conv(c, inputs, out),
+            Op::Pool(p) => crate::reference::pool(p, req[0], out),
+            Op::GlobalPool(g) => crate::reference::global_pool(g, req[0], out),
+            Op::Gemm(g) => crate::reference::gemm(g, inputs, out),
+            Op::MatMul => crate::reference::matmul(req[0], req[1], out),
+            Op::BatchNorm(b) => crate::reference::batch_norm(b, &req, out),
+            Op::Softmax(s) => crate::reference::softmax(s, req[0], out),
+            #[allow(unreachable_patterns)]
             _ => return None,
         };
         Some(r.map(|t| vec![t]))
