@@ -3,6 +3,8 @@
 
     python testmodels/gen/generate.py            # everything
     python testmodels/gen/generate.py mlp ops_conv   # only the named cases
+    python testmodels/gen/generate.py --large    # only the large, uncommitted cases
+                                                 # (resnet50 -> large/resnet50/)
 
 Writes, relative to testmodels/:
     models/<name>/model.onnx
@@ -11,6 +13,7 @@ Writes, relative to testmodels/:
     models/<name>/case.json
     models/<name>/ops.txt                 ("OpType count" lines, sorted by op type)
     errors/...
+    large/<name>/...                      (same layout; only with --large; git-ignored)
 
 References are produced with onnxruntime only. Everything is seeded, so a rerun
 reproduces identical bytes (same pinned package versions, see requirements.txt).
@@ -33,6 +36,7 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parent.parent  # testmodels/
 MODELS = ROOT / "models"
 ERRORS = ROOT / "errors"
+LARGE = ROOT / "large"  # too big to commit; written only with --large (testmodels/.gitignore)
 
 RTOL = 1e-4
 ATOL = 1e-5
@@ -50,10 +54,13 @@ def save_npy(path: Path, arr: np.ndarray) -> None:
     arr = np.asarray(arr)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into shape (1,))
+        arr = np.ascontiguousarray(arr)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         np.lib.format.write_array(f, arr, version=(1, 0), allow_pickle=False)
+    back = np.load(path, allow_pickle=False)
+    assert back.shape == arr.shape and back.dtype == arr.dtype, (path, back.shape, arr.shape)
 
 
 def real_inputs(model: onnx.ModelProto):
@@ -83,7 +90,8 @@ def run_ort(model_bytes: bytes, feeds: dict) -> list:
     return names, sess.run(names, feeds)
 
 
-def cross_check(model: onnx.ModelProto, feeds: dict, outs: dict, name: str) -> None:
+def cross_check(model: onnx.ModelProto, feeds: dict, outs: dict, name: str,
+                rtol: float = RTOL, atol: float = ATOL) -> None:
     """Sanity check only: compare onnxruntime against onnx's reference evaluator.
     The references are always onnxruntime's; this just flags suspicious cases."""
     try:
@@ -98,10 +106,11 @@ def cross_check(model: onnx.ModelProto, feeds: dict, outs: dict, name: str) -> N
             if g.shape != e.shape:
                 print(f"    !! cross-check {name}/{n}: shape {g.shape} vs ort {e.shape}")
                 continue
-            if not np.allclose(g, e, rtol=RTOL, atol=ATOL):
+            if not np.allclose(g, e, rtol=rtol, atol=atol):
                 err = float(np.max(np.abs(g.astype(np.float64) - e)))
                 print(f"    !! cross-check {name}/{n}: max abs diff {err:.3g} vs onnx.reference")
-            worst = max(worst, float(np.max(np.abs(g.astype(np.float64) - e))) if e.size else 0.0)
+            if e.size:
+                worst = max(worst, float(np.max(np.abs(g.astype(np.float64) - e))))
         print(f"    cross-check vs onnx.reference: max abs diff {worst:.3g}")
     except Exception as ex:  # reference evaluator lacks/mis-handles some old-opset ops
         print(f"    (cross-check vs onnx.reference skipped: {type(ex).__name__}: {str(ex)[:100]})")
@@ -116,7 +125,8 @@ SUMMARY = []  # (name, inputs, outputs, ops, size)
 
 
 def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
-               check_reference: bool = True) -> None:
+               check_reference: bool = True, rtol: float = RTOL, atol: float = ATOL,
+               root: Path = MODELS) -> None:
     """Validate `model`, run onnxruntime on `feeds`, and write the case folder."""
     onnx.checker.check_model(model, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
@@ -143,7 +153,7 @@ def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
     for n in list(feeds) + out_names:
         assert n.replace("_", "a").isalnum() and n.isascii(), f"bad name {n!r}"
 
-    d = MODELS / name
+    d = root / name
     if d.exists():
         shutil.rmtree(d)
     (d / "inputs").mkdir(parents=True)
@@ -155,7 +165,7 @@ def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
         save_npy(d / "expected" / f"{k}.npy", v)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     case = {"description": description, "framework": FRAMEWORK, "opset": opset,
-            "rtol": RTOL, "atol": ATOL}
+            "rtol": rtol, "atol": atol}
     (d / "case.json").write_text(json.dumps(case, indent=2) + "\n")
     ops = op_counts(model)
     (d / "ops.txt").write_text("".join(f"{k} {v}\n" for k, v in ops))
@@ -168,7 +178,7 @@ def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
         print(f"    out {k}: {list(v.shape)} {v.dtype}")
     print("    ops: " + ", ".join(f"{k}x{v}" for k, v in ops))
     if check_reference:
-        cross_check(model, feeds, outs, name)
+        cross_check(model, feeds, outs, name, rtol, atol)
     SUMMARY.append((name, [(k, list(v.shape)) for k, v in feeds.items()],
                     [(k, list(v.shape)) for k, v in outs.items()], ops, size, opset))
 
@@ -177,7 +187,8 @@ def write_case(name: str, model: onnx.ModelProto, feeds: dict, description: str,
 # torch models
 # --------------------------------------------------------------------------
 
-def torch_export(name, module, example, opset, description):
+def torch_to_onnx(module, example, opset, input_names=("input",), output_names=("output",)):
+    """Legacy (TorchScript) export of `module` on the single tensor `example`."""
     import torch
     module.eval()
     import io
@@ -189,8 +200,8 @@ def torch_export(name, module, example, opset, description):
             opset_version=opset,
             do_constant_folding=True,
             training=torch.onnx.TrainingMode.EVAL,
-            input_names=["input"],
-            output_names=["output"],
+            input_names=list(input_names),
+            output_names=list(output_names),
             dynamo=False,
         )
     model = onnx.load_from_string(buf.getvalue())
@@ -199,8 +210,18 @@ def torch_export(name, module, example, opset, description):
     model.graph.doc_string = ""
     for n in model.graph.node:
         n.doc_string = ""
-    feeds = {"input": example.numpy().astype(np.float32)}
-    write_case(name, model, feeds, description, check_reference=False)
+    return model
+
+
+def torch_export(name, module, example, opset, description, input_name="input",
+                 output_names=("output",), check_reference=False, **kw):
+    model = torch_to_onnx(module, example, opset, (input_name,), output_names)
+    arr = example.numpy()
+    # float inputs are float32; integer inputs (token ids) keep their dtype (int64)
+    if arr.dtype.kind == "f":
+        arr = arr.astype(np.float32)
+    feeds = {input_name: arr}
+    write_case(name, model, feeds, description, check_reference=check_reference, **kw)
 
 
 def randomize_bn(module, gen):
@@ -240,7 +261,7 @@ def gen_lenet():
     torch_export("lenet", m, x, 13, "torch LeNet-5 style CNN, input 2x1x28x28")
 
 
-def gen_tv(name, ctor, seed):
+def gen_tv(name, ctor, seed, **kw):
     import torch
     torch.manual_seed(0)
     m = ctor(weights=None)
@@ -249,7 +270,7 @@ def gen_tv(name, ctor, seed):
     torch_export(name, m, x, 13,
                  f"torchvision {name}(weights=None), torch.manual_seed(0), BatchNorm stats/affine "
                  f"randomized (mean~N(0,0.1), var~U(0.5,1.5), weight~U(0.5,1.5), bias~N(0,0.1)), "
-                 f"eval mode, constant folding on, input 1x3x224x224 N(0,1)")
+                 f"eval mode, constant folding on, input 1x3x224x224 N(0,1)", **kw)
 
 
 def gen_resnet18():
@@ -260,6 +281,144 @@ def gen_resnet18():
 def gen_mobilenet_v2():
     import torchvision
     gen_tv("mobilenet_v2", torchvision.models.mobilenet_v2, 300)
+
+
+def gen_resnet50():
+    """LARGE (~98 MB): written to large/resnet50/, not committed (see testmodels/.gitignore)."""
+    import torchvision
+    # logits reach ~640 (16 bottlenecks with randomized BN); torch and onnxruntime already
+    # differ by ~4e-4 absolute, so atol is 2e-3 (~3e-6 of the logit scale), rtol stays 1e-4
+    gen_tv("resnet50", torchvision.models.resnet50, 400, root=LARGE, atol=2e-3)
+
+
+def randomize_layernorm(module, gen):
+    """Non-trivial LayerNorm affine parameters (default init is weight 1, bias 0)."""
+    import torch
+    for m in module.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+
+
+BERT_DESC = (
+    "BERT-style encoder from torch.nn modules: token Embedding(1000,128) + learned position "
+    "Embedding(128,128), LayerNorm(eps 1e-12), 2 layers of [4-head self-attention written by hand "
+    "(q/k/v Linear -> view/transpose -> MatMul / sqrt(32) -> Softmax(-1) -> MatMul -> "
+    "transpose/reshape -> output Linear, residual + LayerNorm), FFN Linear(128,512) -> GELU (erf) "
+    "-> Linear(512,128), residual + LayerNorm], pooler tanh(Linear(h[:, 0])); no attention mask; "
+    "torch.manual_seed(600) default init, LayerNorm affine randomized (weight~U(0.5,1.5), "
+    "bias~N(0,0.1)); input_ids int64 [1,128] uniform in [0,1000) (seed 601)")
+
+
+def bert_module():
+    import math
+    import torch
+    from torch import nn
+
+    class SelfAttention(nn.Module):
+        def __init__(self, hidden, heads):
+            super().__init__()
+            self.heads, self.head_dim = heads, hidden // heads
+            self.q = nn.Linear(hidden, hidden)
+            self.k = nn.Linear(hidden, hidden)
+            self.v = nn.Linear(hidden, hidden)
+            self.out = nn.Linear(hidden, hidden)
+            self.ln = nn.LayerNorm(hidden, eps=1e-12)
+
+        def forward(self, x):
+            b, n, h = x.shape
+
+            def split(t):  # [b, n, h] -> [b, heads, n, head_dim]
+                return t.view(b, n, self.heads, self.head_dim).transpose(1, 2)
+
+            q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+            att = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            att = torch.softmax(att, dim=-1)
+            ctx = torch.matmul(att, v).transpose(1, 2).reshape(b, n, h)
+            return self.ln(x + self.out(ctx))
+
+    class FeedForward(nn.Module):
+        def __init__(self, hidden, inner):
+            super().__init__()
+            self.fc1 = nn.Linear(hidden, inner)
+            self.act = nn.GELU()  # exact (erf) form
+            self.fc2 = nn.Linear(inner, hidden)
+            self.ln = nn.LayerNorm(hidden, eps=1e-12)
+
+        def forward(self, x):
+            return self.ln(x + self.fc2(self.act(self.fc1(x))))
+
+    class Encoder(nn.Module):
+        def __init__(self, vocab=1000, hidden=128, seq=128, layers=2, heads=4, inner=512):
+            super().__init__()
+            self.tok = nn.Embedding(vocab, hidden)
+            self.pos = nn.Embedding(seq, hidden)
+            self.register_buffer("position_ids", torch.arange(seq).unsqueeze(0),
+                                 persistent=False)
+            self.ln = nn.LayerNorm(hidden, eps=1e-12)
+            self.layers = nn.ModuleList(
+                nn.Sequential(SelfAttention(hidden, heads), FeedForward(hidden, inner))
+                for _ in range(layers))
+            self.pool = nn.Linear(hidden, hidden)
+
+        def forward(self, input_ids):
+            x = self.ln(self.tok(input_ids) + self.pos(self.position_ids))
+            for layer in self.layers:
+                x = layer(x)
+            return x, torch.tanh(self.pool(x[:, 0]))
+
+    torch.manual_seed(600)
+    m = Encoder()
+    randomize_layernorm(m, torch.Generator().manual_seed(602))
+    ids = torch.randint(0, 1000, (1, 128), generator=torch.Generator().manual_seed(601))
+    return m, ids
+
+
+def gen_bert_encoder():
+    m, ids = bert_module()
+    torch_export("bert_encoder", m, ids, 14,
+                 BERT_DESC + "; opset 14: LayerNorm exported as primitives "
+                 "(ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add)",
+                 input_name="input_ids", output_names=("last_hidden_state", "pooled"),
+                 rtol=1e-4, atol=1e-4)
+
+
+def gen_bert_encoder_opset17():
+    m, ids = bert_module()
+    torch_export("bert_encoder_opset17", m, ids, 17,
+                 BERT_DESC + "; the same module as bert_encoder exported at opset 17: "
+                 "LayerNorm exported as LayerNormalization (axis -1)",
+                 input_name="input_ids", output_names=("last_hidden_state", "pooled"),
+                 rtol=1e-4, atol=1e-4)
+
+
+def gen_ops_layernorm_gelu():
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln = nn.LayerNorm(37)
+            self.gelu = nn.GELU()
+            self.gelu_tanh = nn.GELU(approximate="tanh")
+
+        def forward(self, x):
+            return self.ln(x), self.gelu(x), self.gelu_tanh(x)
+
+    torch.manual_seed(700)
+    m = M()
+    randomize_layernorm(m, torch.Generator().manual_seed(701))
+    x = torch.randn(3, 5, 37, generator=torch.Generator().manual_seed(702)) * 2.5
+    torch_export("ops_layernorm_gelu", m, x, 13,
+                 "torch nn.LayerNorm(37) (eps 1e-5, affine randomized), nn.GELU() and "
+                 "nn.GELU(approximate='tanh') on x [3,5,37] (N(0,2.5^2)), exported at opset 13, "
+                 "so all three are primitives: LayerNorm = ReduceMean, Sub, Pow(2), ReduceMean, "
+                 "Add eps, Sqrt, Div, Mul gamma, Add beta; GELU = x*0.5*(1+Erf(x/sqrt(2))); "
+                 "tanh GELU = 0.5*x*(1+Tanh(sqrt(2/pi)*(x+0.044715*x^3)))",
+                 input_name="x", output_names=("layernorm", "gelu_erf", "gelu_tanh"),
+                 check_reference=True)
 
 
 # --------------------------------------------------------------------------
@@ -628,6 +787,323 @@ def gen_ops_opset11():
                "with negative axis")
 
 
+def gen_ops_reduce_common(g, opset):
+    """Reduce variants; for opset >= 18 all axes are inputs, before that only ReduceSum's."""
+    x = g.input("x", [2, 3, 5, 7])
+    y = g.input("y", [4, 9, 5])
+    outs = []
+    k = [0]
+
+    def n(op, inp, out, axes=None, **attrs):
+        ins = [inp]
+        if axes is not None and (op == "ReduceSum" or opset >= 18):
+            k[0] += 1
+            ins.append(g.init(f"axes_{k[0]}", np.array(axes, dtype=np.int64)))
+        elif axes is not None:
+            attrs["axes"] = axes
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("ReduceMean", x, "reducemean_axis_neg1_keep", axes=[-1], keepdims=1)
+    n("ReduceMean", x, "reducemean_axes_1_2_nokeep", axes=[1, 2], keepdims=0)
+    n("ReduceMean", x, "reducemean_all_keep", keepdims=1)
+    n("ReduceMean", y, "reducemean_3d_last_nokeep", axes=[-1], keepdims=0)
+    n("ReduceSum", x, "reducesum_axes_neg2_1_keep", axes=[-2, 1], keepdims=1)
+    n("ReduceSum", x, "reducesum_axis0_nokeep", axes=[0], keepdims=0)
+    n("ReduceSum", x, "reducesum_all_nokeep_scalar", keepdims=0)
+    # noop_with_empty_axes=1 uses an empty axes tensor: onnxruntime 1.20.1 fails with the
+    # axes input omitted ("Reduction on all axes, output size should be 1")
+    n("ReduceSum", x, "reducesum_empty_axes_noop", axes=[], keepdims=1, noop_with_empty_axes=1)
+    n("ReduceSum", y, "reducesum_empty_axes_all", axes=[], keepdims=1)
+    n("ReduceMax", x, "reducemax_axes_neg1_neg3_keep", axes=[-1, -3], keepdims=1)
+    n("ReduceMax", x, "reducemax_axis2_nokeep", axes=[2], keepdims=0)
+    n("ReduceMax", y, "reducemax_all_keep", keepdims=1)
+    n("ReduceMin", x, "reducemin_axis1_keep", axes=[1])
+    n("ReduceMin", x, "reducemin_axes_0_3_nokeep", axes=[0, 3], keepdims=0)
+    n("ReduceMin", y, "reducemin_axes_0_neg1_keep", axes=[0, -1], keepdims=1)
+    if opset >= 18:
+        n("ReduceMean", x, "reducemean_empty_axes_noop", axes=[], keepdims=0,
+          noop_with_empty_axes=1)
+        n("ReduceMax", y, "reducemax_empty_axes_noop", axes=[], keepdims=0,
+          noop_with_empty_axes=1)
+        n("ReduceMin", x, "reducemin_noaxes_all_nokeep_scalar", keepdims=0)
+    for o in outs:
+        g.output(o)
+
+
+def gen_ops_reduce():
+    g = G(1030)
+    gen_ops_reduce_common(g, 13)
+    m = g.build("ops_reduce", 13)
+    write_case("ops_reduce", m, g.feeds,
+               "opset 13: ReduceMean/ReduceMax/ReduceMin with axes attribute, ReduceSum with axes "
+               "input; keepdims 0/1 (default 1), negative and multiple axes, no axes (reduce all, "
+               "incl. a 0-d scalar output), ReduceSum with an empty axes tensor and "
+               "noop_with_empty_axes=1 (identity) or 0 (reduce all); x [2,3,5,7], y [4,9,5]. "
+               "(noop_with_empty_axes=1 with the axes input omitted is valid ONNX but onnxruntime "
+               "1.20.1 fails on it, so it is not here)")
+
+
+def gen_ops_reduce18():
+    g = G(1031)
+    gen_ops_reduce_common(g, 18)
+    m = g.build("ops_reduce18", 18)
+    write_case("ops_reduce18", m, g.feeds,
+               "opset 18: the ops_reduce variants with axes as an input for all of ReduceMean/"
+               "ReduceSum/ReduceMax/ReduceMin, plus noop_with_empty_axes=1 with an empty axes "
+               "tensor for ReduceMean and ReduceMax (identity, keepdims 0 is then irrelevant), and "
+               "ReduceMin with no axes input over all axes to a 0-d scalar; x [2,3,5,7], "
+               "y [4,9,5]")
+
+
+def gen_ops_pad():
+    g = G(1040)
+    x = g.input("x", [2, 3, 7, 5])
+    outs = []
+    k = [0]
+
+    def pads(p):
+        k[0] += 1
+        return g.init(f"pads_{k[0]}", np.array(p, dtype=np.int64))
+
+    def val(v):
+        k[0] += 1
+        return g.init(f"value_{k[0]}", np.array(v, dtype=np.float32))
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    # pads layout: [x1_begin, x2_begin, ..., x1_end, x2_end, ...]
+    n("Pad", [x, pads([1, 2, 0, 3, 0, 1, 2, 1]), val(1.5)], "pad_const_all_dims")
+    n("Pad", [x, pads([0, 0, 1, 2, 0, 0, 2, 1])], "pad_const_default_zero", mode="constant")
+    n("Pad", [x, pads([0, 0, 2, 1, 0, 0, 1, 3])], "pad_reflect", mode="reflect")
+    n("Pad", [x, pads([0, 1, 1, 2, 0, 0, 3, 1])], "pad_edge", mode="edge")
+    n("Pad", [x, pads([0, -1, -2, 1, 0, 0, 1, -2]), val(-0.75)], "pad_negative_crop")
+    n("Pad", [x, pads([-1, 0, 0, 0, 0, -1, -3, -1])], "pad_negative_only")
+    # Pad -> Conv / pool chains (TF-style explicit padding)
+    w = g.weight("w_conv", [4, 3, 3, 3])
+    b = g.weight("b_conv", [4], fan_in=1)
+    p = g.node("Pad", [x, pads([0, 0, 1, 2, 0, 0, 2, 1])])
+    n("Conv", [p, w, b], "pad_conv")
+    p = g.node("Pad", [x, pads([0, 0, 1, 1, 0, 0, 1, 1]), val(0.0)], mode="constant")
+    n("Conv", [p, w, b], "pad_conv_with_pads", pads=[1, 0, 0, 1], strides=[2, 1])
+    p = g.node("Pad", [x, pads([0, 0, 1, 1, 0, 0, 1, 1]), val(0.5)])
+    n("Conv", [p, w], "pad_nonzero_conv")
+    p = g.node("Pad", [x, pads([0, 0, 1, 1, 0, 0, 1, 1])], mode="reflect")
+    n("Conv", [p, w, b], "pad_reflect_conv")
+    r = g.node("Relu", [x])
+    p = g.node("Pad", [r, pads([0, 0, 1, 1, 0, 0, 1, 1])])
+    n("MaxPool", [p], "relu_pad_maxpool", kernel_shape=[3, 3], strides=[2, 2])
+    p = g.node("Pad", [x, pads([0, 0, 0, 1, 0, 0, 1, 1])])
+    n("MaxPool", [p], "pad_maxpool", kernel_shape=[2, 3], strides=[2, 2])
+    p = g.node("Pad", [x, pads([0, 0, 1, 1, 0, 0, 1, 1])])
+    n("AveragePool", [p], "pad_avgpool", kernel_shape=[3, 3], strides=[1, 2])
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_pad", 13)
+    write_case("ops_pad", m, g.feeds,
+               "opset 13 Pad (pads/constant_value inputs) on NCHW x [2,3,7,5]: constant 1.5 on all "
+               "4 dims, constant default 0, reflect, edge (incl. channel dim), negative pads "
+               "(crop, mixed with positive), and Pad->op chains as TF exports emit: zero Pad->Conv "
+               "(foldable), zero Pad->Conv with its own pads and stride (foldable, pads add up), "
+               "Pad 0.5->Conv and reflect Pad->Conv (not foldable), Relu->zero Pad->MaxPool "
+               "(foldable: input >= 0), zero Pad->MaxPool on signed input (NOT foldable into "
+               "MaxPool pads), zero Pad->AveragePool (== AveragePool pads with "
+               "count_include_pad=1)")
+
+
+def gen_ops_pad18():
+    g = G(1041)
+    x = g.input("x", [2, 3, 7, 5])
+    outs = []
+    k = [0]
+
+    def i64(a):
+        k[0] += 1
+        return g.init(f"i64_{k[0]}", np.array(a, dtype=np.int64))
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Pad", [x, i64([1, 0, 2, 1, 0, 2, 0, 3])], "pad_no_axes_input")
+    n("Pad", [x, i64([1, 2, 3, 0]), g.init("v1", np.array(-2.0, dtype=np.float32)),
+              i64([2, 3])], "pad_axes_2_3_const")
+    n("Pad", [x, i64([2, 1]), "", i64([-1])], "pad_axis_neg1_reflect", mode="reflect")
+    n("Pad", [x, i64([1, 0, 0, 2]), "", i64([1, -2])], "pad_axes_1_neg2_edge", mode="edge")
+    n("Pad", [x, i64([-1, 1, 2, -2]), "", i64([3, 2])], "pad_axes_neg_pads")
+    p = g.node("Pad", [x, i64([1, 1, 1, 1]), "", i64([2, 3])])
+    n("Conv", [p, g.weight("w", [4, 3, 3, 3]), g.weight("b", [4], fan_in=1)], "pad_axes_conv")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_pad18", 18)
+    write_case("ops_pad18", m, g.feeds,
+               "opset 18 Pad with the axes input on x [2,3,7,5]: no axes input (all 4 dims), axes "
+               "[2,3] with constant -2, axis -1 reflect, axes [1,-2] edge, negative pads (crop) "
+               "on axes [3,2], zero Pad on axes [2,3] -> Conv")
+
+
+def gen_ops_pad19():
+    g = G(1042)
+    x = g.input("x", [2, 3, 7, 5])
+    outs = []
+    k = [0]
+
+    def i64(a):
+        k[0] += 1
+        return g.init(f"i64_{k[0]}", np.array(a, dtype=np.int64))
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    n("Pad", [x, i64([0, 0, 2, 1, 0, 0, 1, 3])], "pad_wrap", mode="wrap")
+    n("Pad", [x, i64([3, 0, 1, 4]), "", i64([-2, -1])], "pad_wrap_axes", mode="wrap")
+    n("Pad", [x, i64([0, 1, 1, 0, 1, 0, 0, 2])], "pad_wrap_channels", mode="wrap")
+    n("Pad", [x, i64([0, 0, 2, 1, 0, 0, 1, 3]), g.init("v", np.array(0.25, dtype=np.float32))],
+      "pad_const")
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_pad19", 19)
+    write_case("ops_pad19", m, g.feeds,
+               "opset 19 Pad mode=wrap (new in 19) on x [2,3,7,5]: spatial pads, with axes input "
+               "[-2,-1], on the channel dim, and a constant-mode Pad-19")
+
+
+def gen_ops_where_expand():
+    g = G(1050)
+    r = g.rng
+    # half-integer values so Equal has true and false hits
+    a = g.input("a", [2, 3, 5, 7], np.round(r.standard_normal([2, 3, 5, 7]) * 2) / 2)
+    b = g.input("b", [5, 7], np.round(r.standard_normal([5, 7]) * 2) / 2)
+    c = g.input("c", [5, 1])
+    d = g.input("d", [1, 3, 1, 7])
+    e = g.input("e", [2, 1, 5, 1])
+    v = g.input("v", [3, 1])
+    mask = (r.integers(0, 3, [2, 3, 1, 7]) * r.choice([-1.0, 1.0], [2, 3, 1, 7]))
+    mk = g.input("mask", [2, 3, 1, 7], mask)
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    zero = g.init("zero", np.array(0.0, dtype=np.float32))
+    n("Where", [g.node("Equal", [a, b]), a, g.node("Mul", [b, g.init("ten", np.array(
+        10.0, dtype=np.float32))])], "where_equal")
+    n("Where", [g.node("Less", [a, b]), a, b], "where_less_min")
+    n("Where", [g.node("Greater", [a, zero]), a,
+                g.node("Mul", [a, g.init("slope", np.array(0.1, dtype=np.float32))])],
+      "where_greater_leaky")
+    n("Where", [g.node("Greater", [c, zero]), a, g.init("minus1", np.array(-1.0, np.float32))],
+      "where_bcast_cond_scalar_y")
+    n("Where", [g.node("Less", [c, zero]), d, e], "where_bcast_all_three")
+    n("Where", [g.node("Cast", [mk], to=TensorProto.BOOL), a, b], "where_cast_bool_cond")
+    n("Expand", [v, g.init("shape_2435", np.array([2, 4, 3, 5], dtype=np.int64))],
+      "expand_rank4")
+    n("Expand", [c, g.init("shape_2117", np.array([2, 1, 1, 7], dtype=np.int64))],
+      "expand_bidir_ones")
+    n("Expand", [a, g.init("shape_1", np.array([1], dtype=np.int64))], "expand_noop")
+    n("Add", [g.node("Expand", [b, g.init("shape_315x", np.array([3, 1, 5, 7], np.int64))]), d],
+      "expand_add")
+    scaled = g.node("Mul", [a, g.init("k37", np.array(3.7, dtype=np.float32))])
+    n("Cast", [g.node("Cast", [scaled], to=TensorProto.INT64)], "cast_f32_i64_f32",
+      to=TensorProto.FLOAT)
+    n("Cast", [g.node("Cast", [scaled], to=TensorProto.INT32)], "cast_f32_i32_f32",
+      to=TensorProto.FLOAT)
+    n("Cast", [g.node("Greater", [a, b])], "cast_bool_f32", to=TensorProto.FLOAT)
+    n("Cast", [g.node("Equal", [g.node("Cast", [a], to=TensorProto.INT64),
+                                g.node("Cast", [b], to=TensorProto.INT64)])],
+      "cast_equal_i64_f32", to=TensorProto.FLOAT)
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_where_expand", 13)
+    write_case("ops_where_expand", m, g.feeds,
+               "opset 13: Where fed by Equal/Less/Greater (bool) with broadcasting ([2,3,5,7] vs "
+               "[5,7], scalar), Where with broadcast condition [5,1] and scalar Y, three-way "
+               "broadcast Where([5,1],[1,3,1,7],[2,1,5,1]), Where on Cast(float->bool) of a mask "
+               "with 0/+-1/+-2; Expand [3,1]->[2,4,3,5], bidirectional Expand [5,1] by "
+               "[2,1,1,7], Expand by [1] (no-op), Expand->Add; Cast float->int64/int32->float "
+               "(truncation toward zero), bool->float, Equal on int64. a and b are "
+               "half-integers; all outputs float32")
+
+
+def gen_ops_fusion():
+    g = G(1060)
+    x = g.input("x", [2, 4, 13, 11])
+    a = g.input("a", [5, 9])
+    s = g.input("s", [2, 5, 9])
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    def f32(name, v):
+        return g.init(name, np.array(v, dtype=np.float32))
+
+    # Conv + separate bias Add + Relu
+    c = g.node("Conv", [x, g.weight("w_car", [6, 4, 3, 3])], pads=[1, 1, 1, 1])
+    n("Relu", [g.node("Add", [c, g.weight("bias_car", [1, 6, 1, 1], fan_in=1)])],
+      "conv_add_relu")
+    # Conv + BatchNormalization + Clip(0, 6)
+    c = g.node("Conv", [x, g.weight("w_cbc", [6, 4, 3, 3]), g.weight("b_cbc", [6], fan_in=1)],
+               strides=[2, 2], pads=[1, 1, 1, 1])
+    bn = g.node("BatchNormalization", [c] + bn_params(g, "bn", 6), epsilon=1e-3)
+    n("Clip", [bn, f32("zero", 0.0), f32("six", 6.0)], "conv_bn_relu6")
+    # Gemm + Sigmoid
+    n("Sigmoid", [g.node("Gemm", [a, g.weight("w_gemm", [6, 9]),
+                                  g.weight("c_gemm", [6], fan_in=1)], transB=1)],
+      "gemm_sigmoid")
+    # MatMul + Add + HardSwish, and the opset<14 torch spelling x * HardSigmoid(x)
+    mm = g.node("Add", [g.node("MatMul", [s, g.weight("w_mm", [9, 6])]),
+                        g.weight("b_mm", [6], fan_in=1)])
+    n("HardSwish", [mm], "matmul_add_hardswish")
+    n("Mul", [mm, g.node("HardSigmoid", [mm], alpha=1.0 / 6, beta=0.5)],
+      "matmul_add_hardsigmoid_mul")
+    # residual block: Conv -> Relu -> Conv -> Add(skip) -> Relu
+    c1 = g.node("Relu", [g.node("Conv", [x, g.weight("w_r1", [4, 4, 3, 3]),
+                                         g.weight("b_r1", [4], fan_in=1)], pads=[1, 1, 1, 1])])
+    c2 = g.node("Conv", [c1, g.weight("w_r2", [4, 4, 3, 3]), g.weight("b_r2", [4], fan_in=1)],
+                pads=[1, 1, 1, 1])
+    n("Relu", [g.node("Add", [c2, x])], "residual_block")
+    # elementwise chains
+    n("Mul", [x, g.node("Sigmoid", [x])], "silu")
+    n("Sub", [g.node("Mul", [g.node("Add", [x, f32("one", 1.0)]), f32("two", 2.0)]),
+              f32("three", 3.0)], "affine_chain")
+    # Transpose then its inverse (output == x); Reshape to the same shape
+    t = g.node("Transpose", [x], perm=[0, 2, 3, 1])
+    n("Transpose", [t], "transpose_inverse", perm=[0, 3, 1, 2])
+    n("Reshape", [g.node("Relu", [x]), g.init("same_shape", np.array([2, 4, 13, 11], np.int64))],
+      "reshape_same")
+    # two identical branches (common-subexpression elimination)
+    w_cse = g.weight("w_cse", [3, 4, 1, 1])
+    b_cse = g.weight("b_cse", [3], fan_in=1)
+    br1 = g.node("Relu", [g.node("Conv", [x, w_cse, b_cse])])
+    br2 = g.node("Relu", [g.node("Conv", [x, w_cse, b_cse])])
+    n("Add", [br1, br2], "cse_two_branches")
+    # Mul by scalar + Add of a per-channel constant feeding a Conv (fold into weights/bias)
+    w_ss = g.weight("w_ss", [5, 4, 3, 3])
+    b_ss = g.weight("b_ss", [5], fan_in=1)
+    shift = g.weight("shift", [1, 4, 1, 1], fan_in=1)
+    ss = g.node("Add", [g.node("Mul", [x, f32("scale", 0.5)]), shift])
+    n("Conv", [ss, w_ss, b_ss], "scale_shift_conv")
+    n("Conv", [ss, w_ss, b_ss], "scale_shift_conv_padded", pads=[1, 1, 1, 1])
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_fusion", 14)
+    write_case("ops_fusion", m, g.feeds,
+               "opset 14 (HardSwish needs 14) patterns an optimizer fuses: Conv + bias as separate "
+               "Add + Relu; Conv + BatchNormalization + Clip(0,6); Gemm + Sigmoid; MatMul + Add + "
+               "HardSwish and the same with x*HardSigmoid(x) (alpha 1/6); residual "
+               "Conv->Relu->Conv->Add(x)->Relu; SiLU x*Sigmoid(x); (x+1)*2-3; Transpose then "
+               "inverse Transpose (output equals input x); Reshape to the same shape; two "
+               "identical Conv->Relu branches added (CSE); Mul scalar + Add [1,4,1,1] constant "
+               "-> Conv (foldable into weights/bias) and the same into a padded Conv (the shift "
+               "is NOT foldable into the bias at the borders)")
+
+
 OPSET_NEW = 21  # newest opset onnxruntime 1.20.1 fully supports
 
 
@@ -759,7 +1235,22 @@ CASES = {
     "ops_opset7": gen_ops_opset7,
     "ops_opset11": gen_ops_opset11,
     "ops_opset21": gen_ops_opset21,
+    "ops_reduce": gen_ops_reduce,
+    "ops_reduce18": gen_ops_reduce18,
+    "ops_pad": gen_ops_pad,
+    "ops_pad18": gen_ops_pad18,
+    "ops_pad19": gen_ops_pad19,
+    "ops_where_expand": gen_ops_where_expand,
+    "ops_fusion": gen_ops_fusion,
+    "ops_layernorm_gelu": gen_ops_layernorm_gelu,
+    "bert_encoder": gen_bert_encoder,
+    "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,
+}
+
+# written only with --large (or when named), into large/<name>/, never committed
+LARGE_CASES = {
+    "resnet50": gen_resnet50,
 }
 
 
@@ -768,17 +1259,25 @@ def main(argv):
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     np.random.seed(0)
-    names = argv or list(CASES)
+    large = "--large" in argv
+    argv = [a for a in argv if a != "--large"]
+    names = argv or (list(LARGE_CASES) if large else list(CASES))
+    allcases = {**CASES, **LARGE_CASES}
     for n in names:
-        if n not in CASES:
-            sys.exit(f"unknown case {n!r}; known: {', '.join(CASES)}")
-        CASES[n]()
-    update_readme_section()
+        if n not in allcases:
+            sys.exit(f"unknown case {n!r}; known: {', '.join(allcases)}")
+    for n in names:
+        allcases[n]()
+    if any(n in CASES for n in names):
+        update_readme_section()
     total = 0
     for p in sorted(ROOT.glob("models/**/*")) + sorted(ERRORS.glob("*")):
         if p.is_file():
             total += p.stat().st_size
     print(f"\n{len(SUMMARY)} model case(s) written; models/ + errors/ total {total / 1e6:.1f} MB")
+    if any(n in LARGE_CASES for n in names):
+        big = sum(p.stat().st_size for p in LARGE.glob("**/*") if p.is_file())
+        print(f"large/ (not committed) total {big / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
