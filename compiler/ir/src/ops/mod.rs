@@ -7,19 +7,26 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod expand;
 pub mod fused;
 pub mod linalg;
 pub mod movement;
 pub mod normalization;
+pub mod pad;
 pub mod pool;
+pub mod reduce;
+pub mod select;
 
 pub use conv::Conv;
 pub use elementwise::{BinaryOp, UnaryOp};
+pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
 pub use linalg::Gemm;
 pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
 pub use normalization::{BatchNorm, Softmax};
+pub use pad::{Pad, PadMode};
 pub use pool::{GlobalPool, Pool, PoolKind};
+pub use reduce::{Reduce, ReduceKind};
 
 use crate::error::{OpError, OpResult};
 use crate::shape::TensorType;
@@ -64,6 +71,14 @@ pub enum Op {
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
     Fused(Fused),
+    /// Constant, edge or reflect padding; negative pads crop.
+    Pad(Pad),
+    /// A reduction (sum, mean, max, ...) over some axes.
+    Reduce(Reduce),
+    /// `cond ? x : y` with numpy broadcasting: inputs `cond, x, y`.
+    Where,
+    /// Broadcast copy to a larger static shape.
+    Expand(Expand),
 }
 
 impl Op {
@@ -96,6 +111,10 @@ impl Op {
             Op::Identity => "Identity",
             Op::Elementwise(_) => "Elementwise",
             Op::Fused(_) => "Fused",
+            Op::Pad(_) => "Pad",
+            Op::Reduce(r) => r.kind.name(),
+            Op::Where => "Where",
+            Op::Expand(_) => "Expand",
         }
     }
 
@@ -111,10 +130,14 @@ impl Op {
             | Op::Slice(_)
             | Op::Shape(_)
             | Op::Cast(_)
+            | Op::Pad(_)
+            | Op::Reduce(_)
+            | Op::Expand(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
+            Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
             Op::Fused(f) => (f.anchor.arity().0, usize::MAX),
         }
@@ -162,6 +185,10 @@ impl Op {
             Op::Identity => one(req[0].clone()),
             Op::Elementwise(p) => one(p.infer(&req)?),
             Op::Fused(f) => one(f.infer(inputs)?),
+            Op::Pad(p) => one(p.infer(req[0])?),
+            Op::Reduce(r) => one(r.infer(req[0])?),
+            Op::Where => one(select::infer_where(req[0], req[1], req[2])?),
+            Op::Expand(e) => one(e.infer(req[0])?),
         }
     }
 
@@ -183,6 +210,10 @@ impl Op {
             Op::Gather(g) => g.eval(req[0], req[1], out),
             Op::Slice(s) => s.eval(req[0], out),
             Op::Shape(s) => Ok(s.eval(req[0])),
+            Op::Pad(p) => p.eval(req[0], out),
+            Op::Reduce(r) => r.eval(req[0], out),
+            Op::Where => select::eval_where(req[0], req[1], req[2], out),
+            Op::Expand(e) => e.eval(req[0]),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
                 let anchor_types = f.anchor.infer(
@@ -248,6 +279,9 @@ impl fmt::Display for Op {
             Op::Slice(s) => format!("{:?}", s.axes),
             Op::Shape(s) => format!("start={} end={}", s.start, s.end),
             Op::Cast(c) => format!("to={}", c.to),
+            Op::Pad(p) => p.attrs(),
+            Op::Reduce(r) => r.attrs(),
+            Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(
                 "anchor_inputs={} {} -> {}",
