@@ -325,4 +325,20 @@ impl Graph {
     pub fn is_used(&self, v: ValueId) -> bool {
         self.outputs.contains(&v) || !self.consumers(v).is_empty()
     }
+
+    /// Largest constant (in bytes) that folding may produce; passes that fold use the
+    /// same bound as [`Graph::add_node`].
+    pub const FOLD_LIMIT_BYTES: u64 = FOLD_LIMIT_BYTES;
+
+    /// True while `n` is a node of the graph (false once removed).
+    pub fn contains_node(&self, n: NodeId) -> bool {
+        self.nodes.contains_node(n.0)
+    }
+
+    /// Renames value `v` (the name a graph output is known by in the artifact).
+    pub fn set_value_name(&mut self, v: ValueId, name: impl Into<String>) {
+        if let Some(val) = self.values.get_mut(v.0 as usize) {
+            val.name = name.into();
+        }
+    }
 }

@@ -1,24 +1,87 @@
 //! Graph passes and the pipelines that run them.
 //!
 //! Each pass is one file with a function `run(&mut Graph) -> Result<bool>` that reports
-//! whether it changed the graph. A pipeline is a list of passes per `--opt-level`:
+//! whether it changed the graph. Most passes are a rewrite rule: a function that looks at
+//! one node and returns a [`patch::Patch`] (or nothing), applied by [`patch::rewrite`].
+//!
+//! A pipeline is a list of steps per `--opt-level`; a step is one pass, or a group of
+//! passes repeated until none of them changes the graph (at most
+//! [`MAX_FIXED_POINT_ROUNDS`] rounds):
+//!
+//! ```text
+//! level 0   dce
+//! level 1   ┌▶ constant-fold → remove-identity → transpose-cancel → cse → dce ─┐  (fixed point)
+//!           └──────────────────────────────────────────────────────────────────┘
+//! level 2   level 1
+//!           ┌▶ fold-pad → fold-batchnorm → fold-scalar → cleanups of level 1 ──┐  (fixed point)
+//!           └──────────────────────────────────────────────────────────────────┘
+//!           gemm-weight-layout → constant-fold → fuse-epilogue → fuse-elementwise → dce
+//! level 3   as level 2 (layout passes will go here)
+//! ```
 //!
 //! | level | passes |
 //! |---|---|
 //! | 0 | `dce` (only what code generation needs) |
-//! | 1 | `dce`, `fold-batchnorm`, `gemm-weight-layout` |
-//! | 2, 3 | as 1 (fusion and layout passes arrive with the optimizer) |
+//! | 1 | cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
+//! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then `gemm-weight-layout`, `constant-fold`, fusion (`fuse-epilogue`, `fuse-elementwise`), `dce` |
+//! | 3 | as 2 |
+//!
+//! Folds run before fusion because fusion hides the Mul/Add/BatchNorm nodes they look
+//! for inside fused ops; `gemm-weight-layout` runs after the folds, which accept either
+//! `trans_b`.
 
+pub mod constant_fold;
+pub mod cse;
 pub mod dce;
 pub mod fold_batchnorm;
+pub mod fold_pad;
+pub mod fold_scalar;
+pub mod gemm_weight_layout;
+pub mod patch;
+pub mod remove_identity;
+pub mod transpose_cancel;
+
+// Fusion passes (owned by their own files).
 pub mod fuse_elementwise;
 pub mod fuse_epilogue;
 mod fusion;
-pub mod gemm_weight_layout;
+
+#[cfg(test)]
+mod test_util;
 
 use neoc_ir::{Graph, IrError};
 
 pub type Result<T, E = IrError> = std::result::Result<T, E>;
+
+/// Errors of the pass manager.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PassError {
+    /// Bad input: a pass name (from `--disable-pass` or `--print-ir-after`) that no
+    /// pass has.
+    #[error("unknown pass `{name}`; known passes: {}", known.join(", "))]
+    UnknownPass {
+        name: String,
+        known: Vec<&'static str>,
+    },
+    /// A pass failed (its own error says whether that is bad input or a bug).
+    #[error(transparent)]
+    Ir(#[from] IrError),
+}
+
+impl From<PassError> for IrError {
+    /// For callers that report graph errors only: an unknown pass name becomes an
+    /// attribute error of the pipeline.
+    fn from(e: PassError) -> IrError {
+        match e {
+            PassError::Ir(e) => e,
+            e @ PassError::UnknownPass { .. } => IrError::Attribute {
+                node: "pipeline".into(),
+                op: "pass list".into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
 
 /// A named pass.
 #[derive(Debug, Clone, Copy)]
@@ -34,13 +97,38 @@ pub const PASSES: &[Pass] = &[
         run: dce::run,
     },
     Pass {
+        name: "constant-fold",
+        run: constant_fold::run,
+    },
+    Pass {
+        name: "remove-identity",
+        run: remove_identity::run,
+    },
+    Pass {
+        name: "transpose-cancel",
+        run: transpose_cancel::run,
+    },
+    Pass {
+        name: "cse",
+        run: cse::run,
+    },
+    Pass {
         name: "fold-batchnorm",
         run: fold_batchnorm::run,
+    },
+    Pass {
+        name: "fold-scalar",
+        run: fold_scalar::run,
+    },
+    Pass {
+        name: "fold-pad",
+        run: fold_pad::run,
     },
     Pass {
         name: "gemm-weight-layout",
         run: gemm_weight_layout::run,
     },
+    // Fusion passes.
     Pass {
         name: "fuse-elementwise",
         run: fuse_elementwise::run,
@@ -51,39 +139,146 @@ pub const PASSES: &[Pass] = &[
     },
 ];
 
-/// The passes of an optimisation level, in order.
-pub fn pipeline(opt_level: u8) -> Vec<Pass> {
-    let names: &[&str] = match opt_level {
-        0 => &["dce"],
-        1 => &["fold-batchnorm", "gemm-weight-layout", "dce"],
-        _ => &[
-            "fold-batchnorm",
-            "gemm-weight-layout",
-            "dce",
-            "fuse-elementwise",
-            "fuse-epilogue",
-        ],
-    };
-    names
-        .iter()
-        .filter_map(|n| PASSES.iter().find(|p| p.name == *n).copied())
-        .collect()
+/// Most rounds a fixed-point group runs; each rewrite shrinks or simplifies the graph,
+/// so real models settle in two or three.
+pub const MAX_FIXED_POINT_ROUNDS: usize = 8;
+
+/// One step of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Run one pass once.
+    Once(&'static str),
+    /// Run the passes in order, repeatedly, until a round changes nothing.
+    FixedPoint(&'static [&'static str]),
+}
+
+const CLEANUPS: &[&str] = &[
+    "constant-fold",
+    "remove-identity",
+    "transpose-cancel",
+    "cse",
+    "dce",
+];
+
+const FOLDS: &[&str] = &[
+    "fold-pad",
+    "fold-batchnorm",
+    "fold-scalar",
+    "constant-fold",
+    "remove-identity",
+    "transpose-cancel",
+    "cse",
+    "dce",
+];
+
+/// The steps of an optimisation level, in order. Names not in [`PASSES`] are skipped
+/// (a pass that is not built yet).
+pub fn pipeline(opt_level: u8) -> Vec<Step> {
+    let mut steps = vec![];
+    if opt_level == 0 {
+        return vec![Step::Once("dce")];
+    }
+    steps.push(Step::FixedPoint(CLEANUPS));
+    if opt_level >= 2 {
+        steps.push(Step::FixedPoint(FOLDS));
+        steps.extend(
+            [
+                "gemm-weight-layout",
+                "constant-fold",
+                // Fusion passes: after every fold, since a fused node hides the
+                // elementwise ops the folds look for.
+                "fuse-epilogue",
+                "fuse-elementwise",
+                "dce",
+            ]
+            .map(Step::Once),
+        );
+    }
+    steps
+}
+
+/// The names of every pass.
+pub fn pass_names() -> Vec<&'static str> {
+    PASSES.iter().map(|p| p.name).collect()
+}
+
+fn lookup(name: &str) -> Option<&'static Pass> {
+    PASSES.iter().find(|p| p.name == name)
+}
+
+fn check_names(names: &[String]) -> std::result::Result<(), PassError> {
+    match names.iter().find(|n| lookup(n).is_none()) {
+        Some(name) => Err(PassError::UnknownPass {
+            name: name.clone(),
+            known: pass_names(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Runs the pipeline of `opt_level`, skipping the passes named in `disabled`.
-/// Returns the names of the passes that changed the graph.
+/// Returns the names of the passes that changed the graph, each once, in the order they
+/// first did.
 pub fn optimize(
     graph: &mut Graph,
     opt_level: u8,
     disabled: &[String],
 ) -> Result<Vec<&'static str>> {
-    let mut changed = Vec::new();
-    for pass in pipeline(opt_level) {
-        if disabled.iter().any(|d| d == pass.name) {
-            continue;
+    Ok(optimize_with(
+        graph,
+        opt_level,
+        disabled,
+        &[],
+        &mut |_, _| {},
+    )?)
+}
+
+/// [`optimize`], and after every run of a pass named in `print_after` (every round of a
+/// fixed-point group, whether or not the pass changed anything) calls `sink` with the
+/// pass name and the graph, for `--print-ir-after`. Unknown names in `disabled` or
+/// `print_after` are an error listing the known passes.
+pub fn optimize_with(
+    graph: &mut Graph,
+    opt_level: u8,
+    disabled: &[String],
+    print_after: &[String],
+    sink: &mut dyn FnMut(&str, &Graph),
+) -> std::result::Result<Vec<&'static str>, PassError> {
+    check_names(disabled)?;
+    check_names(print_after)?;
+    let mut changed: Vec<&'static str> = Vec::new();
+    let mut run_one = |name: &'static str, graph: &mut Graph| -> Result<bool> {
+        let Some(pass) = lookup(name) else {
+            return Ok(false);
+        };
+        if disabled.iter().any(|d| d == name) {
+            return Ok(false);
         }
-        if (pass.run)(graph)? {
-            changed.push(pass.name);
+        let did = (pass.run)(graph)?;
+        if did && !changed.contains(&name) {
+            changed.push(name);
+        }
+        if print_after.iter().any(|p| p == name) {
+            sink(name, graph);
+        }
+        Ok(did)
+    };
+    for step in pipeline(opt_level) {
+        match step {
+            Step::Once(name) => {
+                run_one(name, graph)?;
+            }
+            Step::FixedPoint(names) => {
+                for _ in 0..MAX_FIXED_POINT_ROUNDS {
+                    let mut any = false;
+                    for &name in names {
+                        any |= run_one(name, graph)?;
+                    }
+                    if !any {
+                        break;
+                    }
+                }
+            }
         }
     }
     Ok(changed)
