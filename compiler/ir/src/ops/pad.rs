@@ -50,8 +50,8 @@ impl PadMode {
             PadMode::Edge,
             PadMode::Wrap,
         ]
-            .into_iter()
-            .find(|m| m.name() == s)
+        .into_iter()
+        .find(|m| m.name() == s)
     }
 }
 
@@ -248,11 +248,7 @@ mod tests {
         assert_eq!(s, vec![3, 2]);
         assert_eq!(v, vec![2., 3., 5., 6., 9., 9.]);
         // Crop the front, reflect at the end: slice [2,3,4] then reflect by 2.
-        let (s, v) = run(
-            &pad(&[-1, 2], PadMode::Reflect),
-            &[4],
-            &[1., 2., 3., 4.],
-        );
+        let (s, v) = run(&pad(&[-1, 2], PadMode::Reflect), &[4], &[1., 2., 3., 4.]);
         assert_eq!(s, vec![5]);
         assert_eq!(v, vec![2., 3., 4., 3., 2.]);
     }

@@ -268,11 +268,7 @@ mod tests {
 
     #[test]
     fn max_propagates_nan_and_empty_sets_give_identities() {
-        let (_, v) = run(
-            &reduce(ReduceKind::Max, &[0], false),
-            &[2],
-            &[f32::NAN, 1.],
-        );
+        let (_, v) = run(&reduce(ReduceKind::Max, &[0], false), &[2], &[f32::NAN, 1.]);
         assert!(v[0].is_nan());
         let (s, v) = run(&reduce(ReduceKind::Sum, &[0], true), &[0, 2], &[]);
         assert_eq!((s.as_str(), v), ("f32[1,2]", vec![0., 0.]));

@@ -12,7 +12,10 @@ mod fused;
 mod linalg;
 mod movement;
 mod normalization;
+mod pad;
 mod pool;
+mod reduce;
+mod select;
 
 use crate::builder::KernelBuilder;
 use crate::kernel::{Access, BufId, Kernel, ScalarType};
@@ -174,6 +177,10 @@ pub fn lower_node(
         Op::Concat(c) => movement::concat(&mut cx, c)?,
         Op::Gather(g) => movement::gather(&mut cx, g)?,
         Op::Slice(s) => movement::slice(&mut cx, s)?,
+        Op::Pad(p) => pad::pad(&mut cx, p)?,
+        Op::Reduce(r) => reduce::reduce(&mut cx, r)?,
+        Op::Where => select::where_(&mut cx)?,
+        Op::Expand(_) => select::expand(&mut cx)?,
         Op::Shape(_) | Op::Reshape(_) | Op::Identity => {
             return cx.err("internal: this operator should have been folded or aliased")
         }

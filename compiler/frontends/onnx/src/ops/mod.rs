@@ -12,6 +12,9 @@ pub(crate) mod elementwise;
 pub(crate) mod linalg;
 pub(crate) mod movement;
 pub(crate) mod normalization;
+pub(crate) mod pad;
+pub(crate) mod reduce;
+pub(crate) mod select;
 
 use crate::context::{Built, NodeCtx};
 
@@ -55,13 +58,16 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 6] = [
+const FAMILIES: [&[OpSpec]; 9] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
     normalization::SPECS,
     movement::SPECS,
     constant::SPECS,
+    pad::SPECS,
+    reduce::SPECS,
+    select::SPECS,
 ];
 
 /// Every registered spec.

@@ -1,0 +1,270 @@
+//! The Reduce family: loops over the output with an inner loop over the reduced elements.
+//!
+//! Axes are first merged into alternating groups of kept and reduced axes (adjacent
+//! axes of the same kind are contiguous, size-1 axes are irrelevant). Then:
+//! - when the innermost group is reduced (LayerNorm's last-axis mean, global sums), each
+//!   output element gets a scalar accumulator and a serial inner loop over contiguous
+//!   input; the outermost kept loop is parallel;
+//! - when the innermost group is kept (reducing channels of NCHW, or a leading axis), the
+//!   output row is the accumulator: it is initialised, updated by a vectorized loop over
+//!   the contiguous kept elements for each reduced position, then finished in place.
+//!
+//! Accumulation is in the element type (`f32` for `f32` tensors). Max and Min propagate
+//! NaN (the kernel IR's `Max`/`Min` do); integer Max/Min start from the type's extremes.
+
+use super::{fconst, Ctx, LowerError};
+use crate::builder::KernelBuilder;
+use crate::expr::{Expr, UnaryOp};
+use crate::kernel::{BufId, LoopKind, ScalarType};
+use neoc_ir::ops::{Reduce, ReduceKind};
+
+/// A run of adjacent axes that are all kept or all reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    size: u64,
+    reduced: bool,
+    /// Input stride of the group's coordinate, in elements.
+    in_stride: u64,
+    /// Output stride (kept groups only).
+    out_stride: u64,
+}
+
+/// The alternating groups of `dims` under `mask` (true: reduced).
+fn groups(dims: &[u64], mask: &[bool]) -> Vec<Group> {
+    let mut gs: Vec<Group> = Vec::new();
+    for (&d, &reduced) in dims.iter().zip(mask) {
+        if d == 1 {
+            continue;
+        }
+        match gs.last_mut() {
+            Some(g) if g.reduced == reduced => g.size *= d,
+            _ => gs.push(Group {
+                size: d,
+                reduced,
+                in_stride: 0,
+                out_stride: 0,
+            }),
+        }
+    }
+    let (mut is, mut os) = (1u64, 1u64);
+    for g in gs.iter_mut().rev() {
+        g.in_stride = is;
+        is *= g.size;
+        if !g.reduced {
+            g.out_stride = os;
+            os *= g.size;
+        }
+    }
+    gs
+}
+
+/// `sum(iv[k] * stride(k))` over the given groups and their loop counters.
+fn index(gs: &[&Group], iv: &[Expr], stride: impl Fn(&Group) -> u64) -> Expr {
+    let mut acc: Option<Expr> = None;
+    for (g, i) in gs.iter().zip(iv) {
+        let s = stride(g);
+        let t = if s == 1 {
+            i.clone()
+        } else {
+            i.clone() * Expr::i64(s as i64)
+        };
+        acc = Some(match acc {
+            None => t,
+            Some(a) => a + t,
+        });
+    }
+    acc.unwrap_or(Expr::i64(0))
+}
+
+/// The reduction's scalar rules for element type `t` over `n` elements.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    kind: ReduceKind,
+    t: ScalarType,
+    n: u64,
+}
+
+impl Rules {
+    fn init(&self) -> Expr {
+        let extreme = |max: bool| match self.t {
+            ScalarType::I8 => Expr::IConst(if max { 127 } else { -128 }, self.t),
+            ScalarType::U8 => Expr::IConst(if max { 255 } else { 0 }, self.t),
+            ScalarType::I32 => Expr::IConst(
+                if max {
+                    i64::from(i32::MAX)
+                } else {
+                    i64::from(i32::MIN)
+                },
+                self.t,
+            ),
+            ScalarType::I64 => Expr::IConst(if max { i64::MAX } else { i64::MIN }, self.t),
+            _ => fconst(
+                if max {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                },
+                self.t,
+            ),
+        };
+        match self.kind {
+            ReduceKind::Max => extreme(false),
+            ReduceKind::Min => extreme(true),
+            ReduceKind::Prod => fconst(1.0, self.t),
+            _ => fconst(0.0, self.t),
+        }
+    }
+
+    fn step(&self, acc: Expr, x: Expr) -> Expr {
+        match self.kind {
+            ReduceKind::Sum | ReduceKind::Mean | ReduceKind::LogSum => acc + x,
+            ReduceKind::SumSquare | ReduceKind::L2 => acc + x.clone() * x,
+            ReduceKind::L1 => acc + Expr::unary(UnaryOp::Abs, x),
+            ReduceKind::Prod => acc * x,
+            ReduceKind::Max => acc.max(x),
+            ReduceKind::Min => acc.min(x),
+        }
+    }
+
+    /// The result from the accumulator, `None` when it is the accumulator itself.
+    fn finish(&self, acc: Expr) -> Option<Expr> {
+        match self.kind {
+            ReduceKind::Mean => Some(acc / fconst(self.n as f64, self.t)),
+            ReduceKind::L2 => Some(acc.sqrt()),
+            ReduceKind::LogSum => Some(Expr::unary(UnaryOp::Log, acc)),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn reduce(cx: &mut Ctx<'_>, r: &Reduce) -> Result<(), LowerError> {
+    let Some(vx) = cx.input(0) else {
+        return cx.err("missing operand");
+    };
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    if t == ScalarType::Bool || r.kind.float_only() && !t.is_float() {
+        return cx.err(format!("{} is not defined for {t}", r.kind.name()));
+    }
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let n_out: u64 = cx.dims(cx.output(0))?.iter().product();
+    if n_out == 0 {
+        return Ok(());
+    }
+    let mask = r.reduced_mask(xd.len());
+    let n: u64 = xd
+        .iter()
+        .zip(&mask)
+        .filter(|(_, &m)| m)
+        .map(|(&d, _)| d)
+        .product();
+    let rules = Rules { kind: r.kind, t, n };
+    let gs = groups(&xd, &mask);
+    match gs.last() {
+        Some(last) if !last.reduced && gs.iter().any(|g| g.reduced) => {
+            into_output(&mut cx.b, &gs, &rules, x, y);
+        }
+        _ => with_accumulator(&mut cx.b, &gs, &rules, x, y),
+    }
+    Ok(())
+}
+
+/// Innermost group reduced (or nothing to reduce): a scalar accumulator per output.
+fn with_accumulator(b: &mut KernelBuilder, gs: &[Group], rules: &Rules, x: BufId, y: BufId) {
+    let kept: Vec<&Group> = gs.iter().filter(|g| !g.reduced).collect();
+    let red: Vec<&Group> = gs.iter().filter(|g| g.reduced).collect();
+    let acc = b.var("acc", rules.t);
+    let kinds: Vec<LoopKind> = (0..kept.len())
+        .map(|i| {
+            if i == 0 {
+                LoopKind::Parallel
+            } else {
+                LoopKind::Serial
+            }
+        })
+        .collect();
+    let kept_sizes: Vec<u64> = kept.iter().map(|g| g.size).collect();
+    let red_sizes: Vec<u64> = red.iter().map(|g| g.size).collect();
+    b.loop_nest("o", &kept_sizes, &kinds, |b, ov| {
+        let base = index(&kept, ov, |g| g.in_stride);
+        let dst = index(&kept, ov, |g| g.out_stride);
+        b.assign(acc, rules.init());
+        b.loop_nest("r", &red_sizes, &[], |b, rv| {
+            let src = base.clone() + index(&red, rv, |g| g.in_stride);
+            b.assign(acc, rules.step(Expr::var(acc), Expr::load(x, src)));
+        });
+        let v = rules.finish(Expr::var(acc)).unwrap_or(Expr::var(acc));
+        b.store(y, dst, v);
+    });
+}
+
+/// Innermost group kept: the output rows accumulate in place, vectorized.
+fn into_output(b: &mut KernelBuilder, gs: &[Group], rules: &Rules, x: BufId, y: BufId) {
+    // Groups alternate, so at most the first one is a kept group before any reduced
+    // one; its blocks of the output are disjoint, so that loop is parallel.
+    let (outer, rest) = match gs.split_first() {
+        Some((g, rest)) if !g.reduced => (Some(*g), rest),
+        _ => (None, gs),
+    };
+    let rest: Vec<&Group> = rest.iter().collect();
+    let block: u64 = rest.iter().filter(|g| !g.reduced).map(|g| g.size).product();
+    let body = |b: &mut KernelBuilder, o: Option<Expr>| {
+        let (xbase, ybase) = match (&o, outer) {
+            (Some(o), Some(g)) => (
+                o.clone() * Expr::i64(g.in_stride as i64),
+                o.clone() * Expr::i64(g.out_stride as i64),
+            ),
+            _ => (Expr::i64(0), Expr::i64(0)),
+        };
+        let at = |j: Expr| ybase.clone() + j;
+        b.for_loop("j", 0, block as i64, LoopKind::Vectorize, |b, j| {
+            b.store(y, at(j), rules.init());
+        });
+        let sizes: Vec<u64> = rest.iter().map(|g| g.size).collect();
+        let mut kinds = vec![LoopKind::Serial; rest.len()];
+        if let Some(k) = kinds.last_mut() {
+            *k = LoopKind::Vectorize;
+        }
+        b.loop_nest("g", &sizes, &kinds, |b, iv| {
+            let src = xbase.clone() + index(&rest, iv, |g| g.in_stride);
+            // Reduced groups have no output stride: they all add into the same row.
+            let dst = at(index(&rest, iv, |g| g.out_stride));
+            let v = rules.step(Expr::load(y, dst.clone()), Expr::load(x, src));
+            b.store(y, dst, v);
+        });
+        if rules.finish(Expr::i64(0)).is_some() {
+            b.for_loop("j", 0, block as i64, LoopKind::Vectorize, |b, j| {
+                let v = Expr::load(y, at(j.clone()));
+                if let Some(v) = rules.finish(v) {
+                    b.store(y, at(j), v);
+                }
+            });
+        }
+    };
+    match outer {
+        Some(g) => b.for_loop("o", 0, g.size as i64, LoopKind::Parallel, |b, o| {
+            body(b, Some(o));
+        }),
+        None => body(b, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_alternate_and_skip_unit_axes() {
+        // [2,3,1,5,7] reducing axes 1 and 2 (size 1) and 3: kept 2 | reduced 15 | kept 7.
+        let gs = groups(&[2, 3, 1, 5, 7], &[false, true, true, true, false]);
+        let v: Vec<(u64, bool, u64, u64)> = gs
+            .iter()
+            .map(|g| (g.size, g.reduced, g.in_stride, g.out_stride))
+            .collect();
+        assert_eq!(
+            v,
+            vec![(2, false, 105, 7), (15, true, 7, 0), (7, false, 1, 1)]
+        );
+    }
+}
