@@ -130,6 +130,12 @@ model_tests! {
     ops_opset7 => "ops_opset7",
     ops_opset11 => "ops_opset11",
     ops_opset21 => "ops_opset21",
+    ops_reduce => "ops_reduce",
+    ops_reduce18 => "ops_reduce18",
+    ops_pad => "ops_pad",
+    ops_pad18 => "ops_pad18",
+    ops_pad19 => "ops_pad19",
+    ops_where_expand => "ops_where_expand",
 }
 
 /// The AVX2 code path is checked too (on an AVX-512 machine the runtime would otherwise
@@ -158,6 +164,12 @@ fn every_model_has_a_test() {
         "ops_opset7",
         "ops_opset11",
         "ops_opset21",
+        "ops_reduce",
+        "ops_reduce18",
+        "ops_pad",
+        "ops_pad18",
+        "ops_pad19",
+        "ops_where_expand",
     ];
     for e in std::fs::read_dir(models_dir()).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();

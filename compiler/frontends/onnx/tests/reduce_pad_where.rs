@@ -95,7 +95,11 @@ fn pad_input_form_with_value_and_negative_pads() {
     let g = run(
         13,
         &[],
-        vec![x23(), ints("pads", &[0, -1, 1, 0]), floats("v", &[], &[-1.])],
+        vec![
+            x23(),
+            ints("pads", &[0, -1, 1, 0]),
+            floats("v", &[], &[-1.]),
+        ],
         vec![
             node("Pad", "p", &["x", "pads", "v"], &["c"]),
             with(
@@ -331,7 +335,11 @@ fn where_and_expand_broadcast() {
     .unwrap();
     assert_eq!(out_shape(&g, 0), "f32[3,1]");
     assert_eq!(out_shape(&g, 1), "f32[2,3,1]");
-    let ops: Vec<Op> = g.topo_order().into_iter().map(|n| g.node(n).op.clone()).collect();
+    let ops: Vec<Op> = g
+        .topo_order()
+        .into_iter()
+        .map(|n| g.node(n).op.clone())
+        .collect();
     assert!(ops.contains(&Op::Expand(neoc_ir::ops::Expand {
         shape: vec![2, 3, 1]
     })));
