@@ -230,6 +230,11 @@ impl Graph {
         }
     }
 
+    /// The node, or `None` once it has been removed.
+    pub fn try_node(&self, n: NodeId) -> Option<&Node> {
+        self.nodes.node_weight(n.0)
+    }
+
     pub fn node(&self, n: NodeId) -> &Node {
         &self.nodes[n.0]
     }
@@ -340,5 +345,57 @@ impl Graph {
         if let Some(val) = self.values.get_mut(v.0 as usize) {
             val.name = name.into();
         }
+    }
+
+    /// As [`Graph::add_node`], but never folds: the node is added even when every input
+    /// is a constant. The text parser uses it so that a graph reads back exactly as it
+    /// was printed.
+    pub fn add_node_unfolded(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        inputs: Vec<Option<ValueId>>,
+        output_names: Vec<String>,
+    ) -> Result<Vec<ValueId>> {
+        let name = name.into();
+        if let Some(v) = inputs
+            .iter()
+            .flatten()
+            .find(|v| v.0 as usize >= self.values.len())
+        {
+            return Err(IrError::Internal(format!(
+                "node `{name}` uses unknown value {v}"
+            )));
+        }
+        let in_types: Vec<Option<&TensorType>> = inputs
+            .iter()
+            .map(|v| v.map(|v| &self.values[v.0 as usize].ty))
+            .collect();
+        let out_types = op.infer(&in_types).map_err(|e| e.at(&name, op.name()))?;
+        let node = self.nodes.add_node(Node {
+            name: name.clone(),
+            op,
+            inputs: inputs.clone(),
+            outputs: Vec::new(),
+        });
+        let id = NodeId(node);
+        let outputs: Vec<ValueId> = out_types
+            .into_iter()
+            .enumerate()
+            .map(|(i, ty)| {
+                let n = output_names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{name}:{i}"));
+                self.push_value(n, ty, ValueDef::Node(id, i))
+            })
+            .collect();
+        self.nodes[node].outputs = outputs.clone();
+        for v in inputs.iter().flatten() {
+            if let ValueDef::Node(src, _) = self.values[v.0 as usize].def {
+                self.nodes.add_edge(src.0, node, *v);
+            }
+        }
+        Ok(outputs)
     }
 }

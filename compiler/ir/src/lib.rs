@@ -11,11 +11,13 @@
 //! Nodes whose inputs are all constants are evaluated on the spot ([`Op::eval`]), which
 //! is how the `Shape → Gather → Concat → Reshape` chains of exporters disappear on import.
 
+pub mod dot;
 pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod interp;
 pub mod ops;
+pub mod parse;
 pub mod print;
 pub mod reference;
 pub mod shape;
@@ -25,5 +27,6 @@ pub use dtype::DType;
 pub use error::{IrError, Result};
 pub use graph::{Graph, Node, NodeId, Value, ValueDef, ValueId};
 pub use ops::Op;
+pub use parse::{parse_graph, ParseError};
 pub use shape::{Dim, Shape, TensorType};
 pub use tensor::Tensor;

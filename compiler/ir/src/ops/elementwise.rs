@@ -70,11 +70,13 @@ impl UnaryOp {
         }
     }
 
+    /// The attributes as the text IR prints them (`alpha=0.01`; floats with `{:?}` so
+    /// they parse back exactly); empty when the op has none.
     pub(crate) fn attrs(&self) -> String {
         match self {
-            UnaryOp::LeakyRelu { alpha } | UnaryOp::Elu { alpha } => format!("alpha={alpha}"),
-            UnaryOp::HardSigmoid { alpha, beta } => format!("alpha={alpha} beta={beta}"),
-            UnaryOp::Clip { min, max } => format!("min={min} max={max}"),
+            UnaryOp::LeakyRelu { alpha } | UnaryOp::Elu { alpha } => format!("alpha={alpha:?}"),
+            UnaryOp::HardSigmoid { alpha, beta } => format!("alpha={alpha:?} beta={beta:?}"),
+            UnaryOp::Clip { min, max } => format!("min={min:?} max={max:?}"),
             _ => String::new(),
         }
     }

@@ -260,23 +260,44 @@ impl Op {
 }
 
 impl fmt::Display for Op {
+    /// The op as the text IR writes it: `Name{key=value ...}` (no braces without
+    /// attributes). Every attribute is printed, floats with `{:?}`, so that
+    /// [`crate::parse`] reads back an equal op; keep the two in step.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())?;
         let attrs = match self {
             Op::Unary(u) => u.attrs(),
             Op::Conv(c) => c.attrs(),
             Op::Pool(p) => p.attrs(),
+            Op::GlobalPool(g) => match g.kind {
+                PoolKind::Avg {
+                    count_include_pad: true,
+                } => "count_include_pad=true".to_string(),
+                _ => String::new(),
+            },
             Op::Gemm(g) => format!(
-                "alpha={} beta={} trans_a={} trans_b={}",
+                "alpha={:?} beta={:?} trans_a={} trans_b={}",
                 g.alpha, g.beta, g.trans_a, g.trans_b
             ),
-            Op::BatchNorm(b) => format!("epsilon={}", b.epsilon),
+            Op::BatchNorm(b) => format!("epsilon={:?}", b.epsilon),
             Op::Softmax(s) => format!("axis={}", s.axis),
             Op::Reshape(r) => format!("shape={:?}", r.shape),
             Op::Transpose(t) => format!("perm={:?}", t.perm),
             Op::Concat(c) => format!("axis={}", c.axis),
             Op::Gather(g) => format!("axis={}", g.axis),
-            Op::Slice(s) => format!("{:?}", s.axes),
+            Op::Slice(s) => {
+                let list = |f: fn(&SliceAxis) -> i64| {
+                    let v: Vec<i64> = s.axes.iter().map(f).collect();
+                    format!("{v:?}")
+                };
+                format!(
+                    "axes={} starts={} ends={} steps={}",
+                    list(|a| a.axis as i64),
+                    list(|a| a.start),
+                    list(|a| a.end),
+                    list(|a| a.step)
+                )
+            }
             Op::Shape(s) => format!("start={} end={}", s.start, s.end),
             Op::Cast(c) => format!("to={}", c.to),
             Op::Pad(p) => p.attrs(),
