@@ -71,7 +71,7 @@ pub enum Op {
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
     Fused(Fused),
-    /// Constant, edge or reflect padding; negative pads crop.
+    /// Constant, reflect, edge or wrap padding; negative pads crop.
     Pad(Pad),
     /// A reduction (sum, mean, max, ...) over some axes.
     Reduce(Reduce),
