@@ -37,7 +37,11 @@ pub fn to_dot_with(graph: &Graph, title: &str, opts: &DotOptions) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "digraph {} {{", quote(title));
-    let _ = writeln!(w, "  label={}; labelloc=t;", quote(title));
+    let _ = writeln!(
+        w,
+        "  label={}; labelloc=t; fontname=\"monospace\";",
+        quote(title)
+    );
     let _ = writeln!(
         w,
         "  node [shape=box, style=rounded, fontname=\"monospace\", fontsize=10];"
