@@ -44,6 +44,9 @@ pub enum UnaryOp {
     Floor,
     Ceil,
     Softplus,
+    /// `x * Φ(x)`: exact `0.5 x (1 + erf(x / √2))`, or with `tanh` the approximation
+    /// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    Gelu { tanh: bool },
 }
 
 impl UnaryOp {
@@ -67,6 +70,7 @@ impl UnaryOp {
             UnaryOp::Floor => "Floor",
             UnaryOp::Ceil => "Ceil",
             UnaryOp::Softplus => "Softplus",
+            UnaryOp::Gelu { .. } => "Gelu",
         }
     }
 
@@ -77,6 +81,7 @@ impl UnaryOp {
             UnaryOp::LeakyRelu { alpha } | UnaryOp::Elu { alpha } => format!("alpha={alpha:?}"),
             UnaryOp::HardSigmoid { alpha, beta } => format!("alpha={alpha:?} beta={beta:?}"),
             UnaryOp::Clip { min, max } => format!("min={min:?} max={max:?}"),
+            UnaryOp::Gelu { tanh } => format!("tanh={tanh}"),
             _ => String::new(),
         }
     }
@@ -137,6 +142,11 @@ impl UnaryOp {
             UnaryOp::Floor => x.floor(),
             UnaryOp::Ceil => x.ceil(),
             UnaryOp::Softplus => (1.0 + x.exp()).ln(),
+            UnaryOp::Gelu { tanh: false } => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            UnaryOp::Gelu { tanh: true } => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
         }
     }
 
@@ -155,13 +165,13 @@ fn erf(x: f64) -> f64 {
         let mut sum = ax;
         let mut term = ax;
         let x2 = ax * ax;
-        let mut n = 0.0;
-        loop {
-            n += 1.0;
+        // Converges to double precision within ~60 terms for |x| < 2.5.
+        for n in 1..=100 {
+            let n = f64::from(n);
             term *= -x2 / n;
             let add = term / (2.0 * n + 1.0);
             sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
+            if add.abs() <= 1e-17 * sum.abs() {
                 break;
             }
         }
@@ -308,6 +318,8 @@ mod tests {
         assert!((erf(0.5) - 0.520_499_877_813_046_5).abs() < 1e-14);
         assert!((erf(3.0) - 0.999_977_909_503_001_4).abs() < 1e-14);
         assert!((erf(-1.0) + 0.842_700_792_949_714_9).abs() < 1e-14);
+        assert_eq!(erf(0.0), 0.0);
+        assert!((erf(1e-8) - 1.128_379_167e-8).abs() < 1e-16);
     }
 
     #[test]
