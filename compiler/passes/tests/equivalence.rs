@@ -8,7 +8,9 @@
 //! output types equal the types re-inferred from its inputs, producers before
 //! consumers) and compute the same outputs as the unoptimized graph within
 //! `|a - b| <= 1e-5 + 1e-4 * |b|`. A failure prints the seed and both graphs;
-//! `NEOC_EQUIV_SEED=<seed>` reruns one case, `NEOC_EQUIV_CASES=<n>` changes the count.
+//! `NEOC_EQUIV_SEED=<seed>` reruns one case, `NEOC_EQUIV_CASES=<n>` changes the count,
+//! `NEOC_EQUIV_TRACE=1` prints each graph and each pass as it finishes,
+//! `NEOC_EQUIV_DISABLE=a,b` leaves passes out.
 //!
 //! `interpreter_matches_onnxruntime`: the oracle itself is checked against the stored
 //! onnxruntime outputs of the small test models (and those models are checked again
@@ -405,6 +407,62 @@ impl Gen {
         x
     }
 
+    fn scalar_of(&mut self, v: f32) -> ValueId {
+        self.count += 1;
+        self.g
+            .add_const(format!("k{}", self.count), Tensor::from_f32(vec![], &[v]))
+    }
+
+    /// `x op k` or `k op x` for a scalar constant `k`.
+    fn with_scalar(&mut self, op: BinaryOp, x: ValueId, k: f32, k_first: bool) -> ValueId {
+        let c = self.scalar_of(k);
+        let ins = if k_first { [c, x] } else { [x, c] };
+        self.node(Op::Binary(op), &ins)
+    }
+
+    /// GELU as exporters spell it (erf form with Div or Mul by 1/sqrt(2), the 0.5 in
+    /// different places; or the tanh approximation), and now and then a decoy with a
+    /// perturbed constant that a GELU recogniser must leave alone.
+    fn gelu(&mut self, x: ValueId) -> ValueId {
+        let decoy = self.rng.chance(0.25);
+        let half = if decoy && self.rng.chance(0.5) {
+            0.55
+        } else {
+            0.5
+        };
+        let flip = self.rng.chance(0.5);
+        let inner = if self.rng.chance(0.6) {
+            let scaled = if self.rng.chance(0.5) {
+                let r2 = if decoy { 1.5 } else { std::f32::consts::SQRT_2 };
+                self.with_scalar(BinaryOp::Div, x, r2, false)
+            } else {
+                self.with_scalar(BinaryOp::Mul, x, std::f32::consts::FRAC_1_SQRT_2, flip)
+            };
+            self.node(Op::Unary(UnaryOp::Erf), &[scaled])
+        } else {
+            // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+            let cube = if self.rng.chance(0.5) {
+                let three = self.scalar_of(3.0);
+                self.node(Op::Binary(BinaryOp::Pow), &[x, three])
+            } else {
+                let sq = self.node(Op::Binary(BinaryOp::Mul), &[x, x]);
+                self.node(Op::Binary(BinaryOp::Mul), &[sq, x])
+            };
+            let c = self.with_scalar(BinaryOp::Mul, cube, 0.044715, flip);
+            let sum = self.node(Op::Binary(BinaryOp::Add), &[x, c]);
+            let s = self.with_scalar(BinaryOp::Mul, sum, 0.797_884_6, !flip);
+            self.node(Op::Unary(UnaryOp::Tanh), &[s])
+        };
+        let one_plus = self.with_scalar(BinaryOp::Add, inner, 1.0, flip);
+        if self.rng.chance(0.5) {
+            let xh = self.with_scalar(BinaryOp::Mul, x, half, !flip);
+            self.node(Op::Binary(BinaryOp::Mul), &[xh, one_plus])
+        } else {
+            let p = self.node(Op::Binary(BinaryOp::Mul), &[x, one_plus]);
+            self.with_scalar(BinaryOp::Mul, p, half, flip)
+        }
+    }
+
     /// Transpose and (usually) its inverse; or Reshape and back.
     fn movement_pair(&mut self, x: ValueId) -> ValueId {
         let d = self.dims(x);
@@ -605,9 +663,10 @@ impl Gen {
         for _ in 0..self.rng.range(2, 7) {
             let rank4 = self.dims(x).len() == 4;
             x = if rank4 {
-                match self.rng.range(0, 12) {
+                match self.rng.range(0, 13) {
                     0..=2 => self.conv_block(x),
                     11 => self.se_block(x),
+                    12 => self.gelu(x),
                     3 => self.residual_block(x),
                     4 => self.pool_block(x),
                     5 => self.elementwise_chain(x),
@@ -619,13 +678,14 @@ impl Gen {
                     _ => self.flatten(x),
                 }
             } else {
-                match self.rng.range(0, 8) {
+                match self.rng.range(0, 9) {
                     0..=2 => self.dense_block(x, None),
                     3 => self.dense_residual(x),
                     4 => self.elementwise_chain(x),
                     5 => self.movement_pair(x),
                     6 => self.duplicate(x),
                     7 => self.softmax(x),
+                    8 => self.gelu(x),
                     _ => self.node(Op::Identity, &[x]),
                 }
             };
@@ -720,7 +780,19 @@ fn check_level(
     fired: &mut BTreeMap<String, usize>,
 ) -> Result<(), String> {
     let mut opt = g.clone();
-    let changed = neoc_passes::optimize(&mut opt, level, &[])
+    if std::env::var_os("NEOC_EQUIV_TRACE").is_some() {
+        // Names every pass as it finishes, on a scratch copy, so a pass that loops or
+        // panics is the one after the last name printed.
+        let all: Vec<String> = neoc_passes::pass_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut scratch = g.clone();
+        let mut sink = |name: &str, _: &Graph| eprintln!("-O{level}: {name} done");
+        let off = disabled_passes();
+        let _ = neoc_passes::optimize_with(&mut scratch, level, &off, &all, &mut sink);
+    }
+    let changed = neoc_passes::optimize(&mut opt, level, &disabled_passes())
         .map_err(|e| format!("-O{level}: optimize failed: {e}"))?;
     for p in changed {
         *fired.entry(format!("-O{level} {p}")).or_default() += 1;
@@ -746,9 +818,84 @@ fn check_level(
     Ok(())
 }
 
+/// Passes named in `NEOC_EQUIV_DISABLE` (comma-separated), to isolate a failing pass.
+fn disabled_passes() -> Vec<String> {
+    std::env::var("NEOC_EQUIV_DISABLE")
+        .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default()
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
+
+/// What checking one seed found.
+#[derive(Default)]
+struct SeedReport {
+    stats: Stats,
+    fired: BTreeMap<String, usize>,
+    ops: BTreeMap<&'static str, usize>,
+    failures: Vec<String>,
+}
+
+/// Builds the graph of `seed`, runs it, and checks it at every opt level.
+fn check_seed(seed: u64, tol: Tolerance) -> SeedReport {
+    let mut r = SeedReport::default();
+    let (g, inputs) = Gen::new(seed).build();
+    if std::env::var_os("NEOC_EQUIV_TRACE").is_some() {
+        eprintln!("seed {seed}:\n{g}");
+    }
+    for n in g.topo_order() {
+        *r.ops.entry(g.node(n).op.name()).or_default() += 1;
+    }
+    if let Err(e) = check_well_formed(&g) {
+        r.failures.push(format!(
+            "seed {seed}: generated graph is ill-formed: {e}\n{g}"
+        ));
+        return r;
+    }
+    let want = match interp::run(&g, &inputs) {
+        Ok(w) => w,
+        Err(e) => {
+            r.failures.push(format!(
+                "seed {seed}: interpreter on the original: {e}\n{g}"
+            ));
+            return r;
+        }
+    };
+    for level in 0..=3 {
+        if let Err(e) = check_level(&g, &inputs, &want, level, tol, &mut r.stats, &mut r.fired) {
+            r.failures
+                .push(format!("seed {seed} {e}\noriginal graph:\n{g}"));
+        }
+    }
+    r
+}
+
+/// Runs `f` on its own thread and waits at most `limit`, so that a rewrite (or a
+/// reference function) that loops forever becomes a failure instead of a hung test.
+fn with_timeout<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).map_err(|e| match e {
+        std::sync::mpsc::RecvTimeoutError::Timeout => {
+            format!("no result within {limit:?}: a pass or the interpreter does not terminate")
+        }
+        std::sync::mpsc::RecvTimeoutError::Disconnected => "panicked".to_string(),
+    })
+}
+
+/// Longest one stored model may take (import, five interpreter runs, four pipelines).
+const MODEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest one seed may take; far above the few milliseconds a case needs, so only a
+/// pass (or reference function) that does not terminate trips it.
+const SEED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[test]
 fn random_graphs_survive_every_opt_level() {
@@ -762,41 +909,45 @@ fn random_graphs_survive_every_opt_level() {
             .map(|i| 0x5EED_0000 + i)
             .collect(),
     };
-    let mut stats = Stats::default();
-    let mut fired = BTreeMap::new();
-    let mut ops = BTreeMap::<&str, usize>::new();
-    let mut failures = Vec::new();
+    let mut total = SeedReport::default();
     for &seed in &seeds {
-        let (g, inputs) = Gen::new(seed).build();
-        for n in g.topo_order() {
-            *ops.entry(g.node(n).op.name()).or_default() += 1;
-        }
-        check_well_formed(&g).unwrap_or_else(|e| panic!("seed {seed}: generated graph: {e}"));
-        let want = interp::run(&g, &inputs)
-            .unwrap_or_else(|e| panic!("seed {seed}: interpreter on the original: {e}\n{g}"));
-        for level in 0..=3 {
-            if let Err(e) = check_level(&g, &inputs, &want, level, tol, &mut stats, &mut fired) {
-                failures.push(format!("seed {seed} {e}\noriginal graph:\n{g}"));
+        let r = match with_timeout(SEED_TIMEOUT, move || check_seed(seed, tol)) {
+            Ok(r) => r,
+            Err(why) => {
+                total.failures.push(format!(
+                    "seed {seed}: {why}; rerun with NEOC_EQUIV_SEED={seed} NEOC_EQUIV_TRACE=1"
+                ));
+                // A stuck thread keeps a core busy; stop here.
+                break;
             }
+        };
+        total.stats.max_abs = total.stats.max_abs.max(r.stats.max_abs);
+        total.stats.max_rel = total.stats.max_rel.max(r.stats.max_rel);
+        total.stats.compared += r.stats.compared;
+        for (k, v) in r.fired {
+            *total.fired.entry(k).or_default() += v;
         }
+        for (k, v) in r.ops {
+            *total.ops.entry(k).or_default() += v;
+        }
+        total.failures.extend(r.failures);
     }
     eprintln!(
         "{} graphs x 4 levels, {} elements compared: max abs error {:.3e}, max rel error {:.3e}",
         seeds.len(),
-        stats.compared,
-        stats.max_abs,
-        stats.max_rel
+        total.stats.compared,
+        total.stats.max_abs,
+        total.stats.max_rel
     );
-    eprintln!("ops generated: {ops:?}");
-    eprintln!("passes that changed graphs: {fired:?}");
-    if !failures.is_empty() {
-        for f in failures.iter().take(3) {
+    eprintln!("ops generated: {:?}", total.ops);
+    eprintln!("passes that changed graphs: {:?}", total.fired);
+    if !total.failures.is_empty() {
+        for f in total.failures.iter().take(3) {
             eprintln!("---- FAILURE ----\n{f}");
         }
         panic!(
-            "{} of {} (graph, level) cases failed; rerun one with NEOC_EQUIV_SEED=<seed>",
-            failures.len(),
-            seeds.len() * 4
+            "{} (graph, level) cases failed; rerun one with NEOC_EQUIV_SEED=<seed>",
+            total.failures.len()
         );
     }
 }
@@ -871,62 +1022,81 @@ const ORACLE_MODELS: &[&str] = &[
     "ops_opset21",
 ];
 
+/// Checks one stored model: the interpreter on the imported graph, and on the graph
+/// optimized at each level, against the onnxruntime outputs. Returns the failures.
+fn check_model(name: &str, tol: Tolerance) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testmodels/models")
+        .join(name);
+    let model = dir.join("model.onnx");
+    let info = neoc_onnx::read_model_info(&model).unwrap();
+    let g = neoc_onnx::import_file(&model, &Default::default())
+        .unwrap_or_else(|e| panic!("{name}: import: {e}"));
+    let inputs: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .map(|&v| read_npy(&dir.join("inputs").join(format!("{}.npy", g.value(v).name))))
+        .collect();
+    let want: Vec<Tensor> = info
+        .outputs
+        .iter()
+        .map(|o| read_npy(&dir.join("expected").join(format!("{}.npy", o.name))))
+        .collect();
+    let mut failures = Vec::new();
+    let mut stats = Stats::default();
+    for level in [None, Some(0), Some(1), Some(2), Some(3)] {
+        let what = level.map_or("imported".to_string(), |l| format!("-O{l}"));
+        let mut opt = g.clone();
+        if let Some(l) = level {
+            if let Err(e) = neoc_passes::optimize(&mut opt, l, &disabled_passes()) {
+                failures.push(format!("{name} {what}: optimize failed: {e}"));
+                continue;
+            }
+            if let Err(e) = check_well_formed(&opt) {
+                failures.push(format!("{name} {what}: {e}"));
+                continue;
+            }
+        }
+        let got = match interp::run(&opt, &inputs) {
+            Ok(g) => g,
+            Err(e) => {
+                failures.push(format!("{name} {what}: {e}"));
+                continue;
+            }
+        };
+        for ((o, gt), wt) in info.outputs.iter().zip(&got).zip(&want) {
+            let c = compare(gt, wt, tol);
+            stats.max_abs = stats.max_abs.max(c.max_abs);
+            stats.max_rel = stats.max_rel.max(c.max_rel);
+            if !c.ok() {
+                failures.push(format!("{name}/{} ({what}): {c:?}", o.name));
+            }
+        }
+    }
+    eprintln!(
+        "{name}: {} outputs, max abs error {:.3e}, max rel error {:.3e}",
+        want.len(),
+        stats.max_abs,
+        stats.max_rel
+    );
+    failures
+}
+
 #[test]
 fn interpreter_matches_onnxruntime() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/models");
     let tol = Tolerance {
         atol: 1e-5,
         rtol: 1e-4,
     };
     let mut failures = Vec::new();
     for name in ORACLE_MODELS {
-        let dir = root.join(name);
-        let model = dir.join("model.onnx");
-        let info = neoc_onnx::read_model_info(&model).unwrap();
-        let g = neoc_onnx::import_file(&model, &Default::default())
-            .unwrap_or_else(|e| panic!("{name}: import: {e}"));
-        let inputs: Vec<Tensor> = g
-            .inputs()
-            .iter()
-            .map(|&v| read_npy(&dir.join("inputs").join(format!("{}.npy", g.value(v).name))))
-            .collect();
-        let want: Vec<Tensor> = info
-            .outputs
-            .iter()
-            .map(|o| read_npy(&dir.join("expected").join(format!("{}.npy", o.name))))
-            .collect();
-        let mut stats = Stats::default();
-        for level in [None, Some(0), Some(1), Some(2), Some(3)] {
-            let mut opt = g.clone();
-            if let Some(l) = level {
-                neoc_passes::optimize(&mut opt, l, &[]).unwrap();
-                if let Err(e) = check_well_formed(&opt) {
-                    failures.push(format!("{name} -O{l}: {e}"));
-                    continue;
-                }
-            }
-            let got = match interp::run(&opt, &inputs) {
-                Ok(g) => g,
-                Err(e) => {
-                    failures.push(format!("{name} {level:?}: {e}"));
-                    continue;
-                }
-            };
-            for ((o, gt), wt) in info.outputs.iter().zip(&got).zip(&want) {
-                let c = compare(gt, wt, tol);
-                stats.max_abs = stats.max_abs.max(c.max_abs);
-                stats.max_rel = stats.max_rel.max(c.max_rel);
-                if !c.ok() {
-                    failures.push(format!("{name}/{} (level {level:?}): {c:?}", o.name));
-                }
+        match with_timeout(MODEL_TIMEOUT, move || check_model(name, tol)) {
+            Ok(f) => failures.extend(f),
+            Err(why) => {
+                failures.push(format!("{name}: {why}"));
+                break;
             }
         }
-        eprintln!(
-            "{name}: {} outputs, max abs error {:.3e}, max rel error {:.3e}",
-            want.len(),
-            stats.max_abs,
-            stats.max_rel
-        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
