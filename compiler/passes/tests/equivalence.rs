@@ -20,7 +20,8 @@
 
 use neoc_ir::interp::{self, compare, Tolerance};
 use neoc_ir::ops::{
-    BinaryOp, Concat, Conv, Gemm, GlobalPool, Pool, PoolKind, Reshape, Softmax, Transpose, UnaryOp,
+    BinaryOp, Concat, Conv, Gemm, GlobalPool, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind,
+    Reshape, Softmax, Transpose, UnaryOp,
 };
 use neoc_ir::{DType, Graph, Op, Tensor, TensorType, ValueDef, ValueId};
 use std::collections::{BTreeMap, HashSet};
@@ -463,6 +464,145 @@ impl Gen {
         }
     }
 
+    /// An explicit Pad feeding a Conv or a pooling window (what `fold-pad` folds), with
+    /// values and modes it must refuse: non-zero constants, `-inf` before an average,
+    /// reflect/edge modes.
+    fn pad_block(&mut self, x: ValueId) -> ValueId {
+        let x = match self.rng.range(0, 3) {
+            0 => self.node(Op::Unary(UnaryOp::Relu), &[x]),
+            1 => self.node(Op::Unary(UnaryOp::Clip { min: 0.0, max: 6.0 }), &[x]),
+            _ => x,
+        };
+        let d = self.dims(x);
+        let reader = self.rng.range(0, 2); // conv, max pool, average pool
+        let mode = match self.rng.range(0, 5) {
+            0 => PadMode::Reflect,
+            1 => PadMode::Edge,
+            _ => PadMode::Constant,
+        };
+        let value = match self.rng.range(0, 4) {
+            0 if reader == 1 => f32::NEG_INFINITY,
+            1 => 0.5,
+            _ => 0.0,
+        };
+        let mut pads = vec![0i64; 8];
+        for i in 0..2 {
+            // Reflect needs pads below the dim.
+            let most = (d[2 + i] - 1).min(2);
+            pads[2 + i] = self.rng.range(0, most) as i64;
+            pads[6 + i] = self.rng.range(0, most) as i64;
+        }
+        let p = self.node(Op::Pad(Pad { pads, mode, value }), &[x]);
+        self.maybe_output_rarely(p);
+        match reader {
+            0 => self.conv(p, None, false),
+            _ => {
+                let kind = if reader == 1 {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg {
+                        count_include_pad: self.rng.chance(0.5),
+                    }
+                };
+                let pd = self.dims(p);
+                let k = [
+                    self.rng.range(1, 3.min(pd[2])),
+                    self.rng.range(1, 3.min(pd[3])),
+                ];
+                let own = if self.rng.chance(0.5) {
+                    vec![0; 4]
+                } else {
+                    vec![
+                        self.rng.range(0, k[0] - 1),
+                        self.rng.range(0, k[1] - 1),
+                        self.rng.range(0, k[0] - 1),
+                        self.rng.range(0, k[1] - 1),
+                    ]
+                };
+                let op = Op::Pool(Pool {
+                    kind,
+                    kernel: k.to_vec(),
+                    strides: vec![self.rng.range(1, 2), self.rng.range(1, 2)],
+                    pads: own,
+                    dilations: vec![1, 1],
+                    ceil_mode: self.rng.chance(0.2),
+                });
+                self.try_node(op, &[p]).unwrap_or(p)
+            }
+        }
+    }
+
+    fn maybe_output_rarely(&mut self, v: ValueId) {
+        if self.rng.chance(0.05) {
+            self.extra_outputs.push(v);
+        }
+    }
+
+    fn reduce(&mut self, kind: ReduceKind, x: ValueId, axis: usize) -> ValueId {
+        let op = Op::Reduce(Reduce {
+            kind,
+            axes: vec![axis],
+            keepdims: true,
+        });
+        self.node(op, &[x])
+    }
+
+    /// Softmax written as primitives along axis 1 or the last axis (what `fuse-softmax`
+    /// recognises), sometimes without the max subtraction, sometimes a decoy whose sum
+    /// runs over another axis.
+    fn softmax_prims(&mut self, x: ValueId) -> ValueId {
+        let r = self.dims(x).len();
+        let axis = if self.rng.chance(0.5) { 1 } else { r - 1 };
+        let e = if self.rng.chance(0.7) {
+            let m = self.reduce(ReduceKind::Max, x, axis);
+            let z = self.node(Op::Binary(BinaryOp::Sub), &[x, m]);
+            self.node(Op::Unary(UnaryOp::Exp), &[z])
+        } else {
+            let t = self.node(Op::Unary(UnaryOp::Tanh), &[x]);
+            self.node(Op::Unary(UnaryOp::Exp), &[t])
+        };
+        let sum_axis = if r > 2 && self.rng.chance(0.15) {
+            (axis + 1) % r
+        } else {
+            axis
+        };
+        let s = self.reduce(ReduceKind::Sum, e, sum_axis);
+        self.node(Op::Binary(BinaryOp::Div), &[e, s])
+    }
+
+    /// LayerNorm over the last axis written as primitives (what `fuse-layernorm`
+    /// recognises), with `Pow(d, 2)` or `d * d`, optional scale and bias.
+    fn layernorm_prims(&mut self, x: ValueId) -> ValueId {
+        let d = self.dims(x);
+        let a = d.len() - 1;
+        let mean = self.reduce(ReduceKind::Mean, x, a);
+        let dev = self.node(Op::Binary(BinaryOp::Sub), &[x, mean]);
+        let sq = if self.rng.chance(0.5) {
+            let two = self.scalar_of(2.0);
+            self.node(Op::Binary(BinaryOp::Pow), &[dev, two])
+        } else {
+            self.node(Op::Binary(BinaryOp::Mul), &[dev, dev])
+        };
+        let var = self.reduce(ReduceKind::Mean, sq, a);
+        // A row of nearly equal values (after a saturated tanh, say) has a tiny variance,
+        // and dividing by it amplifies the last-bit differences that fusion may
+        // legitimately introduce; a large epsilon keeps the graph well conditioned.
+        let eps = self.rng.pick(&[1e-2, 5e-2]);
+        let eps = self.scalar_of(eps);
+        let ve = self.node(Op::Binary(BinaryOp::Add), &[var, eps]);
+        let den = self.node(Op::Unary(UnaryOp::Sqrt), &[ve]);
+        let mut y = self.node(Op::Binary(BinaryOp::Div), &[dev, den]);
+        if self.rng.chance(0.7) {
+            let s = self.konst(&[d[a]], 0.5, 1.5);
+            y = self.node(Op::Binary(BinaryOp::Mul), &[y, s]);
+        }
+        if self.rng.chance(0.7) {
+            let b = self.konst(&[d[a]], -0.5, 0.5);
+            y = self.node(Op::Binary(BinaryOp::Add), &[y, b]);
+        }
+        y
+    }
+
     /// Transpose and (usually) its inverse; or Reshape and back.
     fn movement_pair(&mut self, x: ValueId) -> ValueId {
         let d = self.dims(x);
@@ -663,10 +803,13 @@ impl Gen {
         for _ in 0..self.rng.range(2, 7) {
             let rank4 = self.dims(x).len() == 4;
             x = if rank4 {
-                match self.rng.range(0, 13) {
+                match self.rng.range(0, 16) {
                     0..=2 => self.conv_block(x),
                     11 => self.se_block(x),
                     12 => self.gelu(x),
+                    13 => self.pad_block(x),
+                    14 => self.softmax_prims(x),
+                    15 => self.layernorm_prims(x),
                     3 => self.residual_block(x),
                     4 => self.pool_block(x),
                     5 => self.elementwise_chain(x),
@@ -678,7 +821,7 @@ impl Gen {
                     _ => self.flatten(x),
                 }
             } else {
-                match self.rng.range(0, 9) {
+                match self.rng.range(0, 11) {
                     0..=2 => self.dense_block(x, None),
                     3 => self.dense_residual(x),
                     4 => self.elementwise_chain(x),
@@ -686,6 +829,8 @@ impl Gen {
                     6 => self.duplicate(x),
                     7 => self.softmax(x),
                     8 => self.gelu(x),
+                    9 => self.softmax_prims(x),
+                    10 => self.layernorm_prims(x),
                     _ => self.node(Op::Identity, &[x]),
                 }
             };
