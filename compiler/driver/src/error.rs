@@ -28,6 +28,9 @@ pub enum DriverError {
     /// Environment or internal: LLVM or the linker failed.
     #[error(transparent)]
     Codegen(#[from] neoc_llvm::LlvmError),
+    /// Bad input: an option names something that does not exist (e.g. a pass).
+    #[error("{0}")]
+    Usage(String),
     /// Internal bug.
     #[error("internal error: {0}")]
     Internal(String),

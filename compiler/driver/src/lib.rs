@@ -34,6 +34,8 @@ pub struct CompileOptions {
     pub input_shapes: Vec<(String, Vec<u64>)>,
     /// Passes to skip (`--disable-pass NAME`).
     pub disabled_passes: Vec<String>,
+    /// Print the graph IR to stderr after each of these passes (`--print-ir-after`).
+    pub print_ir_after: Vec<String>,
 }
 
 impl Default for CompileOptions {
@@ -43,6 +45,7 @@ impl Default for CompileOptions {
             opt_level: 2,
             input_shapes: Vec::new(),
             disabled_passes: Vec::new(),
+            print_ir_after: Vec::new(),
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct CompileReport {
     pub passes_time: Duration,
     pub lower_time: Duration,
     pub codegen_time: Duration,
+    /// Graph nodes after import, before the passes.
+    pub nodes_before_passes: usize,
     pub graph_nodes: usize,
     pub steps: usize,
     pub unique_kernels: usize,
@@ -80,6 +85,27 @@ pub fn compile_file(
     Ok((artifact, report))
 }
 
+/// Runs the pass pipeline of `opts.opt_level`, printing the IR after the passes named
+/// in `opts.print_ir_after` to stderr.
+pub fn optimize(graph: &mut Graph, source: &str, opts: &CompileOptions) -> Result<(), DriverError> {
+    let mut sink = |pass: &str, g: &Graph| eprintln!("; IR after {pass}\n{g:#}");
+    neoc_passes::optimize_with(
+        graph,
+        opts.opt_level,
+        &opts.disabled_passes,
+        &opts.print_ir_after,
+        &mut sink,
+    )
+    .map_err(|e| match e {
+        neoc_passes::PassError::Ir(e) => DriverError::Graph {
+            file: source.to_string(),
+            source: e,
+        },
+        e => DriverError::Usage(e.to_string()),
+    })?;
+    Ok(())
+}
+
 /// Compiles an imported graph. `source` names the model in messages and metadata.
 pub fn compile_graph(
     mut graph: Graph,
@@ -90,12 +116,8 @@ pub fn compile_graph(
     let mut report = CompileReport::default();
 
     let t = Instant::now();
-    neoc_passes::optimize(&mut graph, opts.opt_level, &opts.disabled_passes).map_err(|e| {
-        DriverError::Graph {
-            file: source.to_string(),
-            source: e,
-        }
-    })?;
+    report.nodes_before_passes = graph.node_count();
+    optimize(&mut graph, source, opts)?;
     report.passes_time = t.elapsed();
     report.graph_nodes = graph.node_count();
 

@@ -140,6 +140,38 @@ fn copy_kernel(name: String, elem: neoc_kernel::ScalarType, len: u64) -> Kernel 
     b.finish()
 }
 
+/// For each storage class (keyed by its root value), the position in `order` of its
+/// last reader; `None` when it outlives the run (a graph output is in the class).
+/// Views join their source's class.
+fn last_uses(graph: &Graph, order: &[neoc_ir::NodeId]) -> HashMap<ValueId, Option<usize>> {
+    let mut root: HashMap<ValueId, ValueId> = HashMap::new();
+    let find = |root: &HashMap<ValueId, ValueId>, mut v: ValueId| {
+        while let Some(&r) = root.get(&v) {
+            v = r;
+        }
+        v
+    };
+    let mut last: HashMap<ValueId, Option<usize>> = HashMap::new();
+    for (pos, &n) in order.iter().enumerate() {
+        let node = graph.node(n);
+        for v in node.inputs.iter().flatten() {
+            let r = find(&root, *v);
+            last.insert(r, Some(pos));
+        }
+        if node.op.is_view() {
+            if let (Some(Some(src)), Some(&out)) = (node.inputs.first(), node.outputs.first()) {
+                let r = find(&root, *src);
+                root.insert(out, r);
+            }
+        }
+    }
+    for &o in graph.outputs() {
+        let r = find(&root, o);
+        last.insert(r, None);
+    }
+    last
+}
+
 pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     let mut table = KernelTable::default();
     let mut steps: Vec<PendingStep> = Vec::new();
@@ -155,14 +187,34 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         v
     };
 
-    for n in graph.topo_order() {
+    let order = graph.topo_order();
+    let last_use = last_uses(graph, &order);
+    for (pos, &n) in order.iter().enumerate() {
         let node = graph.node(n);
         let symbol = format!("k{}_{}", steps.len(), symbol_part(node.op.name()));
-        let lowered =
-            neoc_kernel::lower_node(graph, n, &symbol).map_err(|e| DriverError::Lower {
+        // In place: an elementwise node may overwrite an input whose storage class
+        // (itself and its views) is intermediate and read for the last time here.
+        let inplace = (0..node.inputs.len()).find(|&i| {
+            let Some(v) = node.inputs[i] else {
+                return false;
+            };
+            let r = find(&root, v);
+            matches!(graph.value(r).def, ValueDef::Node(..))
+                && last_use.get(&r) == Some(&Some(pos))
+                && neoc_kernel::lower::can_run_in_place(graph, n, i)
+        });
+        let lowered = neoc_kernel::lower_node(graph, n, &symbol, inplace).map_err(|e| {
+            DriverError::Lower {
                 file: file.to_string(),
                 source: e,
-            })?;
+            }
+        })?;
+        if let (Some(i), Some(_), Some(&out)) = (inplace, &lowered, node.outputs.first()) {
+            if let Some(Some(src)) = node.inputs.get(i) {
+                let r = find(&root, *src);
+                root.insert(out, r);
+            }
+        }
         match lowered {
             None => {
                 // A view: the output shares the input's storage.

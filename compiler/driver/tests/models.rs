@@ -1,6 +1,9 @@
-//! End-to-end numerics: every model under `testmodels/models/` is compiled, run through
-//! the runtime on its stored inputs, and compared with the stored onnxruntime outputs
-//! within the tolerances of its `case.json`. Every comparison prints max abs/rel error.
+//! End-to-end numerics: every model under `testmodels/models/` is compiled at every
+//! `--opt-level`, run through the runtime on its stored inputs, and compared with the
+//! stored onnxruntime outputs within the tolerances of its `case.json`. Every
+//! comparison prints max abs/rel error (`cargo test -- --nocapture` shows them).
+//! `testmodels/large/*` (generated with `generate.py --large`, not committed) is
+//! checked too when present.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,21 +11,82 @@ use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{DType, Model, TensorRef};
 use std::path::{Path, PathBuf};
 
-fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/models")
+fn testmodels() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels")
 }
 
+/// A `.npy` file as raw little-endian data.
 struct Npy {
+    dtype: DType,
     shape: Vec<u64>,
-    data: Vec<f32>,
+    data: Vec<u8>,
+}
+
+impl Npy {
+    /// Every element widened to `f64`, for comparisons.
+    fn values(&self) -> Vec<f64> {
+        let c = |n: usize| self.data.chunks_exact(n);
+        match self.dtype {
+            DType::F32 => c(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect(),
+            DType::I64 => c(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+                .collect(),
+            DType::I32 => c(4)
+                .map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect(),
+            DType::Bool | DType::U8 => self.data.iter().map(|&b| f64::from(b)).collect(),
+            other => panic!("unsupported test dtype {other}"),
+        }
+    }
 }
 
 fn read_npy(path: &Path) -> Npy {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().to_vec();
-    let data = npy.into_vec::<f32>().unwrap();
-    Npy { shape, data }
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        other => panic!("{}: structured dtype {other:?}", path.display()),
+    };
+    let (dtype, data): (DType, Vec<u8>) = match descr.as_str() {
+        "<f4" => (
+            DType::F32,
+            npy.into_vec::<f32>()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        "<i8" => (
+            DType::I64,
+            npy.into_vec::<i64>()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        "<i4" => (
+            DType::I32,
+            npy.into_vec::<i32>()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        "|b1" => (
+            DType::Bool,
+            npy.into_vec::<bool>()
+                .unwrap()
+                .into_iter()
+                .map(u8::from)
+                .collect(),
+        ),
+        "|u1" => (DType::U8, npy.into_vec::<u8>().unwrap()),
+        other => panic!("{}: unsupported dtype {other}", path.display()),
+    };
+    Npy { dtype, shape, data }
 }
 
 struct Case {
@@ -39,17 +103,19 @@ fn read_case(dir: &Path) -> Case {
     }
 }
 
-/// Compiles and runs one model for `target`, asserting every output matches.
-fn check_model(name: &str, target: &str) {
-    let dir = models_dir().join(name);
-    let case = read_case(&dir);
+/// Compiles and runs the model in `dir` for `target` at `opt_level`, asserting every
+/// output matches its reference.
+fn check_dir(dir: &Path, target: &str, opt_level: u8) {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let case = read_case(dir);
     let opts = CompileOptions {
         target: target.into(),
+        opt_level,
         ..CompileOptions::default()
     };
     let t = std::time::Instant::now();
-    let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts)
-        .unwrap_or_else(|e| panic!("{name}: compile failed: {e}"));
+    let (artifact, report) = compile_file(&dir.join("model.onnx"), &opts)
+        .unwrap_or_else(|e| panic!("{name} -O{opt_level}: compile failed: {e}"));
     let compile_s = t.elapsed().as_secs_f64();
     let model = Model::from_bytes(artifact.to_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let inputs: Vec<Npy> = model
@@ -59,32 +125,43 @@ fn check_model(name: &str, target: &str) {
         .collect();
     let refs: Vec<TensorRef<'_>> = inputs
         .iter()
-        .map(|t| TensorRef::f32(&t.shape, &t.data))
+        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
         .collect();
     let outputs = model
         .run(&refs)
-        .unwrap_or_else(|e| panic!("{name}: run failed: {e}"));
+        .unwrap_or_else(|e| panic!("{name} -O{opt_level}: run failed: {e}"));
     let mut failures = Vec::new();
     for (spec, got) in model.outputs().iter().zip(&outputs) {
         let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
-        assert_eq!(got.dtype(), DType::F32);
+        assert_eq!(got.dtype(), want.dtype, "{name}/{}: dtype", spec.name);
         assert_eq!(got.shape(), &want.shape[..], "{name}/{}: shape", spec.name);
-        let got = got.as_f32().unwrap();
+        let got = Npy {
+            dtype: got.dtype(),
+            shape: got.shape().to_vec(),
+            data: got.as_bytes().to_vec(),
+        };
         let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
-        for (g, w) in got.iter().zip(&want.data) {
-            let (g, w) = (f64::from(*g), f64::from(*w));
+        let wv = want.values();
+        for (g, w) in got.values().into_iter().zip(&wv) {
             let abs = (g - w).abs();
             let ok = abs <= case.atol + case.rtol * w.abs() || (g.is_nan() && w.is_nan());
-            max_abs = max_abs.max(abs);
-            if w != 0.0 {
+            if abs.is_finite() {
+                max_abs = max_abs.max(abs);
+            }
+            if *w != 0.0 && abs.is_finite() {
                 max_rel = max_rel.max(abs / w.abs());
             }
             bad += usize::from(!ok);
         }
+        let scale = wv.iter().fold(0f64, |m, v| m.max(v.abs()));
         println!(
-            "{name}/{} [{target}, compiled in {compile_s:.2}s]: max abs err {max_abs:.3e}, max rel err {max_rel:.3e}, {bad} of {} outside rtol {} atol {}",
+            "{name}/{} [{target} -O{opt_level}, {} kernels, compiled in {compile_s:.2}s]: \
+             max abs err {max_abs:.3e}, max rel err {max_rel:.3e}, max abs err / max |ref| {:.3e}, \
+             {bad} of {} outside rtol {} atol {}",
             spec.name,
-            got.len(),
+            report.steps,
+            max_abs / scale.max(f64::MIN_POSITIVE),
+            wv.len(),
             case.rtol,
             case.atol
         );
@@ -97,7 +174,7 @@ fn check_model(name: &str, target: &str) {
     }
     assert!(
         failures.is_empty(),
-        "{name} [{target}]: {}",
+        "{name} [{target} -O{opt_level}]: {}",
         failures.join("; ")
     );
 }
@@ -107,75 +184,87 @@ fn host() -> &'static str {
     neoc_target_spec::host_target_name()
 }
 
+/// Checks a committed model at every optimisation level.
+fn check_model(name: &str) {
+    let dir = testmodels().join("models").join(name);
+    for level in 0..=3 {
+        check_dir(&dir, host(), level);
+    }
+}
+
 macro_rules! model_tests {
-    ($($test:ident => $name:literal),* $(,)?) => {$(
+    ($($test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check_model(stringify!($test));
+            }
+        )*
+        /// Every directory under testmodels/models is covered by a test above.
         #[test]
-        fn $test() {
-            check_model($name, host());
+        fn every_model_has_a_test() {
+            let known = [$(stringify!($test)),*];
+            for e in std::fs::read_dir(testmodels().join("models")).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(known.contains(&name.as_str()), "testmodels/models/{name} has no test");
+            }
         }
-    )*};
+    };
 }
 
 model_tests! {
-    mlp => "mlp",
-    lenet => "lenet",
-    resnet18 => "resnet18",
-    mobilenet_v2 => "mobilenet_v2",
-    ops_conv => "ops_conv",
-    ops_pool => "ops_pool",
-    ops_elementwise => "ops_elementwise",
-    ops_linear => "ops_linear",
-    ops_shape => "ops_shape",
-    ops_bn => "ops_bn",
-    ops_opset7 => "ops_opset7",
-    ops_opset11 => "ops_opset11",
-    ops_opset21 => "ops_opset21",
-    ops_reduce => "ops_reduce",
-    ops_reduce18 => "ops_reduce18",
-    ops_pad => "ops_pad",
-    ops_pad18 => "ops_pad18",
-    ops_pad19 => "ops_pad19",
-    ops_where_expand => "ops_where_expand",
+    mlp,
+    lenet,
+    resnet18,
+    mobilenet_v2,
+    bert_encoder,
+    bert_encoder_opset17,
+    ops_conv,
+    ops_pool,
+    ops_elementwise,
+    ops_linear,
+    ops_shape,
+    ops_bn,
+    ops_opset7,
+    ops_opset11,
+    ops_opset21,
+    ops_reduce,
+    ops_reduce18,
+    ops_pad,
+    ops_pad18,
+    ops_pad19,
+    ops_where_expand,
+    ops_fusion,
+    ops_layernorm_gelu,
 }
 
 /// The AVX2 code path is checked too (on an AVX-512 machine the runtime would otherwise
 /// never run it): these models are compiled for the AVX2 level only.
 #[test]
 fn avx2_level_matches_too() {
-    for name in ["lenet", "ops_conv", "ops_elementwise", "ops_linear"] {
-        check_model(name, "x86_64-avx2");
+    for name in [
+        "lenet",
+        "ops_conv",
+        "ops_elementwise",
+        "ops_linear",
+        "ops_fusion",
+        "bert_encoder",
+    ] {
+        check_dir(&testmodels().join("models").join(name), "x86_64-avx2", 2);
     }
 }
 
-/// Every directory under testmodels/models is covered by a test above.
+/// Large models generated locally (`generate.py --large`), checked when present.
 #[test]
-fn every_model_has_a_test() {
-    let known = [
-        "mlp",
-        "lenet",
-        "resnet18",
-        "mobilenet_v2",
-        "ops_conv",
-        "ops_pool",
-        "ops_elementwise",
-        "ops_linear",
-        "ops_shape",
-        "ops_bn",
-        "ops_opset7",
-        "ops_opset11",
-        "ops_opset21",
-        "ops_reduce",
-        "ops_reduce18",
-        "ops_pad",
-        "ops_pad18",
-        "ops_pad19",
-        "ops_where_expand",
-    ];
-    for e in std::fs::read_dir(models_dir()).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(
-            known.contains(&name.as_str()),
-            "testmodels/models/{name} has no test"
-        );
+fn large_models_when_present() {
+    let Ok(entries) = std::fs::read_dir(testmodels().join("large")) else {
+        println!("testmodels/large is absent (generate it with `generate.py --large`); skipping");
+        return;
+    };
+    for e in entries {
+        let dir = e.unwrap().path();
+        if dir.join("model.onnx").exists() {
+            check_dir(&dir, host(), 2);
+        }
     }
 }

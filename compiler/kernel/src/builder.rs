@@ -41,6 +41,13 @@ impl KernelBuilder {
         BufId(self.kernel.params.len() as u32 - 1)
     }
 
+    /// Changes how the kernel uses parameter `b` (e.g. an input also written in place).
+    pub fn set_access(&mut self, b: BufId, access: Access) {
+        if let Some(p) = self.kernel.params.get_mut(b.0 as usize) {
+            p.access = access;
+        }
+    }
+
     /// Declares a scalar variable.
     pub fn var(&mut self, name: impl Into<String>, ty: ScalarType) -> VarId {
         self.kernel.vars.push(Var {

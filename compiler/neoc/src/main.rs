@@ -44,6 +44,9 @@ enum Command {
         /// Skip a graph pass by name (repeatable).
         #[arg(long = "disable-pass", value_name = "PASS")]
         disabled_passes: Vec<String>,
+        /// Print the graph IR to stderr after a pass (repeatable).
+        #[arg(long = "print-ir-after", value_name = "PASS")]
+        print_ir_after: Vec<String>,
         /// Print nothing but errors.
         #[arg(long, short = 'q')]
         quiet: bool,
@@ -78,6 +81,15 @@ enum Command {
         /// Print the kernel IR of every kernel (models only).
         #[arg(long)]
         kernels: bool,
+        /// Write a Graphviz file of the graph after the pipeline (fused groups as
+        /// clusters); with --dot-before-passes, of the graph as imported.
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
+        #[arg(long = "dot-before-passes")]
+        dot_before_passes: bool,
+        /// Optimisation level of the pipeline that --ir/--kernels/--dot show.
+        #[arg(long = "opt-level", short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+        opt_level: u8,
     },
     /// List the target names `--target` accepts.
     Targets,
@@ -93,15 +105,19 @@ fn main() -> ExitCode {
             opt_level,
             input_shapes,
             disabled_passes,
+            print_ir_after,
             quiet,
         } => compile(
             &model,
-            target,
-            output,
-            opt_level,
-            &input_shapes,
-            disabled_passes,
-            quiet,
+            CompileArgs {
+                target,
+                output,
+                opt_level,
+                input_shapes,
+                disabled_passes,
+                print_ir_after,
+                quiet,
+            },
         ),
         Command::Run {
             artifact,
@@ -114,7 +130,21 @@ fn main() -> ExitCode {
             iterations,
             warmup,
         } => bench(&artifact, &inputs, iterations, warmup),
-        Command::Inspect { file, ir, kernels } => inspect(&file, ir, kernels),
+        Command::Inspect {
+            file,
+            ir,
+            kernels,
+            dot,
+            dot_before_passes,
+            opt_level,
+        } => inspect(
+            &file,
+            ir,
+            kernels,
+            dot.as_deref(),
+            dot_before_passes,
+            opt_level,
+        ),
         Command::Targets => {
             targets();
             Ok(())
@@ -141,24 +171,30 @@ fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
     Ok((name.to_string(), dims))
 }
 
-fn compile(
-    model: &Path,
+/// The options of `neoc compile`.
+struct CompileArgs {
     target: String,
     output: Option<PathBuf>,
     opt_level: u8,
-    input_shapes: &[String],
+    input_shapes: Vec<String>,
     disabled_passes: Vec<String>,
+    print_ir_after: Vec<String>,
     quiet: bool,
-) -> Result<(), String> {
-    let input_shapes = input_shapes
+}
+
+fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
+    let input_shapes = args
+        .input_shapes
         .iter()
         .map(|s| parse_shape(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let (output, quiet) = (args.output, args.quiet);
     let opts = neoc_driver::CompileOptions {
-        target,
-        opt_level,
+        target: args.target,
+        opt_level: args.opt_level,
         input_shapes,
-        disabled_passes,
+        disabled_passes: args.disabled_passes,
+        print_ir_after: args.print_ir_after,
     };
     let start = Instant::now();
     let (artifact, report) = neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?;
@@ -183,8 +219,9 @@ fn compile(
             report.codegen_time.as_secs_f64()
         );
         println!(
-            "  {} graph nodes, {} steps, {} unique kernels, variants: {}",
+            "  {} graph nodes ({} before passes), {} steps, {} unique kernels, variants: {}",
             report.graph_nodes,
+            report.nodes_before_passes,
             report.steps,
             report.unique_kernels,
             report.variants.join(", ")
@@ -374,7 +411,14 @@ fn is_artifact(path: &Path) -> bool {
         && magic == neoc_artifact::MAGIC
 }
 
-fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
+fn inspect(
+    file: &Path,
+    ir: bool,
+    kernels: bool,
+    dot: Option<&Path>,
+    dot_before_passes: bool,
+    opt_level: u8,
+) -> Result<(), String> {
     if is_artifact(file) {
         return inspect_artifact(file);
     }
@@ -384,11 +428,22 @@ fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
         "{}",
         neoc_driver::inspect::model_report(&info, graph.as_ref())
     );
-    if ir || kernels {
+    let title = file.display().to_string();
+    if let (Some(path), true, Some(g)) = (dot, dot_before_passes, graph.as_ref()) {
+        write_dot(path, g, &title)?;
+    }
+    if ir || kernels || (dot.is_some() && !dot_before_passes) {
         let mut g = neoc_driver::import(file, &[]).map_err(|e| e.to_string())?;
-        neoc_passes::optimize(&mut g, 2, &[]).map_err(|e| e.to_string())?;
+        let opts = neoc_driver::CompileOptions {
+            opt_level,
+            ..neoc_driver::CompileOptions::default()
+        };
+        neoc_driver::optimize(&mut g, &title, &opts).map_err(|e| e.to_string())?;
+        if let (Some(path), false) = (dot, dot_before_passes) {
+            write_dot(path, &g, &title)?;
+        }
         if ir {
-            println!("\n{g}");
+            println!("\n{g:#}");
         }
         if kernels {
             let source = file.display().to_string();
@@ -396,6 +451,13 @@ fn inspect(file: &Path, ir: bool, kernels: bool) -> Result<(), String> {
             println!("\n{}", planned.module);
         }
     }
+    Ok(())
+}
+
+fn write_dot(path: &Path, g: &neoc_ir::Graph, title: &str) -> Result<(), String> {
+    std::fs::write(path, neoc_ir::dot::to_dot(g, title))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 

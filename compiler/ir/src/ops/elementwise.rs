@@ -46,7 +46,9 @@ pub enum UnaryOp {
     Softplus,
     /// `x * Φ(x)`: exact `0.5 x (1 + erf(x / √2))`, or with `tanh` the approximation
     /// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
-    Gelu { tanh: bool },
+    Gelu {
+        tanh: bool,
+    },
 }
 
 impl UnaryOp {

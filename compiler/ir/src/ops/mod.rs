@@ -9,6 +9,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod expand;
 pub mod fused;
+pub mod layer_norm;
 pub mod linalg;
 pub mod movement;
 pub mod normalization;
@@ -21,6 +22,7 @@ pub use conv::Conv;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
+pub use layer_norm::LayerNorm;
 pub use linalg::Gemm;
 pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
 pub use normalization::{BatchNorm, Softmax};
@@ -67,6 +69,8 @@ pub enum Op {
     Cast(Cast),
     /// The input, unchanged.
     Identity,
+    /// Layer normalization over trailing dims: inputs `x[, scale[, bias]]`.
+    LayerNorm(LayerNorm),
     /// A fused chain of elementwise functions over broadcast inputs.
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
@@ -109,6 +113,7 @@ impl Op {
             Op::Shape(_) => "Shape",
             Op::Cast(_) => "Cast",
             Op::Identity => "Identity",
+            Op::LayerNorm(_) => "LayerNormalization",
             Op::Elementwise(_) => "Elementwise",
             Op::Fused(_) => "Fused",
             Op::Pad(_) => "Pad",
@@ -140,6 +145,7 @@ impl Op {
             Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
             Op::Fused(f) => (f.anchor.arity().0, usize::MAX),
+            Op::LayerNorm(_) => (1, 3),
         }
     }
 
@@ -183,6 +189,7 @@ impl Op {
                 shape: req[0].shape.clone(),
             }),
             Op::Identity => one(req[0].clone()),
+            Op::LayerNorm(l) => one(l.infer(inputs)?),
             Op::Elementwise(p) => one(p.infer(&req)?),
             Op::Fused(f) => one(f.infer(inputs)?),
             Op::Pad(p) => one(p.infer(req[0])?),
@@ -214,6 +221,7 @@ impl Op {
             Op::Reduce(r) => r.eval(req[0], out),
             Op::Where => select::eval_where(req[0], req[1], req[2], out),
             Op::Expand(e) => e.eval(req[0]),
+            Op::LayerNorm(l) => l.eval(inputs, out),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
                 let anchor_types = f.anchor.infer(
@@ -303,6 +311,7 @@ impl fmt::Display for Op {
             Op::Pad(p) => p.attrs(),
             Op::Reduce(r) => r.attrs(),
             Op::Expand(e) => format!("shape={:?}", e.shape),
+            Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(
                 "anchor_inputs={} {} -> {}",

@@ -51,6 +51,16 @@ pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
         UnaryOp::Floor => Expr::unary(KU::Floor, x),
         UnaryOp::Ceil => Expr::unary(KU::Ceil, x),
         // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), which never overflows.
+        UnaryOp::Gelu { tanh: false } => {
+            c(0.5)
+                * x.clone()
+                * (c(1.0) + Expr::unary(KU::Erf, x * c(std::f64::consts::FRAC_1_SQRT_2)))
+        }
+        UnaryOp::Gelu { tanh: true } => {
+            let k = c((2.0 / std::f64::consts::PI).sqrt());
+            let inner = k * (x.clone() + c(0.044715) * x.clone() * x.clone() * x.clone());
+            c(0.5) * x * (c(1.0) + Expr::unary(KU::Tanh, inner))
+        }
         UnaryOp::Softplus => {
             x.clone().max(c(0.0)) + Expr::unary(KU::Log, c(1.0) + (-Expr::unary(KU::Abs, x)).exp())
         }

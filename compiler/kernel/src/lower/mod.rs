@@ -53,6 +53,9 @@ pub(crate) struct Ctx<'g> {
     pub node: NodeId,
     pub b: KernelBuilder,
     pub args: Vec<ArgRef>,
+    /// Input index whose buffer the output reuses (in-place), and its parameter once
+    /// bound.
+    pub inplace: Option<(usize, Option<BufId>)>,
 }
 
 impl<'g> Ctx<'g> {
@@ -107,13 +110,25 @@ impl<'g> Ctx<'g> {
 
     /// Binds the node's `i`-th input for reading; the input must be present.
     pub fn bind_input(&mut self, i: usize) -> Result<BufId, LowerError> {
-        match self.input(i) {
-            Some(v) => self.bind(v, Access::Read),
-            None => self.err(format!("input {i} is missing")),
+        let b = match self.input(i) {
+            Some(v) => self.bind(v, Access::Read)?,
+            None => return self.err(format!("input {i} is missing")),
+        };
+        if let Some((k, slot)) = &mut self.inplace {
+            if *k == i && slot.is_none() {
+                *slot = Some(b);
+            }
         }
+        Ok(b)
     }
 
+    /// Binds output `i`. For an in-place node the output is the aliased input's
+    /// parameter, made read-write, and no new parameter is added.
     pub fn bind_output(&mut self, i: usize) -> Result<BufId, LowerError> {
+        if let (0, Some((_, Some(b)))) = (i, self.inplace) {
+            self.b.set_access(b, Access::ReadWrite);
+            return Ok(b);
+        }
         let v = self.output(i);
         self.bind(v, Access::ReadWrite)
     }
@@ -133,12 +148,31 @@ pub fn scalar_type(dt: DType) -> Option<ScalarType> {
     })
 }
 
+/// True when the node's kernel may write its output over input `i` (the caller must
+/// also know that input is dead afterwards): an elementwise op whose input `i` has the
+/// output's exact type, so element `k` of the output depends only on element `k` of
+/// that input, read before it is written in the same iteration.
+pub fn can_run_in_place(graph: &Graph, node: NodeId, i: usize) -> bool {
+    let n = graph.node(node);
+    let elementwise = matches!(n.op, Op::Unary(_) | Op::Binary(_) | Op::Elementwise(_));
+    match (n.inputs.get(i).copied().flatten(), n.outputs.first()) {
+        (Some(v), Some(&o)) => {
+            // Read through one parameter only: a second one would alias the output.
+            let once = n.inputs.iter().filter(|x| **x == Some(v)).count() == 1;
+            elementwise && once && graph.value(v).ty == graph.value(o).ty
+        }
+        _ => false,
+    }
+}
+
 /// Lowers one node to a kernel named `symbol`. Returns `Ok(None)` for view operators,
-/// which need no code.
+/// which need no code. With `inplace = Some(i)` (see [`can_run_in_place`]) the output
+/// shares input `i`'s buffer and has no parameter of its own.
 pub fn lower_node(
     graph: &Graph,
     node: NodeId,
     symbol: &str,
+    inplace: Option<usize>,
 ) -> Result<Option<Lowered>, LowerError> {
     let op = graph.node(node).op.clone();
     if op.is_view() {
@@ -149,6 +183,9 @@ pub fn lower_node(
         node,
         b: KernelBuilder::new(symbol),
         args: Vec::new(),
+        inplace: inplace
+            .filter(|&i| can_run_in_place(graph, node, i))
+            .map(|i| (i, None)),
     };
     match &op {
         Op::Unary(u) => elementwise::unary(&mut cx, u)?,
@@ -159,6 +196,7 @@ pub fn lower_node(
         Op::GlobalPool(g) => pool::global_pool(&mut cx, g)?,
         Op::Gemm(g) => linalg::gemm(&mut cx, g, None)?,
         Op::MatMul => linalg::matmul(&mut cx, None)?,
+        Op::LayerNorm(l) => normalization::layer_norm(&mut cx, l)?,
         Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
         Op::Fused(f) => match f.anchor.as_ref() {
             Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,

@@ -88,3 +88,70 @@ pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> 
     });
     Ok(())
 }
+
+/// Layer normalization, one row (the trailing dims from `axis`) at a time: mean, then
+/// variance around it (two passes: no cancellation), then the affine output.
+pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Result<(), LowerError> {
+    let Some(vx) = cx.input(0) else {
+        return cx.err("missing operand");
+    };
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    if !t.is_float() {
+        return cx.err("only float layer normalization is supported");
+    }
+    let inner_dims = xd[ln.axis..].to_vec();
+    let outer: i64 = xd[..ln.axis].iter().product::<u64>() as i64;
+    let inner: i64 = inner_dims.iter().product::<u64>() as i64;
+    let x = cx.bind_input(0)?;
+    let mut params = Vec::new();
+    for i in 1..3 {
+        if let Some(v) = cx.input(i) {
+            let s = super::elementwise::broadcast_strides(&cx.dims(v)?, &inner_dims);
+            params.push(Some((cx.bind_input(i)?, s)));
+        } else {
+            params.push(None);
+        }
+    }
+    let y = cx.bind_output(0)?;
+    let mean = cx.b.var("mean", t);
+    let var = cx.b.var("var", t);
+    let d = cx.b.var("d", t);
+    let n = fconst(inner as f64, t);
+    let eps = fconst(f64::from(ln.epsilon), t);
+    let inner_coords = |i: &Expr| super::fused::unflatten(i, &inner_dims);
+    cx.b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
+        let at = |i: Expr| o.clone() * Expr::i64(inner) + i;
+        b.assign(mean, fconst(0.0, t));
+        b.for_loop("i", 0, inner, LoopKind::Serial, |b, i| {
+            b.assign(mean, Expr::var(mean) + Expr::load(x, at(i)));
+        });
+        b.assign(mean, Expr::var(mean) / n.clone());
+        b.assign(var, fconst(0.0, t));
+        b.for_loop("i", 0, inner, LoopKind::Serial, |b, i| {
+            b.assign(d, Expr::load(x, at(i)) - Expr::var(mean));
+            b.assign(var, Expr::fma(Expr::var(d), Expr::var(d), Expr::var(var)));
+        });
+        b.assign(
+            var,
+            fconst(1.0, t) / (Expr::var(var) / n.clone() + eps.clone()).sqrt(),
+        );
+        b.for_loop("i", 0, inner, LoopKind::Vectorize, |b, i| {
+            let mut v = (Expr::load(x, at(i.clone())) - Expr::var(mean)) * Expr::var(var);
+            for (k, p) in params.iter().enumerate() {
+                let Some((buf, s)) = p else { continue };
+                let idx = if s.iter().all(|&st| st == 0) {
+                    Expr::i64(0)
+                } else if inner_dims.len() == 1 || s == &neoc_ir::shape::strides(&inner_dims) {
+                    i.clone()
+                } else {
+                    super::elementwise::strided_index(&inner_coords(&i), s)
+                };
+                let pv = Expr::load(*buf, idx);
+                v = if k == 0 { v * pv } else { v + pv };
+            }
+            b.store(y, at(i), v);
+        });
+    });
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! BatchNormalization (inference form), Softmax and LogSoftmax.
+//! BatchNormalization (inference form), LayerNormalization, Softmax and LogSoftmax.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__BatchNormalization.html>,
 //! <https://onnx.ai/onnx/operators/onnx__Softmax.html>. Opset notes:
@@ -10,10 +10,13 @@
 //!   normalise each row; that is imported as Reshape → Softmax(axis 1) → Reshape, or
 //!   directly as a last-axis Softmax when `axis` is the last dim (the same thing).
 //!   From 13 they normalise along one `axis` (default -1).
+//! - LayerNormalization (17+) maps to the IR's LayerNorm; only output 0 (Y) may be used
+//!   (Mean and InvStdDev are training outputs); `stash_type` only affects precision of
+//!   the statistics, which are computed in f32 here.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BatchNorm, Reshape, Softmax};
+use neoc_ir::ops::{BatchNorm, LayerNorm, Reshape, Softmax};
 use neoc_ir::Op;
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -41,7 +44,27 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Softmax", 13, 22, softmax, "one axis, default -1"),
     spec("LogSoftmax", 7, 12, log_softmax_legacy, "as Softmax 7-12"),
     spec("LogSoftmax", 13, 22, log_softmax, "as Softmax 13+"),
+    spec(
+        "LayerNormalization",
+        17,
+        22,
+        layer_norm,
+        "axis, epsilon; only output Y",
+    ),
 ];
+
+fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let rank = c.dims(x)?.len();
+    let axis = c.axis(c.attrs.int("axis", -1)?, rank)?;
+    let epsilon = c.attrs.float("epsilon", 1e-5)?;
+    let scale = c.req(1)?;
+    let bias = c.input(2);
+    c.emit1(
+        Op::LayerNorm(LayerNorm { axis, epsilon }),
+        vec![Some(x), Some(scale), bias],
+    )
+}
 
 fn batch_norm(c: &mut NodeCtx<'_>) -> Built {
     if c.opset < 9 && c.attrs.int("spatial", 1)? != 1 {
