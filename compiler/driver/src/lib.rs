@@ -23,6 +23,10 @@ use neoc_ir::Graph;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Metadata key: the sum of all intermediate tensor sizes (what memory planning saves
+/// is the difference to the plan's arena size).
+pub const NAIVE_INTERMEDIATE_BYTES: &str = "naive_intermediate_bytes";
+
 /// What to compile for and how.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
@@ -154,6 +158,10 @@ pub fn compile_graph(
             ("source".into(), source.to_string()),
             ("graph".into(), graph.name.clone()),
             ("opt_level".into(), opts.opt_level.to_string()),
+            (
+                NAIVE_INTERMEDIATE_BYTES.into(),
+                report.naive_intermediate_bytes.to_string(),
+            ),
         ],
     };
     artifact.validate().map_err(|e| {

@@ -29,7 +29,8 @@ pub struct Planned {
     pub weights: Vec<u8>,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
-    /// Sum of all arena-resident buffer sizes without reuse (for reports).
+    /// Sum of the sizes of all intermediate tensors (kernel outputs that are not graph
+    /// outputs, and scratch), i.e. the memory needed without planning (for reports).
     pub naive_bytes: u64,
 }
 
@@ -189,6 +190,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
 
     let order = graph.topo_order();
     let last_use = last_uses(graph, &order);
+    let mut intermediate_bytes = 0u64;
     for (pos, &n) in order.iter().enumerate() {
         let node = graph.node(n);
         let symbol = format!("k{}_{}", steps.len(), symbol_part(node.op.name()));
@@ -224,6 +226,11 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                 }
             }
             Some(l) => {
+                for &o in &node.outputs {
+                    if !graph.outputs().contains(&o) {
+                        intermediate_bytes += byte_len(graph, o).next_multiple_of(ALIGN);
+                    }
+                }
                 let kernel = table.add(l.kernel);
                 steps.push(PendingStep {
                     kernel,
@@ -327,7 +334,14 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
             }
         }
     }
-    let naive_bytes: u64 = lives.iter().map(|l| l.size.next_multiple_of(ALIGN)).sum();
+    // Without a plan every intermediate tensor (each kernel's output that is not a graph
+    // output, plus scratch) would have its own buffer.
+    let scratch_bytes: u64 = lives
+        .iter()
+        .filter(|l| l.key.is_none())
+        .map(|l| l.size.next_multiple_of(ALIGN))
+        .sum();
+    let naive_bytes = intermediate_bytes + scratch_bytes;
     let mut order: Vec<usize> = (0..lives.len()).collect();
     order.sort_by(|&a, &b| lives[b].size.cmp(&lives[a].size).then(a.cmp(&b)));
     let mut placed: Vec<(usize, u64)> = Vec::new(); // (live index, offset)

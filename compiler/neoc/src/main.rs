@@ -510,8 +510,16 @@ fn inspect_artifact(file: &Path) -> Result<(), String> {
         println!("  {} {}", s.name, s.type_string());
     }
     let plan = view.plan();
+    let naive = view
+        .metadata()
+        .iter()
+        .find(|(k, _)| k == neoc_driver::NAIVE_INTERMEDIATE_BYTES)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .map_or(String::new(), |n| {
+            format!(" (naive sum of intermediates {})", human_bytes(n))
+        });
     println!(
-        "plan: {} steps, {} kernels, arena {}, weights {}",
+        "plan: {} steps, {} kernels, arena {}{naive}, weights {}",
         plan.steps.len(),
         plan.kernels.len(),
         human_bytes(plan.arena_size),
