@@ -15,7 +15,7 @@ use crate::dtype::DType;
 use crate::graph::{Graph, ValueId};
 use crate::ops::{
     BatchNorm, BinaryOp, Cast, Concat, Conv, ElemInstr, ElemProgram, Expand, Fused, Gather, Gemm,
-    GlobalPool, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind, Reshape, Shape,
+    GlobalPool, LayerNorm, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind, Reshape, Shape,
     Slice, SliceAxis, Softmax, Transpose, UnaryOp,
 };
 use crate::shape::{checked_elements, Dim, Shape as IrShape, TensorType};
@@ -992,6 +992,10 @@ impl<'a> Parser<'a> {
             "Expand" => Op::Expand(Expand {
                 shape: self.required(a, "shape", Self::u64s)?,
             }),
+            "LayerNormalization" => Op::LayerNorm(LayerNorm {
+                axis: self.required(a, "axis", Self::uint)?,
+                epsilon: self.take(a, "epsilon", Self::float)?.unwrap_or(1e-5),
+            }),
             name if ReduceKind::from_name(name).is_some() => Op::Reduce(Reduce {
                 kind: ReduceKind::from_name(name).unwrap_or(ReduceKind::Sum),
                 axes: self.take(a, "axes", Self::usizes)?.unwrap_or_default(),
@@ -1035,6 +1039,9 @@ impl<'a> Parser<'a> {
             "Floor" => UnaryOp::Floor,
             "Ceil" => UnaryOp::Ceil,
             "Softplus" => UnaryOp::Softplus,
+            "Gelu" => UnaryOp::Gelu {
+                tanh: self.take(a, "tanh", Self::boolean)?.unwrap_or(false),
+            },
             _ => return Ok(None),
         };
         Ok(Some(u))
@@ -1175,6 +1182,8 @@ pub(crate) mod tests {
             Floor,
             Ceil,
             Softplus,
+            Gelu { tanh: false },
+            Gelu { tanh: true },
         ]
     }
 
@@ -1201,9 +1210,10 @@ pub(crate) mod tests {
             Floor => 15,
             Ceil => 16,
             Softplus => 17,
+            Gelu { .. } => 18,
         }
     }
-    const UNARY_COUNT: usize = 18;
+    const UNARY_COUNT: usize = 19;
 
     /// As [`unary_index`], for operators.
     fn op_index(op: &Op) -> usize {
@@ -1229,11 +1239,12 @@ pub(crate) mod tests {
             Op::Reduce(_) => 18,
             Op::Where => 19,
             Op::Expand(_) => 20,
-            Op::Elementwise(_) => 21,
-            Op::Fused(_) => 22,
+            Op::LayerNorm(_) => 21,
+            Op::Elementwise(_) => 22,
+            Op::Fused(_) => 23,
         }
     }
-    const OP_COUNT: usize = 23;
+    const OP_COUNT: usize = 24;
 
     /// One graph using every operator (and every attribute form) once.
     pub(crate) fn every_op() -> Graph {
@@ -1463,6 +1474,12 @@ pub(crate) mod tests {
             }),
             &[x],
         ));
+        let ln = LayerNorm {
+            axis: 2,
+            epsilon: 1e-6,
+        };
+        let ln_s = g.add_const("ln_s", Tensor::from_f32(vec![8], &[1.0; 8]));
+        outs.push(node(&mut g, "ln", Op::LayerNorm(ln), &[x, ln_s]));
         let prog = ElemProgram {
             instrs: vec![
                 ElemInstr::Input(0),
