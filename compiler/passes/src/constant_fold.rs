@@ -27,12 +27,7 @@ fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     let Some(folded) = fold(graph, n, &out_types)? else {
         return Ok(None);
     };
-    if folded.len() != node.outputs.len()
-        || node
-            .outputs
-            .iter()
-            .any(|&v| graph.outputs().contains(&v) && graph.inputs().contains(&v))
-    {
+    if folded.len() != node.outputs.len() {
         return Ok(None);
     }
     let mut p = Patch::new();

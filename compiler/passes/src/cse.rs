@@ -32,6 +32,7 @@ pub fn run(graph: &mut Graph) -> Result<bool> {
         let Some(&first) = earlier.iter().find(|&&m| {
             let other = g.node(m);
             other.op == node.op
+                && other.inputs == node.inputs
                 && other.outputs.len() == node.outputs.len()
                 && node.outputs.iter().zip(&other.outputs).all(|(&old, &new)| {
                     g.value(old).ty == g.value(new).ty && can_replace(g, old, new)

@@ -15,7 +15,8 @@
 //! level 2   level 1
 //!           ┌▶ fold-pad → fold-batchnorm → fold-scalar → cleanups of level 1 ──┐  (fixed point)
 //!           └──────────────────────────────────────────────────────────────────┘
-//!           gemm-weight-layout → constant-fold → fuse-epilogue → fuse-elementwise → dce
+//!           gemm-weight-layout → constant-fold → fuse-layernorm → fuse-softmax
+//!           → fuse-elementwise → fuse-epilogue → recognize-gelu → dce
 //! level 3   as level 2 (layout passes will go here)
 //! ```
 //!
@@ -23,7 +24,7 @@
 //! |---|---|
 //! | 0 | `dce` (only what code generation needs) |
 //! | 1 | cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
-//! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then `gemm-weight-layout`, `constant-fold`, fusion (`fuse-epilogue`, `fuse-elementwise`), `dce` |
+//! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then `gemm-weight-layout`, `constant-fold`, patterns (`fuse-layernorm`, `fuse-softmax`), fusion (`fuse-elementwise`, `fuse-epilogue`), `recognize-gelu`, `dce` |
 //! | 3 | as 2 |
 //!
 //! Folds run before fusion because fusion hides the Mul/Add/BatchNorm nodes they look
@@ -31,6 +32,7 @@
 //! `trans_b`.
 
 pub mod constant_fold;
+mod consts;
 pub mod cse;
 pub mod dce;
 pub mod fold_batchnorm;
@@ -41,10 +43,14 @@ pub mod patch;
 pub mod remove_identity;
 pub mod transpose_cancel;
 
-// Fusion passes (owned by their own files).
+// Pattern recognition and fusion passes.
 pub mod fuse_elementwise;
 pub mod fuse_epilogue;
+pub mod fuse_layernorm;
+pub mod fuse_softmax;
 mod fusion;
+mod pattern;
+pub mod recognize_gelu;
 
 #[cfg(test)]
 mod test_util;
@@ -128,7 +134,19 @@ pub const PASSES: &[Pass] = &[
         name: "gemm-weight-layout",
         run: gemm_weight_layout::run,
     },
-    // Fusion passes.
+    // Pattern recognition and fusion passes.
+    Pass {
+        name: "fuse-layernorm",
+        run: fuse_layernorm::run,
+    },
+    Pass {
+        name: "fuse-softmax",
+        run: fuse_softmax::run,
+    },
+    Pass {
+        name: "recognize-gelu",
+        run: recognize_gelu::run,
+    },
     Pass {
         name: "fuse-elementwise",
         run: fuse_elementwise::run,
@@ -185,10 +203,15 @@ pub fn pipeline(opt_level: u8) -> Vec<Step> {
             [
                 "gemm-weight-layout",
                 "constant-fold",
-                // Fusion passes: after every fold, since a fused node hides the
+                // Patterns written as primitives by exporters become single ops...
+                "fuse-layernorm",
+                "fuse-softmax",
+                // ...then fusion: after every fold, since a fused node hides the
                 // elementwise ops the folds look for.
-                "fuse-epilogue",
                 "fuse-elementwise",
+                "fuse-epilogue",
+                // GELU is recognised by probing fused programs, so it runs last.
+                "recognize-gelu",
                 "dce",
             ]
             .map(Step::Once),
