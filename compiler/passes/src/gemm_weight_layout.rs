@@ -4,46 +4,72 @@
 //! Sound because the product is unchanged; it pays because the lowered kernel then
 //! streams rows of B contiguously in its vectorized inner loop.
 
+use crate::patch::{rewrite, Patch};
 use crate::Result;
 use neoc_ir::ops::{Gemm, Transpose};
-use neoc_ir::{Graph, Op};
+use neoc_ir::{Graph, NodeId, Op};
 
 pub fn run(graph: &mut Graph) -> Result<bool> {
-    let mut changed = false;
-    for n in graph.topo_order() {
-        let node = graph.node(n).clone();
-        let Op::Gemm(g) = node.op else { continue };
-        if !g.trans_b {
-            continue;
-        }
-        let Some(Some(b)) = node.inputs.get(1).copied() else {
-            continue;
-        };
-        if graph.const_value(b).is_none() {
-            continue;
-        }
-        let name = format!("{}.b_t", graph.value(b).name);
-        let bt = graph.add_node(
-            format!("{}/transpose_b", node.name),
-            Op::Transpose(Transpose { perm: vec![1, 0] }),
-            vec![Some(b)],
-            vec![name],
-        )?;
-        let mut inputs = node.inputs.clone();
-        inputs[1] = Some(bt[0]);
-        let new_op = Op::Gemm(Gemm {
-            trans_b: false,
-            ..g
-        });
-        let names = node
-            .outputs
-            .iter()
-            .map(|v| graph.value(*v).name.clone())
-            .collect();
-        let outs = graph.add_node(node.name.clone(), new_op, inputs, names)?;
-        graph.replace_uses(node.outputs[0], outs[0])?;
-        graph.remove_node(n);
-        changed = true;
+    rewrite(graph, rule)
+}
+
+fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
+    let node = graph.node(n);
+    let (Op::Gemm(g), [out]) = (&node.op, node.outputs.as_slice()) else {
+        return Ok(None);
+    };
+    let Some(Some(b)) = node.inputs.get(1).copied() else {
+        return Ok(None);
+    };
+    if !g.trans_b || graph.const_value(b).is_none() {
+        return Ok(None);
     }
-    Ok(changed)
+    let mut p = Patch::new();
+    // Folded to a constant when the patch is applied.
+    let bt = p.add_node(
+        format!("{}/transpose_b", node.name),
+        Op::Transpose(Transpose { perm: vec![1, 0] }),
+        vec![Some(b.into())],
+        format!("{}.b_t", graph.value(b).name),
+    );
+    let mut inputs: Vec<_> = node.inputs.iter().map(|v| v.map(Into::into)).collect();
+    inputs[1] = Some(bt);
+    let gemm = p.add_node(
+        node.name.clone(),
+        Op::Gemm(Gemm {
+            trans_b: false,
+            ..*g
+        }),
+        inputs,
+        graph.value(*out).name.clone(),
+    );
+    p.replace(*out, gemm);
+    p.remove_if_dead(n);
+    Ok(Some(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+
+    #[test]
+    fn constant_transposed_b_is_transposed_once() {
+        let mut g = Graph::new("t");
+        let a = g.add_input("a", f32_ty(&[2, 3]));
+        let b = konst(&mut g, "b", &[4, 3], |i| i as f32);
+        let gemm = Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: true,
+        };
+        let y = node(&mut g, Op::Gemm(gemm), &[a, b]);
+        g.set_outputs(vec![y]);
+        let (after, changed) = run_checked(&g, run);
+        assert!(changed);
+        assert_eq!(after.node_count(), 1);
+        let (_, again) = run_checked(&after, run);
+        assert!(!again);
+    }
 }

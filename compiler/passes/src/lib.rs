@@ -306,3 +306,98 @@ pub fn optimize_with(
     }
     Ok(changed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+    use neoc_ir::ops::{Transpose, UnaryOp};
+    use neoc_ir::Op;
+
+    fn graph() -> Graph {
+        let mut g = Graph::new("t");
+        let x = g.add_input("x", f32_ty(&[2, 3]));
+        let a = node(&mut g, Op::Transpose(Transpose { perm: vec![1, 0] }), &[x]);
+        let b = node(&mut g, Op::Transpose(Transpose { perm: vec![1, 0] }), &[a]);
+        let c = node(&mut g, Op::Identity, &[b]);
+        let y = node(&mut g, Op::Unary(UnaryOp::Exp), &[c]);
+        g.set_outputs(vec![y]);
+        g
+    }
+
+    #[test]
+    fn every_pipeline_name_is_a_pass() {
+        for level in 0..=3 {
+            for step in pipeline(level) {
+                let names = match step {
+                    Step::Once(n) => vec![n],
+                    Step::FixedPoint(ns) => ns.to_vec(),
+                };
+                for n in names {
+                    assert!(
+                        lookup(n).is_some(),
+                        "level {level}: `{n}` is not registered"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cleanups_reach_a_fixed_point() {
+        let g = graph();
+        let mut h = g.clone();
+        let changed = optimize(&mut h, 1, &[]).unwrap();
+        assert_eq!(h.node_count(), 1, "{h}");
+        assert!(changed.contains(&"transpose-cancel"));
+        assert_same(&g, &h);
+        // Nothing left to do.
+        assert!(optimize(&mut h, 1, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn disabled_passes_do_not_run() {
+        let mut h = graph();
+        let off = [
+            "transpose-cancel".to_string(),
+            "remove-identity".to_string(),
+        ];
+        optimize(&mut h, 1, &off).unwrap();
+        assert_eq!(count(&h, "Transpose"), 2);
+        assert_eq!(count(&h, "Identity"), 1);
+    }
+
+    #[test]
+    fn sink_sees_the_graph_after_named_passes() {
+        let mut h = graph();
+        let mut seen = Vec::new();
+        optimize_with(
+            &mut h,
+            1,
+            &[],
+            &["transpose-cancel".into()],
+            &mut |name, g| {
+                seen.push((name.to_string(), count(g, "Transpose")));
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.first(), Some(&("transpose-cancel".to_string(), 0)));
+        assert!(seen.iter().all(|(n, _)| n == "transpose-cancel"));
+    }
+
+    #[test]
+    fn unknown_pass_names_list_the_known_ones() {
+        let mut h = graph();
+        let err =
+            optimize_with(&mut h, 2, &["fold-everything".into()], &[], &mut |_, _| {}).unwrap_err();
+        let PassError::UnknownPass { name, known } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(name, "fold-everything");
+        assert!(known.contains(&"cse"));
+        assert!(err.to_string().contains("known passes: dce, constant-fold"));
+        let err = optimize_with(&mut h, 2, &[], &["nope".into()], &mut |_, _| {}).unwrap_err();
+        assert!(matches!(err, PassError::UnknownPass { .. }));
+        assert!(optimize(&mut h, 2, &["nope".into()]).is_err());
+    }
+}
