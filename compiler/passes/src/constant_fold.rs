@@ -19,6 +19,10 @@ pub fn run(graph: &mut Graph) -> Result<bool> {
 
 fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     let node = graph.node(n);
+    // A dead node is left to `dce` rather than materialised.
+    if !node.outputs.iter().any(|&v| graph.is_used(v)) {
+        return Ok(None);
+    }
     let out_types: Vec<TensorType> = node
         .outputs
         .iter()
