@@ -5,55 +5,8 @@
 
 mod common;
 
-use common::onnx::{self, *};
-use neoc_ir::Graph;
-use neoc_onnx::{import_bytes, ImportOptions, OnnxError};
-
-/// A model at `opset` with graph inputs `inputs`, initializers `inits`, `nodes`, and
-/// graph outputs `outputs` (declared without shape).
-fn run(
-    opset: i64,
-    inputs: &[(&str, &[&str])],
-    inits: Vec<onnx::TensorProto>,
-    nodes: Vec<onnx::NodeProto>,
-    outputs: &[&str],
-) -> Result<Graph, OnnxError> {
-    let g = onnx::GraphProto {
-        name: "t".into(),
-        node: nodes,
-        initializer: inits,
-        input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
-        output: outputs
-            .iter()
-            .map(|n| onnx::ValueInfoProto {
-                name: n.to_string(),
-                r#type: None,
-            })
-            .collect(),
-        ..Default::default()
-    };
-    import_bytes(
-        encode(&model(opset, g)),
-        None,
-        "t.onnx",
-        &ImportOptions::default(),
-    )
-}
-
-fn with(mut n: onnx::NodeProto, attrs: Vec<onnx::AttributeProto>) -> onnx::NodeProto {
-    n.attribute = attrs;
-    n
-}
-
-fn out_f32(g: &Graph, i: usize) -> Vec<f32> {
-    g.const_value(g.outputs()[i])
-        .expect("output is not folded to a constant")
-        .to_f32_vec()
-}
-
-fn out_shape(g: &Graph, i: usize) -> String {
-    g.value(g.outputs()[i]).ty.to_string()
-}
+use common::models::{out_f32, out_shape, run, with};
+use common::onnx::*;
 
 #[test]
 fn slice_with_inputs_negative_steps_and_clamping() {

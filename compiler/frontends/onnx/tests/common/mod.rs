@@ -175,3 +175,56 @@ pub mod onnx {
         bytes::Bytes::from(m.encode_to_vec())
     }
 }
+
+/// One-node model helpers shared by the op-mapping tests.
+pub mod models {
+    use super::onnx::{self, encode, model, value};
+    use neoc_ir::Graph;
+    use neoc_onnx::{import_bytes, ImportOptions, OnnxError};
+
+    /// A model at `opset` with graph inputs `inputs`, initializers `inits`, `nodes`, and
+    /// graph outputs `outputs` (declared without shape).
+    pub fn run(
+        opset: i64,
+        inputs: &[(&str, &[&str])],
+        inits: Vec<onnx::TensorProto>,
+        nodes: Vec<onnx::NodeProto>,
+        outputs: &[&str],
+    ) -> Result<Graph, OnnxError> {
+        let g = onnx::GraphProto {
+            name: "t".into(),
+            node: nodes,
+            initializer: inits,
+            input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
+            output: outputs
+                .iter()
+                .map(|n| onnx::ValueInfoProto {
+                    name: n.to_string(),
+                    r#type: None,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        import_bytes(
+            encode(&model(opset, g)),
+            None,
+            "t.onnx",
+            &ImportOptions::default(),
+        )
+    }
+
+    pub fn with(mut n: onnx::NodeProto, attrs: Vec<onnx::AttributeProto>) -> onnx::NodeProto {
+        n.attribute = attrs;
+        n
+    }
+
+    pub fn out_f32(g: &Graph, i: usize) -> Vec<f32> {
+        g.const_value(g.outputs()[i])
+            .expect("output is not folded to a constant")
+            .to_f32_vec()
+    }
+
+    pub fn out_shape(g: &Graph, i: usize) -> String {
+        g.value(g.outputs()[i]).ty.to_string()
+    }
+}
