@@ -111,7 +111,18 @@ impl Graph {
         inputs: Vec<Option<ValueId>>,
         output_names: Vec<String>,
     ) -> Result<Vec<ValueId>> {
-        let name = name.into();
+        self.insert_node(name.into(), op, inputs, output_names, true)
+    }
+
+    /// [`Graph::add_node`] and [`Graph::add_node_unfolded`]: infer, optionally fold, add.
+    fn insert_node(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<Option<ValueId>>,
+        output_names: Vec<String>,
+        fold: bool,
+    ) -> Result<Vec<ValueId>> {
         for v in inputs.iter().flatten() {
             if v.0 as usize >= self.values.len() {
                 return Err(IrError::Internal(format!(
@@ -131,7 +142,12 @@ impl Graph {
                 .unwrap_or_else(|| format!("{name}:{i}"))
         };
 
-        if let Some(folded) = self.try_fold(&name, &op, &inputs, &out_types)? {
+        let folded = if fold {
+            self.try_fold(&name, &op, &inputs, &out_types)?
+        } else {
+            None
+        };
+        if let Some(folded) = folded {
             return Ok(folded
                 .into_iter()
                 .enumerate()
@@ -357,45 +373,6 @@ impl Graph {
         inputs: Vec<Option<ValueId>>,
         output_names: Vec<String>,
     ) -> Result<Vec<ValueId>> {
-        let name = name.into();
-        if let Some(v) = inputs
-            .iter()
-            .flatten()
-            .find(|v| v.0 as usize >= self.values.len())
-        {
-            return Err(IrError::Internal(format!(
-                "node `{name}` uses unknown value {v}"
-            )));
-        }
-        let in_types: Vec<Option<&TensorType>> = inputs
-            .iter()
-            .map(|v| v.map(|v| &self.values[v.0 as usize].ty))
-            .collect();
-        let out_types = op.infer(&in_types).map_err(|e| e.at(&name, op.name()))?;
-        let node = self.nodes.add_node(Node {
-            name: name.clone(),
-            op,
-            inputs: inputs.clone(),
-            outputs: Vec::new(),
-        });
-        let id = NodeId(node);
-        let outputs: Vec<ValueId> = out_types
-            .into_iter()
-            .enumerate()
-            .map(|(i, ty)| {
-                let n = output_names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("{name}:{i}"));
-                self.push_value(n, ty, ValueDef::Node(id, i))
-            })
-            .collect();
-        self.nodes[node].outputs = outputs.clone();
-        for v in inputs.iter().flatten() {
-            if let ValueDef::Node(src, _) = self.values[v.0 as usize].def {
-                self.nodes.add_edge(src.0, node, *v);
-            }
-        }
-        Ok(outputs)
+        self.insert_node(name.into(), op, inputs, output_names, false)
     }
 }
