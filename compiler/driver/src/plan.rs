@@ -439,6 +439,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         .map(|(k, params)| KernelInfo {
             symbol: k.name.clone(),
             params,
+            parallel: k.is_parallel(),
         })
         .collect();
 

@@ -268,3 +268,49 @@ fn large_models_when_present() {
         }
     }
 }
+
+/// Parallel kernels split their work between tasks that write disjoint outputs, so the
+/// results are bit-identical whatever the thread count.
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    for name in ["lenet", "ops_conv", "ops_pool", "bert_encoder"] {
+        let dir = testmodels().join("models").join(name);
+        let opts = CompileOptions {
+            target: host().into(),
+            ..CompileOptions::default()
+        };
+        let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts).unwrap();
+        let model = Model::from_bytes(artifact.to_bytes()).unwrap();
+        assert!(
+            model.plan().kernels.iter().any(|k| k.parallel),
+            "{name}: no kernel is marked parallel"
+        );
+        let inputs: Vec<Npy> = model
+            .inputs()
+            .iter()
+            .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
+            .collect();
+        let refs: Vec<TensorRef<'_>> = inputs
+            .iter()
+            .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
+            .collect();
+        let one = model
+            .new_context_with_threads(1)
+            .unwrap()
+            .run(&model, &refs)
+            .unwrap();
+        for threads in [2, 3, 5] {
+            let mut ctx = model.new_context_with_threads(threads).unwrap();
+            for _ in 0..2 {
+                let many = ctx.run(&model, &refs).unwrap();
+                for (a, b) in one.iter().zip(&many) {
+                    assert_eq!(
+                        a.as_bytes(),
+                        b.as_bytes(),
+                        "{name}: {threads} threads differ"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -171,6 +171,23 @@ impl Kernel {
     pub fn var(&self, v: VarId) -> Option<&Var> {
         self.vars.get(v.0 as usize)
     }
+
+    /// True when every top-level statement is a `Parallel` loop, so calling the kernel
+    /// once per task (`task = 0..ntasks`) splits all of its work between the tasks and
+    /// nothing runs twice. Lowering only marks loops parallel whose iterations write
+    /// disjoint memory.
+    pub fn is_parallel(&self) -> bool {
+        !self.body.is_empty()
+            && self.body.iter().all(|s| {
+                matches!(
+                    s,
+                    Stmt::For {
+                        kind: LoopKind::Parallel,
+                        ..
+                    }
+                )
+            })
+    }
 }
 
 /// All kernels of one compiled model.

@@ -61,6 +61,9 @@ enum Command {
         /// Write each output to DIR/<output name>.npy.
         #[arg(long = "output-dir")]
         output_dir: Option<PathBuf>,
+        /// Threads that split each parallel kernel (0: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Time repeated runs of an artifact (random inputs unless given).
     Bench {
@@ -71,6 +74,9 @@ enum Command {
         iterations: u32,
         #[arg(long, default_value_t = 3)]
         warmup: u32,
+        /// Threads that split each parallel kernel (0: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Describe a model (.onnx) or an artifact (.neo).
     Inspect {
@@ -123,13 +129,15 @@ fn main() -> ExitCode {
             artifact,
             inputs,
             output_dir,
-        } => run(&artifact, &inputs, output_dir.as_deref()),
+            threads,
+        } => run(&artifact, &inputs, output_dir.as_deref(), threads),
         Command::Bench {
             artifact,
             inputs,
             iterations,
             warmup,
-        } => bench(&artifact, &inputs, iterations, warmup),
+            threads,
+        } => bench(&artifact, &inputs, iterations, warmup, threads),
         Command::Inspect {
             file,
             ir,
@@ -283,14 +291,22 @@ fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, St
         .collect()
 }
 
-fn run(artifact: &Path, inputs: &[String], output_dir: Option<&Path>) -> Result<(), String> {
+fn run(
+    artifact: &Path,
+    inputs: &[String],
+    output_dir: Option<&Path>,
+    threads: usize,
+) -> Result<(), String> {
     let model = Model::load(artifact).map_err(|e| e.to_string())?;
     let tensors = read_inputs(&model, inputs)?;
     let refs: Vec<TensorRef<'_>> = tensors
         .iter()
         .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
         .collect();
-    let outputs = model.run(&refs).map_err(|e| e.to_string())?;
+    let mut ctx = model
+        .new_context_with_threads(threads)
+        .map_err(|e| e.to_string())?;
+    let outputs = ctx.run(&model, &refs).map_err(|e| e.to_string())?;
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -335,7 +351,13 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn bench(artifact: &Path, inputs: &[String], iterations: u32, warmup: u32) -> Result<(), String> {
+fn bench(
+    artifact: &Path,
+    inputs: &[String],
+    iterations: u32,
+    warmup: u32,
+    threads: usize,
+) -> Result<(), String> {
     let model = Model::load(artifact).map_err(|e| e.to_string())?;
     let tensors: Vec<npy::NpyTensor> = if inputs.is_empty() {
         model
@@ -374,7 +396,14 @@ fn bench(artifact: &Path, inputs: &[String], iterations: u32, warmup: u32) -> Re
         .iter()
         .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
         .collect();
-    let mut ctx = model.new_context().map_err(|e| e.to_string())?;
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let mut ctx = model
+        .new_context_with_threads(threads)
+        .map_err(|e| e.to_string())?;
     for _ in 0..warmup {
         ctx.run(&model, &refs).map_err(|e| e.to_string())?;
     }
@@ -387,7 +416,7 @@ fn bench(artifact: &Path, inputs: &[String], iterations: u32, warmup: u32) -> Re
     times.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
-        "{}: {} iterations, 1 thread, variant {}",
+        "{}: {} iterations, {threads} thread(s), variant {}",
         artifact.display(),
         times.len(),
         model.variant().map_or("-", |v| v.name.as_str())
@@ -526,11 +555,14 @@ fn inspect_artifact(file: &Path) -> Result<(), String> {
         human_bytes(view.weights().len() as u64)
     );
     for (i, s) in plan.steps.iter().enumerate() {
-        let k = plan
-            .kernels
-            .get(s.kernel as usize)
-            .map_or("?", |k| k.symbol.as_str());
-        println!("  {i:>4} {k:<20} {}", s.label);
+        let info = plan.kernels.get(s.kernel as usize);
+        let k = info.map_or("?", |k| k.symbol.as_str());
+        let par = if info.is_some_and(|k| k.parallel) {
+            "parallel"
+        } else {
+            "        "
+        };
+        println!("  {i:>4} {k:<20} {par} {}", s.label);
     }
     for (k, v) in view.metadata() {
         println!("meta {k}: {v}");

@@ -98,6 +98,12 @@ pub(crate) fn encode(m: &Meta) -> Vec<u8> {
         w.str(k);
         w.str(v);
     }
+    // Appended field (readers before it ignore it and run every kernel on one task):
+    // one byte per kernel, 1 = may run as parallel tasks.
+    w.len(m.plan.kernels.len());
+    for k in &m.plan.kernels {
+        w.u8(u8::from(k.parallel));
+    }
     w.buf
 }
 
@@ -122,7 +128,11 @@ pub(crate) fn decode(bytes: &[u8]) -> ReadResult<Meta> {
         for _ in 0..np {
             params.push(r.u64("kernel param")?);
         }
-        kernels.push(KernelInfo { symbol, params });
+        kernels.push(KernelInfo {
+            symbol,
+            params,
+            parallel: false,
+        });
     }
     let n = r.count("step", 12)?;
     let mut steps = Vec::with_capacity(n);
@@ -162,6 +172,16 @@ pub(crate) fn decode(bytes: &[u8]) -> ReadResult<Meta> {
         let k = r.str("metadata key")?;
         let v = r.str("metadata value")?;
         metadata.push((k, v));
+    }
+    // Kernel flags, when the writer recorded them (absent: all serial).
+    if r.remaining() > 0 {
+        let n = r.count("kernel flag", 1)?;
+        if n != kernels.len() {
+            return r.err(format!("{n} kernel flags for {} kernels", kernels.len()));
+        }
+        for k in &mut kernels {
+            k.parallel = r.u8("kernel flag")? == 1;
+        }
     }
     // Bytes after this point are fields of a newer writer: ignored by design.
     Ok(Meta {

@@ -259,13 +259,17 @@ pub struct Step {
 /// A kernel exported by every code variant.
 ///
 /// Kernel ABI (C): `void symbol(void **args, int64_t task, int64_t ntasks)`, where
-/// `args[i]` points at the buffer of the step's i-th argument. The runtime currently calls
-/// each kernel once with `task = 0, ntasks = 1`.
+/// `args[i]` points at the buffer of the step's i-th argument. Task `t` of `ntasks`
+/// computes its share of the kernel's work; `task = 0, ntasks = 1` computes all of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KernelInfo {
     pub symbol: String,
     /// Byte length of the buffer each argument must point at.
     pub params: Vec<u64>,
+    /// The kernel may be called concurrently with `ntasks > 1`, once per `task`: its
+    /// tasks write disjoint memory and together do the whole work. When false it must be
+    /// called once with `ntasks = 1`.
+    pub parallel: bool,
 }
 
 /// The static execution plan: kernel calls in order over inputs, outputs, arena and

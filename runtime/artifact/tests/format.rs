@@ -33,10 +33,12 @@ fn sample() -> Artifact {
                 KernelInfo {
                     symbol: "add_one".into(),
                     params: vec![16, 16],
+                    parallel: false,
                 },
                 KernelInfo {
                     symbol: "add".into(),
                     params: vec![16, 16, 16],
+                    parallel: true,
                 },
             ],
             steps: vec![
@@ -146,6 +148,16 @@ fn round_trip() {
     assert_eq!(v.sections().len(), 4);
     // Deterministic encoding.
     assert_eq!(bytes, v.to_owned().to_bytes());
+}
+
+/// The per-kernel parallel flags survive a round trip (`sample` has one of each).
+#[test]
+fn kernel_parallel_flags_round_trip() {
+    let a = sample();
+    let bytes = a.to_bytes();
+    let view = Artifact::parse(&bytes).unwrap();
+    let flags: Vec<bool> = view.plan().kernels.iter().map(|k| k.parallel).collect();
+    assert_eq!(flags, vec![false, true]);
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod code;
 mod cpu;
 mod error;
 mod model;
+mod pool;
 mod tensor;
 
 pub use cpu::{host_cpu_features, CPU_FEATURES_MASK_ENV};

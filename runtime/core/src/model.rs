@@ -11,6 +11,7 @@ use neoc_artifact::{
 
 use crate::code::{KernelFn, LoadedCode};
 use crate::cpu::{self, HostFeatures};
+use crate::pool::Pool;
 use crate::tensor::{AlignedBuf, BUFFER_ALIGN};
 use crate::{Result, RuntimeError, Tensor, TensorRef};
 
@@ -139,15 +140,31 @@ impl Model {
         })
     }
 
-    /// A fresh execution context: a zeroed, 64-byte-aligned arena of the plan's size.
+    /// A fresh single-threaded execution context: a zeroed, 64-byte-aligned arena of the
+    /// plan's size.
     pub fn new_context(&self) -> Result<Context> {
+        self.new_context_with_threads(1)
+    }
+
+    /// A fresh execution context that splits each parallel kernel into `threads` tasks
+    /// run by its own pool of `threads - 1` worker threads plus the calling thread
+    /// (`0` means one per available CPU). Results do not depend on the thread count
+    /// for the kernels neoc marks parallel: their tasks write disjoint outputs.
+    pub fn new_context_with_threads(&self, threads: usize) -> Result<Context> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
         Ok(Context {
             arena: AlignedBuf::zeroed_u64(self.plan.arena_size, "arena")?,
+            pool: Pool::new(threads),
         })
     }
 
-    /// Runs the model on `inputs` (in signature order) with a fresh context. For repeated
-    /// runs, keep a [`Context`] per thread and use [`Context::run`].
+    /// Runs the model on `inputs` (in signature order) with a fresh single-threaded
+    /// context. For repeated or multi-threaded runs, keep a [`Context`]
+    /// ([`Model::new_context_with_threads`]) and use [`Context::run`].
     pub fn run(&self, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
         self.new_context()?.run(self, inputs)
     }
@@ -318,7 +335,17 @@ impl fmt::Debug for Model {
 #[derive(Debug)]
 pub struct Context {
     arena: AlignedBuf,
+    pool: Pool,
 }
+
+/// The argument array of one kernel call, shared read-only by its tasks.
+#[derive(Clone, Copy)]
+struct Args(*const *mut u8);
+
+// SAFETY: the array and the buffers it points at outlive the call (the caller waits for
+// all tasks), and parallel kernels' tasks write disjoint memory.
+unsafe impl Send for Args {}
+unsafe impl Sync for Args {}
 
 impl Context {
     /// Runs `model` on `inputs`, given in signature order; returns the outputs in signature
@@ -381,11 +408,22 @@ impl Context {
                 });
             }
             let kernel = model.kernels[step.kernel as usize];
+            let parallel = model.plan.kernels[step.kernel as usize].parallel;
             // SAFETY: the kernel comes from the loaded code variant and follows the neoc
             // kernel ABI; each pointer is valid for the byte length the kernel declares
             // (checked at parse time), outputs and arena are writable and exclusively ours
-            // for this run, inputs and weights are only read.
-            unsafe { kernel(args.as_ptr(), 0, 1) };
+            // for this run, inputs and weights are only read. A parallel kernel's tasks
+            // write disjoint memory, so they may run concurrently.
+            if parallel && self.pool.threads() > 1 {
+                let a = Args(args.as_ptr());
+                let n = self.pool.threads() as i64;
+                self.pool.run(&move |task| {
+                    let a = a;
+                    unsafe { kernel(a.0, task as i64, n) }
+                });
+            } else {
+                unsafe { kernel(args.as_ptr(), 0, 1) };
+            }
         }
         debug_assert!(model.weights_len == 0 || weights.align_offset(BUFFER_ALIGN) == 0);
         drop(copies);

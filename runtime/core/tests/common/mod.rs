@@ -98,10 +98,12 @@ pub fn artifact(code: Vec<u8>) -> Artifact {
                 KernelInfo {
                     symbol: "add_one".into(),
                     params: vec![16, 16],
+                    parallel: false,
                 },
                 KernelInfo {
                     symbol: "add".into(),
                     params: vec![16, 16, 16],
+                    parallel: false,
                 },
             ],
             steps: vec![
