@@ -88,9 +88,9 @@ pub(super) fn unary(cx: &mut Ctx<'_>, op: &UnaryOp) -> Result<(), LowerError> {
     let y = cx.bind_output(0)?;
     let t = cx.scalar_type(cx.output(0))?;
     let n: u64 = cx.dims(cx.output(0))?.iter().product();
-    cx.b.for_loop("i", 0, n as i64, LoopKind::Vectorize, |b, i| {
-        let v = unary_expr(op, Expr::load(x, i.clone()), t);
-        b.store(y, i, v);
+    broadcast_loops(&mut cx.b, &[n], &[vec![1], vec![1]], |b, idx| {
+        let v = unary_expr(op, Expr::load(x, idx[0].clone()), t);
+        b.store(y, idx[1].clone(), v);
     });
     Ok(())
 }
@@ -100,8 +100,12 @@ pub(super) fn cast(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let y = cx.bind_output(0)?;
     let t = cx.scalar_type(cx.output(0))?;
     let n: u64 = cx.dims(cx.output(0))?.iter().product();
-    cx.b.for_loop("i", 0, n as i64, LoopKind::Vectorize, |b, i| {
-        b.store(y, i.clone(), Expr::cast(t, Expr::load(x, i)));
+    broadcast_loops(&mut cx.b, &[n], &[vec![1], vec![1]], |b, idx| {
+        b.store(
+            y,
+            idx[1].clone(),
+            Expr::cast(t, Expr::load(x, idx[0].clone())),
+        );
     });
     Ok(())
 }
@@ -179,23 +183,50 @@ pub(crate) fn collapse(out: &[u64], operands: &[Vec<u64>]) -> (Vec<u64>, Vec<Vec
     (dims, st)
 }
 
-/// Loops over `dims` (innermost vectorized) and hands the body one flat index per
-/// operand, computed from that operand's strides.
+/// Loops over `dims` (innermost vectorized, outermost parallel) and hands the body one
+/// flat index per operand, computed from that operand's strides. Every iteration writes
+/// its own output elements, which makes the parallel split sound.
 pub(crate) fn broadcast_loops(
     b: &mut KernelBuilder,
     dims: &[u64],
     strides: &[Vec<u64>],
     body: impl FnOnce(&mut KernelBuilder, &[Expr]),
 ) {
+    let index =
+        |iv: &[Expr]| -> Vec<Expr> { strides.iter().map(|s| strided_index(iv, s)).collect() };
+    if let [n] = dims {
+        // One long run: chunks of it are the parallel tasks' units of work.
+        let n = *n as i64;
+        if n >= 2 * PARALLEL_CHUNK {
+            let chunks = (n + PARALLEL_CHUNK - 1) / PARALLEL_CHUNK;
+            b.for_loop("c", 0, chunks, LoopKind::Parallel, |b, c| {
+                let lo = c * Expr::i64(PARALLEL_CHUNK);
+                let hi = (lo.clone() + Expr::i64(PARALLEL_CHUNK)).min(Expr::i64(n));
+                b.for_loop("i", lo, hi, LoopKind::Vectorize, |b, i| {
+                    let idx = index(&[i]);
+                    body(b, &idx);
+                });
+            });
+            return;
+        }
+    }
+    // The outermost of several dims is split between parallel tasks (iterations write
+    // disjoint parts of the output); the innermost is vectorized.
     let mut kinds = vec![LoopKind::Serial; dims.len()];
+    if dims.len() >= 2 {
+        kinds[0] = LoopKind::Parallel;
+    }
     if let Some(k) = kinds.last_mut() {
         *k = LoopKind::Vectorize;
     }
     b.loop_nest("i", dims, &kinds, |b, iv| {
-        let idx: Vec<Expr> = strides.iter().map(|s| strided_index(iv, s)).collect();
+        let idx = index(iv);
         body(b, &idx);
     });
 }
+
+/// Elements per parallel task unit of a flat elementwise loop.
+const PARALLEL_CHUNK: i64 = 4096;
 
 /// `sum(iv[k] * strides[k])`, skipping zero strides.
 pub(crate) fn strided_index(iv: &[Expr], strides: &[u64]) -> Expr {
