@@ -232,8 +232,15 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         );
         return Ok(());
     }
-    let kinds = vec![LoopKind::Serial; batch.len()];
-    cx.b.loop_nest("bt", &batch, &kinds, |b, iv| {
+    // Batches write disjoint output matrices: the outermost batch dim of extent > 1 is
+    // split between parallel tasks (leading 1s index nothing and are dropped).
+    let skip = batch.iter().take_while(|&&d| d == 1).count();
+    let (batch, sa, sb) = (&batch[skip..], &sa[skip..], &sb[skip..]);
+    let mut kinds = vec![LoopKind::Serial; batch.len()];
+    if let Some(k) = kinds.first_mut() {
+        *k = LoopKind::Parallel;
+    }
+    cx.b.loop_nest("bt", batch, &kinds, |b, iv| {
         let flat = |s: &[u64], mat: i64| -> Expr {
             let mut e = Expr::i64(0);
             for (i, &st) in iv.iter().zip(s) {
@@ -243,7 +250,7 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
             }
             e
         };
-        let ys = neoc_ir::shape::strides(&batch);
+        let ys = neoc_ir::shape::strides(batch);
         let y_base = flat(&ys, m * n);
         let base = y_base.clone();
         let coords =
@@ -251,7 +258,7 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         p.emit(
             b,
             av,
-            (flat(&sa, m * k), flat(&sb, k * n), y_base),
+            (flat(sa, m * k), flat(sb, k * n), y_base),
             &zero,
             false,
             epi.as_ref()
