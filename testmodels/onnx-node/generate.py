@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Materialise the ONNX backend node tests in the classic on-disk layout.
+
+    testmodels/onnx-node/node/<case>/model.onnx
+    testmodels/onnx-node/node/<case>/test_data_set_<k>/input_<i>.pb
+    testmodels/onnx-node/node/<case>/test_data_set_<k>/output_<i>.pb
+
+Run with the pinned venv (testmodels/gen/requirements.txt, onnx==1.17.0):
+
+    testmodels/.venv/bin/python testmodels/onnx-node/generate.py
+
+onnx 1.17 ships the cases as files inside the wheel (onnx/backend/test/data/node), so they
+are copied byte for byte. Newer onnx releases (1.22+) build the cases in memory; then
+`load_model_tests(kind="node")` hands back TestCase objects carrying `model` and
+`data_sets`, which are serialised here with numpy's RNG seeded so the bytes are
+reproducible. Either way the output replaces the `node/` folder wholesale.
+
+`--sets light,simple,...` additionally copies other sets the wheel ships as files
+(`light`, `simple`, `pytorch-converted`, `pytorch-operator`) into sibling folders; they
+are not committed yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PINNED_ONNX = "1.17.0"
+
+
+def wheel_data_dir() -> str:
+    import onnx.backend.test.loader as loader
+
+    return loader.DATA_DIR
+
+
+def copy_set(kind: str, dest: str) -> int:
+    src = os.path.join(wheel_data_dir(), kind)
+    if not os.path.isdir(src):
+        return -1
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    n = 0
+    for name in sorted(os.listdir(src)):
+        case = os.path.join(src, name)
+        if not os.path.isdir(case):
+            continue  # e.g. a generated __init__.py
+        shutil.copytree(case, os.path.join(dest, name))
+        n += 1
+    return n
+
+
+def write_proto(path: str, value) -> None:
+    if isinstance(value, np.ndarray):
+        msg = numpy_helper.from_array(value)
+    elif isinstance(value, list):
+        msg = numpy_helper.from_list(value)
+    elif isinstance(value, dict):
+        msg = numpy_helper.from_dict(value)
+    elif value is None:
+        msg = numpy_helper.from_optional(None)
+    else:
+        msg = numpy_helper.from_array(np.asarray(value))
+    with open(path, "wb") as f:
+        f.write(msg.SerializeToString())
+
+
+def materialise_in_memory(dest: str) -> int:
+    """For onnx releases whose node tests exist only in memory."""
+    from onnx.backend.test.loader import load_model_tests
+
+    np.random.seed(0)
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    n = 0
+    for case in sorted(load_model_tests(kind="node"), key=lambda c: c.name):
+        out = os.path.join(dest, case.name)
+        os.makedirs(out)
+        if case.model_dir is not None:  # still file-backed
+            shutil.rmtree(out)
+            shutil.copytree(case.model_dir, out)
+            n += 1
+            continue
+        onnx.save(case.model, os.path.join(out, "model.onnx"))
+        for k, (inputs, outputs) in enumerate(case.data_sets or []):
+            ds = os.path.join(out, f"test_data_set_{k}")
+            os.makedirs(ds)
+            for i, v in enumerate(inputs):
+                write_proto(os.path.join(ds, f"input_{i}.pb"), v)
+            for i, v in enumerate(outputs):
+                write_proto(os.path.join(ds, f"output_{i}.pb"), v)
+        n += 1
+    return n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=HERE, help="folder that receives node/ (default: here)")
+    ap.add_argument(
+        "--sets",
+        default="",
+        help="comma-separated extra file-backed sets to copy (light,simple,pytorch-converted,pytorch-operator)",
+    )
+    args = ap.parse_args()
+    if onnx.__version__ != PINNED_ONNX:
+        print(
+            f"warning: onnx {onnx.__version__} differs from the pinned {PINNED_ONNX}; "
+            "the committed data would change",
+            file=sys.stderr,
+        )
+    np.random.seed(0)
+    dest = os.path.join(args.out, "node")
+    n = copy_set("node", dest)
+    how = "copied from the wheel"
+    if n < 0:
+        n = materialise_in_memory(dest)
+        how = "materialised in memory"
+    print(f"node: {n} cases {how} into {dest}")
+    for kind in filter(None, args.sets.split(",")):
+        m = copy_set(kind, os.path.join(args.out, kind))
+        if m < 0:
+            print(f"{kind}: not shipped by onnx {onnx.__version__}", file=sys.stderr)
+            return 1
+        print(f"{kind}: {m} cases copied")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
