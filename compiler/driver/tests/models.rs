@@ -273,7 +273,7 @@ fn large_models_when_present() {
 /// results are bit-identical whatever the thread count.
 #[test]
 fn results_do_not_depend_on_thread_count() {
-    for name in ["lenet", "ops_conv", "ops_pool", "bert_encoder"] {
+    for name in ["lenet", "resnet18", "mobilenet_v2", "bert_encoder"] {
         let dir = testmodels().join("models").join(name);
         let opts = CompileOptions {
             target: host().into(),

@@ -178,6 +178,7 @@ impl Kernel {
     /// disjoint memory.
     pub fn is_parallel(&self) -> bool {
         !self.body.is_empty()
+            && self.work() >= MIN_PARALLEL_WORK
             && self.body.iter().all(|s| {
                 matches!(
                     s,
@@ -187,6 +188,36 @@ impl Kernel {
                     }
                 )
             })
+    }
+}
+
+/// Below this many statement executions a kernel is cheaper to run on one thread than
+/// to hand out as parallel tasks (waking workers costs microseconds).
+pub const MIN_PARALLEL_WORK: u64 = 1 << 16;
+
+impl Kernel {
+    /// Roughly how many statements one call executes: loop trip counts multiplied out
+    /// (a loop whose bounds are not constants is guessed at 256 trips).
+    pub fn work(&self) -> u64 {
+        fn block(stmts: &[Stmt]) -> u64 {
+            stmts.iter().map(stmt).fold(0u64, u64::saturating_add)
+        }
+        fn stmt(s: &Stmt) -> u64 {
+            match s {
+                Stmt::For { lo, hi, body, .. } => {
+                    let trips = match (lo, hi) {
+                        (Expr::IConst(l, _), Expr::IConst(h, _)) => (h - l).max(0) as u64,
+                        _ => 256,
+                    };
+                    trips.saturating_mul(block(body).max(1))
+                }
+                Stmt::If {
+                    then, otherwise, ..
+                } => block(then).max(block(otherwise)).max(1),
+                _ => 1,
+            }
+        }
+        block(&self.body)
     }
 }
 
