@@ -56,6 +56,20 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Gather", 7, 22, gather, "indices constant or not"),
     spec("Shape", 7, 22, shape, "start/end from 15; folded"),
     spec("Cast", 7, 22, cast, ""),
+    spec(
+        "CastLike",
+        15,
+        22,
+        cast_like,
+        "Cast to the element type of input 1",
+    ),
+    spec(
+        "Size",
+        7,
+        22,
+        size,
+        "element count; folded (shapes are static)",
+    ),
     spec("Identity", 7, 22, identity, ""),
     spec(
         "Dropout",
@@ -349,6 +363,23 @@ fn cast(c: &mut NodeCtx<'_>) -> Built {
         ))
     })?;
     c.emit1(Op::Cast(Cast { to }), vec![Some(x)])
+}
+
+fn cast_like(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let like = c.req(1)?;
+    let to = c.ty(like).dtype;
+    c.emit1(Op::Cast(Cast { to }), vec![Some(x)])
+}
+
+fn size(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let n: u64 = c.dims(x)?.iter().product();
+    let n = i64::try_from(n).map_err(|_| c.shape_error("element count overflows int64"))?;
+    let name = c.output_name(0);
+    Ok(vec![c
+        .graph
+        .add_const(name, neoc_ir::Tensor::from_i64(vec![], &[n]))])
 }
 
 fn identity(c: &mut NodeCtx<'_>) -> Built {
