@@ -8,13 +8,14 @@
 //!   divides the sum by the input count.
 //! - Clip: opsets 6–10 take `min`/`max` attributes; from 11 they are optional inputs
 //!   that must be compile-time constants. Absent bounds are ±infinity.
-//! - Selu, PRelu and Gelu have no IR op of their own: they are desugared into existing
-//!   ones (see each builder), and fusion passes may find the patterns again.
+//! - Selu, PRelu, Gelu, Softsign, Sign, Mish, Celu, ThresholdedRelu, Shrink, IsNaN and
+//!   IsInf have no IR op of their own: they are desugared into existing ones (see each
+//!   builder), and fusion passes may find the patterns again.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BinaryOp, UnaryOp};
-use neoc_ir::{IrError, Op, Tensor, ValueId};
+use neoc_ir::ops::{BinaryOp, Cast, UnaryOp};
+use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
     spec("Add", 7, 22, add, ""),
@@ -73,6 +74,26 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Floor", 7, 22, floor, ""),
     spec("Ceil", 7, 22, ceil, ""),
     spec("Reciprocal", 7, 22, reciprocal, ""),
+    spec("Softsign", 7, 22, softsign, "desugared: x / (1 + |x|)"),
+    spec("Sign", 9, 22, sign, "desugared: (x > 0) - (x < 0)"),
+    spec("Mish", 18, 22, mish, "desugared: x * tanh(softplus(x))"),
+    spec("Celu", 12, 22, celu, "desugared: alpha * Elu(x / alpha)"),
+    spec(
+        "ThresholdedRelu",
+        10,
+        22,
+        thresholded_relu,
+        "desugared: Where(x > alpha, x, 0)",
+    ),
+    spec("Shrink", 9, 22, shrink, "desugared into Where"),
+    spec("IsNaN", 9, 22, is_nan, "desugared: Not(Equal(x, x))"),
+    spec(
+        "IsInf",
+        10,
+        22,
+        is_inf,
+        "desugared: Equal(x, +inf) / Equal(x, -inf)",
+    ),
     spec("Clip", 7, 10, clip_attrs, "min/max attributes"),
     spec(
         "Clip",
@@ -298,6 +319,132 @@ fn gelu(c: &mut NodeCtx<'_>) -> Built {
         vec![Some(half), Some(x)],
     )?;
     c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(hx), Some(p)])
+}
+
+/// `softsign(x) = x / (1 + |x|)`.
+fn softsign(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let one = scalar(c, "one", x, 1.0);
+    let a = c.inner("abs", Op::Unary(UnaryOp::Abs), vec![Some(x)])?;
+    let d = c.inner("denom", Op::Binary(BinaryOp::Add), vec![Some(a), Some(one)])?;
+    c.emit1(Op::Binary(BinaryOp::Div), vec![Some(x), Some(d)])
+}
+
+/// `sign(x) = cast(x > 0) - cast(x < 0)`.
+fn sign(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let dtype = c.ty(x).dtype;
+    let zero = scalar(c, "zero", x, 0.0);
+    let gt = c.inner(
+        "gt",
+        Op::Binary(BinaryOp::Greater),
+        vec![Some(x), Some(zero)],
+    )?;
+    let lt = c.inner("lt", Op::Binary(BinaryOp::Less), vec![Some(x), Some(zero)])?;
+    let pos = c.inner("pos", Op::Cast(Cast { to: dtype }), vec![Some(gt)])?;
+    let neg = c.inner("neg", Op::Cast(Cast { to: dtype }), vec![Some(lt)])?;
+    c.emit1(Op::Binary(BinaryOp::Sub), vec![Some(pos), Some(neg)])
+}
+
+/// `mish(x) = x * tanh(softplus(x))`.
+fn mish(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let sp = c.inner("softplus", Op::Unary(UnaryOp::Softplus), vec![Some(x)])?;
+    let t = c.inner("tanh", Op::Unary(UnaryOp::Tanh), vec![Some(sp)])?;
+    c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(x), Some(t)])
+}
+
+/// `celu(x) = max(0, x) + min(0, alpha (exp(x / alpha) - 1)) = alpha * elu(x / alpha; 1)`.
+fn celu(c: &mut NodeCtx<'_>) -> Built {
+    let alpha = c.attrs.float("alpha", 1.0)?;
+    if alpha == 0.0 {
+        return Err(c.attr_error("alpha must not be 0"));
+    }
+    let x = c.req(0)?;
+    let a = scalar(c, "alpha", x, f64::from(alpha));
+    let s = c.inner("scaled", Op::Binary(BinaryOp::Div), vec![Some(x), Some(a)])?;
+    let e = c.inner("elu", Op::Unary(UnaryOp::Elu { alpha: 1.0 }), vec![Some(s)])?;
+    c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(a), Some(e)])
+}
+
+/// `thresholded_relu(x) = x if x > alpha else 0`.
+fn thresholded_relu(c: &mut NodeCtx<'_>) -> Built {
+    let alpha = c.attrs.float("alpha", 1.0)?;
+    let x = c.req(0)?;
+    let a = scalar(c, "alpha", x, f64::from(alpha));
+    let zero = scalar(c, "zero", x, 0.0);
+    let gt = c.inner("gt", Op::Binary(BinaryOp::Greater), vec![Some(x), Some(a)])?;
+    c.emit1(Op::Where, vec![Some(gt), Some(x), Some(zero)])
+}
+
+/// `shrink(x) = x + bias if x < -lambd; x - bias if x > lambd; else 0`.
+fn shrink(c: &mut NodeCtx<'_>) -> Built {
+    let lambd = f64::from(c.attrs.float("lambd", 0.5)?);
+    let bias = f64::from(c.attrs.float("bias", 0.0)?);
+    let x = c.req(0)?;
+    let lo = scalar(c, "neg_lambd", x, -lambd);
+    let hi = scalar(c, "lambd", x, lambd);
+    let b = scalar(c, "bias", x, bias);
+    let zero = scalar(c, "zero", x, 0.0);
+    let below = c.inner("below", Op::Binary(BinaryOp::Less), vec![Some(x), Some(lo)])?;
+    let above = c.inner(
+        "above",
+        Op::Binary(BinaryOp::Greater),
+        vec![Some(x), Some(hi)],
+    )?;
+    let plus = c.inner("plus", Op::Binary(BinaryOp::Add), vec![Some(x), Some(b)])?;
+    let minus = c.inner("minus", Op::Binary(BinaryOp::Sub), vec![Some(x), Some(b)])?;
+    let upper = c.inner(
+        "upper",
+        Op::Where,
+        vec![Some(above), Some(minus), Some(zero)],
+    )?;
+    c.emit1(Op::Where, vec![Some(below), Some(plus), Some(upper)])
+}
+
+/// A `bool` scalar constant named `<node>/<suffix>`.
+fn boolean(c: &mut NodeCtx<'_>, suffix: &str, v: bool) -> ValueId {
+    c.constant(
+        suffix,
+        Tensor::from_f64_as(DType::Bool, vec![], &[f64::from(u8::from(v))]),
+    )
+}
+
+/// `isnan(x) = not (x == x)`.
+fn is_nan(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let eq = c.inner("eq", Op::Binary(BinaryOp::Equal), vec![Some(x), Some(x)])?;
+    let f = boolean(c, "false", false);
+    c.emit1(Op::Binary(BinaryOp::Equal), vec![Some(eq), Some(f)])
+}
+
+/// `isinf(x)`: `x == +inf` and/or `x == -inf` as `detect_positive`/`detect_negative`
+/// say (both by default; neither gives all false).
+fn is_inf(c: &mut NodeCtx<'_>) -> Built {
+    let pos = c.attrs.int("detect_positive", 1)? != 0;
+    let neg = c.attrs.int("detect_negative", 1)? != 0;
+    let x = c.req(0)?;
+    match (pos, neg) {
+        (true, true) => {
+            let a = c.inner("abs", Op::Unary(UnaryOp::Abs), vec![Some(x)])?;
+            let inf = scalar(c, "inf", x, f64::INFINITY);
+            c.emit1(Op::Binary(BinaryOp::Equal), vec![Some(a), Some(inf)])
+        }
+        (true, false) | (false, true) => {
+            let v = if pos {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+            let inf = scalar(c, "inf", x, v);
+            c.emit1(Op::Binary(BinaryOp::Equal), vec![Some(x), Some(inf)])
+        }
+        (false, false) => {
+            // NaN never equals itself... but it never equals NaN either: compare with NaN.
+            let nan = scalar(c, "nan", x, f64::NAN);
+            c.emit1(Op::Binary(BinaryOp::Equal), vec![Some(x), Some(nan)])
+        }
+    }
 }
 
 /// Clip-6: bounds are attributes (defaults: the float range).
