@@ -1038,6 +1038,7 @@ impl<'a> Parser<'a> {
             "Erf" => UnaryOp::Erf,
             "Floor" => UnaryOp::Floor,
             "Ceil" => UnaryOp::Ceil,
+            "Round" => UnaryOp::Round,
             "Softplus" => UnaryOp::Softplus,
             "Gelu" => UnaryOp::Gelu {
                 tanh: self.take(a, "tanh", Self::boolean)?.unwrap_or(false),
@@ -1117,10 +1118,7 @@ impl<'a> Parser<'a> {
 
 /// The binary function named `name`.
 fn binary(name: &str) -> Option<BinaryOp> {
-    use BinaryOp::*;
-    [Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater]
-        .into_iter()
-        .find(|b| b.name() == name)
+    BinaryOp::ALL.into_iter().find(|b| b.name() == name)
 }
 
 #[cfg(test)]
@@ -1184,6 +1182,7 @@ pub(crate) mod tests {
             Softplus,
             Gelu { tanh: false },
             Gelu { tanh: true },
+            Round,
         ]
     }
 
@@ -1211,9 +1210,10 @@ pub(crate) mod tests {
             Ceil => 16,
             Softplus => 17,
             Gelu { .. } => 18,
+            Round => 19,
         }
     }
-    const UNARY_COUNT: usize = 19;
+    const UNARY_COUNT: usize = 20;
 
     /// As [`unary_index`], for operators.
     fn op_index(op: &Op) -> usize {
@@ -1268,7 +1268,7 @@ pub(crate) mod tests {
         for (i, u) in unaries().into_iter().enumerate() {
             outs.push(node(&mut g, &format!("u{i}"), Op::Unary(u), &[x]));
         }
-        for b in [Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater] {
+        for b in BinaryOp::ALL {
             outs.push(node(&mut g, b.name(), Op::Binary(b), &[x, x]));
         }
         let w = g.add_const(

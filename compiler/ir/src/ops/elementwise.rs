@@ -43,6 +43,8 @@ pub enum UnaryOp {
     Erf,
     Floor,
     Ceil,
+    /// Round half to even.
+    Round,
     Softplus,
     /// `x * Φ(x)`: exact `0.5 x (1 + erf(x / √2))`, or with `tanh` the approximation
     /// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
@@ -71,6 +73,7 @@ impl UnaryOp {
             UnaryOp::Erf => "Erf",
             UnaryOp::Floor => "Floor",
             UnaryOp::Ceil => "Ceil",
+            UnaryOp::Round => "Round",
             UnaryOp::Softplus => "Softplus",
             UnaryOp::Gelu { .. } => "Gelu",
         }
@@ -143,6 +146,7 @@ impl UnaryOp {
             UnaryOp::Erf => erf(x),
             UnaryOp::Floor => x.floor(),
             UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Round => x.round_ties_even(),
             UnaryOp::Softplus => (1.0 + x.exp()).ln(),
             UnaryOp::Gelu { tanh: false } => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
             UnaryOp::Gelu { tanh: true } => {
@@ -210,6 +214,12 @@ pub enum BinaryOp {
     Equal,
     Less,
     Greater,
+    /// Remainder with the sign of the divisor (Python `%`, ONNX Mod with `fmod=0`);
+    /// integer `x mod 0 = 0`.
+    Mod,
+    /// Remainder with the sign of the dividend (C `fmod`/`%`, ONNX Mod with `fmod=1`);
+    /// integer `x fmod 0 = 0`.
+    Fmod,
 }
 
 impl BinaryOp {
@@ -225,8 +235,26 @@ impl BinaryOp {
             BinaryOp::Equal => "Equal",
             BinaryOp::Less => "Less",
             BinaryOp::Greater => "Greater",
+            BinaryOp::Mod => "Mod",
+            BinaryOp::Fmod => "Fmod",
         }
     }
+
+    /// Every binary function, in declaration order.
+    pub const ALL: [BinaryOp; 12] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+        BinaryOp::Equal,
+        BinaryOp::Less,
+        BinaryOp::Greater,
+        BinaryOp::Mod,
+        BinaryOp::Fmod,
+    ];
 
     pub fn is_comparison(&self) -> bool {
         matches!(self, BinaryOp::Equal | BinaryOp::Less | BinaryOp::Greater)
@@ -271,6 +299,16 @@ impl BinaryOp {
             BinaryOp::Equal => t(a == b),
             BinaryOp::Less => t(a < b),
             BinaryOp::Greater => t(a > b),
+            BinaryOp::Fmod | BinaryOp::Mod if int && b == 0.0 => 0.0,
+            BinaryOp::Fmod => a % b,
+            BinaryOp::Mod => {
+                let r = a % b;
+                if r != 0.0 && (r < 0.0) != (b < 0.0) {
+                    r + b
+                } else {
+                    r
+                }
+            }
         }
     }
 
@@ -322,6 +360,18 @@ mod tests {
         assert!((erf(-1.0) + 0.842_700_792_949_714_9).abs() < 1e-14);
         assert_eq!(erf(0.0), 0.0);
         assert!((erf(1e-8) - 1.128_379_167e-8).abs() < 1e-16);
+    }
+
+    #[test]
+    fn mod_follows_the_divisor_and_fmod_the_dividend() {
+        assert_eq!(BinaryOp::Mod.apply(-7.0, 3.0, true), 2.0);
+        assert_eq!(BinaryOp::Mod.apply(7.0, -3.0, true), -2.0);
+        assert_eq!(BinaryOp::Mod.apply(6.0, -3.0, true), 0.0);
+        assert_eq!(BinaryOp::Fmod.apply(-7.0, 3.0, true), -1.0);
+        assert_eq!(BinaryOp::Fmod.apply(7.0, -3.0, false), 1.0);
+        assert_eq!(BinaryOp::Mod.apply(7.0, 0.0, true), 0.0);
+        assert_eq!(UnaryOp::Round.apply(2.5), 2.0);
+        assert_eq!(UnaryOp::Round.apply(-1.5), -2.0);
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
         UnaryOp::Erf => Expr::unary(KU::Erf, x),
         UnaryOp::Floor => Expr::unary(KU::Floor, x),
         UnaryOp::Ceil => Expr::unary(KU::Ceil, x),
+        UnaryOp::Round => Expr::unary(KU::Round, x),
         // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), which never overflows.
         UnaryOp::Gelu { tanh: false } => {
             c(0.5)
@@ -67,8 +68,8 @@ pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
     }
 }
 
-/// The scalar expression of a graph binary op.
-pub(crate) fn binary_expr(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+/// The scalar expression of a graph binary op on operands of type `t`.
+pub(crate) fn binary_expr(op: BinaryOp, a: Expr, b: Expr, t: ScalarType) -> Expr {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
@@ -80,6 +81,19 @@ pub(crate) fn binary_expr(op: BinaryOp, a: Expr, b: Expr) -> Expr {
         BinaryOp::Equal => Expr::cmp(CmpOp::Eq, a, b),
         BinaryOp::Less => Expr::cmp(CmpOp::Lt, a, b),
         BinaryOp::Greater => Expr::cmp(CmpOp::Gt, a, b),
+        BinaryOp::Fmod => Expr::binary(KB::Rem, a, b),
+        // Python's `%`: the C remainder, plus the divisor when it is nonzero and the
+        // signs differ.
+        BinaryOp::Mod => {
+            let r = Expr::binary(KB::Rem, a, b.clone());
+            let zero = fconst(0.0, t);
+            let differ = Expr::binary(
+                KB::Or,
+                r.clone().lt(zero.clone()).and(zero.clone().lt(b.clone())),
+                zero.clone().lt(r.clone()).and(b.clone().lt(zero)),
+            );
+            Expr::select(differ, r.clone() + b, r)
+        }
     }
 }
 
@@ -115,6 +129,7 @@ pub(super) fn binary(cx: &mut Ctx<'_>, op: BinaryOp) -> Result<(), LowerError> {
         return cx.err("missing operand");
     };
     let (ad, bd, od) = (cx.dims(va)?, cx.dims(vb)?, cx.dims(cx.output(0))?);
+    let t = cx.scalar_type(va)?;
     let a = cx.bind_input(0)?;
     let b = cx.bind_input(1)?;
     let y = cx.bind_output(0)?;
@@ -126,6 +141,7 @@ pub(super) fn binary(cx: &mut Ctx<'_>, op: BinaryOp) -> Result<(), LowerError> {
             op,
             Expr::load(a, idx[0].clone()),
             Expr::load(b, idx[1].clone()),
+            t,
         );
         kb.store(y, idx[2].clone(), v);
     });

@@ -35,7 +35,10 @@ fn program_value(
                 } else {
                     types[a]
                 };
-                (binary_expr(op, Expr::Var(vars[a]), Expr::Var(vars[c])), ty)
+                (
+                    binary_expr(op, Expr::Var(vars[a]), Expr::Var(vars[c]), types[a]),
+                    ty,
+                )
             }
         };
         let v = b.var(format!("e{n}"), ty);

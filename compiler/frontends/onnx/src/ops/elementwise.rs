@@ -23,6 +23,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Mul", 7, 22, mul, ""),
     spec("Div", 7, 22, div, ""),
     spec("Pow", 7, 22, pow, ""),
+    spec(
+        "Mod",
+        10,
+        22,
+        mod_,
+        "fmod=0: sign of the divisor (ints only); fmod=1: C fmod",
+    ),
     spec("Equal", 7, 22, equal, ""),
     spec("Less", 7, 22, less, ""),
     spec("Greater", 7, 22, greater, ""),
@@ -74,6 +81,7 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Floor", 7, 22, floor, ""),
     spec("Ceil", 7, 22, ceil, ""),
     spec("Reciprocal", 7, 22, reciprocal, ""),
+    spec("Round", 11, 22, round, "half to even"),
     spec("Softsign", 7, 22, softsign, "desugared: x / (1 + |x|)"),
     spec("Sign", 9, 22, sign, "desugared: (x > 0) - (x < 0)"),
     spec("Mish", 18, 22, mish, "desugared: x * tanh(softplus(x))"),
@@ -128,6 +136,16 @@ fn div(c: &mut NodeCtx<'_>) -> Built {
 }
 fn pow(c: &mut NodeCtx<'_>) -> Built {
     binary(c, BinaryOp::Pow)
+}
+/// Mod-10: `fmod = 0` takes the sign of the divisor and is only defined for integers;
+/// `fmod = 1` takes the sign of the dividend.
+fn mod_(c: &mut NodeCtx<'_>) -> Built {
+    let fmod = c.attrs.int("fmod", 0)? != 0;
+    let a = c.req(0)?;
+    if !fmod && c.ty(a).dtype.is_float() {
+        return Err(c.attr_error("fmod must be 1 for floating-point inputs"));
+    }
+    binary(c, if fmod { BinaryOp::Fmod } else { BinaryOp::Mod })
 }
 fn equal(c: &mut NodeCtx<'_>) -> Built {
     binary(c, BinaryOp::Equal)
@@ -237,6 +255,9 @@ fn ceil(c: &mut NodeCtx<'_>) -> Built {
 }
 fn reciprocal(c: &mut NodeCtx<'_>) -> Built {
     unary(c, UnaryOp::Reciprocal)
+}
+fn round(c: &mut NodeCtx<'_>) -> Built {
+    unary(c, UnaryOp::Round)
 }
 
 /// A scalar constant of `like`'s dtype, named `<node>/<suffix>`.
