@@ -14,9 +14,9 @@
 use crate::dtype::DType;
 use crate::graph::{Graph, ValueId};
 use crate::ops::{
-    BatchNorm, BinaryOp, Cast, Concat, Conv, ElemInstr, ElemProgram, Expand, Fused, Gather, Gemm,
-    GlobalPool, LayerNorm, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind, Reshape, Shape,
-    Slice, SliceAxis, Softmax, Transpose, UnaryOp,
+    ArgReduce, BatchNorm, BinaryOp, Cast, Concat, Conv, ElemInstr, ElemProgram, Expand, Fused,
+    Gather, Gemm, GlobalPool, LayerNorm, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind,
+    Reshape, Shape, Slice, SliceAxis, Softmax, Transpose, UnaryOp,
 };
 use crate::shape::{checked_elements, Dim, Shape as IrShape, TensorType};
 use crate::tensor::Tensor;
@@ -996,6 +996,12 @@ impl<'a> Parser<'a> {
                 axis: self.required(a, "axis", Self::uint)?,
                 epsilon: self.take(a, "epsilon", Self::float)?.unwrap_or(1e-5),
             }),
+            "ArgMax" | "ArgMin" => Op::ArgReduce(ArgReduce {
+                max: a.op == "ArgMax",
+                axis: self.required(a, "axis", Self::uint)?,
+                keepdims: self.take(a, "keepdims", Self::boolean)?.unwrap_or(true),
+                last: self.take(a, "last", Self::boolean)?.unwrap_or(false),
+            }),
             name if ReduceKind::from_name(name).is_some() => Op::Reduce(Reduce {
                 kind: ReduceKind::from_name(name).unwrap_or(ReduceKind::Sum),
                 axes: self.take(a, "axes", Self::usizes)?.unwrap_or_default(),
@@ -1242,9 +1248,10 @@ pub(crate) mod tests {
             Op::LayerNorm(_) => 21,
             Op::Elementwise(_) => 22,
             Op::Fused(_) => 23,
+            Op::ArgReduce(_) => 24,
         }
     }
-    const OP_COUNT: usize = 24;
+    const OP_COUNT: usize = 25;
 
     /// One graph using every operator (and every attribute form) once.
     pub(crate) fn every_op() -> Graph {
@@ -1463,6 +1470,15 @@ pub(crate) mod tests {
                 keepdims,
             };
             outs.push(node(&mut g, "reduce", Op::Reduce(r), &[x]));
+        }
+        for (max, axis, keepdims, last) in [(true, 1, true, false), (false, 3, false, true)] {
+            let a = ArgReduce {
+                max,
+                axis,
+                keepdims,
+                last,
+            };
+            outs.push(node(&mut g, "arg", Op::ArgReduce(a), &[x]));
         }
         let less = node(&mut g, "less", Op::Binary(Less), &[x, x]);
         outs.push(node(&mut g, "where", Op::Where, &[less, x, x]));

@@ -5,6 +5,7 @@
 //! resolved by the frontends: an IR op has exactly one meaning (e.g. [`Softmax`] is
 //! always the single-axis form of ONNX opset 13).
 
+pub mod arg_reduce;
 pub mod conv;
 pub mod elementwise;
 pub mod expand;
@@ -18,6 +19,7 @@ pub mod pool;
 pub mod reduce;
 pub mod select;
 
+pub use arg_reduce::ArgReduce;
 pub use conv::Conv;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
@@ -83,6 +85,8 @@ pub enum Op {
     Where,
     /// Broadcast copy to a larger static shape.
     Expand(Expand),
+    /// ArgMax/ArgMin along one axis (`int64` indices).
+    ArgReduce(ArgReduce),
 }
 
 impl Op {
@@ -120,6 +124,7 @@ impl Op {
             Op::Reduce(r) => r.kind.name(),
             Op::Where => "Where",
             Op::Expand(_) => "Expand",
+            Op::ArgReduce(a) => a.name(),
         }
     }
 
@@ -138,6 +143,7 @@ impl Op {
             | Op::Pad(_)
             | Op::Reduce(_)
             | Op::Expand(_)
+            | Op::ArgReduce(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
@@ -196,6 +202,7 @@ impl Op {
             Op::Reduce(r) => one(r.infer(req[0])?),
             Op::Where => one(select::infer_where(req[0], req[1], req[2])?),
             Op::Expand(e) => one(e.infer(req[0])?),
+            Op::ArgReduce(a) => one(a.infer(req[0])?),
         }
     }
 
@@ -221,6 +228,7 @@ impl Op {
             Op::Reduce(r) => r.eval(req[0], out),
             Op::Where => select::eval_where(req[0], req[1], req[2], out),
             Op::Expand(e) => e.eval(req[0]),
+            Op::ArgReduce(a) => a.eval(req[0], out),
             Op::LayerNorm(l) => l.eval(inputs, out),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
@@ -311,6 +319,7 @@ impl fmt::Display for Op {
             Op::Pad(p) => p.attrs(),
             Op::Reduce(r) => r.attrs(),
             Op::Expand(e) => format!("shape={:?}", e.shape),
+            Op::ArgReduce(a) => a.attrs(),
             Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(

@@ -6,6 +6,7 @@
 //! Loop structure is chosen here in a target-neutral way (vectorizable innermost loops
 //! over contiguous memory, a parallel outermost loop); target schedules refine it.
 
+mod arg_reduce;
 mod conv;
 mod elementwise;
 mod fused;
@@ -219,6 +220,7 @@ pub fn lower_node(
         Op::Reduce(r) => reduce::reduce(&mut cx, r)?,
         Op::Where => select::where_(&mut cx)?,
         Op::Expand(_) => select::expand(&mut cx)?,
+        Op::ArgReduce(a) => arg_reduce::arg_reduce(&mut cx, a)?,
         Op::Shape(_) | Op::Reshape(_) | Op::Identity => {
             return cx.err("internal: this operator should have been folded or aliased")
         }

@@ -9,10 +9,13 @@
 //! - Negative axes count from the end; repeated axes count once. `keepdims` defaults to 1.
 //! - ReduceLogSumExp is desugared: `m + log(sum(exp(x - m)))` with `m = ReduceMax(x)`
 //!   (kept dims), so large inputs do not overflow.
+//! - ArgMax/ArgMin (<https://onnx.ai/onnx/operators/onnx__ArgMax.html>) map to the IR
+//!   `ArgReduce`: `axis` (default 0, negative from 11), `keepdims` (default 1) and
+//!   `select_last_index` (12+; absent before, which means 0).
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BinaryOp, Reduce, ReduceKind, UnaryOp};
+use neoc_ir::ops::{ArgReduce, BinaryOp, Reduce, ReduceKind, UnaryOp};
 use neoc_ir::{IrError, Op};
 
 const ATTR: &str = "axes attribute";
@@ -51,7 +54,45 @@ pub(crate) const SPECS: &[OpSpec] = &[
         log_sum_exp,
         "axes input (constant); desugared as for 7-17",
     ),
+    spec(
+        "ArgMax",
+        7,
+        22,
+        arg_max,
+        "axis, keepdims, select_last_index; int64 output",
+    ),
+    spec(
+        "ArgMin",
+        7,
+        22,
+        arg_min,
+        "axis, keepdims, select_last_index; int64 output",
+    ),
 ];
+
+fn arg_reduce(c: &mut NodeCtx<'_>, max: bool) -> Built {
+    let x = c.req(0)?;
+    let rank = c.dims(x)?.len();
+    let axis = c.attrs.int("axis", 0)?;
+    let axis = c.axis(axis, rank)?;
+    let keepdims = c.attrs.int("keepdims", 1)? != 0;
+    let last = c.attrs.int("select_last_index", 0)? != 0;
+    c.emit1(
+        Op::ArgReduce(ArgReduce {
+            max,
+            axis,
+            keepdims,
+            last,
+        }),
+        vec![Some(x)],
+    )
+}
+fn arg_max(c: &mut NodeCtx<'_>) -> Built {
+    arg_reduce(c, true)
+}
+fn arg_min(c: &mut NodeCtx<'_>) -> Built {
+    arg_reduce(c, false)
+}
 
 /// The opset from which `axes` is an input for this op.
 fn axes_input_from(kind: Option<ReduceKind>) -> i64 {
