@@ -27,15 +27,15 @@ pub(crate) struct Opsets {
 }
 
 impl Opsets {
-    pub(crate) fn of(model: &ModelProto, file: &str) -> Result<Opsets> {
+    /// The model's opset imports; `default` is 0 when it imports no default-domain
+    /// opset.
+    pub(crate) fn of(model: &ModelProto) -> Opsets {
         let mut versions = HashMap::new();
         for o in &model.opset_import {
             versions.insert(ops::normalize_domain(&o.domain).to_string(), o.version);
         }
-        let Some(&default) = versions.get("") else {
-            return Err(OnnxError::MissingOpset { file: file.into() });
-        };
-        Ok(Opsets { versions, default })
+        let default = versions.get("").copied().unwrap_or(0);
+        Opsets { versions, default }
     }
 
     /// The imported version of `domain`, 0 when the model imports none.
@@ -72,7 +72,13 @@ pub(crate) fn import_model(
     opts: &ImportOptions,
 ) -> Result<Graph> {
     let g = graph_of(model, file)?;
-    let opsets = Opsets::of(model, file)?;
+    let opsets = Opsets::of(model);
+    if opsets.default == 0 {
+        // Without a default-domain opset only other domains' ops can be meant: name
+        // them (with their domains) if there are any, as any unsupported op is named.
+        check_supported(g, &opsets, file)?;
+        return Err(OnnxError::MissingOpset { file: file.into() });
+    }
     if !(MIN_OPSET..=MAX_OPSET).contains(&opsets.default) {
         return Err(OnnxError::UnsupportedOpset {
             file: file.into(),

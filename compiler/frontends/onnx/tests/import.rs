@@ -574,3 +574,45 @@ fn empty_files_are_errors_not_panics() {
     assert!(matches!(e, OnnxError::Io { .. }), "{e:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A model that imports only another domain (here ai.onnx.ml) gets its operators named
+/// with their domain, not just "no default opset".
+#[test]
+fn other_domain_only_models_name_their_operators() {
+    let g = onnx::GraphProto {
+        name: "ml".into(),
+        node: vec![onnx::NodeProto {
+            op_type: "Binarizer".into(),
+            domain: "ai.onnx.ml".into(),
+            name: "bin".into(),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        }],
+        input: vec![value("x", &["4"])],
+        output: vec![value("y", &["4"])],
+        ..Default::default()
+    };
+    let mut m = model(13, g);
+    m.opset_import = vec![onnx::OperatorSetIdProto {
+        domain: "ai.onnx.ml".into(),
+        version: 3,
+    }];
+    let err = neoc_onnx::import_bytes(encode(&m), None, "ml.onnx", &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Binarizer") && err.contains("ai.onnx.ml") && err.contains("bin"),
+        "{err}"
+    );
+
+    // With no nodes at all, the missing default opset is what is reported.
+    let mut empty = m.clone();
+    if let Some(g) = empty.graph.as_mut() {
+        g.node.clear();
+    }
+    let err = neoc_onnx::import_bytes(encode(&empty), None, "ml.onnx", &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("default ONNX domain"), "{err}");
+}
