@@ -141,17 +141,23 @@ fn copy_kernel(name: String, elem: neoc_kernel::ScalarType, len: u64) -> Kernel 
     b.finish()
 }
 
+/// The storage-class root of `v`: follows `root` (view or in-place output -> source)
+/// until a value with no entry.
+fn find(root: &HashMap<ValueId, ValueId>, mut v: ValueId) -> ValueId {
+    while let Some(&r) = root.get(&v) {
+        if r == v {
+            break;
+        }
+        v = r;
+    }
+    v
+}
+
 /// For each storage class (keyed by its root value), the position in `order` of its
 /// last reader; `None` when it outlives the run (a graph output is in the class).
 /// Views join their source's class.
 fn last_uses(graph: &Graph, order: &[neoc_ir::NodeId]) -> HashMap<ValueId, Option<usize>> {
     let mut root: HashMap<ValueId, ValueId> = HashMap::new();
-    let find = |root: &HashMap<ValueId, ValueId>, mut v: ValueId| {
-        while let Some(&r) = root.get(&v) {
-            v = r;
-        }
-        v
-    };
     let mut last: HashMap<ValueId, Option<usize>> = HashMap::new();
     for (pos, &n) in order.iter().enumerate() {
         let node = graph.node(n);
@@ -178,15 +184,6 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     let mut steps: Vec<PendingStep> = Vec::new();
     // Storage-class root of each value (views point at their source).
     let mut root: HashMap<ValueId, ValueId> = HashMap::new();
-    let find = |root: &HashMap<ValueId, ValueId>, mut v: ValueId| {
-        while let Some(&r) = root.get(&v) {
-            if r == v {
-                break;
-            }
-            v = r;
-        }
-        v
-    };
 
     let order = graph.topo_order();
     let last_use = last_uses(graph, &order);
