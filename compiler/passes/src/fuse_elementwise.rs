@@ -8,25 +8,14 @@
 //! program computes the same scalar functions in the same order, so results are
 //! bit-identical. It pays by removing the intermediate tensor's store and load.
 
-use crate::fusion::{is_elementwise, Builder};
+use crate::fusion::{
+    fuse_all, is_elementwise, is_f32_node, replace_pair, sole_elementwise_reader, Builder,
+};
 use crate::Result;
-use neoc_ir::{DType, Graph, Node, Op, ValueId};
-
-/// All operands and the output are `f32`.
-pub(crate) fn is_f32_node(graph: &Graph, node: &Node) -> bool {
-    node.inputs
-        .iter()
-        .flatten()
-        .chain(&node.outputs)
-        .all(|v| graph.value(*v).ty.dtype == DType::F32)
-}
+use neoc_ir::{Graph, Op, ValueId};
 
 pub fn run(graph: &mut Graph) -> Result<bool> {
-    let mut changed = false;
-    while fuse_one(graph)? {
-        changed = true;
-    }
-    Ok(changed)
+    fuse_all(graph, fuse_one)
 }
 
 /// Finds and applies one fusion; false when none is left.
@@ -37,15 +26,9 @@ fn fuse_one(graph: &mut Graph) -> Result<bool> {
             continue;
         }
         let out = node.outputs[0];
-        if graph.outputs().contains(&out) {
+        let Some((reader, r)) = sole_elementwise_reader(graph, out) else {
             continue;
-        }
-        let readers = graph.consumers(out);
-        let [reader] = readers[..] else { continue };
-        let r = graph.node(reader).clone();
-        if !is_elementwise(&r.op) || !is_f32_node(graph, &r) {
-            continue;
-        }
+        };
         let mut b = Builder {
             instrs: Vec::new(),
             inputs: Vec::new(),
@@ -63,16 +46,14 @@ fn fuse_one(graph: &mut Graph) -> Result<bool> {
         if inputs.is_empty() {
             continue;
         }
-        let name = graph.value(r.outputs[0]).name.clone();
-        let new = graph.add_node(
-            format!("{}+{}", node.name, r.name),
+        let inputs = inputs.into_iter().map(Some).collect();
+        replace_pair(
+            graph,
+            (n, &node),
+            (reader, &r),
             Op::Elementwise(prog),
-            inputs.into_iter().map(Some).collect(),
-            vec![name],
+            inputs,
         )?;
-        graph.replace_uses(r.outputs[0], new[0])?;
-        graph.remove_node(reader);
-        graph.remove_node(n);
         return Ok(true);
     }
     Ok(false)

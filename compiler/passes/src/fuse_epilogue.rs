@@ -8,8 +8,7 @@
 //! evaluates the same scalar functions, in the same order, on each finished element;
 //! results are bit-identical to the unfused graph.
 
-use crate::fuse_elementwise::is_f32_node;
-use crate::fusion::{is_elementwise, Builder};
+use crate::fusion::{fuse_all, replace_pair, sole_elementwise_reader, Builder};
 use crate::Result;
 use neoc_ir::ops::{ElemInstr, Fused};
 use neoc_ir::{Graph, Op, ValueId};
@@ -24,11 +23,7 @@ fn is_anchor(op: &Op) -> bool {
 }
 
 pub fn run(graph: &mut Graph) -> Result<bool> {
-    let mut changed = false;
-    while fuse_one(graph)? {
-        changed = true;
-    }
-    Ok(changed)
+    fuse_all(graph, fuse_one)
 }
 
 fn fuse_one(graph: &mut Graph) -> Result<bool> {
@@ -39,16 +34,13 @@ fn fuse_one(graph: &mut Graph) -> Result<bool> {
         }
         let out = node.outputs[0];
         let out_ty = graph.value(out).ty.clone();
-        if out_ty.dtype != neoc_ir::DType::F32 || graph.outputs().contains(&out) {
+        if out_ty.dtype != neoc_ir::DType::F32 {
             continue;
         }
-        let readers = graph.consumers(out);
-        let [reader] = readers[..] else { continue };
-        let r = graph.node(reader).clone();
-        if !is_elementwise(&r.op)
-            || !is_f32_node(graph, &r)
-            || graph.value(r.outputs[0]).ty != out_ty
-        {
+        let Some((reader, r)) = sole_elementwise_reader(graph, out) else {
+            continue;
+        };
+        if graph.value(r.outputs[0]).ty != out_ty {
             continue;
         }
         // Start from the existing epilogue, or the identity `[in0]`.
@@ -87,16 +79,7 @@ fn fuse_one(graph: &mut Graph) -> Result<bool> {
             anchor_inputs,
             epilogue,
         });
-        let name = graph.value(r.outputs[0]).name.clone();
-        let new = graph.add_node(
-            format!("{}+{}", node.name, r.name),
-            fused,
-            inputs,
-            vec![name],
-        )?;
-        graph.replace_uses(r.outputs[0], new[0])?;
-        graph.remove_node(reader);
-        graph.remove_node(n);
+        replace_pair(graph, (n, &node), (reader, &r), fused, inputs)?;
         return Ok(true);
     }
     Ok(false)

@@ -1,8 +1,60 @@
 //! Shared machinery of the fusion passes: turning elementwise graph ops into
 //! [`ElemProgram`] instructions and splicing one program into another.
 
+use crate::Result;
 use neoc_ir::ops::{ElemInstr, ElemProgram};
-use neoc_ir::{Graph, Op, ValueId};
+use neoc_ir::{DType, Graph, Node, NodeId, Op, ValueId};
+
+/// Applies `fuse_one` (which applies one fusion, false when none is left) until it
+/// finds nothing; true when anything changed.
+pub(crate) fn fuse_all(
+    graph: &mut Graph,
+    fuse_one: fn(&mut Graph) -> Result<bool>,
+) -> Result<bool> {
+    let mut changed = false;
+    while fuse_one(graph)? {
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// All operands and the output are `f32`.
+pub(crate) fn is_f32_node(graph: &Graph, node: &Node) -> bool {
+    node.inputs
+        .iter()
+        .flatten()
+        .chain(&node.outputs)
+        .all(|v| graph.value(*v).ty.dtype == DType::F32)
+}
+
+/// The node that can absorb the producer of `out`: the only reader of `out`, when `out`
+/// is not a graph output and that reader is an f32 elementwise node.
+pub(crate) fn sole_elementwise_reader(graph: &Graph, out: ValueId) -> Option<(NodeId, Node)> {
+    if graph.outputs().contains(&out) {
+        return None;
+    }
+    let readers = graph.consumers(out);
+    let [reader] = readers[..] else { return None };
+    let r = graph.node(reader).clone();
+    (is_elementwise(&r.op) && is_f32_node(graph, &r)).then_some((reader, r))
+}
+
+/// Replaces node `n` (`node`) and its only reader `reader` (`r`) with one node
+/// computing `op` on `inputs`, named after both, whose output keeps `r`'s output name.
+pub(crate) fn replace_pair(
+    graph: &mut Graph,
+    (n, node): (NodeId, &Node),
+    (reader, r): (NodeId, &Node),
+    op: Op,
+    inputs: Vec<Option<ValueId>>,
+) -> Result<()> {
+    let name = graph.value(r.outputs[0]).name.clone();
+    let new = graph.add_node(format!("{}+{}", node.name, r.name), op, inputs, vec![name])?;
+    graph.replace_uses(r.outputs[0], new[0])?;
+    graph.remove_node(reader);
+    graph.remove_node(n);
+    Ok(())
+}
 
 /// Where a fused program's operands come from.
 #[derive(Debug, Clone)]
@@ -46,7 +98,7 @@ impl Builder {
             }
             // Small scalar constants are embedded.
             if let Some(t) = graph.const_value(v) {
-                if t.num_elements() == 1 && t.dtype == neoc_ir::DType::F32 {
+                if t.num_elements() == 1 && t.dtype == DType::F32 {
                     let c = t.to_f32_vec()[0];
                     b.instrs.push(ElemInstr::Const(c));
                     return b.instrs.len() - 1;
