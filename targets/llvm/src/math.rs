@@ -297,7 +297,7 @@ impl<'ctx> MathLib<'ctx> {
             // evaluated in f64: in f32 its rounding errors reach 5 ulp (3e-7) near 1.
             let f64t = ir.ctx.f64_type();
             let c = |v| ir.fc(f64t, v);
-            let xd = ir.b.build_float_ext(x, f64t, "").map_err(|e| ir.err(e))?;
+            let xd = widen(ir, fp, x)?;
             let xc = ir.fsel(ir.fcmp(F::OGT, xd, c(4.0))?, c(4.0), xd)?;
             let xc = ir.fsel(ir.fcmp(F::OLT, xc, c(-4.0))?, c(-4.0), xc)?;
             let x2 = ir.fmul(xc, xc)?;
@@ -328,7 +328,7 @@ impl<'ctx> MathLib<'ctx> {
             // Past 3.9 the rounded f32 result is ±1 (erfc(3.9) < 3.5e-8).
             let sat = ir.fcmp(F::OGE, ir.fabs(xd)?, c(3.9))?;
             let r = ir.fsel(sat, ir.copysign(c(1.0), xd)?, r)?;
-            return ir.b.build_float_trunc(r, fp.ty, "").map_err(|e| ir.err(e));
+            return narrow(ir, fp, r);
         }
         let a = ir.fabs(x)?;
         let a2 = ir.fmul(a, a)?;
@@ -363,16 +363,8 @@ impl<'ctx> MathLib<'ctx> {
         a: FloatValue<'ctx>,
         b: FloatValue<'ctx>,
     ) -> Result<FloatValue<'ctx>> {
-        let f64t = ir.ctx.f64_type();
-        let (a, b) = if fp.is64 {
-            (a, b)
-        } else {
-            (
-                ir.b.build_float_ext(a, f64t, "").map_err(|e| ir.err(e))?,
-                ir.b.build_float_ext(b, f64t, "").map_err(|e| ir.err(e))?,
-            )
-        };
-        let c = |v| ir.fc(f64t, v);
+        let (a, b) = (widen(ir, fp, a)?, widen(ir, fp, b)?);
+        let c = |v| ir.fc(ir.ctx.f64_type(), v);
         let abs_a = ir.fabs(a)?;
         let l = self.call(ir, MathFn::Log, &[abs_a])?;
         let mut r = self.call(ir, MathFn::Exp, &[ir.fmul(b, l)?])?;
@@ -399,16 +391,31 @@ impl<'ctx> MathLib<'ctx> {
         r = ir.fsel(ir.and(ir.fcmp(F::OEQ, abs_a, c(1.0))?, b_inf)?, c(1.0), r)?;
         r = ir.fsel(ir.fcmp(F::OEQ, b, c(0.0))?, c(1.0), r)?;
         r = ir.fsel(ir.fcmp(F::OEQ, a, c(1.0))?, c(1.0), r)?;
-        if fp.is64 {
-            Ok(r)
-        } else {
-            ir.b.build_float_trunc(r, fp.ty, "").map_err(|e| ir.err(e))
-        }
+        narrow(ir, fp, r)
     }
 }
 
 fn enum_attr(ctx: &Context, name: &str, val: u64) -> Attribute {
     ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), val)
+}
+
+/// `x` extended to f64, for the helpers computed in f64 (unchanged when already f64).
+fn widen<'ctx>(ir: &Ir<'_, 'ctx>, fp: &Fp<'ctx>, x: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
+    if fp.is64 {
+        Ok(x)
+    } else {
+        ir.b.build_float_ext(x, ir.ctx.f64_type(), "")
+            .map_err(|e| ir.err(e))
+    }
+}
+
+/// The f64 result `r` of such a helper, truncated back to the precision of `fp`.
+fn narrow<'ctx>(ir: &Ir<'_, 'ctx>, fp: &Fp<'ctx>, r: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
+    if fp.is64 {
+        Ok(r)
+    } else {
+        ir.b.build_float_trunc(r, fp.ty, "").map_err(|e| ir.err(e))
+    }
 }
 
 /// `2^n` for `n` in the normal exponent range, from exponent bits.
@@ -525,16 +532,8 @@ fn fmod<'ctx>(
     a: FloatValue<'ctx>,
     b: FloatValue<'ctx>,
 ) -> Result<FloatValue<'ctx>> {
-    let f64t = ir.ctx.f64_type();
-    let (a, b) = if fp.is64 {
-        (a, b)
-    } else {
-        (
-            ir.b.build_float_ext(a, f64t, "").map_err(|e| ir.err(e))?,
-            ir.b.build_float_ext(b, f64t, "").map_err(|e| ir.err(e))?,
-        )
-    };
-    let c = |v| ir.fc(f64t, v);
+    let (a, b) = (widen(ir, fp, a)?, widen(ir, fp, b)?);
+    let c = |v| ir.fc(ir.ctx.f64_type(), v);
     let q = ir.fintr("llvm.trunc", &[ir.fdiv(a, b)?])?;
     let mut r = ir.fma(ir.fneg(q)?, b, a)?;
     let abs_b = ir.fabs(b)?;
@@ -557,9 +556,5 @@ fn fmod<'ctx>(
     )?;
     r = ir.fsel(ir.fcmp(F::OEQ, abs_b, inf)?, a, r)?;
     r = ir.fsel(invalid, c(f64::NAN), r)?;
-    if fp.is64 {
-        Ok(r)
-    } else {
-        ir.b.build_float_trunc(r, fp.ty, "").map_err(|e| ir.err(e))
-    }
+    narrow(ir, fp, r)
 }
