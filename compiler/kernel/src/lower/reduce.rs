@@ -12,6 +12,7 @@
 //! Accumulation is in the element type (`f32` for `f32` tensors). Max and Min propagate
 //! NaN (the kernel IR's `Max`/`Min` do); integer Max/Min start from the type's extremes.
 
+use super::elementwise::strided_index;
 use super::{fconst, Ctx, LowerError};
 use crate::builder::KernelBuilder;
 use crate::expr::{Expr, UnaryOp};
@@ -60,20 +61,8 @@ fn groups(dims: &[u64], mask: &[bool]) -> Vec<Group> {
 
 /// `sum(iv[k] * stride(k))` over the given groups and their loop counters.
 fn index(gs: &[&Group], iv: &[Expr], stride: impl Fn(&Group) -> u64) -> Expr {
-    let mut acc: Option<Expr> = None;
-    for (g, i) in gs.iter().zip(iv) {
-        let s = stride(g);
-        let t = if s == 1 {
-            i.clone()
-        } else {
-            i.clone() * Expr::i64(s as i64)
-        };
-        acc = Some(match acc {
-            None => t,
-            Some(a) => a + t,
-        });
-    }
-    acc.unwrap_or(Expr::i64(0))
+    let strides: Vec<u64> = gs.iter().map(|g| stride(g)).collect();
+    strided_index(iv, &strides)
 }
 
 /// The reduction's scalar rules for element type `t` over `n` elements.
@@ -138,9 +127,7 @@ impl Rules {
 }
 
 pub(super) fn reduce(cx: &mut Ctx<'_>, r: &Reduce) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     if t == ScalarType::Bool || r.kind.float_only() && !t.is_float() {
