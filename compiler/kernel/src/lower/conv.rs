@@ -41,38 +41,32 @@ impl Geometry {
         dilations: &[u64],
     ) -> Option<Geometry> {
         let k = kernel.len();
-        let i = |v: u64| v as i64;
-        match k {
-            1 => Some(Geometry {
-                h: 1,
-                w: i(in_spatial[0]),
-                kh: 1,
-                kw: i(kernel[0]),
-                sh: 1,
-                sw: i(strides[0]),
-                ph: 0,
-                pw: i(pads[0]),
-                dh: 1,
-                dw: i(dilations[0]),
-                oh: 1,
-                ow: i(out_spatial[0]),
-            }),
-            2 => Some(Geometry {
-                h: i(in_spatial[0]),
-                w: i(in_spatial[1]),
-                kh: i(kernel[0]),
-                kw: i(kernel[1]),
-                sh: i(strides[0]),
-                sw: i(strides[1]),
-                ph: i(pads[0]),
-                pw: i(pads[1]),
-                dh: i(dilations[0]),
-                dw: i(dilations[1]),
-                oh: i(out_spatial[0]),
-                ow: i(out_spatial[1]),
-            }),
-            _ => None,
+        if !(1..=2).contains(&k) {
+            return None;
         }
+        // Axis 0 is the height, 1 the width; 1-D has only a width, and its height
+        // axis gets `unit` (size, stride and dilation 1, no padding).
+        let at = |v: &[u64], axis: usize, unit: i64| {
+            if axis + k < 2 {
+                unit
+            } else {
+                v[axis + k - 2] as i64
+            }
+        };
+        Some(Geometry {
+            h: at(in_spatial, 0, 1),
+            w: at(in_spatial, 1, 1),
+            kh: at(kernel, 0, 1),
+            kw: at(kernel, 1, 1),
+            sh: at(strides, 0, 1),
+            sw: at(strides, 1, 1),
+            ph: at(pads, 0, 0),
+            pw: at(pads, 1, 0),
+            dh: at(dilations, 0, 1),
+            dw: at(dilations, 1, 1),
+            oh: at(out_spatial, 0, 1),
+            ow: at(out_spatial, 1, 1),
+        })
     }
 
     /// Output columns `lo..hi` whose input column `ow*sw + kw*dw - pw` is inside the image.
