@@ -9,9 +9,7 @@ use crate::kernel::{LoopKind, ScalarType};
 use neoc_ir::ops::ArgReduce;
 
 pub(super) fn arg_reduce(cx: &mut Ctx<'_>, a: &ArgReduce) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     if t == ScalarType::Bool {

@@ -74,6 +74,14 @@ impl<'g> Ctx<'g> {
         self.graph.node(self.node).inputs.get(i).copied().flatten()
     }
 
+    /// The node's `i`-th input value; an error when it is absent.
+    pub fn operand(&self, i: usize) -> Result<ValueId, LowerError> {
+        match self.input(i) {
+            Some(v) => Ok(v),
+            None => self.err("missing operand"),
+        }
+    }
+
     pub fn output(&self, i: usize) -> ValueId {
         self.graph.node(self.node).outputs[i]
     }

@@ -8,9 +8,7 @@ use neoc_ir::ops::{Concat, Gather, Slice, Transpose};
 use neoc_ir::shape::strides;
 
 pub(super) fn transpose(cx: &mut Ctx<'_>, t: &Transpose) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let x = cx.bind_input(0)?;
     let y = cx.bind_output(0)?;
@@ -100,9 +98,7 @@ pub(super) fn gather(cx: &mut Ctx<'_>, g: &Gather) -> Result<(), LowerError> {
 }
 
 pub(super) fn slice(cx: &mut Ctx<'_>, s: &Slice) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let x = cx.bind_input(0)?;
     let y = cx.bind_output(0)?;

@@ -8,9 +8,7 @@ use neoc_ir::ops::{BatchNorm, Softmax};
 /// `y = (x - mean) * (scale / sqrt(var + eps)) + bias`, per channel. (When the
 /// statistics are constants the passes fold this into a preceding Conv/Gemm instead.)
 pub(super) fn batch_norm(cx: &mut Ctx<'_>, bn: &BatchNorm) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     if !t.is_float() {
@@ -45,9 +43,7 @@ pub(super) fn batch_norm(cx: &mut Ctx<'_>, bn: &BatchNorm) -> Result<(), LowerEr
 /// Numerically stable softmax along one axis: subtract the max, exponentiate, divide
 /// by the sum (log-softmax: `x - max - log(sum)`).
 pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     let outer: i64 = xd[..sm.axis].iter().product::<u64>() as i64;
@@ -92,9 +88,7 @@ pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> 
 /// Layer normalization, one row (the trailing dims from `axis`) at a time: mean, then
 /// variance around it (two passes: no cancellation), then the affine output.
 pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     if !t.is_float() {

@@ -48,9 +48,7 @@ fn merged_axes(p: &Pad, xd: &[u64], yd: &[u64]) -> Vec<Axis> {
 }
 
 pub(super) fn pad(cx: &mut Ctx<'_>, p: &Pad) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let t = cx.scalar_type(vx)?;
     let x = cx.bind_input(0)?;

@@ -12,9 +12,7 @@ use crate::kernel::{LoopKind, ScalarType};
 use neoc_ir::ops::{GlobalPool, Pool, PoolKind};
 
 pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let t = cx.scalar_type(vx)?;
     if !t.is_float() {
@@ -105,9 +103,7 @@ pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
 }
 
 pub(super) fn global_pool(cx: &mut Ctx<'_>, p: &GlobalPool) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let xd = cx.dims(vx)?;
     let t = cx.scalar_type(vx)?;
     if !t.is_float() {

@@ -37,9 +37,7 @@ pub(super) fn where_(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
 
 /// Copies the input to the (larger) output shape along broadcast strides.
 pub(super) fn expand(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
-    let Some(vx) = cx.input(0) else {
-        return cx.err("missing operand");
-    };
+    let vx = cx.operand(0)?;
     let od = cx.dims(cx.output(0))?;
     let sx = broadcast_strides(&cx.dims(vx)?, &od);
     let x = cx.bind_input(0)?;
