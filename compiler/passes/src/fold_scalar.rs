@@ -170,7 +170,7 @@ fn before(graph: &Graph, n: NodeId) -> Option<Patch> {
     let w_name = graph.value(w_id).name.clone();
     let out = node.outputs[0];
     let mut wv = w.to_f64_vec();
-    match &node.op {
+    let (op, new_w, new_b) = match &node.op {
         Op::Conv(conv) => {
             let Conv { pads, group, .. } = conv;
             let (cout, cin_g) = (*w.shape.first()?, *w.shape.get(1)?);
@@ -189,17 +189,7 @@ fn before(graph: &Graph, n: NodeId) -> Option<Patch> {
                     for (i, v) in wv.iter_mut().enumerate() {
                         *v *= c[chan(i)];
                     }
-                    let w = Some((wv, w, w_name.as_str()));
-                    Some(rebuild(
-                        graph,
-                        n,
-                        node.op.clone(),
-                        x,
-                        w,
-                        None,
-                        out,
-                        &[n, mul],
-                    ))
+                    (node.op.clone(), Some(wv), None)
                 }
                 Affine::Shift(..) => {
                     if pads.iter().any(|&p| p != 0) {
@@ -209,17 +199,7 @@ fn before(graph: &Graph, n: NodeId) -> Option<Patch> {
                     for (i, v) in wv.iter().enumerate() {
                         b[i / (cin_g * ksz) as usize] += v * c[chan(i)];
                     }
-                    let b = Some((b, vec![cout]));
-                    Some(rebuild(
-                        graph,
-                        n,
-                        node.op.clone(),
-                        x,
-                        None,
-                        b,
-                        out,
-                        &[n, mul],
-                    ))
+                    (node.op.clone(), None, Some((b, vec![cout])))
                 }
             }
         }
@@ -231,17 +211,7 @@ fn before(graph: &Graph, n: NodeId) -> Option<Patch> {
             match affine {
                 Affine::Scale(..) => {
                     scale_along(&mut wv, &w.shape, k_axis_b, &c);
-                    let w = Some((wv, w, w_name.as_str()));
-                    Some(rebuild(
-                        graph,
-                        n,
-                        node.op.clone(),
-                        x,
-                        w,
-                        None,
-                        out,
-                        &[n, mul],
-                    ))
+                    (node.op.clone(), Some(wv), None)
                 }
                 Affine::Shift(..) => {
                     // delta[n] = alpha * Σ_k c[k] * op(B)[k, n]
@@ -263,14 +233,14 @@ fn before(graph: &Graph, n: NodeId) -> Option<Patch> {
                     for (i, v) in new_c.iter_mut().enumerate() {
                         *v = *v * f64::from(g.beta) + delta[i % cols];
                     }
-                    let op = Op::Gemm(Gemm { beta: 1.0, ..g });
-                    let b = Some((new_c, dims));
-                    Some(rebuild(graph, n, op, x, None, b, out, &[n, mul]))
+                    (Op::Gemm(Gemm { beta: 1.0, ..g }), None, Some((new_c, dims)))
                 }
             }
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let new_w = new_w.map(|wv| (wv, w, w_name.as_str()));
+    Some(rebuild(graph, n, op, x, new_w, new_b, out, &[n, mul]))
 }
 
 /// Binary node `n` computing `y op c` where `y` is a Conv/Gemm output.
@@ -287,7 +257,7 @@ fn after(graph: &Graph, n: NodeId) -> Option<Patch> {
     let out = graph.node(n).outputs[0];
     let out_dims = graph.value(out).ty.shape.as_fixed()?;
     let mut wv = w.to_f64_vec();
-    match &anchor_node.op {
+    let (op, new_w, new_b) = match &anchor_node.op {
         Op::Conv(_) => {
             let cout = *w.shape.first()?;
             let c = affine.channel(out_dims.len(), 1, cout)?;
@@ -300,14 +270,12 @@ fn after(graph: &Graph, n: NodeId) -> Option<Patch> {
                         b.iter_mut().zip(&c).for_each(|(v, s)| *v *= s);
                         (b, vec![cout])
                     });
-                    let w = Some((wv, w, w_name.as_str()));
-                    Some(rebuild(graph, anchor, op, x, w, b, out, &[n, anchor]))
+                    (op, Some(wv), b)
                 }
                 Affine::Shift(..) => {
                     let mut bv = b.take().unwrap_or_else(|| vec![0.0; cout as usize]);
                     bv.iter_mut().zip(&c).for_each(|(v, s)| *v += s);
-                    let b = Some((bv, vec![cout]));
-                    Some(rebuild(graph, anchor, op, x, None, b, out, &[n, anchor]))
+                    (op, None, Some((bv, vec![cout])))
                 }
             }
         }
@@ -333,8 +301,7 @@ fn after(graph: &Graph, n: NodeId) -> Option<Patch> {
                     } else {
                         None
                     };
-                    let w = Some((wv, w, w_name.as_str()));
-                    Some(rebuild(graph, anchor, op, x, w, b, out, &[n, anchor]))
+                    (op, Some(wv), b)
                 }
                 Affine::Shift(t, _) => {
                     let sv = affine.map(t.to_f64_vec())?;
@@ -346,13 +313,23 @@ fn after(graph: &Graph, n: NodeId) -> Option<Patch> {
                         .zip(&s_full)
                         .map(|(c, s)| c * f64::from(g.beta) + s)
                         .collect();
-                    let b = Some((new_c, dims));
-                    Some(rebuild(graph, anchor, op, x, None, b, out, &[n, anchor]))
+                    (op, None, Some((new_c, dims)))
                 }
             }
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let new_w = new_w.map(|wv| (wv, w, w_name.as_str()));
+    Some(rebuild(
+        graph,
+        anchor,
+        op,
+        x,
+        new_w,
+        new_b,
+        out,
+        &[n, anchor],
+    ))
 }
 
 #[cfg(test)]
