@@ -346,12 +346,14 @@ impl<'a> Parser<'a> {
                 keepdims: self.take(a, "keepdims", Self::boolean)?.unwrap_or(true),
                 last: self.take(a, "last", Self::boolean)?.unwrap_or(false),
             }),
-            name if ReduceKind::from_name(name).is_some() => Op::Reduce(Reduce {
-                kind: ReduceKind::from_name(name).unwrap_or(ReduceKind::Sum),
-                axes: self.take(a, "axes", Self::usizes)?.unwrap_or_default(),
-                keepdims: self.take(a, "keepdims", Self::boolean)?.unwrap_or(true),
-            }),
-            other => return Err(self.err_at(a.pos, format!("unknown operator `{other}`"))),
+            other => match ReduceKind::from_name(other) {
+                Some(kind) => Op::Reduce(Reduce {
+                    kind,
+                    axes: self.take(a, "axes", Self::usizes)?.unwrap_or_default(),
+                    keepdims: self.take(a, "keepdims", Self::boolean)?.unwrap_or(true),
+                }),
+                None => return Err(self.err_at(a.pos, format!("unknown operator `{other}`"))),
+            },
         };
         Ok(op)
     }
