@@ -42,6 +42,18 @@ impl Npy {
     }
 }
 
+/// The elements of `npy` as `T`, each written out with `to_le`.
+fn le_bytes<T: npyz::Deserialize, const N: usize>(
+    npy: npyz::NpyFile<&[u8]>,
+    to_le: impl Fn(T) -> [u8; N],
+) -> Vec<u8> {
+    npy.into_vec::<T>()
+        .unwrap()
+        .into_iter()
+        .flat_map(to_le)
+        .collect()
+}
+
 fn read_npy(path: &Path) -> Npy {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
@@ -51,38 +63,10 @@ fn read_npy(path: &Path) -> Npy {
         other => panic!("{}: structured dtype {other:?}", path.display()),
     };
     let (dtype, data): (DType, Vec<u8>) = match descr.as_str() {
-        "<f4" => (
-            DType::F32,
-            npy.into_vec::<f32>()
-                .unwrap()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        "<i8" => (
-            DType::I64,
-            npy.into_vec::<i64>()
-                .unwrap()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        "<i4" => (
-            DType::I32,
-            npy.into_vec::<i32>()
-                .unwrap()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        ),
-        "|b1" => (
-            DType::Bool,
-            npy.into_vec::<bool>()
-                .unwrap()
-                .into_iter()
-                .map(u8::from)
-                .collect(),
-        ),
+        "<f4" => (DType::F32, le_bytes(npy, f32::to_le_bytes)),
+        "<i8" => (DType::I64, le_bytes(npy, i64::to_le_bytes)),
+        "<i4" => (DType::I32, le_bytes(npy, i32::to_le_bytes)),
+        "|b1" => (DType::Bool, le_bytes(npy, |b: bool| [u8::from(b)])),
         "|u1" => (DType::U8, npy.into_vec::<u8>().unwrap()),
         other => panic!("{}: unsupported dtype {other}", path.display()),
     };
