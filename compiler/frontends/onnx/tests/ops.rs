@@ -274,75 +274,58 @@ fn refused_attribute_values_say_why() {
             .map(|n| floats(n, &[3], &[1., 1., 1.]))
             .collect::<Vec<_>>()
     };
-    let e = run(
-        7,
-        &[("x", &["1", "3", "2", "2"])],
-        bn_inits(),
-        vec![with(
+    let bn = |attr| {
+        with(
             node(
                 "BatchNormalization",
                 "bn",
                 &["x", "s", "b", "m", "v"],
                 &["y"],
             ),
-            vec![attr_i("spatial", 0)],
-        )],
-        &["y"],
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("t.onnx: node \"bn\" (BatchNormalization): invalid attribute: spatial=0"),
-        "{e}"
-    );
-
-    let e = run(
-        15,
-        &[("x", &["1", "3", "2", "2"])],
-        bn_inits(),
-        vec![with(
-            node(
-                "BatchNormalization",
-                "bn",
-                &["x", "s", "b", "m", "v"],
-                &["y"],
+            vec![attr],
+        )
+    };
+    let nchw: &[(&str, &[&str])] = &[("x", &["1", "3", "2", "2"])];
+    // (opset, graph inputs, initializers, the node, a part of the error)
+    let cases = [
+        (
+            7,
+            nchw,
+            bn_inits(),
+            bn(attr_i("spatial", 0)),
+            "t.onnx: node \"bn\" (BatchNormalization): invalid attribute: spatial=0",
+        ),
+        (
+            15,
+            nchw,
+            bn_inits(),
+            bn(attr_i("training_mode", 1)),
+            "training_mode=1",
+        ),
+        (
+            13,
+            &[("x", &["3"][..]), ("lo", &[])][..],
+            vec![],
+            node("Clip", "clip", &["x", "lo"], &["y"]),
+            "min (input 1) must be a constant",
+        ),
+        (
+            13,
+            &[("x", &["3"][..])][..],
+            vec![],
+            with(
+                node("LeakyRelu", "lr", &["x"], &["y"]),
+                vec![attr_i("alpha", 1)],
             ),
-            vec![attr_i("training_mode", 1)],
-        )],
-        &["y"],
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("training_mode=1"), "{e}");
-
-    let e = run(
-        13,
-        &[("x", &["3"]), ("lo", &[])],
-        vec![],
-        vec![node("Clip", "clip", &["x", "lo"], &["y"])],
-        &["y"],
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string().contains("min (input 1) must be a constant"),
-        "{e}"
-    );
-
-    let e = run(
-        13,
-        &[("x", &["3"])],
-        vec![],
-        vec![with(
-            node("LeakyRelu", "lr", &["x"], &["y"]),
-            vec![attr_i("alpha", 1)],
-        )],
-        &["y"],
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("attribute \"alpha\" must be a float"),
-        "{e}"
-    );
+            "attribute \"alpha\" must be a float",
+        ),
+    ];
+    for (opset, inputs, inits, n, want) in cases {
+        let e = run(opset, inputs, inits, vec![n], &["y"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.onnx: node ") && e.contains(want), "{e}");
+    }
 }
 
 #[test]
