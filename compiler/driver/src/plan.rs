@@ -56,6 +56,8 @@ struct PendingStep {
     kernel: u32,
     args: Vec<PendingArg>,
     label: String,
+    /// Position of the node in the schedule (scratch slots are per node).
+    node: usize,
 }
 
 pub(crate) fn artifact_dtype(d: DType) -> neoc_artifact::DType {
@@ -228,12 +230,15 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                         intermediate_bytes += byte_len(graph, o).next_multiple_of(ALIGN);
                     }
                 }
-                let kernel = table.add(l.kernel);
-                steps.push(PendingStep {
-                    kernel,
-                    args: l.args.into_iter().map(PendingArg::Lowered).collect(),
-                    label: node.name.clone(),
-                });
+                for stage in l.stages {
+                    let kernel = table.add(stage.kernel);
+                    steps.push(PendingStep {
+                        kernel,
+                        args: stage.args.into_iter().map(PendingArg::Lowered).collect(),
+                        label: node.name.clone(),
+                        node: pos,
+                    });
+                }
             }
         }
     }
@@ -266,6 +271,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                     PendingArg::Output(j as u32),
                 ],
                 label: format!("copy to output {}", graph.value(v).name),
+                node: order.len() + j,
             });
         }
     }
@@ -296,23 +302,32 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
     // Arena: lifetimes of the remaining classes, then greedy placement.
     struct Live {
         key: Option<ValueId>, // None for scratch
-        step: usize,          // scratch: its step
         size: u64,
         first: usize,
         last: usize,
     }
     let mut lives: Vec<Live> = Vec::new();
     let mut index: HashMap<ValueId, usize> = HashMap::new();
+    // Scratch: (node position, slot) → live index; a slot lives across its node's stages.
+    let mut scratch_index: HashMap<(usize, u32), usize> = HashMap::new();
     for (si, s) in steps.iter().enumerate() {
         for a in &s.args {
             match (a, arg_root(a, &root)) {
-                (PendingArg::Lowered(ArgRef::Scratch(size)), _) => lives.push(Live {
-                    key: None,
-                    step: si,
-                    size: *size,
-                    first: si,
-                    last: si,
-                }),
+                (PendingArg::Lowered(ArgRef::Scratch { slot, bytes }), _) => {
+                    if let Some(&i) = scratch_index.get(&(s.node, *slot)) {
+                        let l: &mut Live = &mut lives[i];
+                        l.last = si;
+                        l.size = l.size.max(*bytes);
+                    } else {
+                        scratch_index.insert((s.node, *slot), lives.len());
+                        lives.push(Live {
+                            key: None,
+                            size: *bytes,
+                            first: si,
+                            last: si,
+                        });
+                    }
+                }
                 (_, Some(r)) if !storage.contains_key(&r) => {
                     if let Some(&i) = index.get(&r) {
                         lives[i].last = si;
@@ -320,7 +335,6 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                         index.insert(r, lives.len());
                         lives.push(Live {
                             key: Some(r),
-                            step: si,
                             size: byte_len(graph, r),
                             first: si,
                             last: si,
@@ -364,18 +378,9 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         arena_size = arena_size.max(off + need);
         placed.push((i, off));
     }
-    let mut scratch_at: HashMap<(usize, usize), u64> = HashMap::new();
-    let mut scratch_seen: HashMap<usize, usize> = HashMap::new();
     for (i, l) in lives.iter().enumerate() {
-        match l.key {
-            Some(r) => {
-                storage.insert(r, Storage::Arena(offsets[i]));
-            }
-            None => {
-                let k = scratch_seen.entry(l.step).or_insert(0);
-                scratch_at.insert((l.step, *k), offsets[i]);
-                *k += 1;
-            }
+        if let Some(r) = l.key {
+            storage.insert(r, Storage::Arena(offsets[i]));
         }
     }
 
@@ -388,7 +393,6 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         .collect();
     let mut out_steps = Vec::with_capacity(steps.len());
     for (si, s) in steps.iter().enumerate() {
-        let mut scratch_k = 0;
         let mut args = Vec::with_capacity(s.args.len());
         for (ai, a) in s.args.iter().enumerate() {
             let len = kernel_params[s.kernel as usize]
@@ -397,10 +401,16 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                 .unwrap_or(0);
             let r = match a {
                 PendingArg::Output(j) => BufferRef::Output(*j),
-                PendingArg::Lowered(ArgRef::Scratch(_)) => {
-                    let off = scratch_at.get(&(si, scratch_k)).copied().unwrap_or(0);
-                    scratch_k += 1;
-                    BufferRef::Arena { offset: off, len }
+                PendingArg::Lowered(ArgRef::Scratch { slot, .. }) => {
+                    let Some(&i) = scratch_index.get(&(s.node, *slot)) else {
+                        return Err(DriverError::Internal(format!(
+                            "{file}: scratch slot {slot} of step {si} was not planned"
+                        )));
+                    };
+                    BufferRef::Arena {
+                        offset: offsets[i],
+                        len,
+                    }
                 }
                 PendingArg::Lowered(ArgRef::Value(_)) => {
                     let Some(r) = arg_root(a, &root) else {

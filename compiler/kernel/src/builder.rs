@@ -24,6 +24,11 @@ impl KernelBuilder {
         }
     }
 
+    /// The kernel's symbol name.
+    pub fn name(&self) -> &str {
+        &self.kernel.name
+    }
+
     /// Declares the next buffer parameter (`args[i]` in the calling convention).
     pub fn param(
         &mut self,
@@ -50,9 +55,15 @@ impl KernelBuilder {
 
     /// Declares a scalar variable.
     pub fn var(&mut self, name: impl Into<String>, ty: ScalarType) -> VarId {
+        self.vector_var(name, ty, 1)
+    }
+
+    /// Declares a variable holding `lanes` values of `ty` (a scalar when `lanes == 1`).
+    pub fn vector_var(&mut self, name: impl Into<String>, ty: ScalarType, lanes: u32) -> VarId {
         self.kernel.vars.push(Var {
             name: name.into(),
             ty,
+            lanes,
         });
         VarId(self.kernel.vars.len() as u32 - 1)
     }

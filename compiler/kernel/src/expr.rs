@@ -3,6 +3,12 @@
 //! Expressions are pure trees; the only side effects are in [`crate::Stmt`]. Types are
 //! implicit and checked by [`crate::verify_kernel`]: arithmetic needs both operands of
 //! one type, comparisons produce `bool`, index expressions are `i64`.
+//!
+//! Vectors: [`Expr::VLoad`], [`Expr::Splat`] and vector variables produce values of
+//! several lanes; arithmetic (`+ - * /`, min, max, neg, fma) on float vectors works lane
+//! by lane, and a vector `Store` writes consecutive elements. Everything else is scalar.
+//! Microkernels use them to keep a register tile explicit instead of hoping a loop
+//! vectorizer finds it.
 
 use crate::kernel::{BufId, Kernel, ScalarType, VarId};
 
@@ -98,6 +104,17 @@ pub enum Expr {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
+    /// `buf[index..index + lanes]` as one vector (no alignment needed).
+    VLoad {
+        buf: BufId,
+        index: Box<Expr>,
+        lanes: u32,
+    },
+    /// A vector whose `lanes` lanes all equal the scalar `arg`.
+    Splat {
+        arg: Box<Expr>,
+        lanes: u32,
+    },
     /// `cond ? then : otherwise`; both arms are evaluated (they are pure).
     Select {
         cond: Box<Expr>,
@@ -135,6 +152,19 @@ impl Expr {
         Expr::Load {
             buf,
             index: Box::new(index),
+        }
+    }
+    pub fn vload(buf: BufId, index: Expr, lanes: u32) -> Expr {
+        Expr::VLoad {
+            buf,
+            index: Box::new(index),
+            lanes,
+        }
+    }
+    pub fn splat(arg: Expr, lanes: u32) -> Expr {
+        Expr::Splat {
+            arg: Box::new(arg),
+            lanes,
         }
     }
     pub fn unary(op: UnaryOp, arg: Expr) -> Expr {
@@ -206,13 +236,35 @@ impl Expr {
             Expr::FConst(_, t) | Expr::IConst(_, t) => *t,
             Expr::BConst(_) | Expr::Cmp { .. } => ScalarType::Bool,
             Expr::Var(v) => kernel.var(*v)?.ty,
-            Expr::Load { buf, .. } => kernel.param(*buf)?.elem,
+            Expr::Load { buf, .. } | Expr::VLoad { buf, .. } => kernel.param(*buf)?.elem,
+            Expr::Splat { arg, .. } => arg.ty(kernel)?,
             Expr::Unary { arg, .. } => arg.ty(kernel)?,
             Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
             Expr::Select { then, .. } => then.ty(kernel)?,
             Expr::Cast { to, .. } => *to,
             Expr::Fma { a, .. } => a.ty(kernel)?,
         })
+    }
+}
+
+impl Expr {
+    /// How many lanes the value has (1 for scalars). Like [`Expr::ty`], it assumes a
+    /// well-typed expression; [`crate::verify_kernel`] checks the lanes agree.
+    pub fn lanes(&self, kernel: &Kernel) -> u32 {
+        match self {
+            Expr::VLoad { lanes, .. } | Expr::Splat { lanes, .. } => *lanes,
+            Expr::Var(v) => kernel.var(*v).map_or(1, |v| v.lanes),
+            Expr::Unary { arg, .. } => arg.lanes(kernel),
+            Expr::Binary { lhs, .. } => lhs.lanes(kernel),
+            Expr::Select { then, .. } => then.lanes(kernel),
+            Expr::Fma { a, .. } => a.lanes(kernel),
+            Expr::FConst(..)
+            | Expr::IConst(..)
+            | Expr::BConst(_)
+            | Expr::Load { .. }
+            | Expr::Cmp { .. }
+            | Expr::Cast { .. } => 1,
+        }
     }
 }
 

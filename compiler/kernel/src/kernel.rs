@@ -105,11 +105,14 @@ impl Param {
     }
 }
 
-/// A mutable scalar variable (loop counters, accumulators, temporaries).
+/// A mutable variable (loop counters, accumulators, temporaries): one value of `ty`, or
+/// a vector of `lanes` of them when `lanes > 1` (register tiles of microkernels).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Var {
     pub name: String,
     pub ty: ScalarType,
+    /// 1 for a scalar.
+    pub lanes: u32,
 }
 
 /// Schedule marks on a loop. They are hints about legality the lowering has proven,
@@ -140,7 +143,8 @@ pub enum Stmt {
     },
     /// `var = value`.
     Assign { var: VarId, value: Expr },
-    /// `buf[index] = value`; `index` is `i64`, counted in elements.
+    /// `buf[index] = value`; `index` is `i64`, counted in elements. A vector `value` of
+    /// `n` lanes stores `buf[index..index + n]`.
     Store {
         buf: BufId,
         index: Expr,

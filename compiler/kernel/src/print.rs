@@ -85,6 +85,8 @@ fn e(x: &Expr) -> String {
         Expr::BConst(b) => format!("{b}"),
         Expr::Var(v) => format!("{v}"),
         Expr::Load { buf, index } => format!("{buf}[{}]", e(index)),
+        Expr::VLoad { buf, index, lanes } => format!("{buf}[{} +{lanes}]", e(index)),
+        Expr::Splat { arg, lanes } => format!("splat{lanes}({})", e(arg)),
         Expr::Unary { op, arg } => {
             let name = match op {
                 UnaryOp::Neg => "neg",

@@ -43,16 +43,27 @@ fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
                 }
                 expect(k, lo, ScalarType::I64)?;
                 expect(k, hi, ScalarType::I64)?;
+                scalar(k, lo)?;
+                scalar(k, hi)?;
                 verify_block(k, body)?;
             }
             Stmt::Assign { var, value } => {
                 let v = k.var(*var).ok_or(format!("unknown variable {var}"))?;
                 expect(k, value, v.ty)?;
+                let n = lanes(k, value)?;
+                if n != v.lanes {
+                    return Err(format!(
+                        "{var} has {} lanes, assigned a value of {n}",
+                        v.lanes
+                    ));
+                }
             }
             Stmt::Store { buf, index, value } => {
                 let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
                 expect(k, index, ScalarType::I64)?;
                 expect(k, value, p.elem)?;
+                scalar(k, index)?;
+                lanes(k, value)?;
             }
             Stmt::If {
                 cond,
@@ -60,6 +71,7 @@ fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
                 otherwise,
             } => {
                 expect(k, cond, ScalarType::Bool)?;
+                scalar(k, cond)?;
                 verify_block(k, then)?;
                 verify_block(k, otherwise)?;
             }
@@ -85,11 +97,12 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
         Expr::IConst(_, t) => Err(format!("integer constant of type {t}")),
         Expr::BConst(_) => Ok(ScalarType::Bool),
         Expr::Var(v) => Ok(k.var(*v).ok_or(format!("unknown variable {v}"))?.ty),
-        Expr::Load { buf, index } => {
+        Expr::Load { buf, index } | Expr::VLoad { buf, index, .. } => {
             let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
             expect(k, index, ScalarType::I64)?;
             Ok(p.elem)
         }
+        Expr::Splat { arg, .. } => check(k, arg),
         Expr::Unary { op, arg } => {
             let t = check(k, arg)?;
             let ok = match op {
@@ -146,4 +159,84 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             Ok(t)
         }
     }
+}
+
+/// Checks that `e` is a scalar.
+fn scalar(k: &Kernel, e: &Expr) -> Result<(), String> {
+    match lanes(k, e)? {
+        1 => Ok(()),
+        n => Err(format!("expected a scalar, found {n} lanes in {e:?}")),
+    }
+}
+
+/// Checks the vector rules (see the `expr` module docs) and returns the lane count.
+fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
+    let same = |parts: &[&Expr]| -> Result<u32, String> {
+        let mut n = None;
+        for p in parts {
+            let l = lanes(k, p)?;
+            if *n.get_or_insert(l) != l {
+                return Err(format!("operands with different lane counts in {e:?}"));
+            }
+        }
+        Ok(n.unwrap_or(1))
+    };
+    let n = match e {
+        Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) => 1,
+        Expr::Var(v) => k.var(*v).map_or(1, |v| v.lanes),
+        Expr::Load { index, .. } => {
+            scalar(k, index)?;
+            1
+        }
+        Expr::VLoad { index, lanes, .. } | Expr::Splat { arg: index, lanes } => {
+            scalar(k, index)?;
+            *lanes
+        }
+        Expr::Unary { op, arg } => {
+            let n = lanes(k, arg)?;
+            if n > 1 && *op != UnaryOp::Neg {
+                return Err(format!("{op:?} on a vector"));
+            }
+            n
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            let n = same(&[lhs, rhs])?;
+            let vector_op = matches!(
+                op,
+                BinaryOp::Add
+                    | BinaryOp::Sub
+                    | BinaryOp::Mul
+                    | BinaryOp::Div
+                    | BinaryOp::Min
+                    | BinaryOp::Max
+            );
+            if n > 1 && !vector_op {
+                return Err(format!("{op:?} on a vector"));
+            }
+            n
+        }
+        Expr::Fma { a, b, c } => same(&[a, b, c])?,
+        Expr::Cmp { lhs, rhs, .. } => scalar(k, lhs).and(scalar(k, rhs)).map(|_| 1)?,
+        Expr::Cast { arg, .. } => scalar(k, arg).map(|_| 1)?,
+        Expr::Select {
+            cond,
+            then,
+            otherwise,
+        } => {
+            scalar(k, cond)?;
+            scalar(k, then)?;
+            scalar(k, otherwise)?;
+            1
+        }
+    };
+    if n == 0 {
+        return Err(format!("zero lanes in {e:?}"));
+    }
+    if n > 1 {
+        let t = check(k, e)?;
+        if !t.is_float() {
+            return Err(format!("a vector of {t} in {e:?}; vectors are float-only"));
+        }
+    }
+    Ok(n)
 }

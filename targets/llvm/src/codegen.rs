@@ -21,10 +21,10 @@ use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::module::{Linkage, Module};
-use inkwell::types::BasicTypeEnum;
+use inkwell::types::{BasicTypeEnum, VectorType};
 use inkwell::values::{
-    AsValueRef, BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, MetadataValue,
-    PointerValue,
+    AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum, FunctionValue, IntValue,
+    MetadataValue, PointerValue, VectorValue,
 };
 use inkwell::{FloatPredicate, IntPredicate};
 use neoc_kernel::{
@@ -179,7 +179,7 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
         for v in &k.vars {
             vars.push(
                 builder
-                    .build_alloca(reg_type(ctx, v.ty), &v.name)
+                    .build_alloca(value_type(ctx, v.ty, v.lanes), &v.name)
                     .map_err(|e| ir.err(e))?,
             );
         }
@@ -218,6 +218,16 @@ fn reg_type(ctx: &Context, t: ScalarType) -> BasicTypeEnum<'_> {
         ScalarType::I32 => ctx.i32_type().into(),
         ScalarType::I64 => ctx.i64_type().into(),
         ScalarType::Bool => ctx.bool_type().into(),
+    }
+}
+
+/// The LLVM type of a value of `lanes` × `t` in registers (a vector when `lanes > 1`).
+fn value_type(ctx: &Context, t: ScalarType, lanes: u32) -> BasicTypeEnum<'_> {
+    match (lanes, reg_type(ctx, t)) {
+        (1, scalar) => scalar,
+        (n, BasicTypeEnum::FloatType(f)) => f.vec_type(n).into(),
+        (n, BasicTypeEnum::IntType(i)) => i.vec_type(n).into(),
+        (_, other) => other,
     }
 }
 
@@ -302,7 +312,10 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 } else {
                     v
                 };
-                self.b().build_store(addr, v).map_err(|e| self.ir.err(e))?;
+                let st = self.b().build_store(addr, v).map_err(|e| self.ir.err(e))?;
+                // Vector stores are only element-aligned.
+                st.set_alignment(elem.size_bytes() as u32)
+                    .map_err(|e| self.ir.internal(e.to_string()))?;
             }
             Stmt::If {
                 cond,
@@ -470,7 +483,8 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 .into(),
             Expr::BConst(v) => ctx.bool_type().const_int(u64::from(*v), false).into(),
             Expr::Var(v) => {
-                let ty = reg_type(ctx, self.var_type(*v)?);
+                let lanes = self.kernel.var(*v).map_or(1, |v| v.lanes);
+                let ty = value_type(ctx, self.var_type(*v)?, lanes);
                 let p = self.var_ptr(*v)?;
                 self.b().build_load(ty, p, "").map_err(|e| self.ir.err(e))?
             }
@@ -493,10 +507,43 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                     v
                 }
             }
+            Expr::VLoad { buf, index, lanes } => {
+                let elem = self.buf_elem(*buf)?;
+                let addr = self.address(*buf, index)?;
+                let v = self
+                    .b()
+                    .build_load(value_type(ctx, elem, *lanes), addr, "")
+                    .map_err(|e| self.ir.err(e))?;
+                if let Some(i) = v.as_instruction_value() {
+                    i.set_alignment(elem.size_bytes() as u32)
+                        .map_err(|e| self.ir.internal(e.to_string()))?;
+                }
+                v
+            }
+            Expr::Splat { arg, lanes } => {
+                let x = self.expr(arg)?;
+                self.splat(x, *lanes)?.into()
+            }
+            Expr::Unary { op, arg } if arg.lanes(self.kernel) > 1 => {
+                let x = self.expr(arg)?.into_vector_value();
+                match op {
+                    UnaryOp::Neg => self
+                        .b()
+                        .build_float_neg(x, "")
+                        .map_err(|e| self.ir.err(e))?
+                        .into(),
+                    _ => return Err(self.ir.internal(format!("vector {op:?}"))),
+                }
+            }
             Expr::Unary { op, arg } => {
                 let t = self.ty(arg)?;
                 let v = self.expr(arg)?;
                 self.unary(*op, t, v)?
+            }
+            Expr::Binary { op, lhs, rhs } if lhs.lanes(self.kernel) > 1 => {
+                let a = self.expr(lhs)?.into_vector_value();
+                let b = self.expr(rhs)?.into_vector_value();
+                self.vector_binary(*op, a, b)?.into()
             }
             Expr::Binary { op, lhs, rhs } => {
                 let t = self.ty(lhs)?;
@@ -527,12 +574,79 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let v = self.expr(arg)?;
                 self.cast(v, from, *to)?
             }
+            Expr::Fma { a, b, c } if a.lanes(self.kernel) > 1 => {
+                let args: Vec<BasicMetadataValueEnum<'ctx>> = vec![
+                    self.expr(a)?.into(),
+                    self.expr(b)?.into(),
+                    self.expr(c)?.into(),
+                ];
+                self.vector_intrinsic("llvm.fma", &args)?
+            }
             Expr::Fma { a, b, c } => {
                 let a = self.expr(a)?.into_float_value();
                 let b = self.expr(b)?.into_float_value();
                 let c = self.expr(c)?.into_float_value();
                 self.ir.fma(a, b, c)?.into()
             }
+        })
+    }
+
+    /// A vector of `lanes` copies of the scalar `x` (insertelement + shufflevector).
+    fn splat(&self, x: BasicValueEnum<'ctx>, lanes: u32) -> Result<VectorValue<'ctx>> {
+        let ctx = self.ir.ctx;
+        let vty = match x.get_type() {
+            BasicTypeEnum::FloatType(t) => t.vec_type(lanes),
+            BasicTypeEnum::IntType(t) => t.vec_type(lanes),
+            _ => return Err(self.ir.internal("splat of a non-scalar")),
+        };
+        let zero = ctx.i32_type().const_zero();
+        let one = self
+            .b()
+            .build_insert_element(vty.get_poison(), x, zero, "")
+            .map_err(|e| self.ir.err(e))?;
+        let mask = VectorType::const_vector(&vec![zero; lanes as usize]);
+        self.b()
+            .build_shuffle_vector(one, vty.get_poison(), mask, "")
+            .map_err(|e| self.ir.err(e))
+    }
+
+    /// Calls the intrinsic `name` overloaded on the (vector) type of `args[0]`.
+    fn vector_intrinsic(
+        &self,
+        name: &str,
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Result<BasicValueEnum<'ctx>> {
+        let Some(BasicMetadataValueEnum::VectorValue(first)) = args.first() else {
+            return Err(self.ir.internal(format!("{name} without a vector operand")));
+        };
+        let f = self.ir.intrinsic(name, &[first.get_type().into()])?;
+        self.ir.call(f, args)
+    }
+
+    /// Lane-wise float arithmetic on two vectors (the verifier admits no other kind).
+    fn vector_binary(
+        &self,
+        op: BinaryOp,
+        a: VectorValue<'ctx>,
+        b: VectorValue<'ctx>,
+    ) -> Result<VectorValue<'ctx>> {
+        let e = |err| self.ir.err(err);
+        Ok(match op {
+            BinaryOp::Add => self.b().build_float_add(a, b, "").map_err(e)?,
+            BinaryOp::Sub => self.b().build_float_sub(a, b, "").map_err(e)?,
+            BinaryOp::Mul => self.b().build_float_mul(a, b, "").map_err(e)?,
+            BinaryOp::Div => self.b().build_float_div(a, b, "").map_err(e)?,
+            // NaN-propagating, as the scalar forms.
+            BinaryOp::Min | BinaryOp::Max => {
+                let name = if op == BinaryOp::Min {
+                    "llvm.minimum"
+                } else {
+                    "llvm.maximum"
+                };
+                self.vector_intrinsic(name, &[a.into(), b.into()])?
+                    .into_vector_value()
+            }
+            _ => return Err(self.ir.internal(format!("vector {op:?}"))),
         })
     }
 

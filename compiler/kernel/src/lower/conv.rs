@@ -1,5 +1,16 @@
 //! Convolution (1-D and 2-D; 1-D runs as 2-D with height 1).
 //!
+//! Two algorithms, chosen per node:
+//! - **GEMM** (dense and grouped convolutions with a reduction of at least
+//!   [`MIN_GEMM_REDUCTION`] taps): per image and group, `Y[oc, pixel] = W[oc, (ic, kh,
+//!   kw)] · X_col[(ic, kh, kw), pixel]` through the register-tiled product of
+//!   [`super::tiled_gemm`]. A 1×1, stride-1, unpadded convolution reads X itself as
+//!   X_col; any other shape first runs an im2col stage that writes X_col (zeros where the
+//!   window hangs over the padding) to scratch memory. Bias and the fused epilogue are
+//!   applied per finished tile.
+//! - **Direct** (depthwise and other tiny reductions, where a GEMM would be mostly edge
+//!   tiles), described below.
+//!
 //! Direct convolution, output-row oriented: for each (image, output channel, output row)
 //! the row is initialised with the bias, then every (input channel, kernel row, kernel
 //! column) tap adds `w * input_row[shifted]` over the range of output columns whose
@@ -8,10 +19,16 @@
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
 use super::fused::Epilogue;
-use super::{Ctx, LowerError};
-use crate::expr::Expr;
-use crate::kernel::{LoopKind, ScalarType};
+use super::tiled_gemm::TiledGemm;
+use super::{ArgRef, Ctx, LowerError};
+use crate::expr::{Expr, UnaryOp};
+use crate::kernel::{Access, LoopKind, ScalarType};
+use crate::KernelBuilder;
 use neoc_ir::ops::{Conv, Fused};
+
+/// Taps per output value (input channels per group × kernel area) from which a
+/// convolution runs as a GEMM; below it most of the product is edge tiles.
+const MIN_GEMM_REDUCTION: u64 = 8;
 
 /// Normalised 2-D geometry of a convolution or pooling window.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +125,10 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
             c.kernel.len()
         ));
     };
+    let reduction = wd[1] * c.kernel.iter().product::<u64>();
+    if reduction >= MIN_GEMM_REDUCTION {
+        return conv_gemm(cx, c, fused, &g, (&xd, &wd, &yd));
+    }
     let x = cx.bind_input(0)?;
     let w = cx.bind_input(1)?;
     let bias = match cx.input(2) {
@@ -191,6 +212,162 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         });
     });
     Ok(())
+}
+
+/// The GEMM algorithm (see the module docs).
+fn conv_gemm(
+    cx: &mut Ctx<'_>,
+    c: &Conv,
+    fused: Option<&Fused>,
+    g: &Geometry,
+    (xd, wd, yd): (&[u64], &[u64], &[u64]),
+) -> Result<(), LowerError> {
+    let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
+    let groups = c.group as i64;
+    let (cg, mg) = (cin / groups, m / groups);
+    let taps = cg * g.kh * g.kw;
+    let pixels = g.oh * g.ow;
+    let batch = n * groups;
+    let direct = g.kh == 1
+        && g.kw == 1
+        && g.sh == 1
+        && g.sw == 1
+        && g.ph == 0
+        && g.pw == 0
+        && g.oh == g.h
+        && g.ow == g.w;
+    let vx = cx.operand(0)?;
+    let w = cx.bind_input(1)?;
+    let cols = if direct {
+        cx.bind_input(0)?
+    } else {
+        let len = (batch * taps * pixels) as u64;
+        let mut sb = cx.stage_builder("im2col");
+        let x = sb.param(
+            cx.graph.value(vx).name.clone(),
+            ScalarType::F32,
+            xd.iter().product(),
+            Access::Read,
+        );
+        let col = sb.param("columns", ScalarType::F32, len, Access::Write);
+        im2col(&mut sb, g, (x, col), (batch, cin, cg, groups));
+        let scratch = ArgRef::Scratch {
+            slot: 0,
+            bytes: len * 4,
+        };
+        cx.add_stage(sb, vec![ArgRef::Value(vx), scratch])?;
+        cx.bind_scratch(0, ScalarType::F32, len)
+    };
+    let bias = match cx.input(2) {
+        Some(_) => Some(cx.bind_input(2)?),
+        None => None,
+    };
+    let y = cx.bind_output(0)?;
+    let epi = match fused {
+        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
+        None => None,
+    };
+    let one_d = yd.len() == 3;
+    let a_at = |bi: &Expr, row: Expr, k: Expr| {
+        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
+        oc * Expr::i64(taps) + k
+    };
+    let b_row = |bi: &Expr, k: Expr| {
+        if direct {
+            // X[img, grp*cg + k, :]: batch bi = img*G + grp, so bi*cg + k is the channel.
+            (bi.clone() * Expr::i64(cg) + k) * Expr::i64(pixels)
+        } else {
+            (bi.clone() * Expr::i64(taps) + k) * Expr::i64(pixels)
+        }
+    };
+    let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(mg) + row) * Expr::i64(pixels);
+    let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| {
+        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
+        let mut v = match bias {
+            Some(bb) => v + Expr::load(bb, oc.clone()),
+            None => v,
+        };
+        if let Some(epi) = &epi {
+            let img = bi.clone() / Expr::i64(groups);
+            let coords = if one_d {
+                vec![img, oc, col]
+            } else {
+                let oh = col.clone() / Expr::i64(g.ow);
+                vec![img, oc, oh, col % Expr::i64(g.ow)]
+            };
+            v = epi.value(b, v, &coords);
+        }
+        v
+    };
+    let gemm = TiledGemm {
+        batch,
+        m: mg,
+        n: pixels,
+        k: taps,
+        a: w,
+        a_at: &a_at,
+        b: cols,
+        b_row: &b_row,
+        c: y,
+        c_row: &c_row,
+        finish: (bias.is_some() || epi.is_some())
+            .then_some(&finish as &dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr),
+    };
+    gemm.emit(&mut cx.b);
+    Ok(())
+}
+
+/// `col[(bi, ic, kh, kw), oh, ow] = x[img, grp*cg + ic, ih, iw]`, zero where (ih, iw) is
+/// in the padding; `bi = img*groups + grp`. Parallel over (bi, ic, kh); each kernel
+/// column is emitted with its valid output-column range known at compile time.
+fn im2col(
+    b: &mut KernelBuilder,
+    g: &Geometry,
+    (x, col): (crate::BufId, crate::BufId),
+    (batch, cin, cg, groups): (i64, i64, i64, i64),
+) {
+    let rows = batch * cg * g.kh;
+    b.for_loop("q", 0, rows, LoopKind::Parallel, |b, q| {
+        let bi = q.clone() / Expr::i64(cg * g.kh);
+        let ic = (q.clone() / Expr::i64(g.kh)) % Expr::i64(cg);
+        let kh = q.clone() % Expr::i64(g.kh);
+        let img = bi.clone() / Expr::i64(groups);
+        let grp = bi % Expr::i64(groups);
+        let chan = img * Expr::i64(cin) + grp * Expr::i64(cg) + ic;
+        for kw in 0..g.kw {
+            let row = q.clone() * Expr::i64(g.kw) + Expr::i64(kw);
+            let (lo, hi) = g.valid_cols(kw);
+            let shift = kw * g.dw - g.pw;
+            b.for_loop("oh", 0, g.oh, LoopKind::Serial, |b, oh| {
+                let ih =
+                    oh.clone() * Expr::i64(g.sh) - Expr::i64(g.ph) + kh.clone() * Expr::i64(g.dh);
+                let dst = (row.clone() * Expr::i64(g.oh) + oh) * Expr::i64(g.ow);
+                let inside = ih
+                    .clone()
+                    .ge(Expr::i64(0))
+                    .and(ih.clone().lt(Expr::i64(g.h)));
+                let zero_range = |b: &mut KernelBuilder, from: i64, to: i64| {
+                    if from < to {
+                        b.for_loop("ow", from, to, LoopKind::Vectorize, |b, ow| {
+                            b.store(col, dst.clone() + ow, Expr::f32(0.0));
+                        });
+                    }
+                };
+                b.if_then(inside.clone(), |b| {
+                    zero_range(b, 0, lo);
+                    let src_row = (chan.clone() * Expr::i64(g.h) + ih.clone()) * Expr::i64(g.w);
+                    b.for_loop("ow", lo, hi, LoopKind::Vectorize, |b, ow| {
+                        let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(shift);
+                        b.store(col, dst.clone() + ow, Expr::load(x, src_row.clone() + iw));
+                    });
+                    zero_range(b, hi, g.ow);
+                });
+                b.if_then(Expr::unary(UnaryOp::Not, inside), |b| {
+                    zero_range(b, 0, g.ow)
+                });
+            });
+        }
+    });
 }
 
 #[cfg(test)]

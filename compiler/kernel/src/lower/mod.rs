@@ -17,6 +17,7 @@ mod pad;
 mod pool;
 mod reduce;
 mod select;
+mod tiled_gemm;
 
 use crate::builder::KernelBuilder;
 use crate::kernel::{Access, BufId, Kernel, ScalarType};
@@ -27,15 +28,24 @@ use neoc_ir::{DType, Graph, NodeId, Op, ValueId};
 pub enum ArgRef {
     /// The storage of a graph value (input, constant, or intermediate).
     Value(ValueId),
-    /// Private scratch memory of this many bytes, live only during the kernel.
-    Scratch(u64),
+    /// Private scratch memory of `bytes` bytes, live only while the node's stages run.
+    /// Stages of one node that name the same `slot` share it (one stage fills what the
+    /// next reads, e.g. im2col columns).
+    Scratch { slot: u32, bytes: u64 },
 }
 
-/// A lowered node: the kernel and, per parameter, what to bind.
+/// One kernel call of a lowered node and, per parameter, what to bind.
 #[derive(Debug, Clone)]
-pub struct Lowered {
+pub struct Stage {
     pub kernel: Kernel,
     pub args: Vec<ArgRef>,
+}
+
+/// A lowered node: its stages, run in order, each finishing before the next starts
+/// (a parallel stage is a barrier). Most nodes have one.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub stages: Vec<Stage>,
 }
 
 /// Why a node could not be lowered. Bad input (the model uses a form this build cannot
@@ -57,6 +67,8 @@ pub(crate) struct Ctx<'g> {
     /// Input index whose buffer the output reuses (in-place), and its parameter once
     /// bound.
     pub inplace: Option<(usize, Option<BufId>)>,
+    /// Stages that run before the kernel in `b` (see [`Ctx::add_stage`]).
+    pub before: Vec<Stage>,
 }
 
 impl<'g> Ctx<'g> {
@@ -115,6 +127,30 @@ impl<'g> Ctx<'g> {
         let name = self.graph.value(v).name.clone();
         self.args.push(ArgRef::Value(v));
         Ok(self.b.param(name, elem, len, access))
+    }
+
+    /// A builder for a stage that runs before the node's main kernel, named after it.
+    pub fn stage_builder(&self, suffix: &str) -> KernelBuilder {
+        KernelBuilder::new(format!("{}_{suffix}", self.b.name()))
+    }
+
+    /// Adds a finished stage (built with [`Ctx::stage_builder`]) to run before the main
+    /// kernel, after the ones added earlier.
+    pub fn add_stage(&mut self, b: KernelBuilder, args: Vec<ArgRef>) -> Result<(), LowerError> {
+        let kernel = b.finish();
+        if let Err(e) = crate::verify::verify_kernel(&kernel) {
+            return self.err(format!("internal error: {e}"));
+        }
+        self.before.push(Stage { kernel, args });
+        Ok(())
+    }
+
+    /// Binds scratch `slot` of `bytes` bytes as the next parameter of the main kernel.
+    pub fn bind_scratch(&mut self, slot: u32, elem: ScalarType, len: u64) -> BufId {
+        let bytes = len * elem.size_bytes();
+        self.args.push(ArgRef::Scratch { slot, bytes });
+        self.b
+            .param(format!("scratch{slot}"), elem, len, Access::Read)
     }
 
     /// Binds the node's `i`-th input for reading; the input must be present.
@@ -195,6 +231,7 @@ pub fn lower_node(
         inplace: inplace
             .filter(|&i| can_run_in_place(graph, node, i))
             .map(|i| (i, None)),
+        before: Vec::new(),
     };
     match &op {
         Op::Unary(u) => elementwise::unary(&mut cx, u)?,
@@ -242,10 +279,12 @@ pub fn lower_node(
             message: format!("internal error: {e}"),
         });
     }
-    Ok(Some(Lowered {
+    let mut stages = cx.before;
+    stages.push(Stage {
         kernel,
         args: cx.args,
-    }))
+    });
+    Ok(Some(Lowered { stages }))
 }
 
 /// A float constant of type `t`.
