@@ -1,12 +1,15 @@
 //! Gemm and MatMul.
 //!
-//! Both lower to the same row-oriented product: for each output row, initialise it,
-//! then for each `k` add `a[m,k] * b[k,:]` to the row (an axpy over contiguous memory
-//! when B is not transposed). Gemm with a constant transposed B is normalised to
-//! `trans_b = false` by the passes, so this fast form is the common one.
+//! Both run as the register-tiled product of [`super::tiled_gemm`] whenever B is
+//! contiguous along N (always for MatMul; for Gemm unless `trans_b`, and the passes
+//! normalise a constant transposed B to `trans_b = false`). Bias, `alpha`/`beta` and the
+//! fused epilogue are applied per finished tile. A Gemm with a non-constant transposed
+//! B keeps the simple row-oriented product: for each output row, initialise it, then
+//! for each `k` add `a[m,k] * b[k,:]` to the row.
 
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
+use super::tiled_gemm::{Finish, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
@@ -129,7 +132,7 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
         scale_a: (g.alpha != 1.0).then_some(g.alpha),
     };
     let beta = g.beta;
-    let init = move |mi: Expr, ni: Expr| -> Expr {
+    let init = |mi: Expr, ni: Expr| -> Expr {
         match &c {
             Some((cb, cd)) => {
                 let s = broadcast_strides(cd, &[m as u64, n as u64]);
@@ -144,6 +147,44 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
             None => Expr::f32(0.0),
         }
     };
+    if !g.trans_b {
+        let (a_rs, a_cs) = p.a_strides;
+        let a_at = |_: &Expr, row: Expr, kk: Expr| row * Expr::i64(a_rs) + kk * Expr::i64(a_cs);
+        let b_row = |_: &Expr, kk: Expr| kk * Expr::i64(n);
+        let c_row = |_: &Expr, row: Expr| row * Expr::i64(n);
+        let alpha = g.alpha;
+        let finish = |b: &mut KernelBuilder, _: &Expr, row: Expr, col: Expr, v: Expr| {
+            let v = if alpha == 1.0 {
+                v
+            } else {
+                v * Expr::f32(alpha)
+            };
+            let v = match &c {
+                Some(_) => v + init(row.clone(), col.clone()),
+                None => v,
+            };
+            match &epi {
+                Some(e) => e.value(b, v, &[row, col]),
+                None => v,
+            }
+        };
+        let needs_finish = alpha != 1.0 || c.is_some() || epi.is_some();
+        TiledGemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            a,
+            a_at: &a_at,
+            b,
+            b_row: &b_row,
+            c: y,
+            c_row: &c_row,
+            finish: needs_finish.then_some(&finish as Finish<'_>),
+        }
+        .emit(&mut cx.b);
+        return Ok(());
+    }
     let av = cx.b.var("a", ScalarType::F32);
     let coords = |mi: Expr, ni: Expr| vec![mi, ni];
     p.emit(
@@ -205,65 +246,43 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         Some(f) => Some(Epilogue::bind(cx, f, &yd, ScalarType::F32)?),
         None => None,
     };
-    let p = Product {
-        a,
-        b,
-        y,
-        m,
-        k,
-        n,
-        a_strides: (k, 1),
-        b_strides: (n, 1),
-        scale_a: None,
-    };
-    let av = cx.b.var("a", ScalarType::F32);
-    let zero = |_: Expr, _: Expr| Expr::f32(0.0);
-    let batches: u64 = batch.iter().product();
-    if batches == 1 {
-        let coords = |mi: Expr, ni: Expr| unflatten(&(mi * Expr::i64(n) + ni), &yd);
-        p.emit(
-            &mut cx.b,
-            av,
-            (Expr::i64(0), Expr::i64(0), Expr::i64(0)),
-            &zero,
-            true,
-            epi.as_ref()
-                .map(|e| (e, &coords as &dyn Fn(Expr, Expr) -> Vec<Expr>)),
-        );
-        return Ok(());
-    }
-    // Batches write disjoint output matrices: the outermost batch dim of extent > 1 is
-    // split between parallel tasks (leading 1s index nothing and are dropped).
-    let skip = batch.iter().take_while(|&&d| d == 1).count();
-    let (batch, sa, sb) = (&batch[skip..], &sa[skip..], &sb[skip..]);
-    let mut kinds = vec![LoopKind::Serial; batch.len()];
-    if let Some(k) = kinds.first_mut() {
-        *k = LoopKind::Parallel;
-    }
-    cx.b.loop_nest("bt", batch, &kinds, |b, iv| {
-        let flat = |s: &[u64], mat: i64| -> Expr {
-            let mut e = Expr::i64(0);
-            for (i, &st) in iv.iter().zip(s) {
-                if st != 0 {
-                    e = e + i.clone() * Expr::i64(st as i64 * mat);
-                }
+    // Batch dims of extent 1 index nothing; the rest are flattened into `bi`.
+    let batches: i64 = batch.iter().product::<u64>() as i64;
+    let base = |bi: &Expr, strides: &[u64], mat: i64| -> Expr {
+        let mut e = Expr::i64(0);
+        let mut inner = 1i64;
+        for (&d, &st) in batch.iter().zip(strides).rev() {
+            if d != 1 && st != 0 {
+                let i = (bi.clone() / Expr::i64(inner)) % Expr::i64(d as i64);
+                e = e + i * Expr::i64(st as i64 * mat);
             }
-            e
-        };
-        let ys = neoc_ir::shape::strides(batch);
-        let y_base = flat(&ys, m * n);
-        let base = y_base.clone();
-        let coords =
-            move |mi: Expr, ni: Expr| unflatten(&(base.clone() + mi * Expr::i64(n) + ni), &yd);
-        p.emit(
-            b,
-            av,
-            (flat(sa, m * k), flat(sb, k * n), y_base),
-            &zero,
-            false,
-            epi.as_ref()
-                .map(|e| (e, &coords as &dyn Fn(Expr, Expr) -> Vec<Expr>)),
-        );
-    });
+            inner *= d as i64;
+        }
+        e
+    };
+    let a_at = |bi: &Expr, row: Expr, kk: Expr| base(bi, &sa, m * k) + row * Expr::i64(k) + kk;
+    let b_row = |bi: &Expr, kk: Expr| base(bi, &sb, k * n) + kk * Expr::i64(n);
+    let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(n);
+    let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| match &epi {
+        Some(e) => {
+            let flat = (bi.clone() * Expr::i64(m) + row) * Expr::i64(n) + col;
+            e.value(b, v, &unflatten(&flat, &yd))
+        }
+        None => v,
+    };
+    TiledGemm {
+        batch: batches,
+        m,
+        n,
+        k,
+        a,
+        a_at: &a_at,
+        b,
+        b_row: &b_row,
+        c: y,
+        c_row: &c_row,
+        finish: epi.is_some().then_some(&finish as Finish<'_>),
+    }
+    .emit(&mut cx.b);
     Ok(())
 }
