@@ -4,7 +4,7 @@
     python testmodels/gen/generate.py            # everything
     python testmodels/gen/generate.py mlp ops_conv   # only the named cases
     python testmodels/gen/generate.py --large    # only the large, uncommitted cases
-                                                 # (resnet50 -> large/resnet50/)
+                                                 # (resnet50, bert_base -> large/<name>/)
 
 Writes, relative to testmodels/:
     models/<name>/model.onnx
@@ -311,7 +311,7 @@ BERT_DESC = (
     "bias~N(0,0.1)); input_ids int64 [1,128] uniform in [0,1000) (seed 601)")
 
 
-def bert_module():
+def bert_module(hidden=128, layers=2, heads=4, inner=512):
     import math
     import torch
     from torch import nn
@@ -369,7 +369,7 @@ def bert_module():
             return x, torch.tanh(self.pool(x[:, 0]))
 
     torch.manual_seed(600)
-    m = Encoder()
+    m = Encoder(hidden=hidden, layers=layers, heads=heads, inner=inner)
     randomize_layernorm(m, torch.Generator().manual_seed(602))
     ids = torch.randint(0, 1000, (1, 128), generator=torch.Generator().manual_seed(601))
     return m, ids
@@ -391,6 +391,22 @@ def gen_bert_encoder_opset17():
                  "LayerNorm exported as LayerNormalization (axis -1)",
                  input_name="input_ids", output_names=("last_hidden_state", "pooled"),
                  rtol=1e-4, atol=1e-4)
+
+
+def gen_bert_base():
+    """LARGE (~350 MB): the BERT-base shape for benchmarks, written to large/bert_base/."""
+    m, ids = bert_module(hidden=768, layers=12, heads=12, inner=3072)
+    torch_export("bert_base", m, ids, 17,
+                 BERT_DESC.replace("Embedding(1000,128)", "Embedding(1000,768)")
+                 .replace("Embedding(128,128)", "Embedding(128,768)")
+                 .replace("2 layers of [4-head", "12 layers of [12-head")
+                 .replace("sqrt(32)", "sqrt(64)")
+                 .replace("Linear(128,512)", "Linear(768,3072)")
+                 .replace("Linear(512,128)", "Linear(3072,768)")
+                 + "; BERT-base shape (hidden 768, 12 heads, FFN 3072, 12 layers, seq 128), "
+                 "opset 17",
+                 input_name="input_ids", output_names=("last_hidden_state", "pooled"),
+                 root=LARGE, rtol=1e-4, atol=1e-3)
 
 
 def gen_ops_layernorm_gelu():
@@ -1251,6 +1267,7 @@ CASES = {
 # written only with --large (or when named), into large/<name>/, never committed
 LARGE_CASES = {
     "resnet50": gen_resnet50,
+    "bert_base": gen_bert_base,
 }
 
 

@@ -115,6 +115,12 @@ pub enum Expr {
         arg: Box<Expr>,
         lanes: u32,
     },
+    /// The scalar `arg[0] op arg[1] op …` over the lanes of the vector `arg`, in a
+    /// pairwise tree order; `op` is `Add`, `Min` or `Max` (NaN-propagating).
+    LaneReduce {
+        op: BinaryOp,
+        arg: Box<Expr>,
+    },
     /// `cond ? then : otherwise`; both arms are evaluated (they are pure).
     Select {
         cond: Box<Expr>,
@@ -165,6 +171,12 @@ impl Expr {
         Expr::Splat {
             arg: Box::new(arg),
             lanes,
+        }
+    }
+    pub fn lane_reduce(op: BinaryOp, arg: Expr) -> Expr {
+        Expr::LaneReduce {
+            op,
+            arg: Box::new(arg),
         }
     }
     pub fn unary(op: UnaryOp, arg: Expr) -> Expr {
@@ -237,7 +249,7 @@ impl Expr {
             Expr::BConst(_) | Expr::Cmp { .. } => ScalarType::Bool,
             Expr::Var(v) => kernel.var(*v)?.ty,
             Expr::Load { buf, .. } | Expr::VLoad { buf, .. } => kernel.param(*buf)?.elem,
-            Expr::Splat { arg, .. } => arg.ty(kernel)?,
+            Expr::Splat { arg, .. } | Expr::LaneReduce { arg, .. } => arg.ty(kernel)?,
             Expr::Unary { arg, .. } => arg.ty(kernel)?,
             Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
             Expr::Select { then, .. } => then.ty(kernel)?,
@@ -262,6 +274,7 @@ impl Expr {
             | Expr::IConst(..)
             | Expr::BConst(_)
             | Expr::Load { .. }
+            | Expr::LaneReduce { .. }
             | Expr::Cmp { .. }
             | Expr::Cast { .. } => 1,
         }

@@ -87,6 +87,9 @@ fn e(x: &Expr) -> String {
         Expr::Load { buf, index } => format!("{buf}[{}]", e(index)),
         Expr::VLoad { buf, index, lanes } => format!("{buf}[{} +{lanes}]", e(index)),
         Expr::Splat { arg, lanes } => format!("splat{lanes}({})", e(arg)),
+        Expr::LaneReduce { op, arg } => {
+            format!("reduce_{}({})", format!("{op:?}").to_lowercase(), e(arg))
+        }
         Expr::Unary { op, arg } => {
             let name = match op {
                 UnaryOp::Neg => "neg",

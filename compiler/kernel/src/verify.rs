@@ -102,7 +102,7 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             expect(k, index, ScalarType::I64)?;
             Ok(p.elem)
         }
-        Expr::Splat { arg, .. } => check(k, arg),
+        Expr::Splat { arg, .. } | Expr::LaneReduce { arg, .. } => check(k, arg),
         Expr::Unary { op, arg } => {
             let t = check(k, arg)?;
             let ok = match op {
@@ -216,6 +216,18 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
             n
         }
         Expr::Fma { a, b, c } => same(&[a, b, c])?,
+        Expr::LaneReduce { op, arg } => {
+            let n = lanes(k, arg)?;
+            if !matches!(op, BinaryOp::Add | BinaryOp::Min | BinaryOp::Max) {
+                return Err(format!("lane reduction by {op:?}"));
+            }
+            if n < 2 || !n.is_power_of_two() {
+                return Err(format!(
+                    "lane reduction of {n} lanes (needs a power of two ≥ 2)"
+                ));
+            }
+            1
+        }
         Expr::Cmp { lhs, rhs, .. } => scalar(k, lhs).and(scalar(k, rhs)).map(|_| 1)?,
         Expr::Cast { arg, .. } => scalar(k, arg).map(|_| 1)?,
         Expr::Select {

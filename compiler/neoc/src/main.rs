@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 success, 1 an error (bad model, bad input, failed run), 2 bad usage.
 
+mod bench_profile;
 mod npy;
 
 use clap::{Parser, Subcommand};
@@ -77,6 +78,14 @@ enum Command {
         /// Threads that split each parallel kernel (0: one per CPU).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Also print the time per kernel call (plan step), its share, and the graph
+        /// nodes it computes, slowest first.
+        #[arg(long)]
+        profile: bool,
+        /// Print one JSON object (latencies, every sample, and with --profile the steps)
+        /// instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Describe a model (.onnx) or an artifact (.neo).
     Inspect {
@@ -137,7 +146,19 @@ fn main() -> ExitCode {
             iterations,
             warmup,
             threads,
-        } => bench(&artifact, &inputs, iterations, warmup, threads),
+            profile,
+            json,
+        } => bench(
+            &artifact,
+            &inputs,
+            BenchOptions {
+                iterations,
+                warmup,
+                threads,
+                profile,
+                json,
+            },
+        ),
         Command::Inspect {
             file,
             ir,
@@ -351,13 +372,22 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn bench(
-    artifact: &Path,
-    inputs: &[String],
+struct BenchOptions {
     iterations: u32,
     warmup: u32,
     threads: usize,
-) -> Result<(), String> {
+    profile: bool,
+    json: bool,
+}
+
+fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), String> {
+    let BenchOptions {
+        iterations,
+        warmup,
+        threads,
+        profile,
+        json,
+    } = opts;
     let model = Model::load(artifact).map_err(|e| e.to_string())?;
     let tensors: Vec<npy::NpyTensor> = if inputs.is_empty() {
         model
@@ -407,19 +437,36 @@ fn bench(
     for _ in 0..warmup {
         ctx.run(&model, &refs).map_err(|e| e.to_string())?;
     }
-    let mut times = Vec::with_capacity(iterations as usize);
+    ctx.set_profiling(profile);
+    let mut samples = Vec::with_capacity(iterations as usize);
     for _ in 0..iterations.max(1) {
         let t = Instant::now();
         ctx.run(&model, &refs).map_err(|e| e.to_string())?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let mut times = samples.clone();
     times.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let variant = model.variant().map_or("-", |v| v.name.as_str());
+    let steps = bench_profile::rows(&model, ctx.step_times(), samples.len());
+    if json {
+        println!(
+            "{}",
+            bench_profile::json(
+                &artifact.display().to_string(),
+                threads,
+                variant,
+                &samples,
+                [times[0], pct(0.5), pct(0.9), times[times.len() - 1]],
+                &steps
+            )
+        );
+        return Ok(());
+    }
     println!(
-        "{}: {} iterations, {threads} thread(s), variant {}",
+        "{}: {} iterations, {threads} thread(s), variant {variant}",
         artifact.display(),
         times.len(),
-        model.variant().map_or("-", |v| v.name.as_str())
     );
     println!(
         "latency ms: min {:.3}  median {:.3}  p90 {:.3}  max {:.3}",
@@ -429,6 +476,9 @@ fn bench(
         times[times.len() - 1]
     );
     println!("throughput: {:.1} inferences/s", 1e3 / pct(0.5));
+    if profile {
+        print!("{}", bench_profile::table(&steps));
+    }
     Ok(())
 }
 

@@ -159,6 +159,7 @@ impl Model {
         Ok(Context {
             arena: AlignedBuf::zeroed_u64(self.plan.arena_size, "arena")?,
             pool: Pool::new(threads),
+            profile: None,
         })
     }
 
@@ -336,6 +337,8 @@ impl fmt::Debug for Model {
 pub struct Context {
     arena: AlignedBuf,
     pool: Pool,
+    /// Time spent in each plan step, summed over runs, while profiling is on.
+    profile: Option<Vec<std::time::Duration>>,
 }
 
 /// The argument array of one kernel call, shared read-only by its tasks.
@@ -348,6 +351,18 @@ unsafe impl Send for Args {}
 unsafe impl Sync for Args {}
 
 impl Context {
+    /// Turns per-step timing on (from zero) or off. Timing costs two clock reads per
+    /// step; off, nothing.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(Vec::new);
+    }
+
+    /// Wall time spent in each step of the plan (index = step), summed over the runs
+    /// since profiling was turned on; `None` while it is off.
+    pub fn step_times(&self) -> Option<&[std::time::Duration]> {
+        self.profile.as_deref()
+    }
+
     /// Runs `model` on `inputs`, given in signature order; returns the outputs in signature
     /// order.
     pub fn run(&mut self, model: &Model, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
@@ -393,7 +408,11 @@ impl Context {
         let weights = model.weights_ptr();
 
         let mut args: Vec<*mut u8> = Vec::new();
-        for step in &model.plan.steps {
+        if let Some(p) = &mut self.profile {
+            p.resize(model.plan.steps.len(), std::time::Duration::ZERO);
+        }
+        for (si, step) in model.plan.steps.iter().enumerate() {
+            let started = self.profile.is_some().then(std::time::Instant::now);
             args.clear();
             // Every index and range below was validated by Artifact::parse: indices are in
             // range and `offset + len` lies within the arena or the weights.
@@ -423,6 +442,11 @@ impl Context {
                 });
             } else {
                 unsafe { kernel(args.as_ptr(), 0, 1) };
+            }
+            if let (Some(t0), Some(p)) = (started, &mut self.profile) {
+                if let Some(slot) = p.get_mut(si) {
+                    *slot += t0.elapsed();
+                }
             }
         }
         debug_assert!(model.weights_len == 0 || weights.align_offset(BUFFER_ALIGN) == 0);

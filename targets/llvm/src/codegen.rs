@@ -524,6 +524,34 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let x = self.expr(arg)?;
                 self.splat(x, *lanes)?.into()
             }
+            Expr::LaneReduce { op, arg } => {
+                let mut v = self.expr(arg)?.into_vector_value();
+                // Pairwise: halve the vector with two shuffles and one lane-wise op.
+                let i32t = ctx.i32_type();
+                let mut n = v.get_type().get_size();
+                while n > 1 {
+                    let half = n / 2;
+                    let pick = |from: u32| {
+                        let idx: Vec<_> = (from..from + half)
+                            .map(|i| i32t.const_int(u64::from(i), false))
+                            .collect();
+                        VectorType::const_vector(&idx)
+                    };
+                    let lo = self
+                        .b()
+                        .build_shuffle_vector(v, v.get_type().get_poison(), pick(0), "")
+                        .map_err(|e| self.ir.err(e))?;
+                    let hi = self
+                        .b()
+                        .build_shuffle_vector(v, v.get_type().get_poison(), pick(half), "")
+                        .map_err(|e| self.ir.err(e))?;
+                    v = self.vector_binary(*op, lo, hi)?;
+                    n = half;
+                }
+                self.b()
+                    .build_extract_element(v, i32t.const_zero(), "")
+                    .map_err(|e| self.ir.err(e))?
+            }
             Expr::Unary { op, arg } if arg.lanes(self.kernel) > 1 => {
                 let x = self.expr(arg)?.into_vector_value();
                 match op {

@@ -263,11 +263,24 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     let a_at = |bi: &Expr, row: Expr, kk: Expr| base(bi, &sa, m * k) + row * Expr::i64(k) + kk;
     let b_row = |bi: &Expr, kk: Expr| base(bi, &sb, k * n) + kk * Expr::i64(n);
     let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(n);
-    let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| match &epi {
-        Some(e) => {
-            let flat = (bi.clone() * Expr::i64(m) + row) * Expr::i64(n) + col;
-            e.value(b, v, &unflatten(&flat, &yd))
+    // Output coordinates of (bi, row, col). With both operands at least 2-D the output
+    // ends in [.., M, N], so the last coordinate is `col` itself, which keeps the
+    // epilogue's indexing affine in `col` (vectorizable).
+    let last_is_col = ad.len() >= 2 && bd.len() >= 2;
+    let coords = |bi: &Expr, row: Expr, col: Expr| {
+        if last_is_col {
+            let mut c = unflatten(&(bi.clone() * Expr::i64(m) + row), &yd[..yd.len() - 1]);
+            c.push(col);
+            c
+        } else {
+            unflatten(
+                &((bi.clone() * Expr::i64(m) + row) * Expr::i64(n) + col),
+                &yd,
+            )
         }
+    };
+    let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| match &epi {
+        Some(e) => e.value(b, v, &coords(bi, row, col)),
         None => v,
     };
     TiledGemm {

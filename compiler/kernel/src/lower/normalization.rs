@@ -1,8 +1,9 @@
 //! BatchNormalization (inference) and Softmax / LogSoftmax.
 
 use super::{fconst, Ctx, LowerError};
-use crate::expr::{Expr, UnaryOp};
-use crate::kernel::LoopKind;
+use crate::expr::{BinaryOp, Expr, UnaryOp};
+use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
+use crate::KernelBuilder;
 use neoc_ir::ops::{BatchNorm, Softmax};
 
 /// `y = (x - mean) * (scale / sqrt(var + eps)) + bias`, per channel. (When the
@@ -54,6 +55,10 @@ pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> 
     let mx = cx.b.var("max", t);
     let sum = cx.b.var("sum", t);
     let log = sm.log;
+    if inner == 1 && t == ScalarType::F32 && len >= i64::from(ROW_LANES) {
+        softmax_rows(&mut cx.b, (x, y), (mx, sum), (outer, len), log);
+        return Ok(());
+    }
     cx.b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
         b.for_loop("in", 0, inner, LoopKind::Serial, |b, i| {
             let at = |a: Expr| (o.clone() * Expr::i64(len) + a) * Expr::i64(inner) + i.clone();
@@ -83,6 +88,64 @@ pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> 
         });
     });
     Ok(())
+}
+
+/// Lanes of the partial max/sum vectors of [`softmax_rows`].
+const ROW_LANES: u32 = 16;
+
+/// Softmax over contiguous float32 rows: max and sum as 16 partial lanes (explicit
+/// vectors, then a pairwise lane reduction) so that neither reduction is a serial
+/// chain, and the exp pass as a plain vectorizable loop writing `y`.
+fn softmax_rows(
+    b: &mut KernelBuilder,
+    (x, y): (BufId, BufId),
+    (mx, sum): (VarId, VarId),
+    (outer, len): (i64, i64),
+    log: bool,
+) {
+    let f32t = ScalarType::F32;
+    let chunks = len / i64::from(ROW_LANES);
+    let tail = chunks * i64::from(ROW_LANES);
+    let part = b.vector_var("part", f32t, ROW_LANES);
+    b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
+        let row = o * Expr::i64(len);
+        // Lane-parallel reduction of `src[row + a]` by `op`, then the scalar tail.
+        let reduce = |b: &mut KernelBuilder, op: BinaryOp, src: BufId, init: f64, into: VarId| {
+            b.assign(part, Expr::splat(Expr::f32(init as f32), ROW_LANES));
+            b.for_loop("c", 0, chunks, LoopKind::Serial, |b, c| {
+                let v = Expr::vload(
+                    src,
+                    row.clone() + c * Expr::i64(i64::from(ROW_LANES)),
+                    ROW_LANES,
+                );
+                b.assign(part, Expr::binary(op, Expr::var(part), v));
+            });
+            b.assign(into, Expr::lane_reduce(op, Expr::var(part)));
+            b.for_loop("a", tail, len, LoopKind::Serial, |b, a| {
+                let v = Expr::load(src, row.clone() + a);
+                b.assign(into, Expr::binary(op, Expr::var(into), v));
+            });
+        };
+        reduce(b, BinaryOp::Max, x, f64::NEG_INFINITY, mx);
+        b.for_loop("a", 0, len, LoopKind::Vectorize, |b, a| {
+            let at = row.clone() + a;
+            b.store(y, at.clone(), (Expr::load(x, at) - Expr::var(mx)).exp());
+        });
+        reduce(b, BinaryOp::Add, y, 0.0, sum);
+        if log {
+            let lse = Expr::var(mx) + Expr::unary(UnaryOp::Log, Expr::var(sum));
+            b.for_loop("a", 0, len, LoopKind::Vectorize, |b, a| {
+                let at = row.clone() + a;
+                b.store(y, at.clone(), Expr::load(x, at) - lse.clone());
+            });
+        } else {
+            b.assign(sum, Expr::f32(1.0) / Expr::var(sum));
+            b.for_loop("a", 0, len, LoopKind::Vectorize, |b, a| {
+                let at = row.clone() + a;
+                b.store(y, at.clone(), Expr::load(y, at) * Expr::var(sum));
+            });
+        }
+    });
 }
 
 /// Layer normalization, one row (the trailing dims from `axis`) at a time: mean, then
