@@ -2,13 +2,15 @@
 //!
 //! Two algorithms, chosen per node:
 //! - **GEMM** (dense and grouped convolutions with a reduction of at least
-//!   [`MIN_GEMM_REDUCTION`] taps): per image and group, `Y[oc, pixel] = W[oc, (ic, kh,
+//!   [`MIN_GEMM_REDUCTION`] taps and at least [`MIN_GEMM_ROWS`] output channels per
+//!   group): per image and group, `Y[oc, pixel] = W[oc, (ic, kh,
 //!   kw)] · X_col[(ic, kh, kw), pixel]` through the register-tiled product of
 //!   [`super::tiled_gemm`]. A 1×1, stride-1, unpadded convolution reads X itself as
 //!   X_col; any other shape first runs an im2col stage that writes X_col (zeros where the
 //!   window hangs over the padding) to scratch memory. Bias and the fused epilogue are
 //!   applied per finished tile.
-//! - **Direct** (depthwise and other tiny reductions, where a GEMM would be mostly edge
+//! - **Depthwise** (one input channel per group): [`super::depthwise`].
+//! - **Direct** (other tiny products, where a GEMM would be mostly edge
 //!   tiles), described below.
 //!
 //! Direct convolution, output-row oriented: for each (image, output channel, output row)
@@ -29,6 +31,9 @@ use neoc_ir::ops::{Conv, Fused};
 /// Taps per output value (input channels per group × kernel area) from which a
 /// convolution runs as a GEMM; below it most of the product is edge tiles.
 const MIN_GEMM_REDUCTION: u64 = 8;
+/// Output channels per group from which a convolution runs as a GEMM: depthwise
+/// convolutions (one output channel per group) would be products of a single row.
+const MIN_GEMM_ROWS: u64 = 4;
 
 /// Normalised 2-D geometry of a convolution or pooling window.
 #[derive(Debug, Clone, Copy)]
@@ -126,8 +131,11 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         ));
     };
     let reduction = wd[1] * c.kernel.iter().product::<u64>();
-    if reduction >= MIN_GEMM_REDUCTION {
+    if reduction >= MIN_GEMM_REDUCTION && wd[0] / c.group >= MIN_GEMM_ROWS {
         return conv_gemm(cx, c, fused, &g, (&xd, &wd, &yd));
+    }
+    if wd[1] == 1 {
+        return super::depthwise::depthwise(cx, fused, &g, (&xd, &wd, &yd));
     }
     let x = cx.bind_input(0)?;
     let w = cx.bind_input(1)?;

@@ -8,6 +8,7 @@
 
 mod arg_reduce;
 mod conv;
+mod depthwise;
 mod elementwise;
 mod fused;
 mod linalg;

@@ -1,0 +1,162 @@
+//! Depthwise convolution (one input channel per group), accumulating in registers.
+//!
+//! For every output pixel the kernel window's taps are summed into one accumulator and
+//! stored once (the row-oriented direct convolution instead reads and writes the output
+//! row once per tap). Output rows and columns split at compile time into an interior,
+//! where every tap of the window is inside the image, and a border. Interior columns run
+//! as one loop without conditions, whose taps are unrolled: LLVM vectorizes it along the
+//! output columns (contiguous loads for stride 1, interleaved ones for stride 2), with
+//! the weights in registers. Border pixels zero the taps that fall in the padding with a
+//! select on a clamped (always valid) index. Bias and the fused epilogue are applied to
+//! the accumulator before the store.
+
+use super::conv::Geometry;
+use super::fused::Epilogue;
+use super::{Ctx, LowerError};
+use crate::expr::Expr;
+use crate::kernel::{LoopKind, ScalarType};
+use crate::KernelBuilder;
+use neoc_ir::ops::Fused;
+
+/// Index range `lo..hi` of outputs whose whole window (size `k`, stride `s`, padding
+/// `p`, dilation `d`) lies inside an input of length `n`; empty when there is none.
+fn interior(n: i64, out: i64, k: i64, s: i64, p: i64, d: i64) -> (i64, i64) {
+    let lo = (p + s - 1) / s;
+    let last = n - 1 + p - (k - 1) * d;
+    let hi = if last < 0 { 0 } else { (last / s + 1).min(out) };
+    if hi <= lo {
+        (0, 0)
+    } else {
+        (lo, hi)
+    }
+}
+
+pub(super) fn depthwise(
+    cx: &mut Ctx<'_>,
+    fused: Option<&Fused>,
+    g: &Geometry,
+    (xd, wd, yd): (&[u64], &[u64], &[u64]),
+) -> Result<(), LowerError> {
+    let x = cx.bind_input(0)?;
+    let w = cx.bind_input(1)?;
+    let bias = match cx.input(2) {
+        Some(_) => Some(cx.bind_input(2)?),
+        None => None,
+    };
+    let y = cx.bind_output(0)?;
+    let epi = match fused {
+        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
+        None => None,
+    };
+    let one_d = yd.len() == 3;
+    let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
+    // One input channel per group: output channel oc reads channel oc / (m / cin).
+    let per_group = m / cin;
+    let (oh_lo, oh_hi) = interior(g.h, g.oh, g.kh, g.sh, g.ph, g.dh);
+    let (ow_lo, ow_hi) = interior(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
+    let acc = cx.b.var("acc", ScalarType::F32);
+    cx.b.for_loop("nm", 0, n * m, LoopKind::Parallel, |b, nm| {
+        let img = nm.clone() / Expr::i64(m);
+        let oc = nm.clone() % Expr::i64(m);
+        let chan = img.clone() * Expr::i64(cin) + oc.clone() / Expr::i64(per_group);
+        let plane = chan * Expr::i64(g.h * g.w);
+        let taps = g.kh * g.kw;
+        // One output pixel: `checked` zeroes the taps in the padding.
+        let pixel = |b: &mut KernelBuilder, oh: Expr, ow: Expr, checked: bool| {
+            let init = match bias {
+                Some(bb) => Expr::load(bb, oc.clone()),
+                None => Expr::f32(0.0),
+            };
+            b.assign(acc, init);
+            for kh in 0..g.kh {
+                for kw in 0..g.kw {
+                    let ih = oh.clone() * Expr::i64(g.sh) + Expr::i64(kh * g.dh - g.ph);
+                    let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(kw * g.dw - g.pw);
+                    let at = plane.clone() + ih.clone() * Expr::i64(g.w) + iw.clone();
+                    let wt =
+                        Expr::load(w, oc.clone() * Expr::i64(taps) + Expr::i64(kh * g.kw + kw));
+                    let xv = if checked {
+                        let inside = ih
+                            .clone()
+                            .ge(Expr::i64(0))
+                            .and(ih.lt(Expr::i64(g.h)))
+                            .and(iw.clone().ge(Expr::i64(0)))
+                            .and(iw.lt(Expr::i64(g.w)));
+                        let safe = Expr::select(inside.clone(), at, plane.clone());
+                        Expr::select(inside, Expr::load(x, safe), Expr::f32(0.0))
+                    } else {
+                        Expr::load(x, at)
+                    };
+                    b.assign(acc, Expr::fma(wt, xv, Expr::var(acc)));
+                }
+            }
+            let out = (nm.clone() * Expr::i64(g.oh) + oh.clone()) * Expr::i64(g.ow) + ow.clone();
+            let v = match &epi {
+                Some(e) => {
+                    let coords = if one_d {
+                        vec![img.clone(), oc.clone(), ow]
+                    } else {
+                        vec![img.clone(), oc.clone(), oh, ow]
+                    };
+                    e.value(b, Expr::var(acc), &coords)
+                }
+                None => Expr::var(acc),
+            };
+            b.store(y, out, v);
+        };
+        let cols = |b: &mut KernelBuilder, oh: Expr, lo: i64, hi: i64, checked: bool, kind| {
+            if lo < hi {
+                b.for_loop("ow", lo, hi, kind, |b, ow| {
+                    pixel(b, oh.clone(), ow, checked)
+                });
+            }
+        };
+        let border_rows = |b: &mut KernelBuilder, lo: i64, hi: i64| {
+            if lo < hi {
+                b.for_loop("oh", lo, hi, LoopKind::Serial, |b, oh| {
+                    cols(b, oh, 0, g.ow, true, LoopKind::Serial);
+                });
+            }
+        };
+        border_rows(b, 0, oh_lo);
+        if oh_lo < oh_hi {
+            b.for_loop("oh", oh_lo, oh_hi, LoopKind::Serial, |b, oh| {
+                cols(b, oh.clone(), 0, ow_lo, true, LoopKind::Serial);
+                cols(b, oh.clone(), ow_lo, ow_hi, false, LoopKind::Vectorize);
+                cols(b, oh, ow_hi.max(ow_lo), g.ow, true, LoopKind::Serial);
+            });
+        }
+        border_rows(b, oh_hi.max(oh_lo), g.oh);
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interior;
+
+    #[test]
+    fn interior_matches_brute_force() {
+        for (n, k, s, p, d) in [
+            (7, 3, 1, 1, 1),
+            (8, 3, 2, 1, 1),
+            (5, 5, 1, 2, 1),
+            (9, 3, 2, 2, 2),
+            (2, 3, 1, 0, 1),
+        ] {
+            let out = (n + 2 * p - d * (k - 1) - 1) / s + 1;
+            let (lo, hi) = interior(n, out.max(0), k, s, p, d);
+            for o in 0..out.max(0) {
+                let all_in = (0..k).all(|t| {
+                    let i = o * s + t * d - p;
+                    (0..n).contains(&i)
+                });
+                assert_eq!(
+                    all_in,
+                    (lo..hi).contains(&o),
+                    "n{n} k{k} s{s} p{p} d{d} o{o}"
+                );
+            }
+        }
+    }
+}
