@@ -665,6 +665,55 @@ def gen_ops_linear():
                "MatMul 2-D, batched [2,3,5,7]x[7,4], [3,5,7]x[3,7,4], 1-D operands, batch broadcast")
 
 
+def gen_ops_tiles():
+    """Shapes that hit every tile kind of the register-tiled GEMM (full 6x32 tiles, row
+    tails, column tails of 8/4/1 lanes, corners), each convolution algorithm (GEMM with
+    and without im2col, depthwise interior/border, direct) and the vector softmax."""
+    g = G(1017)
+    outs = []
+
+    def n(op, ins, out, **attrs):
+        g.node(op, ins, out, **attrs)
+        outs.append(out)
+
+    A = g.input("a", [13, 70])
+    n("MatMul", [A, g.weight("w77", [70, 77])], "matmul_13x70x77")
+    n("Gemm", [g.input("a_t", [70, 13]), g.weight("w45", [70, 45]),
+               g.weight("c45", [45], fan_in=1)], "gemm_ta_13x70x45", transA=1, alpha=0.5, beta=2.0)
+    n("MatMul", [g.input("xb", [2, 3, 13, 40]), g.input("yb", [3, 40, 33])], "matmul_bcast")
+    g.node("MatMul", [g.input("a7", [7, 70]), g.weight("w48", [70, 48])], "mm48")
+    g.node("Add", ["mm48", g.weight("bias48", [48], fan_in=1)], "mm48_b")
+    n("Relu", ["mm48_b"], "matmul_bias_relu")
+    g.node("Conv", [g.input("x_dense", [1, 5, 11, 13]), g.weight("w_dense", [14, 5, 3, 3]),
+                    g.weight("b_dense", [14], fan_in=1)], "conv_dense_raw", pads=[1, 1, 1, 1])
+    n("Relu", ["conv_dense_raw"], "conv_dense_relu")
+    n("Conv", [g.input("x_grp", [2, 6, 9, 10]), g.weight("w_grp", [12, 3, 3, 3])],
+      "conv_grouped_s2_asym", group=2, strides=[2, 2], pads=[1, 0, 2, 1])
+    n("Conv", [g.input("x_1x1", [1, 16, 7, 9]), g.weight("w_1x1", [20, 16, 1, 1]),
+               g.weight("b_1x1", [20], fan_in=1)], "conv_1x1")
+    n("Conv", [g.input("x_dil", [1, 4, 12, 12]), g.weight("w_dil", [8, 4, 3, 3])],
+      "conv_dilated", dilations=[2, 2], pads=[2, 2, 2, 2])
+    n("Conv", [g.input("x_dw", [1, 8, 15, 14]), g.weight("w_dw", [8, 1, 3, 3]),
+               g.weight("b_dw", [8], fan_in=1)], "depthwise_s2", group=8, strides=[2, 2],
+      pads=[1, 1, 1, 1])
+    n("Conv", [g.input("x_dwm", [1, 4, 10, 11]), g.weight("w_dwm", [8, 1, 3, 3])],
+      "depthwise_mult2_dil2", group=4, dilations=[2, 2], pads=[2, 1, 2, 1])
+    n("Conv", [g.input("x_1d", [1, 6, 40]), g.weight("w_1d", [10, 6, 5])], "conv_1d",
+      pads=[2, 2])
+    n("Softmax", [g.input("s37", [3, 37])], "softmax_37", axis=-1)
+    n("LogSoftmax", [g.input("s50", [2, 5, 50])], "log_softmax_50", axis=-1)
+    n("Softmax", [g.input("s_mid", [2, 37, 3])], "softmax_axis1", axis=1)
+    for o in outs:
+        g.output(o)
+    m = g.build("ops_tiles", 13)
+    write_case("ops_tiles", m, g.feeds,
+               "register-tiled GEMM edges (MatMul 13x70x77, Gemm transA 13x70x45 alpha/beta/C, "
+               "batch-broadcast MatMul, MatMul+bias+Relu), Conv as GEMM (3x3 pad 1 +bias+Relu, "
+               "grouped stride 2 asymmetric pads, 1x1 direct, dilation 2, 1-D), depthwise "
+               "(stride 2; multiplier 2 dilation 2), Softmax/LogSoftmax over rows of 37 and 50, "
+               "Softmax over a middle axis")
+
+
 def gen_ops_shape():
     g = G(1005)
     x = g.input("x", [2, 3, 5, 7])
@@ -1259,6 +1308,7 @@ CASES = {
     "ops_where_expand": gen_ops_where_expand,
     "ops_fusion": gen_ops_fusion,
     "ops_layernorm_gelu": gen_ops_layernorm_gelu,
+    "ops_tiles": gen_ops_tiles,
     "bert_encoder": gen_bert_encoder,
     "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,

@@ -207,6 +207,7 @@ model_tests! {
     ops_pool,
     ops_elementwise,
     ops_linear,
+    ops_tiles,
     ops_shape,
     ops_bn,
     ops_opset7,
@@ -231,6 +232,7 @@ fn avx2_level_matches_too() {
         "ops_conv",
         "ops_elementwise",
         "ops_linear",
+        "ops_tiles",
         "ops_fusion",
         "bert_encoder",
     ] {
