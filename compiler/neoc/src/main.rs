@@ -6,6 +6,7 @@
 
 mod bench_profile;
 mod npy;
+mod roofline;
 
 use clap::{Parser, Subcommand};
 use neoc_runtime::{Model, TensorRef};
@@ -108,6 +109,12 @@ enum Command {
     },
     /// List the target names `--target` accepts.
     Targets,
+    /// Measure this CPU's peak fp32 FMA throughput and neoc's SGEMM against it.
+    Roofline {
+        /// Threads for the "all cores" rows (0: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -178,6 +185,7 @@ fn main() -> ExitCode {
             targets();
             Ok(())
         }
+        Command::Roofline { threads } => roofline::roofline(threads),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
