@@ -252,3 +252,55 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod vector_tests {
+    use super::verify_kernel;
+    use crate::{Access, BinaryOp, Expr, KernelBuilder, ScalarType};
+
+    fn kernel(build: impl FnOnce(&mut KernelBuilder, crate::BufId)) -> Result<(), String> {
+        let mut b = KernelBuilder::new("k");
+        let x = b.param("x", ScalarType::F32, 64, Access::ReadWrite);
+        build(&mut b, x);
+        verify_kernel(&b.finish()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn vector_rules_are_enforced() {
+        assert!(kernel(|b, x| {
+            let v = b.vector_var("v", ScalarType::F32, 16);
+            b.assign(v, Expr::vload(x, Expr::i64(0), 16));
+            b.store(
+                x,
+                Expr::i64(16),
+                Expr::fma(Expr::var(v), Expr::var(v), Expr::var(v)),
+            );
+        })
+        .is_ok());
+        let lanes = kernel(|b, x| {
+            let v = b.vector_var("v", ScalarType::F32, 8);
+            b.assign(v, Expr::vload(x, Expr::i64(0), 16));
+        });
+        assert!(lanes.unwrap_err().contains("lanes"));
+        let mixed = kernel(|b, x| {
+            b.store(
+                x,
+                Expr::i64(0),
+                Expr::vload(x, Expr::i64(0), 16) + Expr::f32(1.0),
+            );
+        });
+        assert!(mixed.unwrap_err().contains("different lane counts"));
+        let exp = kernel(|b, x| b.store(x, Expr::i64(0), Expr::vload(x, Expr::i64(0), 4).exp()));
+        assert!(exp.unwrap_err().contains("on a vector"));
+        let odd = kernel(|b, x| {
+            let r = Expr::lane_reduce(BinaryOp::Add, Expr::vload(x, Expr::i64(0), 3));
+            b.store(x, Expr::i64(0), r);
+        });
+        assert!(odd.unwrap_err().contains("power of two"));
+        let index = kernel(|b, x| {
+            let i = Expr::splat(Expr::i64(0), 4);
+            b.store(x, Expr::i64(0), Expr::load(x, i));
+        });
+        assert!(index.is_err());
+    }
+}

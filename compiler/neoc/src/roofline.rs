@@ -55,8 +55,24 @@ macro_rules! fma_loop {
         }
     };
 }
-fma_loop!(fma_loop_avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps, 16);
-fma_loop!(fma_loop_avx2, "avx,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps, 8);
+fma_loop!(
+    fma_loop_avx512,
+    "avx512f",
+    __m512,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps,
+    16
+);
+fma_loop!(
+    fma_loop_avx2,
+    "avx,fma",
+    __m256,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps,
+    8
+);
 
 /// Median seconds of `iters` runs of a 1024-cube-style MatMul compiled for the host.
 fn sgemm_secs(m: u64, k: u64, n: u64, threads: usize, iters: usize) -> Result<f64, String> {
@@ -72,8 +88,12 @@ fn sgemm_secs(m: u64, k: u64, n: u64, threads: usize, iters: usize) -> Result<f6
     let (artifact, _) =
         neoc_driver::compile_graph(graph, "sgemm", &opts).map_err(|e| e.to_string())?;
     let model = Model::from_bytes(artifact.to_bytes()).map_err(|e| e.to_string())?;
-    let a: Vec<u8> = (0..m * k).flat_map(|i| ((i % 7) as f32 * 0.1).to_le_bytes()).collect();
-    let b: Vec<u8> = (0..k * n).flat_map(|i| ((i % 5) as f32 * 0.1).to_le_bytes()).collect();
+    let a: Vec<u8> = (0..m * k)
+        .flat_map(|i| ((i % 7) as f32 * 0.1).to_le_bytes())
+        .collect();
+    let b: Vec<u8> = (0..k * n)
+        .flat_map(|i| ((i % 5) as f32 * 0.1).to_le_bytes())
+        .collect();
     let (a_dims, b_dims) = ([m, k], [k, n]);
     let inputs = [
         TensorRef::new(neoc_artifact::DType::F32, &a_dims, &a),
@@ -106,7 +126,10 @@ pub fn roofline(threads: usize) -> Result<(), String> {
         hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     });
     println!("peak fp32 FMA, {width}: {one:.1} GFLOP/s on 1 thread, {many:.1} on {all} threads");
-    println!("{:<22} {:>8} {:>10} {:>10} {:>9}", "sgemm (MatMul)", "threads", "ms", "GFLOP/s", "of peak");
+    println!(
+        "{:<22} {:>8} {:>10} {:>10} {:>9}",
+        "sgemm (MatMul)", "threads", "ms", "GFLOP/s", "of peak"
+    );
     for (m, k, n) in [(1024u64, 1024u64, 1024u64), (4096, 1024, 4096)] {
         let flops = 2.0 * (m * k * n) as f64;
         for (t, peak) in [(1usize, one), (all, many)] {
