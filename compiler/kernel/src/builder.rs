@@ -157,6 +157,26 @@ impl KernelBuilder {
         });
     }
 
+    /// `if cond { then } else { otherwise }`.
+    pub fn if_else(
+        &mut self,
+        cond: Expr,
+        then: impl FnOnce(&mut Self),
+        otherwise: impl FnOnce(&mut Self),
+    ) {
+        self.blocks.push(Vec::new());
+        then(self);
+        let then = self.blocks.pop().unwrap_or_default();
+        self.blocks.push(Vec::new());
+        otherwise(self);
+        let otherwise = self.blocks.pop().unwrap_or_default();
+        self.push(Stmt::If {
+            cond,
+            then,
+            otherwise,
+        });
+    }
+
     pub fn finish(mut self) -> Kernel {
         self.kernel.body = self.blocks.pop().unwrap_or_default();
         self.kernel

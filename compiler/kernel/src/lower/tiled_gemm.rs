@@ -9,13 +9,16 @@
 //! instead of the load ports (a row-at-a-time product does one FMA per load and
 //! store). LLVM folds the broadcasts into the FMAs' memory operands.
 //!
-//! Work order: tiles are grouped into column blocks of [`TILES_PER_BLOCK`]; the parallel
-//! loop runs over (batch, column block, row panel), so consecutive iterations (one
-//! task's chunk) reuse the same B block from cache while A panels stream. Edges are
-//! separate tiles with compile-time sizes: leftover rows use a shorter tile, leftover
-//! columns a tile whose vectors are 8, 4 or 1 lanes wide — no masks and no bounds checks.
-//! After the K loop a tile is stored, then `finish` (bias, scale, fused epilogue) is
-//! applied to it while it is in L1.
+//! Work order (cache blocking): the parallel loop runs over (batch, column block of
+//! [`TILES_PER_BLOCK`] tiles, row group of [`PANELS_PER_GROUP`] panels); each iteration
+//! owns that region of C and walks K in blocks of [`KC`]: for each K block, every panel
+//! of the group times every tile of the block, so the K-block of B (256 KiB) is reused
+//! from L2 by all panels and each A panel (6 KiB) from L1 by all tiles. Partial sums
+//! are stored to C and reloaded between K blocks. Edges are separate tiles with
+//! compile-time sizes: leftover rows use a shorter tile, leftover columns a tile whose
+//! vectors are 8, 4 or 1 lanes wide — no masks and no bounds checks; the last block and
+//! group of a batch take them. When the region is complete, `finish` (bias, scale, fused
+//! epilogue) runs over it while it is still in L2.
 //!
 //! The tile shape is sized for AVX-512 (12 accumulators of 32 registers). On AVX2, LLVM
 //! splits each 16-lane vector in two, so the tile needs 24 of 16 registers and spills;
@@ -31,9 +34,16 @@ pub(crate) const MR: i64 = 6;
 pub(crate) const LANES: u32 = 16;
 /// Columns of a register tile (two vectors).
 pub(crate) const NR: i64 = 2 * LANES as i64;
-/// Column tiles per block of the parallel schedule: 8 × 32 columns of B stay in cache
-/// while every row panel passes over them.
+/// Column tiles per block: a block of B (`KC` rows × 8 × 32 columns, 256 KiB) stays in
+/// L2 while every row panel of the group passes over it.
 const TILES_PER_BLOCK: i64 = 8;
+/// Row panels per group: an A block (`PANELS_PER_GROUP × MR` rows × `KC`) is reused
+/// by every column tile of the block, one 6 KiB panel at a time from L1.
+const PANELS_PER_GROUP: i64 = 8;
+/// Reduction block: partial sums go back to C between blocks, so that B and A blocks
+/// stay cache-sized however long K is (without it a 3072-deep product re-streams all of
+/// B from L3 for every row panel).
+const KC: i64 = 256;
 
 /// `(batch, row or k) → element index` of the first column of that row.
 pub(crate) type RowIndex<'a> = &'a dyn Fn(&Expr, Expr) -> Expr;
@@ -77,78 +87,108 @@ pub(crate) fn split_widths(mut n: i64) -> Vec<u32> {
 }
 
 impl TiledGemm<'_> {
-    /// Emits the whole product as top-level parallel loops (they write disjoint tiles).
+    /// Emits the whole product as one top-level parallel loop over (batch, column block,
+    /// row group); each iteration owns a disjoint region of C.
     pub fn emit(&self, b: &mut KernelBuilder) {
         let (full_rows, row_tail) = (self.m / MR, self.m % MR);
         let (full_cols, col_tail) = (self.n / NR, self.n % NR);
         let main = [LANES, LANES];
         let tail = split_widths(col_tail);
-        let blocks = (full_cols + TILES_PER_BLOCK - 1) / TILES_PER_BLOCK;
-        if full_rows > 0 && full_cols > 0 {
-            let per_batch = blocks * full_rows;
-            b.for_loop(
-                "t",
-                0,
-                self.batch * per_batch,
-                LoopKind::Parallel,
-                |b, t| {
-                    let bi = t.clone() / Expr::i64(per_batch);
-                    let r = t % Expr::i64(per_batch);
-                    let block = r.clone() / Expr::i64(full_rows);
-                    let panel = r % Expr::i64(full_rows);
-                    let first = block * Expr::i64(TILES_PER_BLOCK);
-                    let last =
-                        (first.clone() + Expr::i64(TILES_PER_BLOCK)).min(Expr::i64(full_cols));
-                    b.for_loop("ct", first, last, LoopKind::Serial, |b, ct| {
-                        let row0 = panel.clone() * Expr::i64(MR);
-                        self.tile(b, &bi, row0, MR, ct * Expr::i64(NR), &main);
+        let col_blocks = ((full_cols + TILES_PER_BLOCK - 1) / TILES_PER_BLOCK).max(1);
+        let row_groups = ((full_rows + PANELS_PER_GROUP - 1) / PANELS_PER_GROUP).max(1);
+        let k_blocks = ((self.k + KC - 1) / KC).max(1);
+        let per_batch = col_blocks * row_groups;
+        b.for_loop(
+            "t",
+            0,
+            self.batch * per_batch,
+            LoopKind::Parallel,
+            |b, t| {
+                let bi = t.clone() / Expr::i64(per_batch);
+                let r = t % Expr::i64(per_batch);
+                let cb = r.clone() / Expr::i64(row_groups);
+                let rg = r % Expr::i64(row_groups);
+                let last_cb = cb.clone().ge(Expr::i64(col_blocks - 1));
+                let last_rg = rg.clone().ge(Expr::i64(row_groups - 1));
+                let ct0 = cb.clone() * Expr::i64(TILES_PER_BLOCK);
+                let ct1 = (ct0.clone() + Expr::i64(TILES_PER_BLOCK)).min(Expr::i64(full_cols));
+                let p0 = rg.clone() * Expr::i64(PANELS_PER_GROUP);
+                let p1 = (p0.clone() + Expr::i64(PANELS_PER_GROUP)).min(Expr::i64(full_rows));
+                b.for_loop("kb", 0, k_blocks, LoopKind::Serial, |b, kb| {
+                    let k0 = kb.clone() * Expr::i64(KC);
+                    let ks = (k0.clone(), (k0 + Expr::i64(KC)).min(Expr::i64(self.k)));
+                    let first = kb.clone().lt(Expr::i64(1));
+                    // One row of tiles (a full panel or the row tail) across this block.
+                    let tile_row = |b: &mut KernelBuilder, row0: Expr, rows: i64| {
+                        if full_cols > 0 {
+                            b.for_loop(
+                                "ct",
+                                ct0.clone(),
+                                ct1.clone(),
+                                LoopKind::Serial,
+                                |b, ct| {
+                                    let col0 = ct * Expr::i64(NR);
+                                    self.tile(
+                                        b,
+                                        &bi,
+                                        (row0.clone(), rows),
+                                        (col0, &main),
+                                        &ks,
+                                        &first,
+                                    );
+                                },
+                            );
+                        }
+                        if !tail.is_empty() {
+                            b.if_then(last_cb.clone(), |b| {
+                                let col0 = Expr::i64(full_cols * NR);
+                                self.tile(b, &bi, (row0, rows), (col0, &tail), &ks, &first);
+                            });
+                        }
+                    };
+                    if full_rows > 0 {
+                        b.for_loop("p", p0.clone(), p1.clone(), LoopKind::Serial, |b, p| {
+                            tile_row(b, p * Expr::i64(MR), MR);
+                        });
+                    }
+                    if row_tail > 0 {
+                        b.if_then(last_rg.clone(), |b| {
+                            tile_row(b, Expr::i64(full_rows * MR), row_tail);
+                        });
+                    }
+                });
+                if let Some(finish) = self.finish {
+                    // The region this iteration owns, with the tails if it is the last.
+                    let edge = |last: &Expr, inner: Expr, all: i64| {
+                        Expr::select(last.clone(), Expr::i64(all), inner)
+                    };
+                    let r0 = p0.clone() * Expr::i64(MR);
+                    let r1 = edge(&last_rg, p1 * Expr::i64(MR), self.m);
+                    let c0 = ct0.clone() * Expr::i64(NR);
+                    let c1 = edge(&last_cb, ct1 * Expr::i64(NR), self.n);
+                    b.for_loop("i", r0, r1, LoopKind::Serial, |b, i| {
+                        let crow = (self.c_row)(&bi, i.clone());
+                        b.for_loop("j", c0.clone(), c1.clone(), LoopKind::Vectorize, |b, j| {
+                            let at = crow.clone() + j.clone();
+                            let v = finish(b, &bi, i.clone(), j, Expr::load(self.c, at.clone()));
+                            b.store(self.c, at, v);
+                        });
                     });
-                },
-            );
-        }
-        if full_rows > 0 && !tail.is_empty() {
-            b.for_loop(
-                "t",
-                0,
-                self.batch * full_rows,
-                LoopKind::Parallel,
-                |b, t| {
-                    let bi = t.clone() / Expr::i64(full_rows);
-                    let row0 = (t % Expr::i64(full_rows)) * Expr::i64(MR);
-                    self.tile(b, &bi, row0, MR, Expr::i64(full_cols * NR), &tail);
-                },
-            );
-        }
-        if row_tail > 0 && full_cols > 0 {
-            b.for_loop(
-                "t",
-                0,
-                self.batch * full_cols,
-                LoopKind::Parallel,
-                |b, t| {
-                    let bi = t.clone() / Expr::i64(full_cols);
-                    let col0 = (t % Expr::i64(full_cols)) * Expr::i64(NR);
-                    self.tile(b, &bi, Expr::i64(full_rows * MR), row_tail, col0, &main);
-                },
-            );
-        }
-        if row_tail > 0 && !tail.is_empty() {
-            b.for_loop("t", 0, self.batch, LoopKind::Parallel, |b, bi| {
-                let (row0, col0) = (Expr::i64(full_rows * MR), Expr::i64(full_cols * NR));
-                self.tile(b, &bi, row0, row_tail, col0, &tail);
-            });
-        }
+                }
+            },
+        );
     }
 
-    /// One `rows × sum(widths)` tile at (`row0`, `col0`) of batch `bi`.
+    /// One `rows × sum(widths)` tile at (`row0`, `col0`) of batch `bi`, over the
+    /// reduction range `ks`: starts from zero when `first`, else from C.
     fn tile(
         &self,
         b: &mut KernelBuilder,
         bi: &Expr,
-        row0: Expr,
-        rows: i64,
-        col0: Expr,
-        widths: &[u32],
+        (row0, rows): (Expr, i64),
+        (col0, widths): (Expr, &[u32]),
+        ks: &(Expr, Expr),
+        first: &Expr,
     ) {
         let f32t = ScalarType::F32;
         let vector = |lanes: u32, scalar: Expr| {
@@ -156,6 +196,13 @@ impl TiledGemm<'_> {
                 scalar
             } else {
                 Expr::splat(scalar, lanes)
+            }
+        };
+        let load = |buf: BufId, at: Expr, lanes: u32| {
+            if lanes == 1 {
+                Expr::load(buf, at)
+            } else {
+                Expr::vload(buf, at, lanes)
             }
         };
         let offsets: Vec<i64> = widths
@@ -175,62 +222,56 @@ impl TiledGemm<'_> {
                     .collect()
             })
             .collect();
-        for row in &acc {
-            for (&v, &w) in row.iter().zip(widths) {
-                b.assign(v, vector(w, Expr::f32(0.0)));
-            }
-        }
+        let c_at = |i: usize, off: i64| {
+            (self.c_row)(bi, row0.clone() + Expr::i64(i as i64)) + col0.clone() + Expr::i64(off)
+        };
+        b.if_else(
+            first.clone(),
+            |b| {
+                for row in &acc {
+                    for (&v, &w) in row.iter().zip(widths) {
+                        b.assign(v, vector(w, Expr::f32(0.0)));
+                    }
+                }
+            },
+            |b| {
+                for (i, row) in acc.iter().enumerate() {
+                    for ((&v, &w), &off) in row.iter().zip(widths).zip(&offsets) {
+                        b.assign(v, load(self.c, c_at(i, off), w));
+                    }
+                }
+            },
+        );
         let bv: Vec<VarId> = widths
             .iter()
             .enumerate()
             .map(|(j, &w)| b.vector_var(format!("b{j}"), f32t, w))
             .collect();
         let av = b.var("a", f32t);
-        b.for_loop("k", 0, self.k, LoopKind::Serial, |b, kk| {
-            let brow = (self.b_row)(bi, kk.clone()) + col0.clone();
-            for ((&v, &w), &off) in bv.iter().zip(widths).zip(&offsets) {
-                let at = brow.clone() + Expr::i64(off);
-                let load = if w == 1 {
-                    Expr::load(self.b, at)
-                } else {
-                    Expr::vload(self.b, at, w)
-                };
-                b.assign(v, load);
-            }
-            for (i, row) in acc.iter().enumerate() {
-                let r = row0.clone() + Expr::i64(i as i64);
-                b.assign(av, Expr::load(self.a, (self.a_at)(bi, r, kk.clone())));
-                for ((&acc_v, &bvar), &w) in row.iter().zip(&bv).zip(widths) {
-                    let sum =
-                        Expr::fma(vector(w, Expr::var(av)), Expr::var(bvar), Expr::var(acc_v));
-                    b.assign(acc_v, sum);
+        b.for_loop(
+            "k",
+            ks.0.clone(),
+            ks.1.clone(),
+            LoopKind::Serial,
+            |b, kk| {
+                let brow = (self.b_row)(bi, kk.clone()) + col0.clone();
+                for ((&v, &w), &off) in bv.iter().zip(widths).zip(&offsets) {
+                    b.assign(v, load(self.b, brow.clone() + Expr::i64(off), w));
                 }
-            }
-        });
-        let cols: i64 = offsets
-            .last()
-            .map_or(0, |o| o + i64::from(*widths.last().unwrap_or(&0)));
+                for (i, row) in acc.iter().enumerate() {
+                    let r = row0.clone() + Expr::i64(i as i64);
+                    b.assign(av, Expr::load(self.a, (self.a_at)(bi, r, kk.clone())));
+                    for ((&acc_v, &bvar), &w) in row.iter().zip(&bv).zip(widths) {
+                        let sum =
+                            Expr::fma(vector(w, Expr::var(av)), Expr::var(bvar), Expr::var(acc_v));
+                        b.assign(acc_v, sum);
+                    }
+                }
+            },
+        );
         for (i, row) in acc.iter().enumerate() {
-            let crow = (self.c_row)(bi, row0.clone() + Expr::i64(i as i64)) + col0.clone();
             for (&v, &off) in row.iter().zip(&offsets) {
-                b.store(self.c, crow.clone() + Expr::i64(off), Expr::var(v));
-            }
-        }
-        if let Some(finish) = self.finish {
-            for i in 0..rows {
-                let r = row0.clone() + Expr::i64(i);
-                let crow = (self.c_row)(bi, r.clone()) + col0.clone();
-                b.for_loop("j", 0, cols, LoopKind::Vectorize, |b, j| {
-                    let at = crow.clone() + j.clone();
-                    let v = finish(
-                        b,
-                        bi,
-                        r.clone(),
-                        col0.clone() + j,
-                        Expr::load(self.c, at.clone()),
-                    );
-                    b.store(self.c, at, v);
-                });
+                b.store(self.c, c_at(i, off), Expr::var(v));
             }
         }
     }
