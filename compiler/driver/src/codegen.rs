@@ -3,13 +3,14 @@
 use crate::error::DriverError;
 use neoc_artifact::CodeVariant;
 use neoc_kernel::Module;
-use neoc_target_spec::Target;
+use neoc_target_spec::{CpuLevel, Target};
 
-/// Builds every code variant of `target` for `module`.
+/// Builds every code variant of `target`; `module_for(level)` gives the kernels lowered
+/// for that level's vector unit (same names and parameters for every level).
 pub fn generate(
-    module: &Module,
     target: &Target,
     opt_level: u8,
+    module_for: impl Fn(&CpuLevel) -> Result<Module, DriverError>,
 ) -> Result<Vec<CodeVariant>, DriverError> {
     let opts = neoc_llvm::CodegenOptions {
         opt_level: if opt_level == 0 { 1 } else { 3 },
@@ -19,7 +20,8 @@ pub fn generate(
         .levels
         .iter()
         .map(|level| {
-            let code = neoc_llvm::compile_shared_object(module, target, level, &opts)?;
+            let module = module_for(level)?;
+            let code = neoc_llvm::compile_shared_object(&module, target, level, &opts)?;
             Ok(CodeVariant {
                 name: level.name.to_string(),
                 cpu: level.llvm_cpu.to_string(),

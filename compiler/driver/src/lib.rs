@@ -126,7 +126,12 @@ pub fn compile_graph(
     report.graph_nodes = graph.node_count();
 
     let t = Instant::now();
-    let planned = plan::plan(&graph, source)?;
+    let unit_of = |l: &neoc_target_spec::CpuLevel| neoc_kernel::VectorUnit {
+        bits: l.vector_bits,
+        registers: l.vector_registers,
+    };
+    let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
+    let planned = plan::plan(&graph, source, first_unit)?;
     report.lower_time = t.elapsed();
     report.steps = planned.artifact_plan.steps.len();
     report.unique_kernels = planned.module.kernels.len();
@@ -135,7 +140,9 @@ pub fn compile_graph(
     report.weight_bytes = planned.weights.len() as u64;
 
     let t = Instant::now();
-    let variants = codegen::generate(&planned.module, &target, opts.opt_level)?;
+    let variants = codegen::generate(&target, opts.opt_level, |level| {
+        planned.module_for(&graph, source, unit_of(level))
+    })?;
     report.codegen_time = t.elapsed();
     report.variants = variants.iter().map(|v| v.name.clone()).collect();
 

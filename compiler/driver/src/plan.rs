@@ -15,7 +15,7 @@
 use crate::error::DriverError;
 use neoc_artifact::{BufferRef, KernelInfo, Plan, Step, TensorSpec};
 use neoc_ir::{DType, Graph, ValueDef, ValueId};
-use neoc_kernel::{Access, ArgRef, Kernel, KernelBuilder, LoopKind, Module};
+use neoc_kernel::{Access, ArgRef, Kernel, KernelBuilder, LoopKind, Module, VectorUnit};
 use std::collections::HashMap;
 
 /// Alignment of every arena and weight buffer.
@@ -32,6 +32,64 @@ pub struct Planned {
     /// Sum of the sizes of all intermediate tensors (kernel outputs that are not graph
     /// outputs, and scratch), i.e. the memory needed without planning (for reports).
     pub naive_bytes: u64,
+    /// The vector unit `module` was lowered for.
+    pub unit: VectorUnit,
+    /// Where each kernel of `module` came from, so that it can be lowered again for
+    /// another vector unit (`None`: a kernel the planner wrote itself).
+    origins: Vec<Option<Origin>>,
+}
+
+/// The lowering call that produced a kernel: node, its in-place choice and symbol, and
+/// which of its stages.
+#[derive(Debug, Clone)]
+struct Origin {
+    node: neoc_ir::NodeId,
+    symbol: String,
+    inplace: Option<usize>,
+    stage: usize,
+}
+
+impl Planned {
+    /// The kernels lowered for `unit`: the same kernels (names, parameters, order) with
+    /// bodies scheduled for that vector unit. Memory plan and steps stay valid because a
+    /// vector unit changes kernel bodies only.
+    pub fn module_for(
+        &self,
+        graph: &Graph,
+        file: &str,
+        unit: VectorUnit,
+    ) -> Result<Module, DriverError> {
+        if unit == self.unit {
+            return Ok(self.module.clone());
+        }
+        let mut kernels = Vec::with_capacity(self.module.kernels.len());
+        for (k, origin) in self.module.kernels.iter().zip(&self.origins) {
+            let Some(o) = origin else {
+                kernels.push(k.clone());
+                continue;
+            };
+            let lowered = neoc_kernel::lower_node(graph, o.node, &o.symbol, o.inplace, unit)
+                .map_err(|e| DriverError::Lower {
+                    file: file.to_string(),
+                    source: e,
+                })?;
+            let stage = lowered.and_then(|l| l.stages.into_iter().nth(o.stage));
+            match stage {
+                Some(st) if st.kernel.params == k.params => {
+                    let mut kernel = st.kernel;
+                    kernel.name = k.name.clone();
+                    kernels.push(kernel);
+                }
+                _ => {
+                    return Err(DriverError::Internal(format!(
+                        "{file}: kernel `{}` changed its parameters when lowered for {} x {}-bit vectors",
+                        k.name, unit.registers, unit.bits
+                    )))
+                }
+            }
+        }
+        Ok(Module { kernels })
+    }
 }
 
 /// Where a storage class lives.
@@ -104,10 +162,11 @@ fn spec(graph: &Graph, v: ValueId, file: &str) -> Result<TensorSpec, DriverError
 struct KernelTable {
     module: Module,
     by_body: HashMap<String, u32>,
+    origins: Vec<Option<Origin>>,
 }
 
 impl KernelTable {
-    fn add(&mut self, k: Kernel) -> u32 {
+    fn add(&mut self, k: Kernel, origin: Option<Origin>) -> u32 {
         // Names (of the kernel and its parameters) do not affect the code.
         let mut anon = k.clone();
         anon.name = "k".into();
@@ -120,6 +179,7 @@ impl KernelTable {
         }
         let i = self.module.kernels.len() as u32;
         self.module.kernels.push(k);
+        self.origins.push(origin);
         self.by_body.insert(key, i);
         i
     }
@@ -181,7 +241,9 @@ fn last_uses(graph: &Graph, order: &[neoc_ir::NodeId]) -> HashMap<ValueId, Optio
     last
 }
 
-pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
+/// Plans `graph` with kernels lowered for `unit` (see [`Planned::module_for`] for the
+/// other levels of a target).
+pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, DriverError> {
     let mut table = KernelTable::default();
     let mut steps: Vec<PendingStep> = Vec::new();
     // Storage-class root of each value (views point at their source).
@@ -204,7 +266,7 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                 && last_use.get(&r) == Some(&Some(pos))
                 && neoc_kernel::lower::can_run_in_place(graph, n, i)
         });
-        let lowered = neoc_kernel::lower_node(graph, n, &symbol, inplace).map_err(|e| {
+        let lowered = neoc_kernel::lower_node(graph, n, &symbol, inplace, unit).map_err(|e| {
             DriverError::Lower {
                 file: file.to_string(),
                 source: e,
@@ -230,8 +292,14 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                         intermediate_bytes += byte_len(graph, o).next_multiple_of(ALIGN);
                     }
                 }
-                for stage in l.stages {
-                    let kernel = table.add(stage.kernel);
+                for (si, stage) in l.stages.into_iter().enumerate() {
+                    let origin = Origin {
+                        node: n,
+                        symbol: symbol.clone(),
+                        inplace,
+                        stage: si,
+                    };
+                    let kernel = table.add(stage.kernel, Some(origin));
                     steps.push(PendingStep {
                         kernel,
                         args: stage.args.into_iter().map(PendingArg::Lowered).collect(),
@@ -263,7 +331,10 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
                 )));
             };
             let len = graph.value(v).ty.shape.num_elements().unwrap_or(0);
-            let k = table.add(copy_kernel(format!("k{}_copy", steps.len()), elem, len));
+            let k = table.add(
+                copy_kernel(format!("k{}_copy", steps.len()), elem, len),
+                None,
+            );
             steps.push(PendingStep {
                 kernel: k,
                 args: vec![
@@ -462,6 +533,8 @@ pub fn plan(graph: &Graph, file: &str) -> Result<Planned, DriverError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Planned {
         module: table.module,
+        unit,
+        origins: table.origins,
         artifact_plan: Plan {
             arena_size,
             kernels,

@@ -57,7 +57,7 @@ fn pipeline(bytes: Vec<u8>) {
     if neoc_passes::optimize(&mut graph, 2, &[]).is_err() {
         return;
     }
-    let _ = neoc_driver::plan::plan(&graph, "fuzz.onnx");
+    let _ = neoc_driver::plan::plan(&graph, "fuzz.onnx", neoc_kernel::VectorUnit::default());
 }
 
 fn fuzz_model(name: &str, iterations: usize, seed: u64) {

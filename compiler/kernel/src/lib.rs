@@ -30,5 +30,5 @@ pub mod verify;
 pub use builder::KernelBuilder;
 pub use expr::{BinaryOp, CmpOp, Expr, UnaryOp};
 pub use kernel::{Access, BufId, Kernel, LoopKind, Module, Param, ScalarType, Stmt, Var, VarId};
-pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage};
+pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage, VectorUnit};
 pub use verify::{verify_kernel, VerifyError};

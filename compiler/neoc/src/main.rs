@@ -534,7 +534,9 @@ fn inspect(
         }
         if kernels {
             let source = file.display().to_string();
-            let planned = neoc_driver::plan::plan(&g, &source).map_err(|e| e.to_string())?;
+            // Kernel IR as lowered for the best level of x86_64 (AVX-512 register tiles).
+            let unit = neoc_kernel::VectorUnit::default();
+            let planned = neoc_driver::plan::plan(&g, &source, unit).map_err(|e| e.to_string())?;
             println!("\n{}", planned.module);
         }
     }

@@ -38,6 +38,8 @@ pub struct CpuLevel {
     pub required_features: &'static [&'static str],
     /// Width of the widest float vector register, in bits.
     pub vector_bits: u32,
+    /// How many of those registers the ISA level has (register tiles are sized to them).
+    pub vector_registers: u32,
 }
 
 /// A compilation target, chosen by name with [`lookup`].
@@ -67,6 +69,7 @@ pub const X86_AVX512: CpuLevel = CpuLevel {
     llvm_features: "+prefer-no-gather,-prefer-256-bit",
     required_features: V4_FEATURES,
     vector_bits: 512,
+    vector_registers: 32,
 };
 
 /// x86-64-v3: AVX2 with FMA (Haswell, Zen and later).
@@ -76,6 +79,7 @@ pub const X86_AVX2: CpuLevel = CpuLevel {
     llvm_features: "",
     required_features: V3_FEATURES,
     vector_bits: 256,
+    vector_registers: 16,
 };
 
 const X86_TRIPLE: &str = "x86_64-unknown-linux-gnu";

@@ -21,7 +21,7 @@
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
 use super::fused::Epilogue;
-use super::tiled_gemm::TiledGemm;
+use super::tiled_gemm::{TileShape, TiledGemm};
 use super::{ArgRef, Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
 use crate::kernel::{Access, LoopKind, ScalarType};
@@ -308,6 +308,7 @@ fn conv_gemm(
         v
     };
     let gemm = TiledGemm {
+        shape: TileShape::for_unit(cx.unit),
         batch,
         m: mg,
         n: pixels,

@@ -9,7 +9,7 @@
 
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
-use super::tiled_gemm::{Finish, TiledGemm};
+use super::tiled_gemm::{Finish, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
@@ -170,6 +170,7 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
         };
         let needs_finish = alpha != 1.0 || c.is_some() || epi.is_some();
         TiledGemm {
+            shape: TileShape::for_unit(cx.unit),
             batch: 1,
             m,
             n,
@@ -284,6 +285,7 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         None => v,
     };
     TiledGemm {
+        shape: TileShape::for_unit(cx.unit),
         batch: batches,
         m,
         n,

@@ -24,6 +24,26 @@ use crate::builder::KernelBuilder;
 use crate::kernel::{Access, BufId, Kernel, ScalarType};
 use neoc_ir::{DType, Graph, NodeId, Op, ValueId};
 
+/// The vector unit that schedules are sized for (register tiles). Kernel IR stays
+/// target-neutral otherwise; a target with several CPU levels lowers once per level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VectorUnit {
+    /// Width of one vector register, in bits.
+    pub bits: u32,
+    /// Number of vector registers.
+    pub registers: u32,
+}
+
+impl Default for VectorUnit {
+    /// AVX-512: 32 registers of 512 bits.
+    fn default() -> Self {
+        VectorUnit {
+            bits: 512,
+            registers: 32,
+        }
+    }
+}
+
 /// What a kernel parameter is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArgRef {
@@ -70,6 +90,8 @@ pub(crate) struct Ctx<'g> {
     pub inplace: Option<(usize, Option<BufId>)>,
     /// Stages that run before the kernel in `b` (see [`Ctx::add_stage`]).
     pub before: Vec<Stage>,
+    /// The vector unit register tiles are sized for.
+    pub unit: VectorUnit,
 }
 
 impl<'g> Ctx<'g> {
@@ -213,12 +235,14 @@ pub fn can_run_in_place(graph: &Graph, node: NodeId, i: usize) -> bool {
 
 /// Lowers one node to a kernel named `symbol`. Returns `Ok(None)` for view operators,
 /// which need no code. With `inplace = Some(i)` (see [`can_run_in_place`]) the output
-/// shares input `i`'s buffer and has no parameter of its own.
+/// shares input `i`'s buffer and has no parameter of its own. `unit` sizes register
+/// tiles; it changes kernel bodies only, never parameters, stages or scratch sizes.
 pub fn lower_node(
     graph: &Graph,
     node: NodeId,
     symbol: &str,
     inplace: Option<usize>,
+    unit: VectorUnit,
 ) -> Result<Option<Lowered>, LowerError> {
     let op = graph.node(node).op.clone();
     if op.is_view() {
@@ -233,6 +257,7 @@ pub fn lower_node(
             .filter(|&i| can_run_in_place(graph, node, i))
             .map(|i| (i, None)),
         before: Vec::new(),
+        unit,
     };
     match &op {
         Op::Unary(u) => elementwise::unary(&mut cx, u)?,

@@ -1,16 +1,17 @@
 //! The register-tiled matrix product under Conv, Gemm and MatMul.
 //!
 //! `C[M,N] = A[M,K] · B[K,N]` for `batch` independent problems, with B and C contiguous
-//! along N. The output is cut into tiles of [`MR`] rows × [`NR`] columns; one tile's
-//! accumulators are `MR × NR/16` vector variables of 16 lanes, which the backend keeps
-//! in registers for the whole K loop. Each step of that loop loads two vectors of a B
-//! row and, for every tile row, broadcasts one A element into two fused multiply-adds:
-//! 12 FMAs per 2 vector loads and 6 scalar loads, which keeps the FMA units busy
-//! instead of the load ports (a row-at-a-time product does one FMA per load and
-//! store). LLVM folds the broadcasts into the FMAs' memory operands.
+//! along N. The output is cut into register tiles ([`TileShape`]: 6 rows × 32 columns
+//! on AVX-512); one tile's accumulators are vector variables of 16 lanes, which the
+//! backend keeps in registers for the whole K loop. Each step of that loop loads the
+//! tile's vectors of one B row and, for every tile row, broadcasts one A element into
+//! one fused multiply-add per vector: on AVX-512 12 FMAs per 2 vector loads and 6
+//! scalar loads, which keeps the FMA units busy instead of the load ports (a
+//! row-at-a-time product does one FMA per load and store). LLVM folds the broadcasts
+//! into the FMAs' memory operands.
 //!
 //! Work order (cache blocking): the parallel loop runs over (batch, column block of
-//! [`TILES_PER_BLOCK`] tiles, row group of [`PANELS_PER_GROUP`] panels); each iteration
+//! [`BLOCK_COLS`] columns, row group of [`GROUP_ROWS`] rows); each iteration
 //! owns that region of C and walks K in blocks of [`KC`]: for each K block, every panel
 //! of the group times every tile of the block, so the K-block of B (256 KiB) is reused
 //! from L2 by all panels and each A panel (6 KiB) from L1 by all tiles. Partial sums
@@ -20,26 +21,23 @@
 //! group of a batch take them. When the region is complete, `finish` (bias, scale, fused
 //! epilogue) runs over it while it is still in L2.
 //!
-//! The tile shape is sized for AVX-512 (12 accumulators of 32 registers). On AVX2, LLVM
-//! splits each 16-lane vector in two, so the tile needs 24 of 16 registers and spills;
-//! the AVX2 variant is correct but slower than it could be (see docs/performance.md).
+//! The tile shape depends on the CPU level being compiled ([`super::VectorUnit`]): each
+//! level of a multi-level target gets its own lowering, so the AVX2 variant uses 6 × 16
+//! tiles (12 `ymm` accumulators of 16) instead of spilling AVX-512's 6 × 32.
 
 use crate::builder::KernelBuilder;
 use crate::expr::Expr;
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
 
-/// Rows of a register tile.
-pub(crate) const MR: i64 = 6;
-/// Lanes of one accumulator vector.
+/// Lanes of one accumulator vector of kernel IR (the backend splits it into as many
+/// registers as it needs).
 pub(crate) const LANES: u32 = 16;
-/// Columns of a register tile (two vectors).
-pub(crate) const NR: i64 = 2 * LANES as i64;
-/// Column tiles per block: a block of B (`KC` rows × 8 × 32 columns, 256 KiB) stays in
+/// Columns of a column block: a block of B (`KC` rows × 256 columns, 256 KiB) stays in
 /// L2 while every row panel of the group passes over it.
-const TILES_PER_BLOCK: i64 = 8;
-/// Row panels per group: an A block (`PANELS_PER_GROUP × MR` rows × `KC`) is reused
-/// by every column tile of the block, one 6 KiB panel at a time from L1.
-const PANELS_PER_GROUP: i64 = 8;
+const BLOCK_COLS: i64 = 256;
+/// Rows of a row group: its A block (48 rows × `KC`) is reused by every column tile of
+/// the block, one panel (6 KiB) at a time from L1.
+const GROUP_ROWS: i64 = 48;
 /// Reduction block: partial sums go back to C between blocks, so that B and A blocks
 /// stay cache-sized however long K is (without it a 3072-deep product re-streams all of
 /// B from L3 for every row panel).
@@ -52,8 +50,37 @@ pub(crate) type AIndex<'a> = &'a dyn Fn(&Expr, Expr, Expr) -> Expr;
 /// `(builder, batch, row, column, value) → final value` of one output element.
 pub(crate) type Finish<'a> = &'a dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr;
 
+/// The register tile: `mr` rows × `vectors` 16-lane vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TileShape {
+    pub mr: i64,
+    pub vectors: usize,
+}
+
+impl TileShape {
+    /// The largest tile of 6 rows whose accumulators fit `unit`'s registers with four
+    /// to spare (B vectors, the broadcast, address temporaries): 6 × 32 on AVX-512
+    /// (12 of 32 registers), 6 × 16 on AVX2 (12 of 16 `ymm`) and NEON (24 of 32 `q`).
+    pub fn for_unit(unit: super::VectorUnit) -> TileShape {
+        let per_vector = (LANES * 32).div_ceil(unit.bits.max(1)).max(1);
+        let budget = unit.registers.saturating_sub(4);
+        let vectors = if 6 * 2 * per_vector <= budget { 2 } else { 1 };
+        let mr = (budget / (vectors as u32 * per_vector)).clamp(1, 6);
+        TileShape {
+            mr: i64::from(mr),
+            vectors,
+        }
+    }
+
+    /// Columns of one tile.
+    pub fn nr(self) -> i64 {
+        self.vectors as i64 * i64::from(LANES)
+    }
+}
+
 /// One batched product and where its operands live.
 pub(crate) struct TiledGemm<'a> {
+    pub shape: TileShape,
     pub batch: i64,
     pub m: i64,
     pub n: i64,
@@ -90,12 +117,15 @@ impl TiledGemm<'_> {
     /// Emits the whole product as one top-level parallel loop over (batch, column block,
     /// row group); each iteration owns a disjoint region of C.
     pub fn emit(&self, b: &mut KernelBuilder) {
-        let (full_rows, row_tail) = (self.m / MR, self.m % MR);
-        let (full_cols, col_tail) = (self.n / NR, self.n % NR);
-        let main = [LANES, LANES];
+        let (mr, nr) = (self.shape.mr, self.shape.nr());
+        let (full_rows, row_tail) = (self.m / mr, self.m % mr);
+        let (full_cols, col_tail) = (self.n / nr, self.n % nr);
+        let main = vec![LANES; self.shape.vectors];
         let tail = split_widths(col_tail);
-        let col_blocks = ((full_cols + TILES_PER_BLOCK - 1) / TILES_PER_BLOCK).max(1);
-        let row_groups = ((full_rows + PANELS_PER_GROUP - 1) / PANELS_PER_GROUP).max(1);
+        let tiles_per_block = (BLOCK_COLS / nr).max(1);
+        let panels_per_group = (GROUP_ROWS / mr).max(1);
+        let col_blocks = ((full_cols + tiles_per_block - 1) / tiles_per_block).max(1);
+        let row_groups = ((full_rows + panels_per_group - 1) / panels_per_group).max(1);
         let k_blocks = ((self.k + KC - 1) / KC).max(1);
         let per_batch = col_blocks * row_groups;
         b.for_loop(
@@ -110,10 +140,10 @@ impl TiledGemm<'_> {
                 let rg = r % Expr::i64(row_groups);
                 let last_cb = cb.clone().ge(Expr::i64(col_blocks - 1));
                 let last_rg = rg.clone().ge(Expr::i64(row_groups - 1));
-                let ct0 = cb.clone() * Expr::i64(TILES_PER_BLOCK);
-                let ct1 = (ct0.clone() + Expr::i64(TILES_PER_BLOCK)).min(Expr::i64(full_cols));
-                let p0 = rg.clone() * Expr::i64(PANELS_PER_GROUP);
-                let p1 = (p0.clone() + Expr::i64(PANELS_PER_GROUP)).min(Expr::i64(full_rows));
+                let ct0 = cb.clone() * Expr::i64(tiles_per_block);
+                let ct1 = (ct0.clone() + Expr::i64(tiles_per_block)).min(Expr::i64(full_cols));
+                let p0 = rg.clone() * Expr::i64(panels_per_group);
+                let p1 = (p0.clone() + Expr::i64(panels_per_group)).min(Expr::i64(full_rows));
                 b.for_loop("kb", 0, k_blocks, LoopKind::Serial, |b, kb| {
                     let k0 = kb.clone() * Expr::i64(KC);
                     let ks = (k0.clone(), (k0 + Expr::i64(KC)).min(Expr::i64(self.k)));
@@ -127,7 +157,7 @@ impl TiledGemm<'_> {
                                 ct1.clone(),
                                 LoopKind::Serial,
                                 |b, ct| {
-                                    let col0 = ct * Expr::i64(NR);
+                                    let col0 = ct * Expr::i64(nr);
                                     self.tile(
                                         b,
                                         &bi,
@@ -141,19 +171,19 @@ impl TiledGemm<'_> {
                         }
                         if !tail.is_empty() {
                             b.if_then(last_cb.clone(), |b| {
-                                let col0 = Expr::i64(full_cols * NR);
+                                let col0 = Expr::i64(full_cols * nr);
                                 self.tile(b, &bi, (row0, rows), (col0, &tail), &ks, &first);
                             });
                         }
                     };
                     if full_rows > 0 {
                         b.for_loop("p", p0.clone(), p1.clone(), LoopKind::Serial, |b, p| {
-                            tile_row(b, p * Expr::i64(MR), MR);
+                            tile_row(b, p * Expr::i64(mr), mr);
                         });
                     }
                     if row_tail > 0 {
                         b.if_then(last_rg.clone(), |b| {
-                            tile_row(b, Expr::i64(full_rows * MR), row_tail);
+                            tile_row(b, Expr::i64(full_rows * mr), row_tail);
                         });
                     }
                 });
@@ -162,10 +192,10 @@ impl TiledGemm<'_> {
                     let edge = |last: &Expr, inner: Expr, all: i64| {
                         Expr::select(last.clone(), Expr::i64(all), inner)
                     };
-                    let r0 = p0.clone() * Expr::i64(MR);
-                    let r1 = edge(&last_rg, p1 * Expr::i64(MR), self.m);
-                    let c0 = ct0.clone() * Expr::i64(NR);
-                    let c1 = edge(&last_cb, ct1 * Expr::i64(NR), self.n);
+                    let r0 = p0.clone() * Expr::i64(mr);
+                    let r1 = edge(&last_rg, p1 * Expr::i64(mr), self.m);
+                    let c0 = ct0.clone() * Expr::i64(nr);
+                    let c1 = edge(&last_cb, ct1 * Expr::i64(nr), self.n);
                     b.for_loop("i", r0, r1, LoopKind::Serial, |b, i| {
                         let crow = (self.c_row)(&bi, i.clone());
                         b.for_loop("j", c0.clone(), c1.clone(), LoopKind::Vectorize, |b, j| {
@@ -279,7 +309,20 @@ impl TiledGemm<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_widths;
+    use super::{split_widths, TileShape};
+    use crate::VectorUnit;
+
+    #[test]
+    fn tiles_fit_each_vector_unit() {
+        let shape = |bits, registers| TileShape::for_unit(VectorUnit { bits, registers });
+        // AVX-512: 6 x 32 in 12 of 32 zmm; AVX2: 6 x 16 in 12 of 16 ymm; NEON: 6 x 16 in
+        // 24 of 32 q registers.
+        assert_eq!(shape(512, 32), TileShape { mr: 6, vectors: 2 });
+        assert_eq!(shape(256, 16), TileShape { mr: 6, vectors: 1 });
+        assert_eq!(shape(128, 32), TileShape { mr: 6, vectors: 1 });
+        assert_eq!(shape(128, 16), TileShape { mr: 3, vectors: 1 });
+        assert_eq!(shape(512, 32).nr(), 32);
+    }
 
     #[test]
     fn widths_cover_every_tail_exactly() {
