@@ -2,11 +2,21 @@
 //!
 //! A [`Pool`] of `n` threads runs `f(0)` on the caller and `f(1)..f(n-1)` on its `n - 1`
 //! workers, and returns when all are done. It exists so that each parallel kernel call
-//! costs a wake-up, not a thread spawn. Workers park on a condition variable between
-//! calls and exit when the pool is dropped.
+//! costs a wake-up, not a thread spawn.
+//!
+//! Waiting spins first, then parks: a model's kernels run back to back, often for tens of
+//! microseconds each, and waking a parked thread through the kernel costs about as much
+//! (more in a VM). So workers spin on the job counter, and the caller on the count of
+//! unfinished tasks, for up to [`SPIN`] before falling back to a condition variable.
+//! Between inferences a worker therefore burns at most that long before it sleeps.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a waiting thread spins before it parks.
+const SPIN: Duration = Duration::from_micros(300);
 
 /// The task function of the current call. It borrows from the caller's stack; the caller
 /// blocks in [`Pool::run`] until every worker has finished with it.
@@ -17,27 +27,39 @@ struct Job(*const (dyn Fn(usize) + Sync));
 unsafe impl Send for Job {}
 
 #[derive(Default)]
-struct State {
-    job: Option<Job>,
-    /// Tasks of the current job that have not finished.
-    pending: usize,
-    /// Incremented for each job so workers never run one twice.
-    generation: u64,
-    shutdown: bool,
-}
-
-#[derive(Default)]
 struct Shared {
-    state: Mutex<State>,
+    /// The current job; written under the lock before `generation` moves.
+    job: Mutex<Option<Job>>,
+    /// Incremented (under the `job` lock) for each job, so workers never run one twice.
+    generation: AtomicU64,
+    /// Tasks of the current job that have not finished.
+    pending: AtomicUsize,
+    shutdown: AtomicBool,
     work: Condvar,
     done: Condvar,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Option<Job>> {
         // A worker panicking inside a kernel is not recoverable anyway; keep going with
         // the state as it is rather than poisoning every later run.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.job.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Spins until `ready()` or [`SPIN`] has passed; true when ready.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN {
+            return ready();
+        }
     }
 }
 
@@ -85,55 +107,62 @@ impl Pool {
                 *const (dyn Fn(usize) + Sync + 'static),
             >(f as *const _)
         });
+        let sh = &*self.shared;
         {
-            let mut st = self.shared.lock();
-            st.job = Some(job);
-            st.pending = self.workers.len();
-            st.generation = st.generation.wrapping_add(1);
+            let mut slot = sh.lock();
+            *slot = Some(job);
+            sh.pending.store(self.workers.len(), Ordering::SeqCst);
+            sh.generation.fetch_add(1, Ordering::SeqCst);
         }
-        self.shared.work.notify_all();
+        sh.work.notify_all();
         f(0);
-        let mut st = self.shared.lock();
-        while st.pending > 0 {
-            st = self
-                .shared
-                .done
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+        if !spin_until(|| sh.pending.load(Ordering::Acquire) == 0) {
+            let mut slot = sh.lock();
+            while sh.pending.load(Ordering::Acquire) > 0 {
+                slot = sh.done.wait(slot).unwrap_or_else(PoisonError::into_inner);
+            }
         }
-        st.job = None;
+        *sh.lock() = None;
     }
 }
 
-fn worker(shared: &Shared, task: usize) {
+fn worker(sh: &Shared, task: usize) {
     let mut seen = 0u64;
     loop {
+        let fresh =
+            || sh.generation.load(Ordering::Acquire) != seen || sh.shutdown.load(Ordering::Acquire);
+        if !spin_until(fresh) {
+            let mut slot = sh.lock();
+            while !fresh() {
+                slot = sh.work.wait(slot).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+        if sh.shutdown.load(Ordering::Acquire) {
+            return;
+        }
         let job = {
-            let mut st = shared.lock();
-            while !st.shutdown && (st.generation == seen || st.job.is_none()) {
-                st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner);
-            }
-            if st.shutdown {
-                return;
-            }
-            seen = st.generation;
-            st.job
+            let slot = sh.lock();
+            seen = sh.generation.load(Ordering::Acquire);
+            *slot
         };
         if let Some(Job(f)) = job {
             // SAFETY: see `Pool::run`: the caller keeps `f` alive until `pending` is 0.
             unsafe { (*f)(task) };
         }
-        let mut st = shared.lock();
-        st.pending -= 1;
-        if st.pending == 0 {
-            shared.done.notify_all();
+        if sh.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under the lock, so a caller between its check and its wait cannot miss it.
+            let _slot = sh.lock();
+            sh.done.notify_all();
         }
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
+        {
+            let _slot = self.shared.lock();
+            self.shared.shutdown.store(true, Ordering::SeqCst);
+        }
         self.shared.work.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();

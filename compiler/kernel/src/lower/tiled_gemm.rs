@@ -38,6 +38,9 @@ const BLOCK_COLS: i64 = 256;
 /// Rows of a row group: its A block (48 rows × `KC`) is reused by every column tile of
 /// the block, one panel (6 KiB) at a time from L1.
 const GROUP_ROWS: i64 = 48;
+/// Parallel iterations the blocking aims for at least (shrinking blocks to get them):
+/// enough for 2–8 threads to finish within about one small block of each other.
+const MIN_ITERATIONS: i64 = 24;
 /// Reduction block: partial sums go back to C between blocks, so that B and A blocks
 /// stay cache-sized however long K is (without it a 3072-deep product re-streams all of
 /// B from L3 for every row panel).
@@ -122,10 +125,29 @@ impl TiledGemm<'_> {
         let (full_cols, col_tail) = (self.n / nr, self.n % nr);
         let main = vec![LANES; self.shape.vectors];
         let tail = split_widths(col_tail);
-        let tiles_per_block = (BLOCK_COLS / nr).max(1);
-        let panels_per_group = (GROUP_ROWS / mr).max(1);
-        let col_blocks = ((full_cols + tiles_per_block - 1) / tiles_per_block).max(1);
-        let row_groups = ((full_rows + panels_per_group - 1) / panels_per_group).max(1);
+        let mut tiles_per_block = (BLOCK_COLS / nr).max(1);
+        let mut panels_per_group = (GROUP_ROWS / mr).max(1);
+        let count = |per: i64, full: i64| ((full + per - 1) / per).max(1);
+        // Smaller blocks until there are enough parallel iterations to balance the
+        // threads (tasks take contiguous chunks of iterations, so with few iterations
+        // one task can get a whole extra block).
+        while self.batch * count(tiles_per_block, full_cols) * count(panels_per_group, full_rows)
+            < MIN_ITERATIONS
+        {
+            let (cols, rows) = (
+                count(tiles_per_block, full_cols),
+                count(panels_per_group, full_rows),
+            );
+            if tiles_per_block > 1 && (cols <= rows || panels_per_group == 1) {
+                tiles_per_block /= 2;
+            } else if panels_per_group > 1 {
+                panels_per_group /= 2;
+            } else {
+                break;
+            }
+        }
+        let col_blocks = count(tiles_per_block, full_cols);
+        let row_groups = count(panels_per_group, full_rows);
         let k_blocks = ((self.k + KC - 1) / KC).max(1);
         let per_batch = col_blocks * row_groups;
         b.for_loop(
