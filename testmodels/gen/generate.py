@@ -700,6 +700,11 @@ def gen_ops_tiles():
       "depthwise_mult2_dil2", group=4, dilations=[2, 2], pads=[2, 1, 2, 1])
     n("Conv", [g.input("x_1d", [1, 6, 40]), g.weight("w_1d", [10, 6, 5])], "conv_1d",
       pads=[2, 2])
+    g.node("Conv", [g.input("x_wino", [1, 16, 9, 11]), g.weight("w_wino", [16, 16, 3, 3]),
+                    g.weight("b_wino", [16], fan_in=1)], "wino_raw", pads=[0, 1, 1, 0])
+    n("Relu", ["wino_raw"], "winograd_asym_pads_relu")
+    n("Conv", [g.input("x_wino_odd", [2, 17, 7, 13]), g.weight("w_wino_odd", [20, 17, 3, 3])],
+      "winograd_odd_sizes_batch2", pads=[1, 1, 1, 1])
     n("Softmax", [g.input("s37", [3, 37])], "softmax_37", axis=-1)
     n("LogSoftmax", [g.input("s50", [2, 5, 50])], "log_softmax_50", axis=-1)
     n("Softmax", [g.input("s_mid", [2, 37, 3])], "softmax_axis1", axis=1)
@@ -709,7 +714,8 @@ def gen_ops_tiles():
     write_case("ops_tiles", m, g.feeds,
                "register-tiled GEMM edges (MatMul 13x70x77, Gemm transA 13x70x45 alpha/beta/C, "
                "batch-broadcast MatMul, MatMul+bias+Relu), Conv as GEMM (3x3 pad 1 +bias+Relu, "
-               "grouped stride 2 asymmetric pads, 1x1 direct, dilation 2, 1-D), depthwise "
+               "grouped stride 2 asymmetric pads, 1x1 direct, dilation 2, 1-D), Winograd 3x3 "
+               "(asymmetric pads + bias + Relu; odd output sizes, batch 2), depthwise "
                "(stride 2; multiplier 2 dilation 2), Softmax/LogSoftmax over rows of 37 and 50, "
                "Softmax over a middle axis")
 

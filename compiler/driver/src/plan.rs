@@ -351,10 +351,21 @@ pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, Driv
         _ => None,
     };
 
-    // Weights: constants read by kernels, laid out once each.
+    // Weights: constants read by kernels, laid out once each; then constants the
+    // lowering derived from them (prepacked or transformed weights), once per content.
     let mut weights: Vec<u8> = Vec::new();
+    let mut derived_at: HashMap<&[u8], u64> = HashMap::new();
     for s in &steps {
         for a in &s.args {
+            if let PendingArg::Lowered(ArgRef::Constant(bytes)) = a {
+                if !derived_at.contains_key(&bytes[..]) {
+                    let off = (weights.len() as u64).next_multiple_of(ALIGN);
+                    weights.resize(off as usize, 0);
+                    weights.extend_from_slice(bytes);
+                    derived_at.insert(&bytes[..], off);
+                }
+                continue;
+            }
             let Some(r) = arg_root(a, &root) else {
                 continue;
             };
@@ -482,6 +493,14 @@ pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, Driv
                         offset: offsets[i],
                         len,
                     }
+                }
+                PendingArg::Lowered(ArgRef::Constant(bytes)) => {
+                    let Some(&offset) = derived_at.get(&bytes[..]) else {
+                        return Err(DriverError::Internal(format!(
+                            "{file}: a derived constant of step {si} was not placed"
+                        )));
+                    };
+                    BufferRef::Weight { offset, len }
                 }
                 PendingArg::Lowered(ArgRef::Value(_)) => {
                     let Some(r) = arg_root(a, &root) else {

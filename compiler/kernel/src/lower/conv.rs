@@ -1,6 +1,8 @@
 //! Convolution (1-D and 2-D; 1-D runs as 2-D with height 1).
 //!
-//! Two algorithms, chosen per node:
+//! Algorithms, chosen per node:
+//! - **Winograd** F(2×2, 3×3) for 3×3 stride-1 convolutions with constant weights and
+//!   enough channels and output tiles: [`super::winograd`].
 //! - **GEMM** (dense and grouped convolutions with a reduction of at least
 //!   [`MIN_GEMM_REDUCTION`] taps and at least [`MIN_GEMM_ROWS`] output channels per
 //!   group): per image and group, `Y[oc, pixel] = W[oc, (ic, kh,
@@ -130,6 +132,10 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
             c.kernel.len()
         ));
     };
+    let constant_weights = cx.input(1).is_some_and(|v| cx.const_f32(v).is_some());
+    if yd.len() == 4 && constant_weights && super::winograd::applies(&g, c.group, xd[1], wd[0]) {
+        return super::winograd::winograd(cx, fused, &g, (&xd, &wd, &yd));
+    }
     let reduction = wd[1] * c.kernel.iter().product::<u64>();
     if reduction >= MIN_GEMM_REDUCTION && wd[0] / c.group >= MIN_GEMM_ROWS {
         return conv_gemm(cx, c, fused, &g, (&xd, &wd, &yd));

@@ -19,6 +19,7 @@ mod pool;
 mod reduce;
 mod select;
 mod tiled_gemm;
+mod winograd;
 
 use crate::builder::KernelBuilder;
 use crate::kernel::{Access, BufId, Kernel, ScalarType};
@@ -53,6 +54,17 @@ pub enum ArgRef {
     /// Stages of one node that name the same `slot` share it (one stage fills what the
     /// next reads, e.g. im2col columns).
     Scratch { slot: u32, bytes: u64 },
+    /// Constant data computed by the lowering from the graph's constants (prepacked or
+    /// transformed weights), stored with the weights; identical contents are stored once.
+    Constant(std::sync::Arc<[u8]>),
+}
+
+impl ArgRef {
+    /// A [`ArgRef::Constant`] holding `data` as little-endian float32.
+    pub fn f32_constant(data: &[f32]) -> ArgRef {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        ArgRef::Constant(bytes.into())
+    }
 }
 
 /// One kernel call of a lowered node and, per parameter, what to bind.
@@ -174,6 +186,20 @@ impl<'g> Ctx<'g> {
         self.args.push(ArgRef::Scratch { slot, bytes });
         self.b
             .param(format!("scratch{slot}"), elem, len, Access::Read)
+    }
+
+    /// The float32 contents of graph constant `v` (row-major), if it is one.
+    pub fn const_f32(&self, v: ValueId) -> Option<Vec<f32>> {
+        let t = self.graph.const_value(v)?;
+        if self.graph.value(v).ty.dtype != DType::F32 {
+            return None;
+        }
+        Some(
+            t.bytes()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
     }
 
     /// Binds the node's `i`-th input for reading; the input must be present.
