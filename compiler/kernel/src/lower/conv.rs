@@ -23,7 +23,7 @@
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
 use super::fused::Epilogue;
-use super::tiled_gemm::{TileShape, TiledGemm};
+use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
 use super::{ArgRef, Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
 use crate::kernel::{Access, LoopKind, ScalarType};
@@ -322,7 +322,7 @@ fn conv_gemm(
         a: w,
         a_at: &a_at,
         b: cols,
-        b_row: &b_row,
+        b_layout: BLayout::Rows(&b_row),
         c: y,
         c_row: &c_row,
         finish: (bias.is_some() || epi.is_some())

@@ -1,15 +1,16 @@
 //! Gemm and MatMul.
 //!
 //! Both run as the register-tiled product of [`super::tiled_gemm`] whenever B is
-//! contiguous along N (always for MatMul; for Gemm unless `trans_b`, and the passes
-//! normalise a constant transposed B to `trans_b = false`). Bias, `alpha`/`beta` and the
-//! fused epilogue are applied per finished tile. A Gemm with a non-constant transposed
-//! B keeps the simple row-oriented product: for each output row, initialise it, then
-//! for each `k` add `a[m,k] * b[k,:]` to the row.
+//! contiguous along N or constant (always for MatMul; for Gemm unless B is a transposed
+//! runtime input). A constant B — the weights of nearly every model — is packed at
+//! compile time into the strip layout of [`pack_b`], so each tile reads B sequentially.
+//! Bias, `alpha`/`beta` and the fused epilogue are applied per finished tile. A Gemm
+//! with a runtime transposed B keeps the simple row-oriented product: for each output
+//! row, initialise it, then for each `k` add `a[m,k] * b[k,:]` to the row.
 
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
-use super::tiled_gemm::{Finish, TileShape, TiledGemm};
+use super::tiled_gemm::{pack_b, BLayout, Finish, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
@@ -102,7 +103,11 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
     let (m, n) = (yd[0] as i64, yd[1] as i64);
     let k = if g.trans_a { ad[0] } else { ad[1] } as i64;
     let a = cx.bind_input(0)?;
-    let b = cx.bind_input(1)?;
+    let packed = cx.const_f32(vb);
+    let b = match &packed {
+        Some(w) => cx.bind_constant("b_packed", &pack_b(w, k as usize, n as usize, g.trans_b)),
+        None => cx.bind_input(1)?,
+    };
     let c = match cx.input(2) {
         Some(vc) if g.beta != 0.0 => Some((cx.bind_input(2)?, cx.dims(vc)?)),
         _ => None,
@@ -147,10 +152,15 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
             None => Expr::f32(0.0),
         }
     };
-    if !g.trans_b {
+    if packed.is_some() || !g.trans_b {
         let (a_rs, a_cs) = p.a_strides;
         let a_at = |_: &Expr, row: Expr, kk: Expr| row * Expr::i64(a_rs) + kk * Expr::i64(a_cs);
         let b_row = |_: &Expr, kk: Expr| kk * Expr::i64(n);
+        let zero = |_: &Expr| Expr::i64(0);
+        let b_layout = match packed {
+            Some(_) => BLayout::Packed(&zero),
+            None => BLayout::Rows(&b_row),
+        };
         let c_row = |_: &Expr, row: Expr| row * Expr::i64(n);
         let alpha = g.alpha;
         let finish = |b: &mut KernelBuilder, _: &Expr, row: Expr, col: Expr, v: Expr| {
@@ -178,7 +188,7 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
             a,
             a_at: &a_at,
             b,
-            b_row: &b_row,
+            b_layout,
             c: y,
             c_row: &c_row,
             finish: needs_finish.then_some(&finish as Finish<'_>),
@@ -240,7 +250,16 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     let sa = broadcast_strides(a_batch, &batch);
     let sb = broadcast_strides(b_batch, &batch);
     let a = cx.bind_input(0)?;
-    let b = cx.bind_input(1)?;
+    let packed = cx.const_f32(vb).map(|w| {
+        let mat = (k * n) as usize;
+        w.chunks_exact(mat.max(1))
+            .flat_map(|m| pack_b(m, k as usize, n as usize, false))
+            .collect::<Vec<f32>>()
+    });
+    let b = match &packed {
+        Some(p) => cx.bind_constant("b_packed", p),
+        None => cx.bind_input(1)?,
+    };
     let y = cx.bind_output(0)?;
     let yd = cx.dims(cx.output(0))?;
     let epi = match fused {
@@ -263,6 +282,11 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     };
     let a_at = |bi: &Expr, row: Expr, kk: Expr| base(bi, &sa, m * k) + row * Expr::i64(k) + kk;
     let b_row = |bi: &Expr, kk: Expr| base(bi, &sb, k * n) + kk * Expr::i64(n);
+    let b_base = |bi: &Expr| base(bi, &sb, k * n);
+    let b_layout = match packed {
+        Some(_) => BLayout::Packed(&b_base),
+        None => BLayout::Rows(&b_row),
+    };
     let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(n);
     // Output coordinates of (bi, row, col). With both operands at least 2-D the output
     // ends in [.., M, N], so the last coordinate is `col` itself, which keeps the
@@ -293,7 +317,7 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         a,
         a_at: &a_at,
         b,
-        b_row: &b_row,
+        b_layout,
         c: y,
         c_row: &c_row,
         finish: epi.is_some().then_some(&finish as Finish<'_>),

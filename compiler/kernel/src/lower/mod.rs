@@ -188,6 +188,14 @@ impl<'g> Ctx<'g> {
             .param(format!("scratch{slot}"), elem, len, Access::Read)
     }
 
+    /// Binds float32 data computed at compile time (e.g. prepacked weights) as the next
+    /// read-only parameter of the main kernel.
+    pub fn bind_constant(&mut self, name: &str, data: &[f32]) -> BufId {
+        self.args.push(ArgRef::f32_constant(data));
+        self.b
+            .param(name, ScalarType::F32, data.len() as u64, Access::Read)
+    }
+
     /// The float32 contents of graph constant `v` (row-major), if it is one.
     pub fn const_f32(&self, v: ValueId) -> Option<Vec<f32>> {
         let t = self.graph.const_value(v)?;

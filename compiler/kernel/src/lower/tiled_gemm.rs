@@ -53,6 +53,41 @@ pub(crate) type AIndex<'a> = &'a dyn Fn(&Expr, Expr, Expr) -> Expr;
 /// `(builder, batch, row, column, value) → final value` of one output element.
 pub(crate) type Finish<'a> = &'a dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr;
 
+/// How B is laid out in its buffer.
+pub(crate) enum BLayout<'a> {
+    /// Row-major: `row(batch, k)` is the index of `B[k, 0]`, `B[k, j]` is `j` further.
+    Rows(RowIndex<'a>),
+    /// As [`pack_b`] writes it, each batch's matrix starting at `base(batch)`.
+    Packed(&'a dyn Fn(&Expr) -> Expr),
+}
+
+/// B (`k × n`, row-major, or `n × k` when `transposed`) in strips of 16 columns: strip
+/// `s` holds `B[0, 16s..16s+16], B[1, ..], …` contiguously, then the last `n % 16`
+/// columns the same way. A tile's K loop then reads each of its vectors from one
+/// sequential stream (row-major B walks a new row, often a new page, at every step).
+/// Constant weights are packed at compile time.
+pub(crate) fn pack_b(b: &[f32], k: usize, n: usize, transposed: bool) -> Vec<f32> {
+    let at = |kk: usize, j: usize| {
+        if transposed {
+            b[j * k + kk]
+        } else {
+            b[kk * n + j]
+        }
+    };
+    let lanes = LANES as usize;
+    let full = n / lanes * lanes;
+    let mut out = Vec::with_capacity(k * n);
+    for s in (0..full).step_by(lanes) {
+        for kk in 0..k {
+            out.extend((s..s + lanes).map(|j| at(kk, j)));
+        }
+    }
+    for kk in 0..k {
+        out.extend((full..n).map(|j| at(kk, j)));
+    }
+    out
+}
+
 /// The register tile: `mr` rows × `vectors` 16-lane vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TileShape {
@@ -91,8 +126,7 @@ pub(crate) struct TiledGemm<'a> {
     pub a: BufId,
     pub a_at: AIndex<'a>,
     pub b: BufId,
-    /// Index of `B[k, 0]`; `B[k, j]` is at that index + `j`.
-    pub b_row: RowIndex<'a>,
+    pub b_layout: BLayout<'a>,
     pub c: BufId,
     /// Index of `C[row, 0]`; `C[row, j]` is at that index + `j`.
     pub c_row: RowIndex<'a>,
@@ -300,15 +334,31 @@ impl TiledGemm<'_> {
             .map(|(j, &w)| b.vector_var(format!("b{j}"), f32t, w))
             .collect();
         let av = b.var("a", f32t);
+        // Index of B[k, col] for a vector of `lanes` starting at column `col`. Packed:
+        // 16-lane vectors start a full strip; narrower ones lie in the last, partial one.
+        let lanes16 = i64::from(LANES);
+        let full = self.n / lanes16 * lanes16;
+        let b_at = |kk: &Expr, col: Expr, lanes: u32| match &self.b_layout {
+            BLayout::Rows(row) => row(bi, kk.clone()) + col,
+            BLayout::Packed(base) if lanes == LANES => {
+                base(bi) + col * Expr::i64(self.k) + kk.clone() * Expr::i64(lanes16)
+            }
+            BLayout::Packed(base) => {
+                base(bi)
+                    + Expr::i64(full * self.k)
+                    + kk.clone() * Expr::i64(self.n - full)
+                    + (col - Expr::i64(full))
+            }
+        };
         b.for_loop(
             "k",
             ks.0.clone(),
             ks.1.clone(),
             LoopKind::Serial,
             |b, kk| {
-                let brow = (self.b_row)(bi, kk.clone()) + col0.clone();
                 for ((&v, &w), &off) in bv.iter().zip(widths).zip(&offsets) {
-                    b.assign(v, load(self.b, brow.clone() + Expr::i64(off), w));
+                    let at = b_at(&kk, col0.clone() + Expr::i64(off), w);
+                    b.assign(v, load(self.b, at, w));
                 }
                 for (i, row) in acc.iter().enumerate() {
                     let r = row0.clone() + Expr::i64(i as i64);
@@ -331,7 +381,22 @@ impl TiledGemm<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{split_widths, TileShape};
+    use super::{pack_b, split_widths, TileShape};
+
+    #[test]
+    fn packed_strips_hold_every_element_once() {
+        let (k, n) = (3usize, 37usize);
+        let b: Vec<f32> = (0..k * n).map(|i| i as f32).collect();
+        let p = pack_b(&b, k, n, false);
+        assert_eq!(p.len(), k * n);
+        // Strip 1 (columns 16..32), row 2: at 16*k + 2*16.
+        assert_eq!(&p[16 * k + 32..16 * k + 48], &b[2 * n + 16..2 * n + 32]);
+        // Partial strip (columns 32..37), row 1: at 32*k + 1*5.
+        assert_eq!(&p[32 * k + 5..32 * k + 10], &b[n + 32..n + 37]);
+        // Transposed input gives the same packing.
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        assert_eq!(pack_b(&bt, k, n, true), p);
+    }
     use crate::VectorUnit;
 
     #[test]

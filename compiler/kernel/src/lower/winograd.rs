@@ -19,7 +19,7 @@
 
 use super::conv::Geometry;
 use super::fused::Epilogue;
-use super::tiled_gemm::{TileShape, TiledGemm};
+use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
 use super::{ArgRef, Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
@@ -165,7 +165,7 @@ pub(super) fn winograd(
         a: ub,
         a_at: &a_at,
         b: vb,
-        b_row: &b_row,
+        b_layout: BLayout::Rows(&b_row),
         c: mb,
         c_row: &c_row,
         finish: None,
