@@ -6,8 +6,11 @@
 //! where every tap of the window is inside the image, and a border. Interior columns run
 //! as one loop without conditions, whose taps are unrolled: LLVM vectorizes it along the
 //! output columns (contiguous loads for stride 1, interleaved ones for stride 2), with
-//! the weights in registers. Border pixels zero the taps that fall in the padding with a
-//! select on a clamped (always valid) index. Bias and the fused epilogue are applied to
+//! the weights in registers. Each border row and column (usually a 1-pixel frame) is
+//! emitted with its constant index, so the taps that fall in the padding are simply not
+//! emitted — no run-time checks (for 7×7 planes the border is half the pixels). Only
+//! windows about as large as the image fall back to testing each tap with a select on a
+//! clamped (always valid) index. Bias and the fused epilogue are applied to
 //! the accumulator before the store.
 
 use super::conv::Geometry;
@@ -17,6 +20,10 @@ use crate::expr::Expr;
 use crate::kernel::{LoopKind, ScalarType};
 use crate::KernelBuilder;
 use neoc_ir::ops::Fused;
+
+/// Border rows (or columns) from which the border is tested at run time instead of
+/// being emitted row by row with compile-time tap validity.
+const MAX_UNROLLED_BORDER: usize = 8;
 
 /// Index range `lo..hi` of outputs whose whole window (size `k`, stride `s`, padding
 /// `p`, dilation `d`) lies inside an input of length `n`; empty when there is none.
@@ -61,15 +68,19 @@ pub(super) fn depthwise(
         let chan = img.clone() * Expr::i64(cin) + oc.clone() / Expr::i64(per_group);
         let plane = chan * Expr::i64(g.h * g.w);
         let taps = g.kh * g.kw;
-        // One output pixel: `checked` zeroes the taps in the padding.
-        let pixel = |b: &mut KernelBuilder, oh: Expr, ow: Expr, checked: bool| {
+        // One output pixel. Taps with `kh_ok(kh) && kw_ok(kw)` false are dropped (known
+        // to lie in the padding); `checked` instead tests every tap at run time.
+        let pixel = |b: &mut KernelBuilder,
+                     (oh, kh_ok): (Expr, &dyn Fn(i64) -> bool),
+                     (ow, kw_ok): (Expr, &dyn Fn(i64) -> bool),
+                     checked: bool| {
             let init = match bias {
                 Some(bb) => Expr::load(bb, oc.clone()),
                 None => Expr::f32(0.0),
             };
             b.assign(acc, init);
-            for kh in 0..g.kh {
-                for kw in 0..g.kw {
+            for kh in (0..g.kh).filter(|&kh| kh_ok(kh)) {
+                for kw in (0..g.kw).filter(|&kw| kw_ok(kw)) {
                     let ih = oh.clone() * Expr::i64(g.sh) + Expr::i64(kh * g.dh - g.ph);
                     let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(kw * g.dw - g.pw);
                     let at = plane.clone() + ih.clone() * Expr::i64(g.w) + iw.clone();
@@ -104,29 +115,58 @@ pub(super) fn depthwise(
             };
             b.store(y, out, v);
         };
-        let cols = |b: &mut KernelBuilder, oh: Expr, lo: i64, hi: i64, checked: bool, kind| {
-            if lo < hi {
-                b.for_loop("ow", lo, hi, kind, |b, ow| {
-                    pixel(b, oh.clone(), ow, checked)
+        let all = |_: i64| true;
+        // Taps of a border row/column at constant output index `o` that hit the image.
+        let valid = |o: i64, s: i64, p: i64, d: i64, len: i64| {
+            move |k: i64| (0..len).contains(&(o * s - p + k * d))
+        };
+        let border_cols: Vec<i64> = (0..ow_lo).chain(ow_hi.max(ow_lo)..g.ow).collect();
+        let border_rows: Vec<i64> = (0..oh_lo).chain(oh_hi.max(oh_lo)..g.oh).collect();
+        // Few border pixels (the usual 1-pixel frame): emit each border row and column
+        // with its own constant index, so that every tap's validity is known at compile
+        // time. Otherwise (windows as large as the image) test taps at run time.
+        let unrolled =
+            border_cols.len() <= MAX_UNROLLED_BORDER && border_rows.len() <= MAX_UNROLLED_BORDER;
+        let row = |b: &mut KernelBuilder, oh: Expr, kh_ok: &dyn Fn(i64) -> bool| {
+            if !unrolled {
+                b.for_loop("ow", 0, g.ow, LoopKind::Serial, |b, ow| {
+                    pixel(b, (oh.clone(), &all), (ow, &all), true);
+                });
+                return;
+            }
+            for &c in border_cols.iter().filter(|&&c| c < ow_lo) {
+                let kw_ok = valid(c, g.sw, g.pw, g.dw, g.w);
+                pixel(b, (oh.clone(), kh_ok), (Expr::i64(c), &kw_ok), false);
+            }
+            if ow_lo < ow_hi {
+                b.for_loop("ow", ow_lo, ow_hi, LoopKind::Vectorize, |b, ow| {
+                    pixel(b, (oh.clone(), kh_ok), (ow, &all), false);
                 });
             }
-        };
-        let border_rows = |b: &mut KernelBuilder, lo: i64, hi: i64| {
-            if lo < hi {
-                b.for_loop("oh", lo, hi, LoopKind::Serial, |b, oh| {
-                    cols(b, oh, 0, g.ow, true, LoopKind::Serial);
-                });
+            for &c in border_cols.iter().filter(|&&c| c >= ow_lo) {
+                let kw_ok = valid(c, g.sw, g.pw, g.dw, g.w);
+                pixel(b, (oh.clone(), kh_ok), (Expr::i64(c), &kw_ok), false);
             }
         };
-        border_rows(b, 0, oh_lo);
+        let border_row = |b: &mut KernelBuilder, r: i64| {
+            if unrolled {
+                let kh_ok = valid(r, g.sh, g.ph, g.dh, g.h);
+                row(b, Expr::i64(r), &kh_ok);
+            } else {
+                row(b, Expr::i64(r), &all);
+            }
+        };
+        for &r in border_rows.iter().filter(|&&r| r < oh_lo) {
+            border_row(b, r);
+        }
         if oh_lo < oh_hi {
             b.for_loop("oh", oh_lo, oh_hi, LoopKind::Serial, |b, oh| {
-                cols(b, oh.clone(), 0, ow_lo, true, LoopKind::Serial);
-                cols(b, oh.clone(), ow_lo, ow_hi, false, LoopKind::Vectorize);
-                cols(b, oh, ow_hi.max(ow_lo), g.ow, true, LoopKind::Serial);
+                row(b, oh, &all)
             });
         }
-        border_rows(b, oh_hi.max(oh_lo), g.oh);
+        for &r in border_rows.iter().filter(|&&r| r >= oh_lo) {
+            border_row(b, r);
+        }
     });
     Ok(())
 }
