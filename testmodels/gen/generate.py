@@ -681,6 +681,7 @@ def gen_ops_tiles():
     n("Gemm", [g.input("a_t", [70, 13]), g.weight("w45", [70, 45]),
                g.weight("c45", [45], fan_in=1)], "gemm_ta_13x70x45", transA=1, alpha=0.5, beta=2.0)
     n("MatMul", [g.input("xb", [2, 3, 13, 40]), g.input("yb", [3, 40, 33])], "matmul_bcast")
+    n("MatMul", [g.input("xp", [2, 50, 300]), g.input("yp", [2, 300, 230])], "matmul_runtime_packed")
     g.node("MatMul", [g.input("a7", [7, 70]), g.weight("w48", [70, 48])], "mm48")
     g.node("Add", ["mm48", g.weight("bias48", [48], fan_in=1)], "mm48_b")
     n("Relu", ["mm48_b"], "matmul_bias_relu")
@@ -713,7 +714,8 @@ def gen_ops_tiles():
     m = g.build("ops_tiles", 13)
     write_case("ops_tiles", m, g.feeds,
                "register-tiled GEMM edges (MatMul 13x70x77, Gemm transA 13x70x45 alpha/beta/C, "
-               "batch-broadcast MatMul, MatMul+bias+Relu), Conv as GEMM (3x3 pad 1 +bias+Relu, "
+               "batch-broadcast MatMul, batched runtime MatMul 2x50x300x230 (B packed by a "
+               "stage), MatMul+bias+Relu), Conv as GEMM (3x3 pad 1 +bias+Relu, "
                "grouped stride 2 asymmetric pads, 1x1 direct, dilation 2, 1-D), Winograd 3x3 "
                "(asymmetric pads + bias + Relu; odd output sizes, batch 2), depthwise "
                "(stride 2; multiplier 2 dilation 2), Softmax/LogSoftmax over rows of 37 and 50, "

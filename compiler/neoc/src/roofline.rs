@@ -10,7 +10,7 @@ use neoc_runtime::{Model, TensorRef};
 use std::time::Instant;
 
 /// FMAs per chain per call of the peak loop.
-const ITERS: u64 = 20_000_000;
+const ITERS: u64 = 10_000_000;
 
 /// GFLOP/s of one thread running the FMA loop, and the vector width used.
 fn peak_one_thread() -> (f64, &'static str) {
@@ -120,11 +120,18 @@ pub fn roofline(threads: usize) -> Result<(), String> {
     } else {
         threads
     };
-    let (one, width) = peak_one_thread();
-    let many: f64 = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..all).map(|_| s.spawn(|| peak_one_thread().0)).collect();
-        hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
-    });
+    // Best of three: a VM's other tenants can only make a run slower, never faster.
+    let (mut one, mut many, mut width) = (0f64, 0f64, "");
+    for _ in 0..3 {
+        let (g, w) = peak_one_thread();
+        one = one.max(g);
+        width = w;
+        let sum: f64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..all).map(|_| s.spawn(|| peak_one_thread().0)).collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+        });
+        many = many.max(sum);
+    }
     println!("peak fp32 FMA, {width}: {one:.1} GFLOP/s on 1 thread, {many:.1} on {all} threads");
     println!(
         "{:<22} {:>8} {:>10} {:>10} {:>9}",

@@ -10,10 +10,10 @@
 
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
-use super::tiled_gemm::{pack_b, BLayout, Finish, TileShape, TiledGemm};
-use super::{Ctx, LowerError};
+use super::tiled_gemm::{pack_b, BLayout, Finish, TileShape, TiledGemm, LANES};
+use super::{ArgRef, Ctx, LowerError};
 use crate::expr::Expr;
-use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
+use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
 use crate::KernelBuilder;
 use neoc_ir::ops::linalg::matmul_shape;
 use neoc_ir::ops::{Fused, Gemm};
@@ -88,6 +88,43 @@ impl Product {
                     b.store(self.y, dst, v);
                 });
             }
+        });
+    }
+}
+
+/// Rows of A from which a runtime B is packed before the product.
+const MIN_ROWS_TO_PACK: i64 = 48;
+/// Elements of B from which a runtime B is packed (smaller ones stay in cache anyway).
+const MIN_B_TO_PACK: i64 = 1 << 16;
+
+/// The stage that packs `mats` runtime matrices `src[K,N]` into [`pack_b`]'s layout:
+/// full 16-column strips as 16-lane vector copies, then the partial strip.
+fn emit_pack_b(b: &mut KernelBuilder, (src, dst): (BufId, BufId), (mats, k, n): (i64, i64, i64)) {
+    let lanes = i64::from(LANES);
+    let (strips, full) = (n / lanes, n / lanes * lanes);
+    if strips > 0 {
+        b.for_loop("t", 0, mats * strips, LoopKind::Parallel, |b, t| {
+            let base = (t.clone() / Expr::i64(strips)) * Expr::i64(k * n);
+            let col = (t % Expr::i64(strips)) * Expr::i64(lanes);
+            b.for_loop("k", 0, k, LoopKind::Serial, |b, kk| {
+                let from = base.clone() + kk.clone() * Expr::i64(n) + col.clone();
+                let to = base.clone() + col.clone() * Expr::i64(k) + kk * Expr::i64(lanes);
+                b.store(dst, to, Expr::vload(src, from, LANES));
+            });
+        });
+    }
+    if full < n {
+        b.for_loop("t", 0, mats, LoopKind::Parallel, |b, mat| {
+            let base = mat * Expr::i64(k * n);
+            b.for_loop("k", 0, k, LoopKind::Serial, |b, kk| {
+                b.for_loop("j", 0, n - full, LoopKind::Vectorize, |b, j| {
+                    let from =
+                        base.clone() + kk.clone() * Expr::i64(n) + Expr::i64(full) + j.clone();
+                    let to =
+                        base.clone() + Expr::i64(full * k) + kk.clone() * Expr::i64(n - full) + j;
+                    b.store(dst, to, Expr::load(src, from));
+                });
+            });
         });
     }
 }
@@ -256,10 +293,33 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
             .flat_map(|m| pack_b(m, k as usize, n as usize, false))
             .collect::<Vec<f32>>()
     });
+    // A runtime B is packed by a stage first when the product is big enough to repay
+    // the copy (each packed element is then read by M / mr row panels).
+    let b_mats = b_batch.iter().product::<u64>() as i64;
+    let pack_at_run_time = packed.is_none() && m >= MIN_ROWS_TO_PACK && k * n >= MIN_B_TO_PACK;
     let b = match &packed {
         Some(p) => cx.bind_constant("b_packed", p),
+        None if pack_at_run_time => {
+            let len = (b_mats * k * n) as u64;
+            let mut sb = cx.stage_builder("pack_b");
+            let src = sb.param(
+                cx.graph.value(vb).name.clone(),
+                ScalarType::F32,
+                len,
+                Access::Read,
+            );
+            let dst = sb.param("b_packed", ScalarType::F32, len, Access::Write);
+            emit_pack_b(&mut sb, (src, dst), (b_mats, k, n));
+            let scratch = ArgRef::Scratch {
+                slot: 0,
+                bytes: len * 4,
+            };
+            cx.add_stage(sb, vec![ArgRef::Value(vb), scratch])?;
+            cx.bind_scratch(0, ScalarType::F32, len)
+        }
         None => cx.bind_input(1)?,
     };
+    let packed = packed.is_some() || pack_at_run_time;
     let y = cx.bind_output(0)?;
     let yd = cx.dims(cx.output(0))?;
     let epi = match fused {
@@ -283,9 +343,10 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     let a_at = |bi: &Expr, row: Expr, kk: Expr| base(bi, &sa, m * k) + row * Expr::i64(k) + kk;
     let b_row = |bi: &Expr, kk: Expr| base(bi, &sb, k * n) + kk * Expr::i64(n);
     let b_base = |bi: &Expr| base(bi, &sb, k * n);
-    let b_layout = match packed {
-        Some(_) => BLayout::Packed(&b_base),
-        None => BLayout::Rows(&b_row),
+    let b_layout = if packed {
+        BLayout::Packed(&b_base)
+    } else {
+        BLayout::Rows(&b_row)
     };
     let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(n);
     // Output coordinates of (bi, row, col). With both operands at least 2-D the output
