@@ -16,8 +16,14 @@ are copied byte for byte. Newer onnx releases (1.22+) build the cases in memory;
 reproducible. Either way the output replaces the `node/` folder wholesale.
 
 `--sets light,simple,...` additionally copies other sets the wheel ships as files
-(`light`, `simple`, `pytorch-converted`, `pytorch-operator`) into sibling folders; they
-are not committed yet.
+(`simple`, `pytorch-converted`, `pytorch-operator`) into sibling folders (not committed).
+`light` is different: the wheel ships nine real architectures (alexnet, densenet121,
+inception v1/v2, resnet50, shufflenet, squeezenet, vgg19, zfnet512) whose weights are
+`ConstantOfShape` nodes, as flat `light_<name>.onnx` + `light_<name>_output_0.pb` files
+and no inputs. They are written here in the classic layout, `light/<name>/`, with the
+input onnx's own runner uses for them (`generate_dummy_data(random=False)`:
+`np.arange(n).reshape(shape) / n` as float32) and the shipped expected output; this set
+is committed.
 """
 
 from __future__ import annotations
@@ -53,6 +59,41 @@ def copy_set(kind: str, dest: str) -> int:
         if not os.path.isdir(case):
             continue  # e.g. a generated __init__.py
         shutil.copytree(case, os.path.join(dest, name))
+        n += 1
+    return n
+
+
+def materialise_light(dest: str) -> int:
+    """The `light` set in the classic layout (see the module docs)."""
+    src = os.path.join(wheel_data_dir(), "light")
+    if not os.path.isdir(src):
+        return -1
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    n = 0
+    for f in sorted(os.listdir(src)):
+        if not (f.startswith("light_") and f.endswith(".onnx")):
+            continue
+        name = f[len("light_"):-len(".onnx")]
+        model = onnx.load(os.path.join(src, f))
+        out = os.path.join(dest, name)
+        ds = os.path.join(out, "test_data_set_0")
+        os.makedirs(ds)
+        shutil.copy(os.path.join(src, f), os.path.join(out, "model.onnx"))
+        inits = {i.name for i in model.graph.initializer}
+        k = 0
+        for x in model.graph.input:
+            if x.name in inits:
+                continue
+            shape = tuple(d.dim_value if d.HasField("dim_value") else 1
+                          for d in x.type.tensor_type.shape.dim)
+            size = int(np.prod(shape))
+            value = (np.arange(size).reshape(shape) / size).astype(np.float32)
+            write_proto(os.path.join(ds, f"input_{k}.pb"), value)
+            k += 1
+        for i in range(len(model.graph.output)):
+            shutil.copy(os.path.join(src, f"light_{name}_output_{i}.pb"),
+                        os.path.join(ds, f"output_{i}.pb"))
         n += 1
     return n
 
@@ -123,7 +164,11 @@ def main() -> int:
         n = materialise_in_memory(dest)
         how = "materialised in memory"
     print(f"node: {n} cases {how} into {dest}")
+    m = materialise_light(os.path.join(args.out, "light"))
+    print(f"light: {m} models written into {os.path.join(args.out, 'light')}")
     for kind in filter(None, args.sets.split(",")):
+        if kind == "light":
+            continue
         m = copy_set(kind, os.path.join(args.out, kind))
         if m < 0:
             print(f"{kind}: not shipped by onnx {onnx.__version__}", file=sys.stderr)

@@ -586,7 +586,11 @@ fn write_doc(
          unlisted cases are reported only. Enabling a newly passing case is one line.\n\n\
          Regenerate the data with `testmodels/.venv/bin/python testmodels/onnx-node/generate.py`\n\
          (copies the cases out of the pinned onnx wheel) and this page with\n\
-         `NEOC_WRITE_CONFORMANCE=1 cargo test -p neoc-driver --test onnx_node`.\n\n",
+         `NEOC_WRITE_CONFORMANCE=1 cargo test -p neoc-driver --test onnx_node`.\n\n\
+         The wheel's `light` set — nine real architectures (alexnet, densenet121, inception\n\
+         v1/v2, resnet50, shufflenet, squeezenet, vgg19, zfnet512) with onnx's expected\n\
+         outputs — is committed under `testmodels/onnx-node/light/` and checked by\n\
+         `onnx_light_models` in the same test file: all nine must pass.\n\n",
     );
     let _ = writeln!(s, "Host target of this run: `{target}`. {summary}.\n");
     s.push_str("| operator | pass | of |\n|---|---:|---:|\n");
@@ -756,4 +760,37 @@ fn onnx_node_tests() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// The `light` set the onnx wheel ships: nine real architectures (alexnet, densenet121,
+/// inception v1/v2, resnet50, shufflenet, squeezenet, vgg19, zfnet512) whose weights are
+/// `ConstantOfShape` nodes, with onnx's expected outputs, written to
+/// `testmodels/onnx-node/light/` by `generate.py` with the input onnx's runner uses.
+/// Every model must pass at onnx's default tolerances.
+#[test]
+fn onnx_light_models() {
+    let dir = suite_dir().join("light");
+    let target = neoc_target_spec::host_target_name();
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.onnx").exists())
+        .collect();
+    models.sort();
+    assert_eq!(models.len(), 9, "expected the nine light models");
+    let mut problems = Vec::new();
+    for m in &models {
+        let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        let o = check_case(m, target, None);
+        println!(
+            "light/{name}: {} [{:.1} s] {}",
+            o.status.word(),
+            o.time.as_secs_f64(),
+            o.reason
+        );
+        if o.status != Status::Pass {
+            problems.push(format!("{name}: {} {}", o.status.word(), o.reason));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -12,6 +12,7 @@ pub mod expand;
 pub mod fused;
 pub mod layer_norm;
 pub mod linalg;
+pub mod lrn;
 pub mod movement;
 pub mod normalization;
 pub mod pad;
@@ -26,6 +27,7 @@ pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
 pub use layer_norm::LayerNorm;
 pub use linalg::Gemm;
+pub use lrn::Lrn;
 pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
 pub use normalization::{BatchNorm, Softmax};
 pub use pad::{Pad, PadMode};
@@ -73,6 +75,8 @@ pub enum Op {
     Identity,
     /// Layer normalization over trailing dims: inputs `x[, scale[, bias]]`.
     LayerNorm(LayerNorm),
+    /// Local response normalization across channels.
+    Lrn(Lrn),
     /// A fused chain of elementwise functions over broadcast inputs.
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
@@ -118,6 +122,7 @@ impl Op {
             Op::Cast(_) => "Cast",
             Op::Identity => "Identity",
             Op::LayerNorm(_) => "LayerNormalization",
+            Op::Lrn(_) => "LRN",
             Op::Elementwise(_) => "Elementwise",
             Op::Fused(_) => "Fused",
             Op::Pad(_) => "Pad",
@@ -144,6 +149,7 @@ impl Op {
             | Op::Reduce(_)
             | Op::Expand(_)
             | Op::ArgReduce(_)
+            | Op::Lrn(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
@@ -196,6 +202,7 @@ impl Op {
             }),
             Op::Identity => one(req[0].clone()),
             Op::LayerNorm(l) => one(l.infer(inputs)?),
+            Op::Lrn(l) => one(l.infer(req[0])?),
             Op::Elementwise(p) => one(p.infer(&req)?),
             Op::Fused(f) => one(f.infer(inputs)?),
             Op::Pad(p) => one(p.infer(req[0])?),
@@ -230,6 +237,7 @@ impl Op {
             Op::Expand(e) => e.eval(req[0]),
             Op::ArgReduce(a) => a.eval(req[0], out),
             Op::LayerNorm(l) => l.eval(inputs, out),
+            Op::Lrn(l) => l.eval(req[0], out),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
                 let anchor_types = f.anchor.infer(
@@ -321,6 +329,10 @@ impl fmt::Display for Op {
             Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::ArgReduce(a) => a.attrs(),
             Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),
+            Op::Lrn(l) => format!(
+                "size={} alpha={:?} beta={:?} bias={:?}",
+                l.size, l.alpha, l.beta, l.bias
+            ),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(
                 "anchor_inputs={} {} -> {}",

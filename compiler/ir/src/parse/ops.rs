@@ -6,7 +6,7 @@ use super::{PResult, Parser};
 use crate::dtype::DType;
 use crate::ops::{
     ArgReduce, BatchNorm, BinaryOp, Cast, Concat, Conv, ElemInstr, ElemProgram, Expand, Fused,
-    Gather, Gemm, GlobalPool, LayerNorm, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind,
+    Gather, Gemm, GlobalPool, LayerNorm, Lrn, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind,
     Reshape, Shape, Slice, SliceAxis, Softmax, Transpose, UnaryOp,
 };
 
@@ -335,6 +335,12 @@ impl<'a> Parser<'a> {
             "Where" => Op::Where,
             "Expand" => Op::Expand(Expand {
                 shape: self.required(a, "shape", Self::u64s)?,
+            }),
+            "LRN" => Op::Lrn(Lrn {
+                size: self.required::<u64>(a, "size", Self::uint)?,
+                alpha: self.required(a, "alpha", Self::float)?,
+                beta: self.required(a, "beta", Self::float)?,
+                bias: self.required(a, "bias", Self::float)?,
             }),
             "LayerNormalization" => Op::LayerNorm(LayerNorm {
                 axis: self.required(a, "axis", Self::uint)?,

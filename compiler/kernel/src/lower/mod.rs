@@ -303,6 +303,7 @@ pub fn lower_node(
         Op::Gemm(g) => linalg::gemm(&mut cx, g, None)?,
         Op::MatMul => linalg::matmul(&mut cx, None)?,
         Op::LayerNorm(l) => normalization::layer_norm(&mut cx, l)?,
+        Op::Lrn(l) => normalization::lrn(&mut cx, l)?,
         Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
         Op::Fused(f) => match f.anchor.as_ref() {
             Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,

@@ -212,3 +212,47 @@ pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Resu
     });
     Ok(())
 }
+
+/// Local response normalization: the output first accumulates the squares of the
+/// window's channels (one contiguous, vectorizable pass per channel of the window), then
+/// becomes `x / (bias + alpha/size · sum)^beta` in place.
+pub(super) fn lrn(cx: &mut Ctx<'_>, l: &neoc_ir::ops::Lrn) -> Result<(), LowerError> {
+    let vx = cx.operand(0)?;
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    if t != ScalarType::F32 {
+        return cx.err("only float32 LRN is supported");
+    }
+    let (n, c) = (xd[0] as i64, xd[1] as i64);
+    let inner: i64 = xd[2..].iter().product::<u64>() as i64;
+    let (before, after) = l.window();
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let scale = l.alpha / l.size as f32;
+    let (bias, beta) = (l.bias, l.beta);
+    cx.b.for_loop("nc", 0, n * c, LoopKind::Parallel, |b, nc| {
+        let ch = nc.clone() % Expr::i64(c);
+        let img_base = (nc.clone() - ch.clone()) * Expr::i64(inner);
+        let out = nc * Expr::i64(inner);
+        b.for_loop("s", 0, inner, LoopKind::Vectorize, |b, s| {
+            b.store(y, out.clone() + s, Expr::f32(0.0));
+        });
+        let lo = (ch.clone() - Expr::i64(before as i64)).max(Expr::i64(0));
+        let hi = (ch.clone() + Expr::i64(after as i64 + 1)).min(Expr::i64(c));
+        b.for_loop("k", lo, hi, LoopKind::Serial, |b, k| {
+            let src = img_base.clone() + k * Expr::i64(inner);
+            b.for_loop("s", 0, inner, LoopKind::Vectorize, |b, s| {
+                let v = Expr::load(x, src.clone() + s.clone());
+                let at = out.clone() + s;
+                b.store(y, at.clone(), Expr::fma(v.clone(), v, Expr::load(y, at)));
+            });
+        });
+        b.for_loop("s", 0, inner, LoopKind::Vectorize, |b, s| {
+            let at = out.clone() + s;
+            let d = Expr::f32(bias) + Expr::f32(scale) * Expr::load(y, at.clone());
+            let d = Expr::binary(BinaryOp::Pow, d, Expr::f32(beta));
+            b.store(y, at.clone(), Expr::load(x, at) / d);
+        });
+    });
+    Ok(())
+}

@@ -10,13 +10,15 @@
 //!   normalise each row; that is imported as Reshape → Softmax(axis 1) → Reshape, or
 //!   directly as a last-axis Softmax when `axis` is the last dim (the same thing).
 //!   From 13 they normalise along one `axis` (default -1).
+//! - LRN (1, 13: only the allowed types differ) maps to the IR's Lrn; `size` is
+//!   required, `alpha`/`beta`/`bias` default to 1e-4/0.75/1.
 //! - LayerNormalization (17+) maps to the IR's LayerNorm; only output 0 (Y) may be used
 //!   (Mean and InvStdDev are training outputs); `stash_type` only affects precision of
 //!   the statistics, which are computed in f32 here.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BatchNorm, LayerNorm, Reshape, Softmax};
+use neoc_ir::ops::{BatchNorm, LayerNorm, Lrn, Reshape, Softmax};
 use neoc_ir::Op;
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -51,7 +53,25 @@ pub(crate) const SPECS: &[OpSpec] = &[
         layer_norm,
         "axis, epsilon; only output Y",
     ),
+    spec("LRN", 1, 22, lrn, "size, alpha, beta, bias"),
 ];
+
+fn lrn(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let Some(size) = c.attrs.opt_int("size")? else {
+        return Err(c.attr_error("attribute `size` is required"));
+    };
+    if size < 1 {
+        return Err(c.attr_error(format!("attribute `size` must be at least 1, got {size}")));
+    }
+    let l = Lrn {
+        size: size as u64,
+        alpha: c.attrs.float("alpha", 1e-4)?,
+        beta: c.attrs.float("beta", 0.75)?,
+        bias: c.attrs.float("bias", 1.0)?,
+    };
+    c.emit1(Op::Lrn(l), vec![Some(x)])
+}
 
 fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;

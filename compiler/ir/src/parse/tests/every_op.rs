@@ -97,9 +97,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::Elementwise(_) => 22,
         Op::Fused(_) => 23,
         Op::ArgReduce(_) => 24,
+        Op::Lrn(_) => 25,
     }
 }
-pub(super) const OP_COUNT: usize = 25;
+pub(super) const OP_COUNT: usize = 26;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -344,6 +345,13 @@ pub(crate) fn every_op() -> Graph {
     };
     let ln_s = g.add_const("ln_s", Tensor::from_f32(vec![8], &[1.0; 8]));
     outs.push(node(&mut g, "ln", Op::LayerNorm(ln), &[x, ln_s]));
+    let lrn = crate::ops::Lrn {
+        size: 3,
+        alpha: 1e-4,
+        beta: 0.75,
+        bias: 2.0,
+    };
+    outs.push(node(&mut g, "lrn", Op::Lrn(lrn), &[x]));
     let prog = ElemProgram {
         instrs: vec![
             ElemInstr::Input(0),
