@@ -13,6 +13,7 @@ pub(crate) mod linalg;
 pub(crate) mod movement;
 pub(crate) mod normalization;
 pub(crate) mod pad;
+pub(crate) mod rearrange;
 pub(crate) mod reduce;
 pub(crate) mod select;
 
@@ -58,7 +59,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 9] = [
+const FAMILIES: [&[OpSpec]; 10] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -68,6 +69,7 @@ const FAMILIES: [&[OpSpec]; 9] = [
     pad::SPECS,
     reduce::SPECS,
     select::SPECS,
+    rearrange::SPECS,
 ];
 
 /// Every registered spec.

@@ -10,6 +10,10 @@
 //!   normalise each row; that is imported as Reshape → Softmax(axis 1) → Reshape, or
 //!   directly as a last-axis Softmax when `axis` is the last dim (the same thing).
 //!   From 13 they normalise along one `axis` (default -1).
+//! - InstanceNormalization (6+) is LayerNorm over the spatial dims (axis 2) then the
+//!   per-channel scale and bias; GroupNormalization (18–20: scale/bias per group; 21+:
+//!   per channel) reshapes to [N, groups, rest], LayerNorm over axis 2, reshapes back and
+//!   applies scale and bias per channel (a per-group one is expanded to channels).
 //! - LRN (1, 13: only the allowed types differ) maps to the IR's Lrn; `size` is
 //!   required, `alpha`/`beta`/`bias` default to 1e-4/0.75/1.
 //! - LayerNormalization (17+) maps to the IR's LayerNorm; only output 0 (Y) may be used
@@ -18,8 +22,9 @@
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BatchNorm, LayerNorm, Lrn, Reshape, Softmax};
+use neoc_ir::ops::{BatchNorm, BinaryOp, Expand, LayerNorm, Lrn, Reshape, Softmax};
 use neoc_ir::Op;
+use neoc_ir::{IrError, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
     spec(
@@ -54,7 +59,126 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "axis, epsilon; only output Y",
     ),
     spec("LRN", 1, 22, lrn, "size, alpha, beta, bias"),
+    spec(
+        "InstanceNormalization",
+        7,
+        22,
+        instance_norm,
+        "LayerNorm over spatial dims, then per-channel scale and bias",
+    ),
+    spec(
+        "GroupNormalization",
+        18,
+        20,
+        group_norm,
+        "scale/bias per group; LayerNorm over [N, groups, rest]",
+    ),
+    spec(
+        "GroupNormalization",
+        21,
+        22,
+        group_norm,
+        "scale/bias per channel; LayerNorm over [N, groups, rest]",
+    ),
 ];
+
+/// `y = x · scale[c] + bias[c]` for per-channel `scale`/`bias` of shape [C] and `x` of
+/// rank `rank` (channels on axis 1); the ONNX node's output.
+fn per_channel_affine(
+    c: &mut NodeCtx<'_>,
+    x: ValueId,
+    (scale, bias): (ValueId, ValueId),
+    channels: u64,
+    rank: usize,
+) -> Built {
+    let mut shape = vec![channels];
+    shape.resize(rank - 1, 1);
+    let s = c.inner(
+        "scale_c",
+        Op::Reshape(Reshape {
+            shape: shape.clone(),
+        }),
+        vec![Some(scale)],
+    )?;
+    let b = c.inner("bias_c", Op::Reshape(Reshape { shape }), vec![Some(bias)])?;
+    let m = c.inner("scaled", Op::Binary(BinaryOp::Mul), vec![Some(x), Some(s)])?;
+    c.emit1(Op::Binary(BinaryOp::Add), vec![Some(m), Some(b)])
+}
+
+fn instance_norm(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let d = c.dims(x)?;
+    if d.len() < 3 {
+        return Err(c.shape_error(format!("needs [N, C, D1, ...], got {d:?}")));
+    }
+    let epsilon = c.attrs.float("epsilon", 1e-5)?;
+    let n = c.inner(
+        "normalize",
+        Op::LayerNorm(LayerNorm { axis: 2, epsilon }),
+        vec![Some(x)],
+    )?;
+    let (scale, bias) = (c.req(1)?, c.req(2)?);
+    per_channel_affine(c, n, (scale, bias), d[1], d.len())
+}
+
+fn group_norm(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let d = c.dims(x)?;
+    let groups = c.attrs.int("num_groups", 0)?;
+    if d.len() < 2 || groups < 1 || d[1] % groups as u64 != 0 {
+        return Err(c.shape_error(format!(
+            "{} groups do not divide the channels of {d:?}",
+            groups
+        )));
+    }
+    let (ch, g) = (d[1], groups as u64);
+    let rest: u64 = d[1..].iter().product::<u64>() / g;
+    let epsilon = c.attrs.float("epsilon", 1e-5)?;
+    let grouped = c.inner(
+        "grouped",
+        Op::Reshape(Reshape {
+            shape: vec![d[0], g, rest],
+        }),
+        vec![Some(x)],
+    )?;
+    let n = c.inner(
+        "normalize",
+        Op::LayerNorm(LayerNorm { axis: 2, epsilon }),
+        vec![Some(grouped)],
+    )?;
+    let back = c.inner(
+        "ungrouped",
+        Op::Reshape(Reshape { shape: d.clone() }),
+        vec![Some(n)],
+    )?;
+    let (mut scale, mut bias) = (c.req(1)?, c.req(2)?);
+    if c.opset < 21 {
+        // Per-group parameters: [G] -> [G, 1] -> [G, C/G] -> [C].
+        let per_channel =
+            |c: &mut NodeCtx<'_>, v: ValueId, what: &str| -> Result<ValueId, IrError> {
+                let col = c.inner(
+                    &format!("{what}_g"),
+                    Op::Reshape(Reshape { shape: vec![g, 1] }),
+                    vec![Some(v)],
+                )?;
+                let wide = c.inner(
+                    &format!("{what}_gc"),
+                    Op::Expand(Expand {
+                        shape: vec![g, ch / g],
+                    }),
+                    vec![Some(col)],
+                )?;
+                c.inner(
+                    &format!("{what}_c"),
+                    Op::Reshape(Reshape { shape: vec![ch] }),
+                    vec![Some(wide)],
+                )
+            };
+        scale = per_channel(c, scale, "scale")?;
+        bias = per_channel(c, bias, "bias")?;
+    }
+    per_channel_affine(c, back, (scale, bias), ch, d.len())
+}
 
 fn lrn(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;

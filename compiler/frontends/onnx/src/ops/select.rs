@@ -1,4 +1,4 @@
-//! Where, Expand, and the boolean ops Not, And, Or, Xor.
+//! Where, Expand, Trilu, and the boolean ops Not, And, Or, Xor.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Where.html> (opset 9),
 //! <https://onnx.ai/onnx/operators/onnx__Expand.html> (opset 8). Notes:
@@ -24,6 +24,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         expand,
         "shape input must be constant; bidirectional broadcast",
+    ),
+    spec(
+        "Trilu",
+        14,
+        22,
+        trilu,
+        "Where(Less/Greater(j - i, k), 0, x); k constant or runtime",
     ),
     spec("Not", 7, 22, not, "desugared: Equal(x, false)"),
     spec("And", 7, 22, and, "desugared: Where(a, b, false)"),
@@ -99,4 +106,39 @@ fn xor(c: &mut NodeCtx<'_>) -> Built {
     )?;
     let f = boolean(c, "false", false);
     c.emit1(Op::Binary(BinaryOp::Equal), vec![Some(eq), Some(f)])
+}
+
+/// Trilu: keeps the upper (`upper = 1`, default) or lower triangle of the last two dims,
+/// counted from diagonal `k`. With `D[i][j] = j − i` a constant, the upper part drops
+/// where `D < k` and the lower part where `D > k`: `Where(Less(D, k), 0, x)` resp.
+/// `Where(Greater(D, k), 0, x)`. A constant `k` folds the comparison into a constant mask;
+/// a runtime `k` (an int64 scalar input) compares at run time.
+fn trilu(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let d = c.dims(x)?;
+    if d.len() < 2 {
+        return Err(c.shape_error(format!("needs at least 2-D input, got {d:?}")));
+    }
+    let k = match c.input(1) {
+        Some(k) => k,
+        None => c.constant("k", Tensor::from_i64(vec![], &[0])),
+    };
+    let upper = c.attrs.int("upper", 1)? != 0;
+    let (rows, cols) = (d[d.len() - 2] as i64, d[d.len() - 1] as i64);
+    let diag: Vec<i64> = (0..rows)
+        .flat_map(|i| (0..cols).map(move |j| j - i))
+        .collect();
+    let diag = c.constant(
+        "diagonal",
+        Tensor::from_i64(vec![rows as u64, cols as u64], &diag),
+    );
+    let drop = if upper {
+        BinaryOp::Less
+    } else {
+        BinaryOp::Greater
+    };
+    let mask = c.inner("drop", Op::Binary(drop), vec![Some(diag), Some(k)])?;
+    let dtype = c.ty(x).dtype;
+    let zero = c.constant("zero", Tensor::from_f64_as(dtype, vec![], &[0.0]));
+    c.emit1(Op::Where, vec![Some(mask), Some(zero), Some(x)])
 }
