@@ -32,11 +32,16 @@ pub fn detect(path: &Path) -> Result<Framework, DriverError> {
 }
 
 /// Imports a model file into the graph IR.
-pub fn import(path: &Path, input_shapes: &[(String, Vec<u64>)]) -> Result<Graph, DriverError> {
+pub fn import(
+    path: &Path,
+    input_shapes: &[(String, Vec<u64>)],
+    constant_inputs: &[(String, neoc_ir::Tensor)],
+) -> Result<Graph, DriverError> {
     match detect(path)? {
         Framework::Onnx => {
             let opts = neoc_onnx::ImportOptions {
                 input_shapes: input_shapes.to_vec(),
+                constant_inputs: constant_inputs.to_vec(),
             };
             Ok(neoc_onnx::import_file(path, &opts)?)
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod frontend;
 pub mod inspect;
 pub mod plan;
+pub use plan::ir_dtype;
 
 pub use error::DriverError;
 pub use frontend::{import, Framework};
@@ -36,6 +37,8 @@ pub struct CompileOptions {
     pub opt_level: u8,
     /// Overrides for input shapes (`--input-shape x=1,3,224,224`).
     pub input_shapes: Vec<(String, Vec<u64>)>,
+    /// Graph inputs bound to constants (`--constant-input sizes=sizes.npy`).
+    pub constant_inputs: Vec<(String, neoc_ir::Tensor)>,
     /// Passes to skip (`--disable-pass NAME`).
     pub disabled_passes: Vec<String>,
     /// Print the graph IR to stderr after each of these passes (`--print-ir-after`).
@@ -48,6 +51,7 @@ impl Default for CompileOptions {
             target: "x86_64".into(),
             opt_level: 2,
             input_shapes: Vec::new(),
+            constant_inputs: Vec::new(),
             disabled_passes: Vec::new(),
             print_ir_after: Vec::new(),
         }
@@ -78,7 +82,7 @@ pub fn compile_file(
     opts: &CompileOptions,
 ) -> Result<(Artifact, CompileReport), DriverError> {
     let t0 = Instant::now();
-    let graph = import(path, &opts.input_shapes)?;
+    let graph = import(path, &opts.input_shapes, &opts.constant_inputs)?;
     let import_time = t0.elapsed();
     let source = path
         .file_name()

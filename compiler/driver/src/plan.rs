@@ -137,6 +137,27 @@ pub(crate) fn artifact_dtype(d: DType) -> neoc_artifact::DType {
     }
 }
 
+/// The graph-IR element type of an artifact/runtime element type (the inverse of
+/// [`artifact_dtype`]).
+pub fn ir_dtype(d: neoc_artifact::DType) -> DType {
+    use neoc_artifact::DType as A;
+    match d {
+        A::F32 => DType::F32,
+        A::F16 => DType::F16,
+        A::BF16 => DType::BF16,
+        A::F64 => DType::F64,
+        A::I8 => DType::I8,
+        A::U8 => DType::U8,
+        A::I16 => DType::I16,
+        A::U16 => DType::U16,
+        A::I32 => DType::I32,
+        A::U32 => DType::U32,
+        A::I64 => DType::I64,
+        A::U64 => DType::U64,
+        A::Bool => DType::Bool,
+    }
+}
+
 fn byte_len(graph: &Graph, v: ValueId) -> u64 {
     let t = &graph.value(v).ty;
     t.shape.num_elements().unwrap_or(0) * t.dtype.size_bytes() as u64

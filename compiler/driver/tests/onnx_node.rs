@@ -345,11 +345,15 @@ fn run_case(
     missing: &mut Vec<String>,
 ) -> Result<(), (Status, String)> {
     let model_path = dir.join("model.onnx");
-    let opts = CompileOptions {
-        target: target.into(),
-        ..CompileOptions::default()
+    let compile = |constant_inputs: Vec<(String, neoc_ir::Tensor)>| {
+        let opts = CompileOptions {
+            target: target.into(),
+            constant_inputs,
+            ..CompileOptions::default()
+        };
+        compile_file(&model_path, &opts)
     };
-    let (artifact, _) = compile_file(&model_path, &opts).map_err(|e| {
+    let refuse = |e: DriverError, missing: &mut Vec<String>| {
         let status = if is_unsupported(&e) {
             Status::Unsupported
         } else {
@@ -359,39 +363,100 @@ fn run_case(
             missing.extend(ops.iter().map(|o| o.op_type.clone()));
         }
         (status, format!("compile: {e}"))
-    })?;
+    };
     let err = |m: String| (Status::Error, m);
-    let model = Model::from_bytes(artifact.to_bytes()).map_err(|e| err(format!("load: {e}")))?;
     let (in_names, out_names) = io_names(&model_path).map_err(err)?;
     let sets = data_sets(dir);
     if sets.is_empty() {
         return Err(err("no test_data_set_* folder".into()));
     }
-    for set in sets {
-        let set_name = set.file_name().unwrap().to_string_lossy().into_owned();
-        let inputs = numbered(&set, "input")
+    let read_inputs = |set: &Path| -> Result<Vec<Ref>, (Status, String)> {
+        let inputs = numbered(set, "input")
             .iter()
             .map(|p| decode_tensor(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(err)?;
         if inputs.len() != in_names.len() {
             return Err(err(format!(
-                "{set_name}: {} input files for {} graph inputs",
+                "{}: {} input files for {} graph inputs",
+                set.display(),
                 inputs.len(),
                 in_names.len()
             )));
         }
+        Ok(inputs)
+    };
+    match compile(Vec::new()) {
+        Ok((artifact, _)) => {
+            let model =
+                Model::from_bytes(artifact.to_bytes()).map_err(|e| err(format!("load: {e}")))?;
+            for set in &sets {
+                let inputs = read_inputs(set)?;
+                check_set(&model, set, (&in_names, &out_names), &inputs, (rtol, atol))?;
+            }
+            Ok(())
+        }
+        // Shape operands fed as graph inputs (Resize sizes, Tile repeats, ...): neoc
+        // compiles static shapes, so each data set is compiled with its rank-0/1 inputs
+        // bound as constants — what `neoc compile --constant-input` does for users.
+        Err(e) if is_not_constant(&e) => {
+            for set in &sets {
+                let inputs = read_inputs(set)?;
+                let bound: Vec<(String, neoc_ir::Tensor)> = in_names
+                    .iter()
+                    .zip(&inputs)
+                    .filter(|(_, t)| t.shape.len() <= 1)
+                    .filter_map(|(n, t)| {
+                        let dtype = neoc_driver::ir_dtype(t.dtype);
+                        let t = neoc_ir::Tensor::from_bytes(
+                            dtype,
+                            t.shape.clone(),
+                            t.data.clone().into(),
+                        );
+                        Some((n.clone(), t.ok()?))
+                    })
+                    .collect();
+                let (artifact, _) = compile(bound).map_err(|e| refuse(e, missing))?;
+                let model = Model::from_bytes(artifact.to_bytes())
+                    .map_err(|e| err(format!("load: {e}")))?;
+                check_set(&model, set, (&in_names, &out_names), &inputs, (rtol, atol))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(refuse(e, missing)),
+    }
+}
+
+/// A compile error caused by an operand that must be a compile-time constant.
+fn is_not_constant(e: &DriverError) -> bool {
+    matches!(
+        e,
+        DriverError::Onnx(OnnxError::Node { source, .. }) if matches!(**source, IrError::NotConstant { .. })
+    )
+}
+
+/// Runs one data set through `model` and compares every output.
+fn check_set(
+    model: &Model,
+    set: &Path,
+    (in_names, out_names): (&[String], &[String]),
+    inputs: &[Ref],
+    (rtol, atol): (f64, f64),
+) -> Result<(), (Status, String)> {
+    let err = |m: String| (Status::Error, m);
+    let set_name = set.file_name().unwrap().to_string_lossy().into_owned();
+    {
         // Inputs the compiled model dropped (unused) are not passed.
         let named: Vec<(&str, TensorRef<'_>)> = in_names
             .iter()
-            .zip(&inputs)
+            .zip(inputs)
             .filter(|(n, _)| model.inputs().iter().any(|s| &s.name == *n))
             .map(|(n, t)| (n.as_str(), TensorRef::new(t.dtype, &t.shape, &t.data)))
             .collect();
         let got = model
             .run_named(&named)
             .map_err(|e| err(format!("{set_name}: run: {e}")))?;
-        let wants = numbered(&set, "output");
+        let wants = numbered(set, "output");
         if wants.len() != out_names.len() {
             return Err(err(format!(
                 "{set_name}: {} output files for {} graph outputs",
@@ -579,6 +644,11 @@ fn write_doc(
          - **unsupported**: compilation refused it as not supported yet (unknown operator,\n  \
            operator form or attribute value lowering lacks, element type without code).\n\
          - **error**: any other compile error, a runtime error, or a panic.\n\n\
+         neoc compiles static shapes. A case whose shape operands arrive as graph inputs\n\
+         (Resize `sizes`, Tile `repeats`, Reshape `shape`, ...) first fails with \"must be a\n\
+         constant\"; it is then compiled once per data set with that set's rank-0 and\n\
+         rank-1 inputs bound as constants — what `neoc compile --constant-input NAME=FILE.npy`\n\
+         does for users — and the remaining inputs fed at run time.\n\n\
          `testmodels/onnx-node/manifest.txt` lists the cases that must pass (one per line,\n\
          `#` comments). Tags: `tol:X` sets rtol and atol to X, `rtol:X` / `atol:X` set one,\n\
          `skip-target:NAME[,NAME]` does not run the case when the host target is one of\n\

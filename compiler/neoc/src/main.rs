@@ -43,6 +43,10 @@ enum Command {
         /// Fix an input's shape: NAME=D0,D1,... (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shapes: Vec<String>,
+        /// Bind an input to a constant value from a .npy file, e.g. the `sizes` of a
+        /// Resize a model takes as an input (repeatable).
+        #[arg(long = "constant-input", value_name = "NAME=FILE.npy")]
+        constant_inputs: Vec<String>,
         /// Skip a graph pass by name (repeatable).
         #[arg(long = "disable-pass", value_name = "PASS")]
         disabled_passes: Vec<String>,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
             output,
             opt_level,
             input_shapes,
+            constant_inputs,
             disabled_passes,
             print_ir_after,
             quiet,
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
                 output,
                 opt_level,
                 input_shapes,
+                constant_inputs,
                 disabled_passes,
                 print_ir_after,
                 quiet,
@@ -214,9 +220,22 @@ struct CompileArgs {
     output: Option<PathBuf>,
     opt_level: u8,
     input_shapes: Vec<String>,
+    constant_inputs: Vec<String>,
     disabled_passes: Vec<String>,
     print_ir_after: Vec<String>,
     quiet: bool,
+}
+
+/// `NAME=FILE.npy` of `--constant-input` as a graph-IR tensor.
+fn parse_constant(s: &str) -> Result<(String, neoc_ir::Tensor), String> {
+    let Some((name, file)) = s.split_once('=') else {
+        return Err(format!("--constant-input `{s}`: expected NAME=FILE.npy"));
+    };
+    let t = npy::read(Path::new(file))?;
+    let dtype = neoc_driver::ir_dtype(t.dtype);
+    let tensor = neoc_ir::Tensor::from_bytes(dtype, t.shape, t.data.into())
+        .map_err(|e| format!("--constant-input {name}: {e:?}"))?;
+    Ok((name.to_string(), tensor))
 }
 
 fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
@@ -225,11 +244,17 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
         .iter()
         .map(|s| parse_shape(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let constant_inputs = args
+        .constant_inputs
+        .iter()
+        .map(|s| parse_constant(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let (output, quiet) = (args.output, args.quiet);
     let opts = neoc_driver::CompileOptions {
         target: args.target,
         opt_level: args.opt_level,
         input_shapes,
+        constant_inputs,
         disabled_passes: args.disabled_passes,
         print_ir_after: args.print_ir_after,
     };
@@ -510,7 +535,7 @@ fn inspect(
         return inspect_artifact(file);
     }
     let info = neoc_onnx::read_model_info(file).map_err(|e| e.to_string())?;
-    let graph = neoc_driver::import(file, &[]).ok();
+    let graph = neoc_driver::import(file, &[], &[]).ok();
     print!(
         "{}",
         neoc_driver::inspect::model_report(&info, graph.as_ref())
@@ -520,7 +545,7 @@ fn inspect(
         write_dot(path, g, &title)?;
     }
     if ir || kernels || (dot.is_some() && !dot_before_passes) {
-        let mut g = neoc_driver::import(file, &[]).map_err(|e| e.to_string())?;
+        let mut g = neoc_driver::import(file, &[], &[]).map_err(|e| e.to_string())?;
         let opts = neoc_driver::CompileOptions {
             opt_level,
             ..neoc_driver::CompileOptions::default()

@@ -264,3 +264,62 @@ fn runtime_depends_on_no_compiler_crates() {
         );
     }
 }
+
+/// A minimal .npy (format 1.0) of int64 values.
+fn write_i64_npy(path: &Path, values: &[i64]) {
+    let mut header = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        values.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in values {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn constant_input_binds_a_shape_operand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = testmodels().join("onnx-node/node/test_tile/model.onnx");
+    let out = tmp.path().join("tile.neo");
+    // Without the binding the runtime `repeats` input cannot give a static shape.
+    let o = neoc(&["compile", s(&model), "-o", s(&out)]);
+    assert_fails(&o, &["Tile", "must be a constant"]);
+    let reps = tmp.path().join("reps.npy");
+    write_i64_npy(&reps, &[7, 6, 4, 2]);
+    let arg = format!("y={}", s(&reps));
+    let o = neoc(&[
+        "compile",
+        s(&model),
+        "--constant-input",
+        &arg,
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = neoc(&["inspect", s(&out)]);
+    let text = stdout(&o);
+    assert!(text.contains("z float32[14,18,16,10]"), "{text}");
+    assert!(
+        !text.contains("  y "),
+        "the bound input left the signature: {text}"
+    );
+    // A value that contradicts the declared input is refused, naming it.
+    write_i64_npy(&reps, &[7, 6, 4]);
+    let o = neoc(&[
+        "compile",
+        s(&model),
+        "--constant-input",
+        &arg,
+        "-o",
+        s(&out),
+    ]);
+    assert_fails(&o, &["--constant-input y", "i64[3]"]);
+}

@@ -263,14 +263,19 @@ fn add_inputs<'g>(
         .iter()
         .filter(|i| !initializers.contains(i.name.as_str()))
         .collect();
-    for (name, _) in &opts.input_shapes {
+    let named = opts
+        .input_shapes
+        .iter()
+        .map(|(n, _)| n)
+        .chain(opts.constant_inputs.iter().map(|(n, _)| n));
+    for name in named {
         if !real.iter().any(|i| &i.name == name) {
             let names: Vec<&str> = real.iter().map(|i| i.name.as_str()).collect();
             return Err(OnnxError::InputShape {
                 file: file.into(),
                 input: name.clone(),
                 message: format!(
-                    "--input-shape names \"{name}\", which is not a graph input (inputs: {})",
+                    "--input-shape/--constant-input names \"{name}\", which is not a graph input (inputs: {})",
                     names.join(", ")
                 ),
             });
@@ -295,7 +300,14 @@ fn add_inputs<'g>(
             .iter()
             .rev()
             .find(|(n, _)| *n == vi.name)
-            .map(|(_, d)| d);
+            .map(|(_, d)| d)
+            .or_else(|| {
+                let bound = opts.constant_inputs.iter().rev();
+                bound
+                    .filter(|(n, _)| *n == vi.name)
+                    .map(|(_, t)| &t.shape)
+                    .next()
+            });
         let dims = match (over, &decl.dims) {
             (Some(o), Some(d)) if o.len() != d.len() => {
                 return Err(err(format!(
@@ -344,6 +356,27 @@ fn add_inputs<'g>(
                 fixed
             }
         };
+        if let Some((_, t)) = opts
+            .constant_inputs
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == vi.name)
+        {
+            let fixed_ok = decl.dims.as_ref().is_none_or(|d| {
+                d.iter()
+                    .zip(&t.shape)
+                    .all(|(dd, &n)| !matches!(dd, DeclDim::Fixed(f) if *f != n))
+            });
+            if t.dtype != dtype || t.shape != dims || !fixed_ok {
+                return Err(err(format!(
+                    "--constant-input {} is {}{:?}, but the model declares input \"{}\" as {dtype}{dims:?}",
+                    vi.name, t.dtype, t.shape, vi.name
+                )));
+            }
+            let id = graph.add_const(&vi.name, t.clone());
+            values.insert(&vi.name, id);
+            continue;
+        }
         let id = graph.add_input(&vi.name, TensorType::new(dtype, &dims));
         values.insert(&vi.name, id);
     }

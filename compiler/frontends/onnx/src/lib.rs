@@ -39,13 +39,18 @@ use bytes::Bytes;
 use std::path::Path;
 
 /// Options for [`import_file`] / [`import_bytes`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImportOptions {
     /// Static shapes for graph inputs, by name (e.g. from `--input-shape
     /// x=1,3,224,224`). They replace the declared shape (whose rank must match) and are
     /// required for inputs with symbolic or unknown dims. Naming a value that is not a
     /// graph input is an error.
     pub input_shapes: Vec<(String, Vec<u64>)>,
+    /// Graph inputs bound to constant values (e.g. from `--constant-input
+    /// sizes=sizes.npy`): they become constants, so shape operands a model takes as
+    /// inputs (Resize sizes, Reshape shapes, ...) fold and the rest compiles statically.
+    /// The value must have the input's element type and declared rank and fixed dims.
+    pub constant_inputs: Vec<(String, neoc_ir::Tensor)>,
 }
 
 /// One supported operator: its ONNX op type and opset range (inclusive).

@@ -248,21 +248,46 @@ fn symbolic_input_dims_need_an_override() {
 
     let opts = ImportOptions {
         input_shapes: vec![("x".into(), vec![5, 3, 4])],
+        ..Default::default()
     };
     let g = import_bytes(bytes.clone(), None, "sym.onnx", &opts).unwrap();
     assert_eq!(g.value(g.outputs()[0]).ty.to_string(), "f32[5,12]");
 
     let bad_rank = ImportOptions {
         input_shapes: vec![("x".into(), vec![5, 12])],
+        ..Default::default()
     };
     let e = import_bytes(bytes.clone(), None, "sym.onnx", &bad_rank).unwrap_err();
     assert!(e.to_string().contains("rank 2"), "{e}");
 
     let bad_name = ImportOptions {
         input_shapes: vec![("q".into(), vec![1])],
+        ..Default::default()
     };
-    let e = import_bytes(bytes, None, "sym.onnx", &bad_name).unwrap_err();
+    let e = import_bytes(bytes.clone(), None, "sym.onnx", &bad_name).unwrap_err();
     assert!(e.to_string().contains("not a graph input"), "{e}");
+
+    // A constant input fixes the shape and folds the whole (Reshape) graph.
+    let x = neoc_ir::Tensor::from_f32(vec![2, 3, 4], &[0.5; 24]);
+    let bound = ImportOptions {
+        constant_inputs: vec![("x".into(), x)],
+        ..Default::default()
+    };
+    let g = import_bytes(bytes.clone(), None, "sym.onnx", &bound).unwrap();
+    assert!(g.inputs().is_empty());
+    assert!(g.const_value(g.outputs()[0]).is_some());
+    let wrong = ImportOptions {
+        constant_inputs: vec![(
+            "x".into(),
+            neoc_ir::Tensor::from_f32(vec![2, 4, 3], &[0.5; 24]),
+        )],
+        ..Default::default()
+    };
+    let e = import_bytes(bytes, None, "sym.onnx", &wrong).unwrap_err();
+    assert!(
+        e.to_string().contains("--constant-input x is f32[2, 4, 3]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod normalization;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod select;
 
 pub use arg_reduce::ArgReduce;
@@ -33,6 +34,7 @@ pub use normalization::{BatchNorm, Softmax};
 pub use pad::{Pad, PadMode};
 pub use pool::{GlobalPool, Pool, PoolKind};
 pub use reduce::{Reduce, ReduceKind};
+pub use resize::Resize;
 
 use crate::error::{OpError, OpResult};
 use crate::shape::TensorType;
@@ -77,6 +79,8 @@ pub enum Op {
     LayerNorm(LayerNorm),
     /// Local response normalization across channels.
     Lrn(Lrn),
+    /// Nearest/linear/cubic resampling to a static output shape.
+    Resize(Resize),
     /// A fused chain of elementwise functions over broadcast inputs.
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
@@ -123,6 +127,7 @@ impl Op {
             Op::Identity => "Identity",
             Op::LayerNorm(_) => "LayerNormalization",
             Op::Lrn(_) => "LRN",
+            Op::Resize(_) => "Resize",
             Op::Elementwise(_) => "Elementwise",
             Op::Fused(_) => "Fused",
             Op::Pad(_) => "Pad",
@@ -150,6 +155,7 @@ impl Op {
             | Op::Expand(_)
             | Op::ArgReduce(_)
             | Op::Lrn(_)
+            | Op::Resize(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
@@ -203,6 +209,7 @@ impl Op {
             Op::Identity => one(req[0].clone()),
             Op::LayerNorm(l) => one(l.infer(inputs)?),
             Op::Lrn(l) => one(l.infer(req[0])?),
+            Op::Resize(r) => one(r.infer(req[0])?),
             Op::Elementwise(p) => one(p.infer(&req)?),
             Op::Fused(f) => one(f.infer(inputs)?),
             Op::Pad(p) => one(p.infer(req[0])?),
@@ -238,6 +245,7 @@ impl Op {
             Op::ArgReduce(a) => a.eval(req[0], out),
             Op::LayerNorm(l) => l.eval(inputs, out),
             Op::Lrn(l) => l.eval(req[0], out),
+            Op::Resize(r) => r.eval(req[0], out),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
                 let anchor_types = f.anchor.infer(
@@ -333,6 +341,7 @@ impl fmt::Display for Op {
                 "size={} alpha={:?} beta={:?} bias={:?}",
                 l.size, l.alpha, l.beta, l.bias
             ),
+            Op::Resize(r) => r.attrs(),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(
                 "anchor_inputs={} {} -> {}",

@@ -156,7 +156,7 @@ impl Reduce {
         }
         if x.dtype == DType::Bool || self.kind.float_only() && !x.dtype.is_float() {
             return shape_err(format!(
-                "{} is not defined for {}",
+                "{} of {} is not supported yet",
                 self.kind.name(),
                 x.dtype
             ));

@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::ops::{
     ArgReduce, BatchNorm, BinaryOp, Cast, Concat, Conv, ElemInstr, ElemProgram, Expand, Fused,
     Gather, Gemm, GlobalPool, LayerNorm, Lrn, Op, Pad, PadMode, Pool, PoolKind, Reduce, ReduceKind,
-    Reshape, Shape, Slice, SliceAxis, Softmax, Transpose, UnaryOp,
+    Reshape, Resize, Shape, Slice, SliceAxis, Softmax, Transpose, UnaryOp,
 };
 
 #[derive(Debug, Clone)]
@@ -336,6 +336,40 @@ impl<'a> Parser<'a> {
             "Expand" => Op::Expand(Expand {
                 shape: self.required(a, "shape", Self::u64s)?,
             }),
+            "Resize" => {
+                use crate::ops::resize::{CoordMode, NearestMode, ResizeMode};
+                let name = |p: &Self, v: &AttrVal<'a>| p.scalar::<String>(v, "a name");
+                let floats = |p: &Self, v: &AttrVal<'a>| p.list::<f32>(v, "numbers");
+                let doubles = |p: &Self, v: &AttrVal<'a>| p.list::<f64>(v, "numbers");
+                let pos = a.pos;
+                let mode = self.required(a, "mode", name)?;
+                let mode = match mode.as_str() {
+                    "linear" => ResizeMode::Linear,
+                    "cubic" => ResizeMode::Cubic {
+                        a: self.required(a, "cubic_a", Self::float)?,
+                    },
+                    "nearest" => {
+                        let m = self.required(a, "nearest", name)?;
+                        ResizeMode::Nearest(NearestMode::from_name(&m).ok_or_else(|| {
+                            self.err_at(pos, format!("unknown nearest mode `{m}`"))
+                        })?)
+                    }
+                    other => return Err(self.err_at(pos, format!("unknown resize mode `{other}`"))),
+                };
+                let coord = self.required(a, "coord", name)?;
+                Op::Resize(Resize {
+                    sizes: self.required(a, "sizes", Self::u64s)?,
+                    scales: self.required(a, "scales", doubles)?,
+                    roi: self.take(a, "roi", floats)?.unwrap_or_default(),
+                    mode,
+                    coord: CoordMode::from_name(&coord).ok_or_else(|| {
+                        self.err_at(pos, format!("unknown coordinate mode `{coord}`"))
+                    })?,
+                    antialias: self.required(a, "antialias", Self::boolean)?,
+                    exclude_outside: self.required(a, "exclude_outside", Self::boolean)?,
+                    extrapolation: self.required(a, "extrapolation", Self::float)?,
+                })
+            }
             "LRN" => Op::Lrn(Lrn {
                 size: self.required::<u64>(a, "size", Self::uint)?,
                 alpha: self.required(a, "alpha", Self::float)?,

@@ -17,6 +17,7 @@ mod normalization;
 mod pad;
 mod pool;
 mod reduce;
+mod resize;
 mod select;
 mod tiled_gemm;
 mod winograd;
@@ -196,6 +197,15 @@ impl<'g> Ctx<'g> {
             .param(name, ScalarType::F32, data.len() as u64, Access::Read)
     }
 
+    /// Binds int64 data computed at compile time (e.g. gather tables) as the next
+    /// read-only parameter of the main kernel.
+    pub fn bind_constant_i64(&mut self, name: &str, data: &[i64]) -> BufId {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.args.push(ArgRef::Constant(bytes.into()));
+        self.b
+            .param(name, ScalarType::I64, data.len() as u64, Access::Read)
+    }
+
     /// The float32 contents of graph constant `v` (row-major), if it is one.
     pub fn const_f32(&self, v: ValueId) -> Option<Vec<f32>> {
         let t = self.graph.const_value(v)?;
@@ -304,6 +314,7 @@ pub fn lower_node(
         Op::MatMul => linalg::matmul(&mut cx, None)?,
         Op::LayerNorm(l) => normalization::layer_norm(&mut cx, l)?,
         Op::Lrn(l) => normalization::lrn(&mut cx, l)?,
+        Op::Resize(r) => resize::resize(&mut cx, r)?,
         Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
         Op::Fused(f) => match f.anchor.as_ref() {
             Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,

@@ -15,6 +15,7 @@ pub(crate) mod normalization;
 pub(crate) mod pad;
 pub(crate) mod rearrange;
 pub(crate) mod reduce;
+pub(crate) mod resize;
 pub(crate) mod select;
 
 use crate::context::{Built, NodeCtx};
@@ -59,7 +60,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 10] = [
+const FAMILIES: [&[OpSpec]; 11] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -70,6 +71,7 @@ const FAMILIES: [&[OpSpec]; 10] = [
     reduce::SPECS,
     select::SPECS,
     rearrange::SPECS,
+    resize::SPECS,
 ];
 
 /// Every registered spec.

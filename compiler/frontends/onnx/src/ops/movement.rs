@@ -393,7 +393,7 @@ fn dropout(c: &mut NodeCtx<'_>) -> Built {
         let training = c.const_scalar(2, "training_mode")?;
         if training.is_some_and(|t| t != 0.0) {
             return Err(c.shape_error(
-                "training_mode is true; only inference (training_mode = false) is supported",
+                "training_mode = true is not supported: neoc compiles inference (training_mode = false)",
             ));
         }
     }

@@ -98,9 +98,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::Fused(_) => 23,
         Op::ArgReduce(_) => 24,
         Op::Lrn(_) => 25,
+        Op::Resize(_) => 26,
     }
 }
-pub(super) const OP_COUNT: usize = 26;
+pub(super) const OP_COUNT: usize = 27;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -352,6 +353,35 @@ pub(crate) fn every_op() -> Graph {
         bias: 2.0,
     };
     outs.push(node(&mut g, "lrn", Op::Lrn(lrn), &[x]));
+    use crate::ops::resize::{CoordMode, NearestMode, ResizeMode};
+    for (i, (mode, coord)) in [
+        (ResizeMode::Linear, CoordMode::HalfPixel),
+        (
+            ResizeMode::Nearest(NearestMode::Floor),
+            CoordMode::Asymmetric,
+        ),
+        (ResizeMode::Cubic { a: -0.5 }, CoordMode::TfCropAndResize),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let roi = if coord == CoordMode::TfCropAndResize {
+            vec![0.0, 0.0, 0.1, 0.2, 1.0, 1.0, 0.9, 0.8]
+        } else {
+            vec![]
+        };
+        let r = crate::ops::Resize {
+            sizes: vec![1, 4, 16, 12],
+            scales: vec![1.0, 1.0, 2.0, 1.5],
+            roi,
+            mode,
+            coord,
+            antialias: i == 0,
+            exclude_outside: i == 2,
+            extrapolation: 0.5,
+        };
+        outs.push(node(&mut g, &format!("resize{i}"), Op::Resize(r), &[x]));
+    }
     let prog = ElemProgram {
         instrs: vec![
             ElemInstr::Input(0),
