@@ -7,6 +7,7 @@
 
 pub mod arg_reduce;
 pub mod conv;
+pub mod cumsum;
 pub mod elementwise;
 pub mod expand;
 pub mod fused;
@@ -23,13 +24,16 @@ pub mod select;
 
 pub use arg_reduce::ArgReduce;
 pub use conv::Conv;
+pub use cumsum::CumSum;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
 pub use layer_norm::LayerNorm;
 pub use linalg::Gemm;
 pub use lrn::Lrn;
-pub use movement::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
+pub use movement::{
+    Cast, Concat, Gather, GatherElements, Reshape, Shape, Slice, SliceAxis, Transpose,
+};
 pub use normalization::{BatchNorm, Softmax};
 pub use pad::{Pad, PadMode};
 pub use pool::{GlobalPool, Pool, PoolKind};
@@ -69,6 +73,8 @@ pub enum Op {
     Concat(Concat),
     /// Gather along one axis: inputs `data, indices`.
     Gather(Gather),
+    /// Per-element gather along one axis: inputs `data, indices` of equal rank.
+    GatherElements(GatherElements),
     Slice(Slice),
     /// The shape of the input as an `i64` tensor (always folded: shapes are static).
     Shape(Shape),
@@ -81,6 +87,8 @@ pub enum Op {
     Lrn(Lrn),
     /// Nearest/linear/cubic resampling to a static output shape.
     Resize(Resize),
+    /// Cumulative sum along one axis.
+    CumSum(CumSum),
     /// A fused chain of elementwise functions over broadcast inputs.
     Elementwise(ElemProgram),
     /// An anchor op (Conv, Gemm, ...) with an elementwise epilogue.
@@ -121,6 +129,7 @@ impl Op {
             Op::Transpose(_) => "Transpose",
             Op::Concat(_) => "Concat",
             Op::Gather(_) => "Gather",
+            Op::GatherElements(_) => "GatherElements",
             Op::Slice(_) => "Slice",
             Op::Shape(_) => "Shape",
             Op::Cast(_) => "Cast",
@@ -128,6 +137,7 @@ impl Op {
             Op::LayerNorm(_) => "LayerNormalization",
             Op::Lrn(_) => "LRN",
             Op::Resize(_) => "Resize",
+            Op::CumSum(_) => "CumSum",
             Op::Elementwise(_) => "Elementwise",
             Op::Fused(_) => "Fused",
             Op::Pad(_) => "Pad",
@@ -156,8 +166,9 @@ impl Op {
             | Op::ArgReduce(_)
             | Op::Lrn(_)
             | Op::Resize(_)
+            | Op::CumSum(_)
             | Op::Identity => (1, 1),
-            Op::Binary(_) | Op::MatMul | Op::Gather(_) => (2, 2),
+            Op::Binary(_) | Op::MatMul | Op::Gather(_) | Op::GatherElements(_) => (2, 2),
             Op::Conv(_) | Op::Gemm(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
@@ -200,6 +211,7 @@ impl Op {
             Op::Transpose(t) => one(t.infer(req[0])?),
             Op::Concat(c) => one(c.infer(&req)?),
             Op::Gather(g) => one(g.infer(req[0], req[1])?),
+            Op::GatherElements(g) => one(g.infer(req[0], req[1])?),
             Op::Slice(s) => one(s.infer(req[0])?),
             Op::Shape(s) => one(s.infer(req[0])?),
             Op::Cast(c) => one(TensorType {
@@ -210,6 +222,7 @@ impl Op {
             Op::LayerNorm(l) => one(l.infer(inputs)?),
             Op::Lrn(l) => one(l.infer(req[0])?),
             Op::Resize(r) => one(r.infer(req[0])?),
+            Op::CumSum(c) => one(c.infer(req[0])?),
             Op::Elementwise(p) => one(p.infer(&req)?),
             Op::Fused(f) => one(f.infer(inputs)?),
             Op::Pad(p) => one(p.infer(req[0])?),
@@ -236,6 +249,7 @@ impl Op {
             Op::Transpose(t) => t.eval(req[0]),
             Op::Concat(c) => c.eval(&req, out),
             Op::Gather(g) => g.eval(req[0], req[1], out),
+            Op::GatherElements(g) => g.eval(req[0], req[1], out),
             Op::Slice(s) => s.eval(req[0], out),
             Op::Shape(s) => Ok(s.eval(req[0])),
             Op::Pad(p) => p.eval(req[0], out),
@@ -246,6 +260,7 @@ impl Op {
             Op::LayerNorm(l) => l.eval(inputs, out),
             Op::Lrn(l) => l.eval(req[0], out),
             Op::Resize(r) => r.eval(req[0], out),
+            Op::CumSum(c) => c.eval(req[0], out),
             Op::Elementwise(p) => p.eval(&req, out),
             Op::Fused(f) => {
                 let anchor_types = f.anchor.infer(
@@ -317,6 +332,7 @@ impl fmt::Display for Op {
             Op::Transpose(t) => format!("perm={:?}", t.perm),
             Op::Concat(c) => format!("axis={}", c.axis),
             Op::Gather(g) => format!("axis={}", g.axis),
+            Op::GatherElements(g) => format!("axis={}", g.axis),
             Op::Slice(s) => {
                 let list = |f: fn(&SliceAxis) -> i64| {
                     let v: Vec<i64> = s.axes.iter().map(f).collect();
@@ -342,6 +358,10 @@ impl fmt::Display for Op {
                 l.size, l.alpha, l.beta, l.bias
             ),
             Op::Resize(r) => r.attrs(),
+            Op::CumSum(c) => format!(
+                "axis={} exclusive={} reverse={}",
+                c.axis, c.exclusive, c.reverse
+            ),
             Op::Elementwise(p) => format!("{p}"),
             Op::Fused(fz) => format!(
                 "anchor_inputs={} {} -> {}",

@@ -235,6 +235,68 @@ impl Gather {
     }
 }
 
+/// GatherElements along `axis`: the output has the indices' shape, and element `i` is
+/// the data element at `i` with coordinate `axis` replaced by `indices[i]` (negative
+/// indices count from the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GatherElements {
+    pub axis: usize,
+}
+
+impl GatherElements {
+    pub(crate) fn infer(&self, data: &TensorType, idx: &TensorType) -> OpResult<TensorType> {
+        let (dd, id) = (dims(data)?, dims(idx)?);
+        normalize_axis(self.axis as i64, dd.len())?;
+        if !matches!(idx.dtype, DType::I64 | DType::I32) {
+            return shape_err(format!("indices must be int32 or int64, got {}", idx.dtype));
+        }
+        if dd.len() != id.len() {
+            return shape_err(format!("data {dd:?} and indices {id:?} differ in rank"));
+        }
+        if dd
+            .iter()
+            .zip(&id)
+            .enumerate()
+            .any(|(a, (&d, &i))| a != self.axis && i > d)
+        {
+            return shape_err(format!("indices {id:?} exceed data {dd:?} off the axis"));
+        }
+        Ok(TensorType {
+            dtype: data.dtype,
+            shape: IrShape::fixed(&id),
+        })
+    }
+
+    pub(crate) fn eval(&self, data: &Tensor, idx: &Tensor, out: &TensorType) -> OpResult<Tensor> {
+        let od = out.dims()?;
+        let ds = crate::shape::strides(&data.shape);
+        let axis_len = data.shape[self.axis] as i64;
+        let mut map = Vec::with_capacity(od.iter().product::<u64>() as usize);
+        let mut coord = vec![0u64; od.len()];
+        for &i in &idx.to_i64_vec() {
+            let i = if i < 0 { i + axis_len } else { i };
+            if i < 0 || i >= axis_len {
+                return shape_err(format!(
+                    "index {i} is out of range for axis of size {axis_len}"
+                ));
+            }
+            let mut at = 0u64;
+            for (a, &c) in coord.iter().enumerate() {
+                at += if a == self.axis { i as u64 } else { c } * ds[a];
+            }
+            map.push(at as usize);
+            for a in (0..coord.len()).rev() {
+                coord[a] += 1;
+                if coord[a] < od[a] {
+                    break;
+                }
+                coord[a] = 0;
+            }
+        }
+        gather_elements(data, &map, od)
+    }
+}
+
 /// One sliced axis: elements `start, start+step, ...` strictly before `end`.
 /// `start`/`end` are already clamped to the axis (for negative steps `end` may be -1,
 /// meaning "through index 0").

@@ -291,6 +291,14 @@ impl<'a> Parser<'a> {
             "Gather" => Op::Gather(Gather {
                 axis: self.required(a, "axis", Self::uint)?,
             }),
+            "CumSum" => Op::CumSum(crate::ops::CumSum {
+                axis: self.required(a, "axis", Self::uint)?,
+                exclusive: self.required(a, "exclusive", Self::boolean)?,
+                reverse: self.required(a, "reverse", Self::boolean)?,
+            }),
+            "GatherElements" => Op::GatherElements(crate::ops::GatherElements {
+                axis: self.required(a, "axis", Self::uint)?,
+            }),
             "Slice" => {
                 let axes = self.required(a, "axes", Self::usizes)?;
                 let starts = self.required(a, "starts", Self::i64s)?;

@@ -315,6 +315,7 @@ pub fn lower_node(
         Op::LayerNorm(l) => normalization::layer_norm(&mut cx, l)?,
         Op::Lrn(l) => normalization::lrn(&mut cx, l)?,
         Op::Resize(r) => resize::resize(&mut cx, r)?,
+        Op::CumSum(c) => reduce::cumsum(&mut cx, c)?,
         Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
         Op::Fused(f) => match f.anchor.as_ref() {
             Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,
@@ -332,6 +333,7 @@ pub fn lower_node(
         Op::Transpose(t) => movement::transpose(&mut cx, t)?,
         Op::Concat(c) => movement::concat(&mut cx, c)?,
         Op::Gather(g) => movement::gather(&mut cx, g)?,
+        Op::GatherElements(g) => movement::gather_elements(&mut cx, g)?,
         Op::Slice(s) => movement::slice(&mut cx, s)?,
         Op::Pad(p) => pad::pad(&mut cx, p)?,
         Op::Reduce(r) => reduce::reduce(&mut cx, r)?,

@@ -138,3 +138,47 @@ pub(super) fn slice(cx: &mut Ctx<'_>, s: &Slice) -> Result<(), LowerError> {
     });
     Ok(())
 }
+
+/// GatherElements: one output element per index; the data offset is the output's own
+/// coordinates with the axis coordinate replaced by the (wrapped, clamped) index.
+pub(super) fn gather_elements(
+    cx: &mut Ctx<'_>,
+    g: &neoc_ir::ops::GatherElements,
+) -> Result<(), LowerError> {
+    let (Some(vd), Some(vi)) = (cx.input(0), cx.input(1)) else {
+        return cx.err("missing operand");
+    };
+    let (dd, id) = (cx.dims(vd)?, cx.dims(vi)?);
+    let idx_t = cx.scalar_type(vi)?;
+    let data = cx.bind_input(0)?;
+    let indices = cx.bind_input(1)?;
+    let y = cx.bind_output(0)?;
+    let ds = neoc_ir::shape::strides(&dd);
+    let axis_len = dd[g.axis] as i64;
+    let j = cx.b.var("j", ScalarType::I64);
+    cx.b.loop_nest("o", &id, &[LoopKind::Parallel], |b, coords| {
+        let flat = crate::builder::linear_index(coords, &id);
+        let raw = Expr::load(indices, flat.clone());
+        let raw = if idx_t == ScalarType::I64 {
+            raw
+        } else {
+            Expr::cast(ScalarType::I64, raw)
+        };
+        b.assign(j, raw);
+        // Negative indices count from the end; out-of-range ones are clamped (a kernel
+        // must not read outside the data).
+        let wrapped = Expr::select(
+            Expr::cmp(CmpOp::Lt, Expr::var(j), Expr::i64(0)),
+            Expr::var(j) + Expr::i64(axis_len),
+            Expr::var(j),
+        );
+        b.assign(j, wrapped.max(Expr::i64(0)).min(Expr::i64(axis_len - 1)));
+        let mut src = Expr::i64(0);
+        for (a, c) in coords.iter().enumerate() {
+            let coord = if a == g.axis { Expr::var(j) } else { c.clone() };
+            src = src + coord * Expr::i64(ds[a] as i64);
+        }
+        b.store(y, flat, Expr::load(data, src));
+    });
+    Ok(())
+}

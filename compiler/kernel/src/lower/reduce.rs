@@ -255,3 +255,34 @@ mod tests {
         );
     }
 }
+
+/// CumSum: parallel over the (outer, inner) lines of the axis, a running sum along it.
+pub(super) fn cumsum(cx: &mut Ctx<'_>, c: &neoc_ir::ops::CumSum) -> Result<(), LowerError> {
+    let vx = cx.operand(0)?;
+    let xd = cx.dims(vx)?;
+    let t = cx.scalar_type(vx)?;
+    let len = xd[c.axis] as i64;
+    let inner: i64 = xd[c.axis + 1..].iter().product::<u64>() as i64;
+    let outer: i64 = xd[..c.axis].iter().product::<u64>() as i64;
+    let x = cx.bind_input(0)?;
+    let y = cx.bind_output(0)?;
+    let acc = cx.b.var("acc", t);
+    cx.b.for_loop("line", 0, outer * inner, LoopKind::Parallel, |b, line| {
+        let o = line.clone() / Expr::i64(inner);
+        let i = line % Expr::i64(inner);
+        b.assign(acc, super::fconst(0.0, t));
+        b.for_loop("k", 0, len, LoopKind::Serial, |b, k| {
+            let k = if c.reverse { Expr::i64(len - 1) - k } else { k };
+            let at = (o.clone() * Expr::i64(len) + k) * Expr::i64(inner) + i.clone();
+            let v = Expr::load(x, at.clone());
+            if c.exclusive {
+                b.store(y, at, Expr::var(acc));
+                b.assign(acc, Expr::var(acc) + v);
+            } else {
+                b.assign(acc, Expr::var(acc) + v);
+                b.store(y, at, Expr::var(acc));
+            }
+        });
+    });
+    Ok(())
+}

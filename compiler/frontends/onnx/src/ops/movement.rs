@@ -54,6 +54,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "constant starts/ends/axes/steps inputs",
     ),
     spec("Gather", 7, 22, gather, "indices constant or not"),
+    spec(
+        "GatherElements",
+        11,
+        22,
+        gather_elements,
+        "negative indices wrap; out-of-range ones are clamped",
+    ),
     spec("Shape", 7, 22, shape, "start/end from 15; folded"),
     spec("Cast", 7, 22, cast, ""),
     spec(
@@ -419,4 +426,14 @@ mod tests {
         let a = clamp_axis(0, 0, 0, -1, -1);
         assert_eq!(a.len(), 0);
     }
+}
+
+fn gather_elements(c: &mut NodeCtx<'_>) -> Built {
+    let (data, idx) = (c.req(0)?, c.req(1)?);
+    let rank = c.dims(data)?.len();
+    let axis = c.axis(c.attrs.int("axis", 0)?, rank)?;
+    c.emit1(
+        Op::GatherElements(neoc_ir::ops::GatherElements { axis }),
+        vec![Some(data), Some(idx)],
+    )
 }

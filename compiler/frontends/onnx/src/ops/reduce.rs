@@ -9,6 +9,7 @@
 //! - Negative axes count from the end; repeated axes count once. `keepdims` defaults to 1.
 //! - ReduceLogSumExp is desugared: `m + log(sum(exp(x - m)))` with `m = ReduceMax(x)`
 //!   (kept dims), so large inputs do not overflow.
+//! - CumSum (11+): the `axis` input must be a constant scalar; `exclusive`, `reverse`.
 //! - ArgMax/ArgMin (<https://onnx.ai/onnx/operators/onnx__ArgMax.html>) map to the IR
 //!   `ArgReduce`: `axis` (default 0, negative from 11), `keepdims` (default 1) and
 //!   `select_last_index` (12+; absent before, which means 0).
@@ -67,6 +68,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         arg_min,
         "axis, keepdims, select_last_index; int64 output",
+    ),
+    spec(
+        "CumSum",
+        11,
+        22,
+        cumsum,
+        "axis input constant; exclusive, reverse",
     ),
 ];
 
@@ -208,4 +216,19 @@ fn log_sum_exp(c: &mut NodeCtx<'_>) -> Built {
         )?
     };
     c.emit1(Op::Binary(BinaryOp::Add), vec![Some(m), Some(s)])
+}
+
+fn cumsum(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let rank = c.dims(x)?.len();
+    let axis = c
+        .const_scalar(1, "axis")?
+        .ok_or_else(|| c.shape_error("input 1 (axis) is required"))?;
+    let axis = c.axis(axis as i64, rank)?;
+    let cs = neoc_ir::ops::CumSum {
+        axis,
+        exclusive: c.attrs.int("exclusive", 0)? != 0,
+        reverse: c.attrs.int("reverse", 0)? != 0,
+    };
+    c.emit1(Op::CumSum(cs), vec![Some(x)])
 }

@@ -99,9 +99,11 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::ArgReduce(_) => 24,
         Op::Lrn(_) => 25,
         Op::Resize(_) => 26,
+        Op::GatherElements(_) => 27,
+        Op::CumSum(_) => 28,
     }
 }
-pub(super) const OP_COUNT: usize = 27;
+pub(super) const OP_COUNT: usize = 29;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -353,6 +355,19 @@ pub(crate) fn every_op() -> Graph {
         bias: 2.0,
     };
     outs.push(node(&mut g, "lrn", Op::Lrn(lrn), &[x]));
+    let ge_idx = g.add_const("ge_idx", Tensor::from_i64(vec![1, 4, 2, 8], &[1; 64]));
+    outs.push(node(
+        &mut g,
+        "gather_elements",
+        Op::GatherElements(crate::ops::GatherElements { axis: 2 }),
+        &[x, ge_idx],
+    ));
+    let cumsum = crate::ops::CumSum {
+        axis: 3,
+        exclusive: true,
+        reverse: true,
+    };
+    outs.push(node(&mut g, "cumsum", Op::CumSum(cumsum), &[x]));
     use crate::ops::resize::{CoordMode, NearestMode, ResizeMode};
     for (i, (mode, coord)) in [
         (ResizeMode::Linear, CoordMode::HalfPixel),
