@@ -237,25 +237,6 @@ fn into_output(b: &mut KernelBuilder, gs: &[Group], rules: &Rules, x: BufId, y: 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_alternate_and_skip_unit_axes() {
-        // [2,3,1,5,7] reducing axes 1 and 2 (size 1) and 3: kept 2 | reduced 15 | kept 7.
-        let gs = groups(&[2, 3, 1, 5, 7], &[false, true, true, true, false]);
-        let v: Vec<(u64, bool, u64, u64)> = gs
-            .iter()
-            .map(|g| (g.size, g.reduced, g.in_stride, g.out_stride))
-            .collect();
-        assert_eq!(
-            v,
-            vec![(2, false, 105, 7), (15, true, 7, 0), (7, false, 1, 1)]
-        );
-    }
-}
-
 /// CumSum: parallel over the (outer, inner) lines of the axis, a running sum along it.
 pub(super) fn cumsum(cx: &mut Ctx<'_>, c: &neoc_ir::ops::CumSum) -> Result<(), LowerError> {
     let vx = cx.operand(0)?;
@@ -285,4 +266,23 @@ pub(super) fn cumsum(cx: &mut Ctx<'_>, c: &neoc_ir::ops::CumSum) -> Result<(), L
         });
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_alternate_and_skip_unit_axes() {
+        // [2,3,1,5,7] reducing axes 1 and 2 (size 1) and 3: kept 2 | reduced 15 | kept 7.
+        let gs = groups(&[2, 3, 1, 5, 7], &[false, true, true, true, false]);
+        let v: Vec<(u64, bool, u64, u64)> = gs
+            .iter()
+            .map(|g| (g.size, g.reduced, g.in_stride, g.out_stride))
+            .collect();
+        assert_eq!(
+            v,
+            vec![(2, false, 105, 7), (15, true, 7, 0), (7, false, 1, 1)]
+        );
+    }
 }

@@ -407,6 +407,16 @@ fn dropout(c: &mut NodeCtx<'_>) -> Built {
     c.emit1(Op::Identity, vec![Some(x)])
 }
 
+fn gather_elements(c: &mut NodeCtx<'_>) -> Built {
+    let (data, idx) = (c.req(0)?, c.req(1)?);
+    let rank = c.dims(data)?.len();
+    let axis = c.axis(c.attrs.int("axis", 0)?, rank)?;
+    c.emit1(
+        Op::GatherElements(neoc_ir::ops::GatherElements { axis }),
+        vec![Some(data), Some(idx)],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,14 +436,4 @@ mod tests {
         let a = clamp_axis(0, 0, 0, -1, -1);
         assert_eq!(a.len(), 0);
     }
-}
-
-fn gather_elements(c: &mut NodeCtx<'_>) -> Built {
-    let (data, idx) = (c.req(0)?, c.req(1)?);
-    let rank = c.dims(data)?.len();
-    let axis = c.axis(c.attrs.int("axis", 0)?, rank)?;
-    c.emit1(
-        Op::GatherElements(neoc_ir::ops::GatherElements { axis }),
-        vec![Some(data), Some(idx)],
-    )
 }
