@@ -13,6 +13,7 @@ pub(crate) mod linalg;
 pub(crate) mod movement;
 pub(crate) mod normalization;
 pub(crate) mod pad;
+pub(crate) mod quantize;
 pub(crate) mod rearrange;
 pub(crate) mod reduce;
 pub(crate) mod resize;
@@ -60,7 +61,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 11] = [
+const FAMILIES: [&[OpSpec]; 12] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -72,6 +73,7 @@ const FAMILIES: [&[OpSpec]; 11] = [
     select::SPECS,
     rearrange::SPECS,
     resize::SPECS,
+    quantize::SPECS,
 ];
 
 /// Every registered spec.
