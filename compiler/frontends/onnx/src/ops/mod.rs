@@ -9,6 +9,7 @@
 pub(crate) mod constant;
 pub(crate) mod conv_pool;
 pub(crate) mod elementwise;
+pub(crate) mod generate;
 pub(crate) mod linalg;
 pub(crate) mod movement;
 pub(crate) mod normalization;
@@ -61,7 +62,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 12] = [
+const FAMILIES: [&[OpSpec]; 13] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -74,6 +75,7 @@ const FAMILIES: [&[OpSpec]; 12] = [
     rearrange::SPECS,
     resize::SPECS,
     quantize::SPECS,
+    generate::SPECS,
 ];
 
 /// Every registered spec.
