@@ -30,6 +30,12 @@ pub enum UnaryOp {
     Tanh,
     /// Error function; absolute error at most 2e-7.
     Erf,
+    /// Sine, computed in f64 (about 1 ulp of the result type while |x| < 1e5).
+    Sin,
+    /// Cosine, as `Sin`.
+    Cos,
+    /// Arc tangent, computed in f64 (about 1 ulp); `±inf → ±π/2`.
+    Atan,
     Floor,
     Ceil,
     /// Round half to even.

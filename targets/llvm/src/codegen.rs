@@ -709,6 +709,9 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             UnaryOp::Log => self.math.call(ir, MathFn::Log, &[x])?,
             UnaryOp::Tanh => self.math.call(ir, MathFn::Tanh, &[x])?,
             UnaryOp::Erf => self.math.call(ir, MathFn::Erf, &[x])?,
+            UnaryOp::Sin => self.math.call(ir, MathFn::Sin, &[x])?,
+            UnaryOp::Cos => self.math.call(ir, MathFn::Cos, &[x])?,
+            UnaryOp::Atan => self.math.call(ir, MathFn::Atan, &[x])?,
             UnaryOp::Not => return Err(ir.internal(format!("{op:?} on {t}"))),
         };
         Ok(r.into())

@@ -14,6 +14,8 @@
 //! | erf  | Eigen/XNNPACK rational (odd deg 13 / even deg 8) evaluated in f64, saturated at |x| ≥ 3.9 | `2/√π·x·e^{−x²}·Σ(2x²)^n/(2n+1)!!` below 2.5, else continued fraction for erfc |
 //! | pow  | `exp(b·log|a|)` computed in f64, C99 special cases | the same in f64 |
 //! | rem  | `a − trunc(a/b)·b` with an fma in f64, sign fix-ups | the same in f64 |
+//! | sin, cos | in f64: `x = n·π/2 + r` (3-part Cody–Waite), fdlibm kernel polynomials on `|r| ≤ π/4`, quadrant select | the same |
+//! | atan | in f64: Cephes `atan` (reduction at tan(3π/8) and 0.66, rational P(4)/Q(5)) | the same |
 //!
 //! Error bounds are stated in `docs/llvm-backend.md` and measured by
 //! `tests/math_accuracy.rs`.
@@ -46,6 +48,9 @@ pub(crate) enum MathFn {
     Pow,
     /// Float remainder with the sign of the dividend (`fmod`), two arguments.
     Fmod,
+    Sin,
+    Cos,
+    Atan,
 }
 
 impl MathFn {
@@ -57,6 +62,9 @@ impl MathFn {
             MathFn::Erf => "erf",
             MathFn::Pow => "pow",
             MathFn::Fmod => "fmod",
+            MathFn::Sin => "sin",
+            MathFn::Cos => "cos",
+            MathFn::Atan => "atan",
         }
     }
     fn arity(self) -> usize {
@@ -158,6 +166,9 @@ impl<'ctx> MathLib<'ctx> {
             MathFn::Erf => self.erf(&ir, &fp, x)?,
             MathFn::Pow => self.pow(&ir, &fp, x, args[1])?,
             MathFn::Fmod => fmod(&ir, &fp, x, args[1])?,
+            MathFn::Sin => sin_cos(&ir, &fp, x, false)?,
+            MathFn::Cos => sin_cos(&ir, &fp, x, true)?,
+            MathFn::Atan => atan(&ir, &fp, x)?,
         };
         builder.build_return(Some(&result)).map_err(|e| ir.err(e))?;
         Ok(func)
@@ -400,6 +411,106 @@ fn enum_attr(ctx: &Context, name: &str, val: u64) -> Attribute {
 }
 
 /// `x` extended to f64, for the helpers computed in f64 (unchanged when already f64).
+/// `sin(x)` (or `cos(x)` when `cos`), computed in f64; see the module table. Accurate
+/// to about 1 ulp of f64 while `|x| < 2^26`; beyond, the Cody–Waite reduction loses
+/// bits (f32 results stay within 1e-6 absolute up to about 1e5).
+fn sin_cos<'ctx>(
+    ir: &Ir<'_, 'ctx>,
+    fp: &Fp<'ctx>,
+    x: FloatValue<'ctx>,
+    cos: bool,
+) -> Result<FloatValue<'ctx>> {
+    let f64t = ir.ctx.f64_type();
+    let c = |v| ir.fc(f64t, v);
+    let xd = widen(ir, fp, x)?;
+    let n = ir.fintr("llvm.roundeven", &[ir.fmul(xd, c(std::f64::consts::FRAC_2_PI))?])?;
+    let neg_n = ir.fneg(n)?;
+    // π/2 = P1 + P2 + P3 (fdlibm's pio2_1, pio2_1t split).
+    let r = ir.fma(neg_n, c(1.570_796_326_734_125_614_17), xd)?;
+    let r = ir.fma(neg_n, c(6.077_100_506_506_192_249_3e-11), r)?;
+    let r = ir.fma(neg_n, c(2.022_266_248_795_950_732_4e-21), r)?;
+    let z = ir.fmul(r, r)?;
+    // fdlibm __kernel_sin / __kernel_cos.
+    let sp = ir.poly(
+        z,
+        &[
+            1.589_690_995_211_550_102_21e-10,
+            -2.505_076_025_340_686_341_95e-8,
+            2.755_731_370_707_006_767_89e-6,
+            -1.984_126_982_985_794_931_34e-4,
+            8.333_333_333_322_489_461_24e-3,
+            -1.666_666_666_666_663_243_48e-1,
+        ],
+    )?;
+    let s = ir.fma(ir.fmul(r, z)?, sp, r)?;
+    let cp = ir.poly(
+        z,
+        &[
+            -1.135_964_755_778_819_482_65e-11,
+            2.087_572_321_298_174_827_90e-9,
+            -2.755_731_435_139_066_330_35e-7,
+            2.480_158_728_947_672_941_78e-5,
+            -1.388_888_888_887_410_957_49e-3,
+            4.166_666_666_666_660_190_37e-2,
+        ],
+    )?;
+    let cc = ir.fma(ir.fmul(z, z)?, cp, ir.fma(c(-0.5), z, c(1.0))?)?;
+    // Quadrant q = (n [+ 1 for cos]) mod 4, as an exact float in 0..4.
+    let m = if cos { ir.fadd(n, c(1.0))? } else { n };
+    let q = ir.fsub(m, ir.fmul(c(4.0), ir.fintr("llvm.floor", &[ir.fmul(m, c(0.25))?])?)?)?;
+    let is = |v: f64| ir.fcmp(F::OEQ, q, c(v));
+    let r3 = ir.fneg(cc)?;
+    let r2 = ir.fsel(is(2.0)?, ir.fneg(s)?, r3)?;
+    let r1 = ir.fsel(is(1.0)?, cc, r2)?;
+    let res = ir.fsel(is(0.0)?, s, r1)?;
+    narrow(ir, fp, res)
+}
+
+/// `atan(x)`, computed in f64 with Cephes `atan`; about 1 ulp of f64. `±inf` → `±π/2`.
+fn atan<'ctx>(ir: &Ir<'_, 'ctx>, fp: &Fp<'ctx>, x: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
+    let f64t = ir.ctx.f64_type();
+    let c = |v| ir.fc(f64t, v);
+    let xd = widen(ir, fp, x)?;
+    let a = ir.fabs(xd)?;
+    let big = ir.fcmp(F::OGT, a, c(2.414_213_562_373_095_048_80))?;
+    let mid = ir.fcmp(F::OGT, a, c(0.66))?;
+    let recip = ir.fneg(ir.fdiv(c(1.0), a)?)?;
+    let shifted = ir.fdiv(ir.fsub(a, c(1.0))?, ir.fadd(a, c(1.0))?)?;
+    let xr = ir.fsel(big, recip, ir.fsel(mid, shifted, a)?)?;
+    let y0 = ir.fsel(
+        big,
+        c(std::f64::consts::FRAC_PI_2),
+        ir.fsel(mid, c(std::f64::consts::FRAC_PI_4), c(0.0))?,
+    )?;
+    const MOREBITS: f64 = 6.123_233_995_736_765_886_130e-17;
+    let more = ir.fsel(big, c(MOREBITS), ir.fsel(mid, c(0.5 * MOREBITS), c(0.0))?)?;
+    let z = ir.fmul(xr, xr)?;
+    let p = ir.poly(
+        z,
+        &[
+            -8.750_608_600_031_904_122_785e-1,
+            -1.615_753_718_733_365_076_637e1,
+            -7.500_855_792_314_704_667_340e1,
+            -1.228_866_684_490_136_173_410e2,
+            -6.485_021_904_942_025_371_773e1,
+        ],
+    )?;
+    let q = ir.poly(
+        z,
+        &[
+            1.0,
+            2.485_846_490_142_306_297_962e1,
+            1.650_270_098_316_988_542_046e2,
+            4.328_810_604_912_902_668_951e2,
+            4.853_903_996_359_136_964_868e2,
+            1.945_506_571_482_613_964_425e2,
+        ],
+    )?;
+    let t = ir.fdiv(ir.fmul(z, p)?, q)?;
+    let y = ir.fadd(ir.fadd(y0, ir.fma(xr, t, xr)?)?, more)?;
+    narrow(ir, fp, ir.copysign(y, xd)?)
+}
+
 fn widen<'ctx>(ir: &Ir<'_, 'ctx>, fp: &Fp<'ctx>, x: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
     if fp.is64 {
         Ok(x)

@@ -6,11 +6,14 @@ mod common;
 use common::{ptr, runnable_levels, Lib};
 use neoc_kernel::{Access, Expr, Kernel, KernelBuilder, LoopKind, ScalarType, UnaryOp};
 
-const OPS: [(UnaryOp, &str); 4] = [
+const OPS: [(UnaryOp, &str); 7] = [
     (UnaryOp::Exp, "exp"),
     (UnaryOp::Log, "log"),
     (UnaryOp::Tanh, "tanh"),
     (UnaryOp::Erf, "erf"),
+    (UnaryOp::Sin, "sin"),
+    (UnaryOp::Cos, "cos"),
+    (UnaryOp::Atan, "atan"),
 ];
 
 fn unary_kernel(name: &str, op: UnaryOp, ty: ScalarType, n: u64) -> Kernel {
@@ -29,6 +32,9 @@ fn reference(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Log => x.ln(),
         UnaryOp::Tanh => x.tanh(),
         UnaryOp::Erf => libm::erf(x),
+        UnaryOp::Sin => x.sin(),
+        UnaryOp::Cos => x.cos(),
+        UnaryOp::Atan => x.atan(),
         _ => unreachable!(),
     }
 }
@@ -50,6 +56,13 @@ fn inputs(op: UnaryOp) -> Vec<f64> {
             .collect(),
         UnaryOp::Tanh => sweep(-12.0, 12.0, 100_000)
             .chain(sweep(-1.0, 1.0, 20_000))
+            .collect(),
+        UnaryOp::Sin | UnaryOp::Cos => sweep(-1000.0, 1000.0, 100_000)
+            .chain(sweep(-7.0, 7.0, 20_000))
+            .collect(),
+        UnaryOp::Atan => sweep(-50.0, 50.0, 100_000)
+            .chain(sweep(-3.0, 3.0, 20_000))
+            .chain((0..2000).map(|i| 1.5f64.powi(i - 1000)))
             .collect(),
         _ => sweep(-6.0, 6.0, 100_000)
             .chain(sweep(-0.5, 0.5, 20_000))
@@ -186,6 +199,14 @@ fn run(ty: ScalarType) {
                     assert!(stats.max_abs <= 2e-7, "{name} {ty} {}: {stats:?}", l.name);
                     assert!(tiny.max_ulp <= 4.0, "{name} {ty} {}: {tiny:?}", l.name);
                 }
+                // Computed in f64, so f32 results are correctly rounded or 1 ulp off.
+                UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Atan if !is64 => {
+                    assert!(stats.max_ulp <= 1.0, "{name} {ty} {}: {stats:?}", l.name)
+                }
+                UnaryOp::Sin | UnaryOp::Cos => {
+                    assert!(stats.max_abs <= 1e-15, "{name} {ty} {}: {stats:?}", l.name)
+                }
+                UnaryOp::Atan => assert!(stats.max_ulp <= 2.0, "{name} {ty} {}: {stats:?}", l.name),
                 _ => assert!(stats.max_abs <= 2e-7, "{name} {ty} {}: {stats:?}", l.name),
             }
         }
