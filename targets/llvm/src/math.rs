@@ -423,7 +423,10 @@ fn sin_cos<'ctx>(
     let f64t = ir.ctx.f64_type();
     let c = |v| ir.fc(f64t, v);
     let xd = widen(ir, fp, x)?;
-    let n = ir.fintr("llvm.roundeven", &[ir.fmul(xd, c(std::f64::consts::FRAC_2_PI))?])?;
+    let n = ir.fintr(
+        "llvm.roundeven",
+        &[ir.fmul(xd, c(std::f64::consts::FRAC_2_PI))?],
+    )?;
     let neg_n = ir.fneg(n)?;
     // π/2 = P1 + P2 + P3 (fdlibm's pio2_1, pio2_1t split).
     let r = ir.fma(neg_n, c(1.570_796_326_734_125_614_17), xd)?;
@@ -457,7 +460,10 @@ fn sin_cos<'ctx>(
     let cc = ir.fma(ir.fmul(z, z)?, cp, ir.fma(c(-0.5), z, c(1.0))?)?;
     // Quadrant q = (n [+ 1 for cos]) mod 4, as an exact float in 0..4.
     let m = if cos { ir.fadd(n, c(1.0))? } else { n };
-    let q = ir.fsub(m, ir.fmul(c(4.0), ir.fintr("llvm.floor", &[ir.fmul(m, c(0.25))?])?)?)?;
+    let q = ir.fsub(
+        m,
+        ir.fmul(c(4.0), ir.fintr("llvm.floor", &[ir.fmul(m, c(0.25))?])?)?,
+    )?;
     let is = |v: f64| ir.fcmp(F::OEQ, q, c(v));
     let r3 = ir.fneg(cc)?;
     let r2 = ir.fsel(is(2.0)?, ir.fneg(s)?, r3)?;

@@ -51,6 +51,78 @@ pub enum UnaryOp {
     Gelu {
         tanh: bool,
     },
+    /// A trigonometric or hyperbolic function.
+    Trig(TrigFn),
+}
+
+/// The trigonometric and hyperbolic functions of ONNX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrigFn {
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+}
+
+impl TrigFn {
+    pub const ALL: [TrigFn; 11] = [
+        TrigFn::Sin,
+        TrigFn::Cos,
+        TrigFn::Tan,
+        TrigFn::Asin,
+        TrigFn::Acos,
+        TrigFn::Atan,
+        TrigFn::Sinh,
+        TrigFn::Cosh,
+        TrigFn::Asinh,
+        TrigFn::Acosh,
+        TrigFn::Atanh,
+    ];
+
+    /// The ONNX operator name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrigFn::Sin => "Sin",
+            TrigFn::Cos => "Cos",
+            TrigFn::Tan => "Tan",
+            TrigFn::Asin => "Asin",
+            TrigFn::Acos => "Acos",
+            TrigFn::Atan => "Atan",
+            TrigFn::Sinh => "Sinh",
+            TrigFn::Cosh => "Cosh",
+            TrigFn::Asinh => "Asinh",
+            TrigFn::Acosh => "Acosh",
+            TrigFn::Atanh => "Atanh",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<TrigFn> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// The reference function, in f64.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            TrigFn::Sin => x.sin(),
+            TrigFn::Cos => x.cos(),
+            TrigFn::Tan => x.tan(),
+            TrigFn::Asin => x.asin(),
+            TrigFn::Acos => x.acos(),
+            TrigFn::Atan => x.atan(),
+            TrigFn::Sinh => x.sinh(),
+            TrigFn::Cosh => x.cosh(),
+            TrigFn::Asinh => x.asinh(),
+            TrigFn::Acosh => x.acosh(),
+            TrigFn::Atanh => x.atanh(),
+        }
+    }
 }
 
 impl UnaryOp {
@@ -74,6 +146,7 @@ impl UnaryOp {
             UnaryOp::Floor => "Floor",
             UnaryOp::Ceil => "Ceil",
             UnaryOp::Round => "Round",
+            UnaryOp::Trig(t) => t.name(),
             UnaryOp::Softplus => "Softplus",
             UnaryOp::Gelu { .. } => "Gelu",
         }
@@ -147,6 +220,7 @@ impl UnaryOp {
             UnaryOp::Floor => x.floor(),
             UnaryOp::Ceil => x.ceil(),
             UnaryOp::Round => x.round_ties_even(),
+            UnaryOp::Trig(t) => t.apply(x),
             UnaryOp::Softplus => (1.0 + x.exp()).ln(),
             UnaryOp::Gelu { tanh: false } => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
             UnaryOp::Gelu { tanh: true } => {

@@ -439,6 +439,10 @@ impl<'a> Parser<'a> {
             "Floor" => UnaryOp::Floor,
             "Ceil" => UnaryOp::Ceil,
             "Round" => UnaryOp::Round,
+            name if crate::ops::elementwise::TrigFn::from_name(name).is_some() => UnaryOp::Trig(
+                crate::ops::elementwise::TrigFn::from_name(name)
+                    .unwrap_or(crate::ops::elementwise::TrigFn::Sin),
+            ),
             "Softplus" => UnaryOp::Softplus,
             "Gelu" => UnaryOp::Gelu {
                 tanh: self.take(a, "tanh", Self::boolean)?.unwrap_or(false),

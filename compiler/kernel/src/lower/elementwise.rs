@@ -9,6 +9,7 @@ use super::{fconst, Ctx, LowerError};
 use crate::builder::KernelBuilder;
 use crate::expr::{BinaryOp as KB, CmpOp, Expr, UnaryOp as KU};
 use crate::kernel::{LoopKind, ScalarType};
+use neoc_ir::ops::elementwise::TrigFn;
 use neoc_ir::ops::{BinaryOp, UnaryOp};
 use neoc_ir::shape::strides;
 
@@ -65,6 +66,44 @@ pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
         UnaryOp::Softplus => {
             x.clone().max(c(0.0)) + Expr::unary(KU::Log, c(1.0) + (-Expr::unary(KU::Abs, x)).exp())
         }
+        UnaryOp::Trig(f) => trig_expr(f, x, t),
+    }
+}
+
+/// Trigonometric and hyperbolic functions from the kernel IR's sin, cos, atan, exp,
+/// log and sqrt.
+fn trig_expr(f: TrigFn, x: Expr, t: ScalarType) -> Expr {
+    let c = |v: f64| fconst(v, t);
+    let log = |e: Expr| Expr::unary(KU::Log, e);
+    let atan = |e: Expr| Expr::unary(KU::Atan, e);
+    match f {
+        TrigFn::Sin => Expr::unary(KU::Sin, x),
+        TrigFn::Cos => Expr::unary(KU::Cos, x),
+        TrigFn::Tan => Expr::unary(KU::Sin, x.clone()) / Expr::unary(KU::Cos, x),
+        // asin x = atan(x / √(1 − x²)); ±1 → atan(±inf) = ±π/2, |x| > 1 → NaN.
+        TrigFn::Asin => atan(x.clone() / (c(1.0) - x.clone() * x).sqrt()),
+        // acos x = 2·atan(√((1 − x)/(1 + x))), accurate near 1; −1 → π.
+        TrigFn::Acos => c(2.0) * atan(((c(1.0) - x.clone()) / (c(1.0) + x)).sqrt()),
+        TrigFn::Atan => atan(x),
+        // Small |x|: the odd Taylor series (no cancellation); else (eˣ − e⁻ˣ)/2.
+        TrigFn::Sinh => {
+            let x2 = x.clone() * x.clone();
+            let series = x.clone()
+                * (c(1.0)
+                    + x2.clone()
+                        * (c(1.0 / 6.0) + x2.clone() * (c(1.0 / 120.0) + x2 * c(1.0 / 5040.0))));
+            let big = (x.clone().exp() - (-x.clone()).exp()) * c(0.5);
+            Expr::select(Expr::unary(KU::Abs, x).lt(c(0.5)), series, big)
+        }
+        TrigFn::Cosh => (x.clone().exp() + (-x).exp()) * c(0.5),
+        // asinh x = sign(x)·log(|x| + √(x² + 1)).
+        TrigFn::Asinh => {
+            let a = Expr::unary(KU::Abs, x.clone());
+            let v = log(a.clone() + (a.clone() * a + c(1.0)).sqrt());
+            Expr::select(x.lt(c(0.0)), -v.clone(), v)
+        }
+        TrigFn::Acosh => log(x.clone() + (x.clone() * x - c(1.0)).sqrt()),
+        TrigFn::Atanh => c(0.5) * log((c(1.0) + x.clone()) / (c(1.0) - x)),
     }
 }
 

@@ -82,6 +82,23 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("Ceil", 7, 22, ceil, ""),
     spec("Reciprocal", 7, 22, reciprocal, ""),
     spec("Round", 11, 22, round, "half to even"),
+    spec("Sin", 7, 22, trig, ""),
+    spec("Cos", 7, 22, trig, ""),
+    spec("Tan", 7, 22, trig, "sin / cos"),
+    spec("Asin", 7, 22, trig, "atan(x / sqrt(1 - x^2))"),
+    spec("Acos", 7, 22, trig, "2 atan(sqrt((1 - x) / (1 + x)))"),
+    spec("Atan", 7, 22, trig, ""),
+    spec(
+        "Sinh",
+        9,
+        22,
+        trig,
+        "Taylor below 0.5, else (e^x - e^-x) / 2",
+    ),
+    spec("Cosh", 9, 22, trig, "(e^x + e^-x) / 2"),
+    spec("Asinh", 9, 22, trig, "sign(x) log(abs(x) + sqrt(x^2 + 1))"),
+    spec("Acosh", 9, 22, trig, "log(x + sqrt(x^2 - 1))"),
+    spec("Atanh", 9, 22, trig, "log((1 + x) / (1 - x)) / 2"),
     spec("Softsign", 7, 22, softsign, "desugared: x / (1 + |x|)"),
     spec("Sign", 9, 22, sign, "desugared: (x > 0) - (x < 0)"),
     spec("Mish", 18, 22, mish, "desugared: x * tanh(softplus(x))"),
@@ -111,6 +128,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "min/max inputs, must be constants",
     ),
 ];
+
+/// Sin … Atanh: the IR's `Trig` function named like the ONNX op.
+fn trig(c: &mut NodeCtx<'_>) -> Built {
+    let f = neoc_ir::ops::elementwise::TrigFn::from_name(c.op)
+        .ok_or_else(|| IrError::Internal(format!("no trigonometric function `{}`", c.op)))?;
+    unary(c, UnaryOp::Trig(f))
+}
 
 fn unary(c: &mut NodeCtx<'_>, u: UnaryOp) -> Built {
     let x = c.req(0)?;

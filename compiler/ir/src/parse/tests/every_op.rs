@@ -38,6 +38,9 @@ pub(super) fn unaries() -> Vec<UnaryOp> {
         Gelu { tanh: true },
         Round,
     ]
+    .into_iter()
+    .chain(crate::ops::elementwise::TrigFn::ALL.map(Trig))
+    .collect()
 }
 
 /// Fails to compile when a unary function is added, and the test below fails until
@@ -65,9 +68,10 @@ pub(super) fn unary_index(u: &UnaryOp) -> usize {
         Softplus => 17,
         Gelu { .. } => 18,
         Round => 19,
+        Trig(_) => 20,
     }
 }
-pub(super) const UNARY_COUNT: usize = 20;
+pub(super) const UNARY_COUNT: usize = 21;
 
 /// As [`unary_index`], for operators.
 pub(super) fn op_index(op: &Op) -> usize {
