@@ -16,9 +16,9 @@
 //!   applies scale and bias per channel (a per-group one is expanded to channels).
 //! - LRN (1, 13: only the allowed types differ) maps to the IR's Lrn; `size` is
 //!   required, `alpha`/`beta`/`bias` default to 1e-4/0.75/1.
-//! - LayerNormalization (17+) maps to the IR's LayerNorm; only output 0 (Y) may be used
-//!   (Mean and InvStdDev are training outputs); `stash_type` only affects precision of
-//!   the statistics, which are computed in f32 here.
+//! - LayerNormalization (17+) maps to the IR's LayerNorm. The training outputs Mean and
+//!   InvStdDev, when a model uses them, come from ReduceMean / Sub / Mul / Add / Sqrt /
+//!   Reciprocal and are cast to `stash_type` (float32 by default).
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
@@ -56,7 +56,7 @@ pub(crate) const SPECS: &[OpSpec] = &[
         17,
         22,
         layer_norm,
-        "axis, epsilon; only output Y",
+        "axis, epsilon; Mean and InvStdDev outputs from Reduce ops",
     ),
     spec("LRN", 1, 22, lrn, "size, alpha, beta, bias"),
     spec(
@@ -204,10 +204,70 @@ fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
     let epsilon = c.attrs.float("epsilon", 1e-5)?;
     let scale = c.req(1)?;
     let bias = c.input(2);
-    c.emit1(
+    if c.output_count() <= 1 {
+        return c.emit1(
+            Op::LayerNorm(LayerNorm { axis, epsilon }),
+            vec![Some(x), Some(scale), bias],
+        );
+    }
+    // The training outputs Mean and InvStdDev (kept dims, in `stash_type`, float32 by
+    // default) from ReduceMean / Sub / Mul / Add / Sqrt / Reciprocal.
+    let y = c.emit_output(
+        0,
         Op::LayerNorm(LayerNorm { axis, epsilon }),
         vec![Some(x), Some(scale), bias],
-    )
+    )?;
+    let mean_of = |kind_axes: Vec<usize>| {
+        Op::Reduce(neoc_ir::ops::Reduce {
+            kind: neoc_ir::ops::ReduceKind::Mean,
+            axes: kind_axes,
+            keepdims: true,
+        })
+    };
+    let axes: Vec<usize> = (axis..rank).collect();
+    let dtype = c.ty(x).dtype;
+    let mean = c.inner("mean", mean_of(axes.clone()), vec![Some(x)])?;
+    let centered = c.inner(
+        "centered",
+        Op::Binary(BinaryOp::Sub),
+        vec![Some(x), Some(mean)],
+    )?;
+    let sq = c.inner(
+        "squared",
+        Op::Binary(BinaryOp::Mul),
+        vec![Some(centered), Some(centered)],
+    )?;
+    let var = c.inner("variance", mean_of(axes), vec![Some(sq)])?;
+    let eps = c.constant(
+        "epsilon",
+        neoc_ir::Tensor::from_f64_as(dtype, vec![], &[f64::from(epsilon)]),
+    );
+    let v = c.inner(
+        "var_eps",
+        Op::Binary(BinaryOp::Add),
+        vec![Some(var), Some(eps)],
+    )?;
+    let sd = c.inner(
+        "stddev",
+        Op::Unary(neoc_ir::ops::UnaryOp::Sqrt),
+        vec![Some(v)],
+    )?;
+    let stash = match c.attrs.int("stash_type", 1)? {
+        1 => neoc_ir::DType::F32,
+        11 => neoc_ir::DType::F64,
+        other => return Err(c.attr_error(format!("stash_type {other} is not supported"))),
+    };
+    let out = |c: &mut NodeCtx<'_>, i: usize, op: Op, v: ValueId| -> Result<ValueId, IrError> {
+        if dtype == stash {
+            c.emit_output(i, op, vec![Some(v)])
+        } else {
+            let t = c.inner(&format!("out{i}"), op, vec![Some(v)])?;
+            c.emit_output(i, Op::Cast(neoc_ir::ops::Cast { to: stash }), vec![Some(t)])
+        }
+    };
+    let mean_out = out(c, 1, Op::Identity, mean)?;
+    let inv = out(c, 2, Op::Unary(neoc_ir::ops::UnaryOp::Reciprocal), sd)?;
+    Ok(vec![y, mean_out, inv])
 }
 
 fn batch_norm(c: &mut NodeCtx<'_>) -> Built {
