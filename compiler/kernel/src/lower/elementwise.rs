@@ -169,6 +169,7 @@ pub(super) fn binary(cx: &mut Ctx<'_>, op: BinaryOp) -> Result<(), LowerError> {
     };
     let (ad, bd, od) = (cx.dims(va)?, cx.dims(vb)?, cx.dims(cx.output(0))?);
     let t = cx.scalar_type(va)?;
+    let tb = cx.scalar_type(vb)?;
     let a = cx.bind_input(0)?;
     let b = cx.bind_input(1)?;
     let y = cx.bind_output(0)?;
@@ -176,15 +177,29 @@ pub(super) fn binary(cx: &mut Ctx<'_>, op: BinaryOp) -> Result<(), LowerError> {
     let sb = broadcast_strides(&bd, &od);
     let (dims, st) = collapse(&od, &[sa, sb]);
     broadcast_loops(&mut cx.b, &dims, &st, |kb, idx| {
-        let v = binary_expr(
-            op,
-            Expr::load(a, idx[0].clone()),
-            Expr::load(b, idx[1].clone()),
-            t,
-        );
+        let (x, e) = (Expr::load(a, idx[0].clone()), Expr::load(b, idx[1].clone()));
+        let v = if op == BinaryOp::Pow && (t != tb || !t.is_float()) {
+            mixed_pow(x, e, (t, tb))
+        } else {
+            binary_expr(op, x, e, t)
+        };
         kb.store(y, idx[2].clone(), v);
     });
     Ok(())
+}
+
+/// ONNX Pow with a base and exponent of different types, or integer ones: computed in
+/// f64 and converted to the base's type (integer results rounded first, so exact powers
+/// stay exact despite `pow`'s last-ulp error).
+fn mixed_pow(x: Expr, e: Expr, (t, te): (ScalarType, ScalarType)) -> Expr {
+    let f64t = ScalarType::F64;
+    let wide = |v: Expr, from: ScalarType| if from == f64t { v } else { Expr::cast(f64t, v) };
+    let p = Expr::binary(KB::Pow, wide(x, t), wide(e, te));
+    match t {
+        ScalarType::F64 => p,
+        t if t.is_float() => Expr::cast(t, p),
+        t => Expr::cast(t, Expr::unary(crate::expr::UnaryOp::Round, p)),
+    }
 }
 
 /// Element strides of an operand of shape `src` read while iterating over `out`:
