@@ -89,6 +89,22 @@ fn read_case(dir: &Path) -> Case {
 
 /// Compiles and runs the model in `dir` for `target` at `opt_level`, asserting every
 /// output matches its reference.
+/// The case's stored inputs, in the model's signature order.
+fn stored_inputs(model: &Model, dir: &Path) -> Vec<Npy> {
+    model
+        .inputs()
+        .iter()
+        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
+        .collect()
+}
+
+fn tensor_refs(inputs: &[Npy]) -> Vec<TensorRef<'_>> {
+    inputs
+        .iter()
+        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect()
+}
+
 fn check_dir(dir: &Path, target: &str, opt_level: u8) {
     check_variant(dir, target, opt_level, None);
 }
@@ -112,15 +128,8 @@ fn check_variant(dir: &Path, target: &str, opt_level: u8, only: Option<&str>) {
     }
     let compile_s = t.elapsed().as_secs_f64();
     let model = Model::from_bytes(artifact.to_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let inputs: Vec<Npy> = model
-        .inputs()
-        .iter()
-        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
-        .collect();
-    let refs: Vec<TensorRef<'_>> = inputs
-        .iter()
-        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
-        .collect();
+    let inputs = stored_inputs(&model, dir);
+    let refs = tensor_refs(&inputs);
     let outputs = model
         .run(&refs)
         .unwrap_or_else(|e| panic!("{name} -O{opt_level}: run failed: {e}"));
@@ -302,15 +311,8 @@ fn results_do_not_depend_on_thread_count() {
             model.plan().kernels.iter().any(|k| k.parallel),
             "{name}: no kernel is marked parallel"
         );
-        let inputs: Vec<Npy> = model
-            .inputs()
-            .iter()
-            .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
-            .collect();
-        let refs: Vec<TensorRef<'_>> = inputs
-            .iter()
-            .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
-            .collect();
+        let inputs = stored_inputs(&model, &dir);
+        let refs = tensor_refs(&inputs);
         let one = model
             .new_context_with_threads(1)
             .unwrap()

@@ -71,18 +71,6 @@ fn cast(g: &mut Graph, name: &str, x: ValueId, to: DType) -> ValueId {
     node(g, name, Op::Cast(Cast { to }), &[x])
 }
 
-const KINDS: [ReduceKind; 9] = [
-    ReduceKind::Sum,
-    ReduceKind::Mean,
-    ReduceKind::Max,
-    ReduceKind::Min,
-    ReduceKind::Prod,
-    ReduceKind::SumSquare,
-    ReduceKind::L1,
-    ReduceKind::L2,
-    ReduceKind::LogSum,
-];
-
 #[test]
 fn reductions_over_every_axis_pattern() {
     // Last axis (accumulator path), leading and middle axes (in-output path), mixed
@@ -96,7 +84,7 @@ fn reductions_over_every_axis_pattern() {
         (&[1, 3], false),
         (&[], false),
     ];
-    for kind in KINDS {
+    for kind in ReduceKind::ALL {
         check(kind.name(), &[2, 3, 1, 5], |g, x| {
             // LogSum needs positive sums; L2 and the rest take x as is.
             let x = if kind == ReduceKind::LogSum {

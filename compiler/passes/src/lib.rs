@@ -15,8 +15,8 @@
 //! level 2   level 1
 //!           ┌▶ fold-pad → fold-batchnorm → fold-scalar → cleanups of level 1 ──┐  (fixed point)
 //!           └──────────────────────────────────────────────────────────────────┘
-//!           gemm-weight-layout → constant-fold → fuse-layernorm → fuse-softmax
-//!           → fuse-elementwise → fuse-epilogue → recognize-gelu → dce
+//!           fuse-layernorm → fuse-softmax → fuse-elementwise → fuse-epilogue
+//!           → recognize-gelu → dce
 //! level 3   as level 2 (layout passes will go here)
 //! ```
 //!
@@ -24,12 +24,12 @@
 //! |---|---|
 //! | 0 | `dce` (only what code generation needs) |
 //! | 1 | cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
-//! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then `gemm-weight-layout`, `constant-fold`, patterns (`fuse-layernorm`, `fuse-softmax`), fusion (`fuse-elementwise`, `fuse-epilogue`), `recognize-gelu`, `dce` |
+//! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then patterns (`fuse-layernorm`, `fuse-softmax`), fusion (`fuse-elementwise`, `fuse-epilogue`), `recognize-gelu`, `dce` |
 //! | 3 | as 2 |
 //!
 //! Folds run before fusion because fusion hides the Mul/Add/BatchNorm nodes they look
-//! for inside fused ops; `gemm-weight-layout` runs after the folds, which accept either
-//! `trans_b`.
+//! for inside fused ops. There is no weight-layout pass: the Gemm/MatMul lowering packs
+//! a constant B at compile time from either `trans_b` layout.
 
 pub mod constant_fold;
 mod consts;
@@ -38,7 +38,6 @@ pub mod dce;
 pub mod fold_batchnorm;
 pub mod fold_pad;
 pub mod fold_scalar;
-pub mod gemm_weight_layout;
 pub mod patch;
 pub mod remove_identity;
 pub mod transpose_cancel;
@@ -130,10 +129,6 @@ pub const PASSES: &[Pass] = &[
         name: "fold-pad",
         run: fold_pad::run,
     },
-    Pass {
-        name: "gemm-weight-layout",
-        run: gemm_weight_layout::run,
-    },
     // Pattern recognition and fusion passes.
     Pass {
         name: "fuse-layernorm",
@@ -201,8 +196,6 @@ pub fn pipeline(opt_level: u8) -> Vec<Step> {
         steps.push(Step::FixedPoint(FOLDS));
         steps.extend(
             [
-                "gemm-weight-layout",
-                "constant-fold",
                 // Patterns written as primitives by exporters become single ops...
                 "fuse-layernorm",
                 "fuse-softmax",

@@ -41,20 +41,20 @@ pub enum ReduceKind {
     LogSum,
 }
 
-/// The kinds, for name lookups.
-const KINDS: [ReduceKind; 9] = [
-    ReduceKind::Sum,
-    ReduceKind::Mean,
-    ReduceKind::Max,
-    ReduceKind::Min,
-    ReduceKind::Prod,
-    ReduceKind::SumSquare,
-    ReduceKind::L1,
-    ReduceKind::L2,
-    ReduceKind::LogSum,
-];
-
 impl ReduceKind {
+    /// Every kind.
+    pub const ALL: [ReduceKind; 9] = [
+        ReduceKind::Sum,
+        ReduceKind::Mean,
+        ReduceKind::Max,
+        ReduceKind::Min,
+        ReduceKind::Prod,
+        ReduceKind::SumSquare,
+        ReduceKind::L1,
+        ReduceKind::L2,
+        ReduceKind::LogSum,
+    ];
+
     /// The ONNX (and text IR) op name.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,7 +71,7 @@ impl ReduceKind {
     }
 
     pub fn from_name(s: &str) -> Option<ReduceKind> {
-        KINDS.into_iter().find(|k| k.name() == s)
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
     /// True when the result needs a float type (a square root or logarithm).

@@ -345,39 +345,20 @@ impl Resize {
         let mut y = Vec::with_capacity(total as usize);
         let mut coord = vec![0usize; xd.len()];
         for _ in 0..total {
-            let valid = coord.iter().zip(&tables).all(|(&o, t)| t.valid[o]);
-            let v = if valid {
-                // Σ over every tap combination.
+            let v = if coord.iter().zip(&tables).all(|(&o, t)| t.valid[o]) {
+                // Σ over every tap combination (zero weights included, so a NaN input
+                // propagates as in the kernels and the ONNX reference).
                 let mut sum = 0.0;
                 let mut tap = vec![0usize; xd.len()];
                 loop {
-                    let mut w = 1.0;
-                    let mut at = 0u64;
+                    let (mut w, mut at) = (1.0, 0u64);
                     for (a, t) in tables.iter().enumerate() {
                         let k = coord[a] * t.taps + tap[a];
                         w *= t.weight[k];
                         at += t.index[k] as u64 * in_strides[a];
                     }
-                    if w != 0.0 {
-                        sum += w * xv[at as usize];
-                    }
-                    let mut a = xd.len();
-                    loop {
-                        if a == 0 {
-                            break;
-                        }
-                        a -= 1;
-                        tap[a] += 1;
-                        if tap[a] < tables[a].taps {
-                            break;
-                        }
-                        tap[a] = 0;
-                        if a == 0 {
-                            a = usize::MAX;
-                            break;
-                        }
-                    }
-                    if a == usize::MAX || xd.is_empty() {
+                    sum += w * xv[at as usize];
+                    if !advance(&mut tap, |a| tables[a].taps) {
                         break;
                     }
                 }
@@ -386,16 +367,23 @@ impl Resize {
                 f64::from(self.extrapolation)
             };
             y.push(v);
-            for a in (0..coord.len()).rev() {
-                coord[a] += 1;
-                if (coord[a] as u64) < self.sizes[a] {
-                    break;
-                }
-                coord[a] = 0;
-            }
+            advance(&mut coord, |a| self.sizes[a] as usize);
         }
         Ok(Tensor::from_f64_as(out.dtype, self.sizes.clone(), &y))
     }
+}
+
+/// Steps the multi-index `idx` (last axis fastest) within `limit(axis)`; false once it
+/// wraps back to all zeros.
+fn advance(idx: &mut [usize], limit: impl Fn(usize) -> usize) -> bool {
+    for a in (0..idx.len()).rev() {
+        idx[a] += 1;
+        if idx[a] < limit(a) {
+            return true;
+        }
+        idx[a] = 0;
+    }
+    false
 }
 
 #[cfg(test)]

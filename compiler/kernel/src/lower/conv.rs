@@ -24,7 +24,7 @@
 
 use super::fused::Epilogue;
 use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
-use super::{ArgRef, Ctx, LowerError};
+use super::{Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
 use crate::kernel::{Access, LoopKind, ScalarType};
 use crate::KernelBuilder;
@@ -91,6 +91,30 @@ impl Geometry {
             oh: at(out_spatial, 0, 1),
             ow: at(out_spatial, 1, 1),
         })
+    }
+
+    /// `x[plane + ih·w + iw]`, or 0 where `(ih, iw)` lies in the padding. With `checked`
+    /// false the caller guarantees it does not; otherwise the load goes through a
+    /// clamped (always valid) index, so the kernel never reads outside the plane.
+    pub fn padded_load(
+        &self,
+        x: crate::BufId,
+        plane: &Expr,
+        (ih, iw): (Expr, Expr),
+        checked: bool,
+    ) -> Expr {
+        let at = plane.clone() + ih.clone() * Expr::i64(self.w) + iw.clone();
+        if !checked {
+            return Expr::load(x, at);
+        }
+        let inside = ih
+            .clone()
+            .ge(Expr::i64(0))
+            .and(ih.lt(Expr::i64(self.h)))
+            .and(iw.clone().ge(Expr::i64(0)))
+            .and(iw.lt(Expr::i64(self.w)));
+        let safe = Expr::select(inside.clone(), at, plane.clone());
+        Expr::select(inside, Expr::load(x, safe), Expr::f32(0.0))
     }
 
     /// Output columns `lo..hi` whose input column `ow*sw + kw*dw - pw` is inside the image.
@@ -250,26 +274,16 @@ fn conv_gemm(
         && g.pw == 0
         && g.oh == g.h
         && g.ow == g.w;
-    let vx = cx.operand(0)?;
     let w = cx.bind_input(1)?;
     let cols = if direct {
         cx.bind_input(0)?
     } else {
         let len = (batch * taps * pixels) as u64;
-        let mut sb = cx.stage_builder("im2col");
-        let x = sb.param(
-            cx.graph.value(vx).name.clone(),
-            ScalarType::F32,
-            xd.iter().product(),
-            Access::Read,
-        );
-        let col = sb.param("columns", ScalarType::F32, len, Access::Write);
-        im2col(&mut sb, g, (x, col), (batch, cin, cg, groups));
-        let scratch = ArgRef::Scratch {
-            slot: 0,
-            bytes: len * 4,
-        };
-        cx.add_stage(sb, vec![ArgRef::Value(vx), scratch])?;
+        let mut st = cx.stage("im2col");
+        let x = cx.stage_input(&mut st, 0)?;
+        let col = st.scratch(0, ScalarType::F32, len, Access::Write);
+        im2col(&mut st.b, g, (x, col), (batch, cin, cg, groups));
+        cx.add_stage(st)?;
         cx.bind_scratch(0, ScalarType::F32, len)
     };
     let bias = match cx.input(2) {

@@ -83,21 +83,9 @@ pub(super) fn depthwise(
                 for kw in (0..g.kw).filter(|&kw| kw_ok(kw)) {
                     let ih = oh.clone() * Expr::i64(g.sh) + Expr::i64(kh * g.dh - g.ph);
                     let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(kw * g.dw - g.pw);
-                    let at = plane.clone() + ih.clone() * Expr::i64(g.w) + iw.clone();
                     let wt =
                         Expr::load(w, oc.clone() * Expr::i64(taps) + Expr::i64(kh * g.kw + kw));
-                    let xv = if checked {
-                        let inside = ih
-                            .clone()
-                            .ge(Expr::i64(0))
-                            .and(ih.lt(Expr::i64(g.h)))
-                            .and(iw.clone().ge(Expr::i64(0)))
-                            .and(iw.lt(Expr::i64(g.w)));
-                        let safe = Expr::select(inside.clone(), at, plane.clone());
-                        Expr::select(inside, Expr::load(x, safe), Expr::f32(0.0))
-                    } else {
-                        Expr::load(x, at)
-                    };
+                    let xv = g.padded_load(x, &plane, (ih, iw), checked);
                     b.assign(acc, Expr::fma(wt, xv, Expr::var(acc)));
                 }
             }

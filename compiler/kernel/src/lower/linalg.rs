@@ -11,7 +11,7 @@
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
 use super::tiled_gemm::{pack_b, BLayout, Finish, TileShape, TiledGemm, LANES};
-use super::{ArgRef, Ctx, LowerError};
+use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
 use crate::KernelBuilder;
@@ -301,20 +301,11 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         Some(p) => cx.bind_constant("b_packed", p),
         None if pack_at_run_time => {
             let len = (b_mats * k * n) as u64;
-            let mut sb = cx.stage_builder("pack_b");
-            let src = sb.param(
-                cx.graph.value(vb).name.clone(),
-                ScalarType::F32,
-                len,
-                Access::Read,
-            );
-            let dst = sb.param("b_packed", ScalarType::F32, len, Access::Write);
-            emit_pack_b(&mut sb, (src, dst), (b_mats, k, n));
-            let scratch = ArgRef::Scratch {
-                slot: 0,
-                bytes: len * 4,
-            };
-            cx.add_stage(sb, vec![ArgRef::Value(vb), scratch])?;
+            let mut st = cx.stage("pack_b");
+            let src = cx.stage_input(&mut st, 1)?;
+            let dst = st.scratch(0, ScalarType::F32, len, Access::Write);
+            emit_pack_b(&mut st.b, (src, dst), (b_mats, k, n));
+            cx.add_stage(st)?;
             cx.bind_scratch(0, ScalarType::F32, len)
         }
         None => cx.bind_input(1)?,

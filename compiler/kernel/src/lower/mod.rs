@@ -61,10 +61,91 @@ pub enum ArgRef {
 }
 
 impl ArgRef {
-    /// A [`ArgRef::Constant`] holding `data` as little-endian float32.
-    pub fn f32_constant(data: &[f32]) -> ArgRef {
-        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        ArgRef::Constant(bytes.into())
+    /// Scratch `slot` holding `len` elements of `elem`.
+    pub fn scratch(slot: u32, elem: ScalarType, len: u64) -> ArgRef {
+        ArgRef::Scratch {
+            slot,
+            bytes: len * elem.size_bytes(),
+        }
+    }
+}
+
+/// Element types of constants a lowering derives at compile time.
+pub(crate) trait ConstElem: Copy {
+    const TYPE: ScalarType;
+    fn extend_le(self, out: &mut Vec<u8>);
+}
+
+impl ConstElem for f32 {
+    const TYPE: ScalarType = ScalarType::F32;
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend(self.to_le_bytes());
+    }
+}
+
+impl ConstElem for i64 {
+    const TYPE: ScalarType = ScalarType::I64;
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend(self.to_le_bytes());
+    }
+}
+
+/// Declares the next parameter of `b`, bound to `arg` (shared by the main kernel and
+/// the stages of a node).
+fn push_param(
+    (b, args): (&mut KernelBuilder, &mut Vec<ArgRef>),
+    arg: ArgRef,
+    name: impl Into<String>,
+    (elem, len): (ScalarType, u64),
+    access: Access,
+) -> BufId {
+    args.push(arg);
+    b.param(name, elem, len, access)
+}
+
+/// The read-only parameter of compile-time constant `data`.
+fn push_constant<T: ConstElem>(
+    kernel: (&mut KernelBuilder, &mut Vec<ArgRef>),
+    name: &str,
+    data: &[T],
+) -> BufId {
+    let mut bytes = Vec::with_capacity(data.len() * T::TYPE.size_bytes() as usize);
+    for &v in data {
+        v.extend_le(&mut bytes);
+    }
+    let arg = ArgRef::Constant(bytes.into());
+    push_param(
+        kernel,
+        arg,
+        name,
+        (T::TYPE, data.len() as u64),
+        Access::Read,
+    )
+}
+
+/// A stage kernel being built (see [`Ctx::stage`]) and what its parameters bind.
+pub(crate) struct StageKernel {
+    pub b: KernelBuilder,
+    args: Vec<ArgRef>,
+}
+
+impl StageKernel {
+    /// Binds scratch `slot` (`len` elements of `elem`) as the next parameter.
+    pub fn scratch(&mut self, slot: u32, elem: ScalarType, len: u64, access: Access) -> BufId {
+        let arg = ArgRef::scratch(slot, elem, len);
+        let name = format!("scratch{slot}");
+        push_param(
+            (&mut self.b, &mut self.args),
+            arg,
+            name,
+            (elem, len),
+            access,
+        )
+    }
+
+    /// Binds compile-time constant `data` as the next, read-only, parameter.
+    pub fn constant<T: ConstElem>(&mut self, name: &str, data: &[T]) -> BufId {
+        push_constant((&mut self.b, &mut self.args), name, data)
     }
 }
 
@@ -156,54 +237,79 @@ impl<'g> Ctx<'g> {
         }
     }
 
-    /// Binds graph value `v` as the next kernel parameter.
-    pub fn bind(&mut self, v: ValueId, access: Access) -> Result<BufId, LowerError> {
+    /// Name, element type and length of graph value `v` as a kernel parameter.
+    fn value_param(&self, v: ValueId) -> Result<(String, ScalarType, u64), LowerError> {
         let elem = self.scalar_type(v)?;
         let len: u64 = self.dims(v)?.iter().product();
-        let name = self.graph.value(v).name.clone();
-        self.args.push(ArgRef::Value(v));
-        Ok(self.b.param(name, elem, len, access))
+        Ok((self.graph.value(v).name.clone(), elem, len))
     }
 
-    /// A builder for a stage that runs before the node's main kernel, named after it.
-    pub fn stage_builder(&self, suffix: &str) -> KernelBuilder {
-        KernelBuilder::new(format!("{}_{suffix}", self.b.name()))
+    /// Binds graph value `v` as the next kernel parameter.
+    pub fn bind(&mut self, v: ValueId, access: Access) -> Result<BufId, LowerError> {
+        let (name, elem, len) = self.value_param(v)?;
+        let main = (&mut self.b, &mut self.args);
+        Ok(push_param(
+            main,
+            ArgRef::Value(v),
+            name,
+            (elem, len),
+            access,
+        ))
     }
 
-    /// Adds a finished stage (built with [`Ctx::stage_builder`]) to run before the main
-    /// kernel, after the ones added earlier.
-    pub fn add_stage(&mut self, b: KernelBuilder, args: Vec<ArgRef>) -> Result<(), LowerError> {
-        let kernel = b.finish();
+    /// A stage kernel that runs before the node's main kernel, named after it.
+    pub fn stage(&self, suffix: &str) -> StageKernel {
+        StageKernel {
+            b: KernelBuilder::new(format!("{}_{suffix}", self.b.name())),
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds the node's `i`-th input as the next parameter of stage `st`, read-only.
+    pub fn stage_input(&self, st: &mut StageKernel, i: usize) -> Result<BufId, LowerError> {
+        let v = self.operand(i)?;
+        let (name, elem, len) = self.value_param(v)?;
+        let kernel = (&mut st.b, &mut st.args);
+        Ok(push_param(
+            kernel,
+            ArgRef::Value(v),
+            name,
+            (elem, len),
+            Access::Read,
+        ))
+    }
+
+    /// Adds a finished stage to run before the main kernel, after those added earlier.
+    pub fn add_stage(&mut self, st: StageKernel) -> Result<(), LowerError> {
+        let kernel = st.b.finish();
         if let Err(e) = crate::verify::verify_kernel(&kernel) {
             return self.err(format!("internal error: {e}"));
         }
-        self.before.push(Stage { kernel, args });
+        self.before.push(Stage {
+            kernel,
+            args: st.args,
+        });
         Ok(())
     }
 
-    /// Binds scratch `slot` of `bytes` bytes as the next parameter of the main kernel.
+    /// Binds scratch `slot` (filled by a stage) as the next, read-only, parameter of the
+    /// main kernel.
     pub fn bind_scratch(&mut self, slot: u32, elem: ScalarType, len: u64) -> BufId {
-        let bytes = len * elem.size_bytes();
-        self.args.push(ArgRef::Scratch { slot, bytes });
-        self.b
-            .param(format!("scratch{slot}"), elem, len, Access::Read)
+        let arg = ArgRef::scratch(slot, elem, len);
+        let main = (&mut self.b, &mut self.args);
+        push_param(
+            main,
+            arg,
+            format!("scratch{slot}"),
+            (elem, len),
+            Access::Read,
+        )
     }
 
-    /// Binds float32 data computed at compile time (e.g. prepacked weights) as the next
-    /// read-only parameter of the main kernel.
-    pub fn bind_constant(&mut self, name: &str, data: &[f32]) -> BufId {
-        self.args.push(ArgRef::f32_constant(data));
-        self.b
-            .param(name, ScalarType::F32, data.len() as u64, Access::Read)
-    }
-
-    /// Binds int64 data computed at compile time (e.g. gather tables) as the next
-    /// read-only parameter of the main kernel.
-    pub fn bind_constant_i64(&mut self, name: &str, data: &[i64]) -> BufId {
-        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.args.push(ArgRef::Constant(bytes.into()));
-        self.b
-            .param(name, ScalarType::I64, data.len() as u64, Access::Read)
+    /// Binds data computed at compile time (prepacked weights, gather tables) as the
+    /// next, read-only, parameter of the main kernel.
+    pub fn bind_constant<T: ConstElem>(&mut self, name: &str, data: &[T]) -> BufId {
+        push_constant((&mut self.b, &mut self.args), name, data)
     }
 
     /// The float32 contents of graph constant `v` (row-major), if it is one.

@@ -3,7 +3,8 @@
 use super::elementwise::{broadcast_loops, collapse, strided_index};
 use super::{Ctx, LowerError};
 use crate::expr::{CmpOp, Expr};
-use crate::kernel::{LoopKind, ScalarType};
+use crate::kernel::{LoopKind, ScalarType, VarId};
+use crate::KernelBuilder;
 use neoc_ir::ops::{Concat, Gather, Slice, Transpose};
 use neoc_ir::shape::strides;
 
@@ -55,6 +56,23 @@ pub(super) fn concat(cx: &mut Ctx<'_>, c: &Concat) -> Result<(), LowerError> {
     Ok(())
 }
 
+/// `j = raw` as i64, a negative index counted from the end of the axis, out-of-range
+/// ones clamped (onnxruntime rejects them at run time; a kernel must not read outside).
+fn load_index(b: &mut KernelBuilder, j: VarId, raw: Expr, (t, axis_len): (ScalarType, i64)) {
+    let raw = if t == ScalarType::I64 {
+        raw
+    } else {
+        Expr::cast(ScalarType::I64, raw)
+    };
+    b.assign(j, raw);
+    let wrapped = Expr::select(
+        Expr::cmp(CmpOp::Lt, Expr::var(j), Expr::i64(0)),
+        Expr::var(j) + Expr::i64(axis_len),
+        Expr::var(j),
+    );
+    b.assign(j, wrapped.max(Expr::i64(0)).min(Expr::i64(axis_len - 1)));
+}
+
 pub(super) fn gather(cx: &mut Ctx<'_>, g: &Gather) -> Result<(), LowerError> {
     let (Some(vd), Some(vi)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
@@ -71,21 +89,7 @@ pub(super) fn gather(cx: &mut Ctx<'_>, g: &Gather) -> Result<(), LowerError> {
     let j = cx.b.var("j", ScalarType::I64);
     cx.b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
         b.for_loop("q", 0, count, LoopKind::Serial, |b, q| {
-            let raw = Expr::load(indices, q.clone());
-            let raw = if idx_t == ScalarType::I64 {
-                raw
-            } else {
-                Expr::cast(ScalarType::I64, raw)
-            };
-            b.assign(j, raw);
-            // Negative indices count from the end; out-of-range ones are clamped
-            // (onnxruntime rejects them at run time; a kernel must not read outside).
-            let wrapped = Expr::select(
-                Expr::cmp(CmpOp::Lt, Expr::var(j), Expr::i64(0)),
-                Expr::var(j) + Expr::i64(axis_len),
-                Expr::var(j),
-            );
-            b.assign(j, wrapped.max(Expr::i64(0)).min(Expr::i64(axis_len - 1)));
+            load_index(b, j, Expr::load(indices, q.clone()), (idx_t, axis_len));
             b.for_loop("i", 0, inner, LoopKind::Vectorize, |b, i| {
                 let src =
                     (o.clone() * Expr::i64(axis_len) + Expr::var(j)) * Expr::i64(inner) + i.clone();
@@ -158,21 +162,7 @@ pub(super) fn gather_elements(
     let j = cx.b.var("j", ScalarType::I64);
     cx.b.loop_nest("o", &id, &[LoopKind::Parallel], |b, coords| {
         let flat = crate::builder::linear_index(coords, &id);
-        let raw = Expr::load(indices, flat.clone());
-        let raw = if idx_t == ScalarType::I64 {
-            raw
-        } else {
-            Expr::cast(ScalarType::I64, raw)
-        };
-        b.assign(j, raw);
-        // Negative indices count from the end; out-of-range ones are clamped (a kernel
-        // must not read outside the data).
-        let wrapped = Expr::select(
-            Expr::cmp(CmpOp::Lt, Expr::var(j), Expr::i64(0)),
-            Expr::var(j) + Expr::i64(axis_len),
-            Expr::var(j),
-        );
-        b.assign(j, wrapped.max(Expr::i64(0)).min(Expr::i64(axis_len - 1)));
+        load_index(b, j, Expr::load(indices, flat.clone()), (idx_t, axis_len));
         let mut src = Expr::i64(0);
         for (a, c) in coords.iter().enumerate() {
             let coord = if a == g.axis { Expr::var(j) } else { c.clone() };

@@ -43,7 +43,7 @@ pub(super) fn resize(cx: &mut Ctx<'_>, r: &Resize) -> Result<(), LowerError> {
             continue;
         }
         let weights: Vec<f32> = t.weight.iter().map(|&w| w as f32).collect();
-        let index = cx.bind_constant_i64(&format!("resize_index{a}"), &t.index);
+        let index = cx.bind_constant(&format!("resize_index{a}"), &t.index);
         let weight = cx.bind_constant(&format!("resize_weight{a}"), &weights);
         let valid = (!t.valid.iter().all(|&v| v)).then(|| {
             let v: Vec<f32> = t.valid.iter().map(|&v| f32::from(u8::from(v))).collect();

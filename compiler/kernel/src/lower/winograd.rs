@@ -20,7 +20,7 @@
 use super::conv::Geometry;
 use super::fused::Epilogue;
 use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
-use super::{ArgRef, Ctx, LowerError};
+use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
 use crate::KernelBuilder;
@@ -132,27 +132,17 @@ pub(super) fn winograd(
     let m_len = (16 * m * cols) as u64;
 
     // Stage 1: input transform.
-    let vx = cx.operand(0)?;
-    let mut sb = cx.stage_builder("winograd_in");
-    let x = sb.param(
-        cx.graph.value(vx).name.clone(),
-        ScalarType::F32,
-        xd.iter().product(),
-        Access::Read,
-    );
-    let v = sb.param("v", ScalarType::F32, v_len, Access::Write);
-    transform_input(&mut sb, g, (x, v), (n, c, cols));
-    let v_arg = ArgRef::Scratch {
-        slot: 0,
-        bytes: v_len * 4,
-    };
-    cx.add_stage(sb, vec![ArgRef::Value(vx), v_arg.clone()])?;
+    let mut st = cx.stage("winograd_in");
+    let x = cx.stage_input(&mut st, 0)?;
+    let v = st.scratch(0, ScalarType::F32, v_len, Access::Write);
+    transform_input(&mut st.b, g, (x, v), (n, c, cols));
+    cx.add_stage(st)?;
 
     // Stage 2: 16 products.
-    let mut sb = cx.stage_builder("winograd_gemm");
-    let ub = sb.param("u", ScalarType::F32, u.len() as u64, Access::Read);
-    let vb = sb.param("v", ScalarType::F32, v_len, Access::Read);
-    let mb = sb.param("m", ScalarType::F32, m_len, Access::Write);
+    let mut st = cx.stage("winograd_gemm");
+    let ub = st.constant("u", &u);
+    let vb = st.scratch(0, ScalarType::F32, v_len, Access::Read);
+    let mb = st.scratch(1, ScalarType::F32, m_len, Access::Write);
     let a_at = |bi: &Expr, row: Expr, k: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(c) + k;
     let b_row = |bi: &Expr, k: Expr| (bi.clone() * Expr::i64(c) + k) * Expr::i64(cols);
     let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(m) + row) * Expr::i64(cols);
@@ -170,12 +160,8 @@ pub(super) fn winograd(
         c_row: &c_row,
         finish: None,
     }
-    .emit(&mut sb);
-    let m_arg = ArgRef::Scratch {
-        slot: 1,
-        bytes: m_len * 4,
-    };
-    cx.add_stage(sb, vec![ArgRef::f32_constant(&u), v_arg, m_arg])?;
+    .emit(&mut st.b);
+    cx.add_stage(st)?;
 
     // Stage 3 (main): output transform, bias, epilogue.
     let mm = cx.bind_scratch(1, ScalarType::F32, m_len);
@@ -276,19 +262,7 @@ fn transform_input(
                 let (i, j) = ((k / 4) as i64, (k % 4) as i64);
                 let ih = th.clone() * Expr::i64(2) + Expr::i64(i - g.ph);
                 let iw = tw.clone() * Expr::i64(2) + Expr::i64(j - g.pw);
-                let at = plane.clone() + ih.clone() * Expr::i64(g.w) + iw.clone();
-                let val = if checked {
-                    let ok = ih
-                        .clone()
-                        .ge(Expr::i64(0))
-                        .and(ih.lt(Expr::i64(g.h)))
-                        .and(iw.clone().ge(Expr::i64(0)))
-                        .and(iw.lt(Expr::i64(g.w)));
-                    let safe = Expr::select(ok.clone(), at, plane.clone());
-                    Expr::select(ok, Expr::load(x, safe), Expr::f32(0.0))
-                } else {
-                    Expr::load(x, at)
-                };
+                let val = g.padded_load(x, &plane, (ih, iw), checked);
                 b.assign(var, val);
             }
             let ds: Vec<Expr> = d.iter().map(|&v| Expr::var(v)).collect();

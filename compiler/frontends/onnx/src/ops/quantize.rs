@@ -84,59 +84,72 @@ fn quantized_type(c: &NodeCtx<'_>, zp: Option<ValueId>) -> Result<DType, IrError
     }
 }
 
+/// An intermediate `op(a, b)` named `<node>/<name>`.
+fn bin(
+    c: &mut NodeCtx<'_>,
+    name: &str,
+    op: BinaryOp,
+    a: ValueId,
+    b: ValueId,
+) -> Result<ValueId, IrError> {
+    c.inner(name, Op::Binary(op), vec![Some(a), Some(b)])
+}
+
+/// The node's zero point (input 2), if any, as float32 shaped along the axis.
+fn zero_point_f32(c: &mut NodeCtx<'_>, rank: usize) -> Result<Option<ValueId>, IrError> {
+    let Some(zp) = c.input(2) else {
+        return Ok(None);
+    };
+    let zp = along_axis(c, zp, rank, "zero_point")?;
+    let f = c.inner(
+        "zero_point_f",
+        Op::Cast(Cast { to: DType::F32 }),
+        vec![Some(zp)],
+    )?;
+    Ok(Some(f))
+}
+
+/// `clip(round_half_even(x / scale) + zp, min, max)` in float, before the final cast;
+/// intermediates are named `<node>/<tag>_...`.
+fn quantized_value(
+    c: &mut NodeCtx<'_>,
+    tag: &str,
+    (x, scale, zp): (ValueId, ValueId, Option<ValueId>),
+    (min, max): (f32, f32),
+) -> Result<ValueId, IrError> {
+    let scaled = bin(c, &format!("{tag}_scaled"), BinaryOp::Div, x, scale)?;
+    let round = Op::Unary(UnaryOp::Round);
+    let mut v = c.inner(&format!("{tag}_rounded"), round, vec![Some(scaled)])?;
+    if let Some(zp) = zp {
+        v = bin(c, &format!("{tag}_shifted"), BinaryOp::Add, v, zp)?;
+    }
+    let clip = Op::Unary(UnaryOp::Clip { min, max });
+    c.inner(&format!("{tag}_saturated"), clip, vec![Some(v)])
+}
+
 fn quantize(c: &mut NodeCtx<'_>) -> Built {
     let (x, scale) = (c.req(0)?, c.req(1)?);
-    let zp = c.input(2);
-    let q = quantized_type(c, zp)?;
+    let q = quantized_type(c, c.input(2))?;
     let rank = c.dims(x)?.len();
     let scale = along_axis(c, scale, rank, "scale")?;
-    let scaled = c.inner(
-        "scaled",
-        Op::Binary(BinaryOp::Div),
-        vec![Some(x), Some(scale)],
-    )?;
-    let mut v = c.inner("rounded", Op::Unary(UnaryOp::Round), vec![Some(scaled)])?;
-    if let Some(zp) = zp {
-        let zp = along_axis(c, zp, rank, "zero_point")?;
-        let f = c.inner(
-            "zero_point_f",
-            Op::Cast(Cast { to: DType::F32 }),
-            vec![Some(zp)],
-        )?;
-        v = c.inner("shifted", Op::Binary(BinaryOp::Add), vec![Some(v), Some(f)])?;
-    }
-    let (min, max) = if q == DType::I8 {
+    let zp = zero_point_f32(c, rank)?;
+    let range = if q == DType::I8 {
         (-128.0, 127.0)
     } else {
         (0.0, 255.0)
     };
-    let sat = c.inner(
-        "saturated",
-        Op::Unary(UnaryOp::Clip { min, max }),
-        vec![Some(v)],
-    )?;
+    let sat = quantized_value(c, "q", (x, scale, zp), range)?;
     c.emit1(Op::Cast(Cast { to: q }), vec![Some(sat)])
 }
 
 fn dequantize(c: &mut NodeCtx<'_>) -> Built {
     let (x, scale) = (c.req(0)?, c.req(1)?);
-    let zp = c.input(2);
     quantized_type(c, Some(x))?;
     let rank = c.dims(x)?.len();
     let scale = along_axis(c, scale, rank, "scale")?;
     let mut v = c.inner("x_f", Op::Cast(Cast { to: DType::F32 }), vec![Some(x)])?;
-    if let Some(zp) = zp {
-        let zp = along_axis(c, zp, rank, "zero_point")?;
-        let f = c.inner(
-            "zero_point_f",
-            Op::Cast(Cast { to: DType::F32 }),
-            vec![Some(zp)],
-        )?;
-        v = c.inner(
-            "centered",
-            Op::Binary(BinaryOp::Sub),
-            vec![Some(v), Some(f)],
-        )?;
+    if let Some(zp) = zero_point_f32(c, rank)? {
+        v = bin(c, "centered", BinaryOp::Sub, v, zp)?;
     }
     c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(v), Some(scale)])
 }
@@ -155,47 +168,15 @@ fn dynamic_quantize(c: &mut NodeCtx<'_>) -> Built {
     let qmax = c.constant("qmax", Tensor::from_f32(vec![], &[255.0]));
     let hi = c.inner("max", all(ReduceKind::Max), vec![Some(x)])?;
     let lo = c.inner("min", all(ReduceKind::Min), vec![Some(x)])?;
-    let hi = c.inner(
-        "max0",
-        Op::Binary(BinaryOp::Max),
-        vec![Some(hi), Some(zero)],
-    )?;
-    let lo = c.inner(
-        "min0",
-        Op::Binary(BinaryOp::Min),
-        vec![Some(lo), Some(zero)],
-    )?;
-    let range = c.inner("range", Op::Binary(BinaryOp::Sub), vec![Some(hi), Some(lo)])?;
+    let hi = bin(c, "max0", BinaryOp::Max, hi, zero)?;
+    let lo = bin(c, "min0", BinaryOp::Min, lo, zero)?;
+    let range = bin(c, "range", BinaryOp::Sub, hi, lo)?;
     let scale = c.emit_output(1, Op::Binary(BinaryOp::Div), vec![Some(range), Some(qmax)])?;
-    let neg = c.inner(
-        "neg_min",
-        Op::Binary(BinaryOp::Sub),
-        vec![Some(zero), Some(lo)],
-    )?;
-    let zp = c.inner(
-        "zp_raw",
-        Op::Binary(BinaryOp::Div),
-        vec![Some(neg), Some(scale)],
-    )?;
-    let zp = c.inner("zp_round", Op::Unary(UnaryOp::Round), vec![Some(zp)])?;
-    let sat = UnaryOp::Clip {
-        min: 0.0,
-        max: 255.0,
-    };
-    let zp = c.inner("zp_sat", Op::Unary(sat), vec![Some(zp)])?;
+    // zero_point = saturate(round(-lo / scale)), i.e. the quantized value of 0 - lo.
+    let neg = bin(c, "neg_min", BinaryOp::Sub, zero, lo)?;
+    let zp = quantized_value(c, "zero_point", (neg, scale, None), (0.0, 255.0))?;
     let zp_u8 = c.emit_output(2, Op::Cast(Cast { to: DType::U8 }), vec![Some(zp)])?;
-    let q = c.inner(
-        "scaled",
-        Op::Binary(BinaryOp::Div),
-        vec![Some(x), Some(scale)],
-    )?;
-    let q = c.inner("rounded", Op::Unary(UnaryOp::Round), vec![Some(q)])?;
-    let q = c.inner(
-        "shifted",
-        Op::Binary(BinaryOp::Add),
-        vec![Some(q), Some(zp)],
-    )?;
-    let q = c.inner("saturated", Op::Unary(sat), vec![Some(q)])?;
+    let q = quantized_value(c, "q", (x, scale, Some(zp)), (0.0, 255.0))?;
     let y = c.emit_output(0, Op::Cast(Cast { to: DType::U8 }), vec![Some(q)])?;
     Ok(vec![y, scale, zp_u8])
 }
