@@ -23,10 +23,9 @@ pub fn flops(graph: &Graph) -> BTreeMap<&'static str, u64> {
                 .unwrap_or_default()
         };
         let f = match &node.op {
-            Op::Conv(c) => {
+            Op::Conv(_) | Op::BlockedConv(_) => {
                 let w = in_dims(1);
                 let per_out: u64 = w.iter().skip(1).product();
-                let _ = c;
                 2 * out_elems * per_out
             }
             Op::Gemm(g) => {

@@ -280,9 +280,10 @@ fn label(op: &Op) -> String {
         s
     };
     match op {
-        Op::Conv(c) => {
+        Op::Conv(c) | Op::BlockedConv(crate::ops::BlockedConv { conv: c, .. }) => {
             let mut s = format!(
-                "Conv{}",
+                "{}{}",
+                op.name(),
                 window(&c.kernel, &c.strides, &c.dilations, &c.pads)
             );
             if c.group != 1 {

@@ -17,7 +17,7 @@
 //!           └──────────────────────────────────────────────────────────────────┘
 //!           fuse-layernorm → fuse-softmax → fuse-elementwise → fuse-epilogue
 //!           → recognize-gelu → dce
-//! level 3   as level 2 (layout passes will go here)
+//! level 3   level 2 → blocked-layout → dce
 //! ```
 //!
 //! | level | passes |
@@ -25,12 +25,16 @@
 //! | 0 | `dce` (only what code generation needs) |
 //! | 1 | cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
 //! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then patterns (`fuse-layernorm`, `fuse-softmax`), fusion (`fuse-elementwise`, `fuse-epilogue`), `recognize-gelu`, `dce` |
-//! | 3 | as 2 |
+//! | 3 | 2, then `blocked-layout` (NCHW16c/NCHW8c for depthwise and pointwise convolutions, conversions inserted and cancelled) and `dce` |
+//!
+//! The layout pass runs last: it moves fused convolutions (anchor and epilogue
+//! together) and must see the final groups to know which values cross a layout edge.
 //!
 //! Folds run before fusion because fusion hides the Mul/Add/BatchNorm nodes they look
 //! for inside fused ops. There is no weight-layout pass: the Gemm/MatMul lowering packs
 //! a constant B at compile time from either `trans_b` layout.
 
+pub mod blocked_layout;
 pub mod constant_fold;
 mod consts;
 pub mod cse;
@@ -150,6 +154,10 @@ pub const PASSES: &[Pass] = &[
         name: "fuse-epilogue",
         run: fuse_epilogue::run,
     },
+    Pass {
+        name: "blocked-layout",
+        run: blocked_layout::run,
+    },
 ];
 
 /// Most rounds a fixed-point group runs; each rewrite shrinks or simplifies the graph,
@@ -209,6 +217,9 @@ pub fn pipeline(opt_level: u8) -> Vec<Step> {
             ]
             .map(Step::Once),
         );
+    }
+    if opt_level >= 3 {
+        steps.extend(["blocked-layout", "dce"].map(Step::Once));
     }
     steps
 }

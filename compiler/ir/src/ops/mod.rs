@@ -12,6 +12,7 @@ pub mod elementwise;
 pub mod expand;
 pub mod fused;
 pub mod layer_norm;
+pub mod layout;
 pub mod linalg;
 pub mod lrn;
 pub mod movement;
@@ -29,6 +30,7 @@ pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
 pub use layer_norm::LayerNorm;
+pub use layout::{BlockedConv, Blocking};
 pub use linalg::Gemm;
 pub use lrn::Lrn;
 pub use movement::{
@@ -103,6 +105,13 @@ pub enum Op {
     Expand(Expand),
     /// ArgMax/ArgMin along one axis (`int64` indices).
     ArgReduce(ArgReduce),
+    /// Planar `[N, C, S...]` → channel-blocked `[N, C/block, S..., block]`.
+    ToBlocked(Blocking),
+    /// Channel-blocked → planar (the inverse of `ToBlocked`).
+    FromBlocked(Blocking),
+    /// 2-D convolution over channel-blocked tensors: inputs `x` (blocked), `w[, bias]`
+    /// (planar).
+    BlockedConv(BlockedConv),
 }
 
 impl Op {
@@ -145,6 +154,9 @@ impl Op {
             Op::Where => "Where",
             Op::Expand(_) => "Expand",
             Op::ArgReduce(a) => a.name(),
+            Op::ToBlocked(_) => "ToBlocked",
+            Op::FromBlocked(_) => "FromBlocked",
+            Op::BlockedConv(_) => "BlockedConv",
         }
     }
 
@@ -167,9 +179,11 @@ impl Op {
             | Op::Lrn(_)
             | Op::Resize(_)
             | Op::CumSum(_)
+            | Op::ToBlocked(_)
+            | Op::FromBlocked(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) | Op::GatherElements(_) => (2, 2),
-            Op::Conv(_) | Op::Gemm(_) => (2, 3),
+            Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
@@ -230,6 +244,9 @@ impl Op {
             Op::Where => one(select::infer_where(req[0], req[1], req[2])?),
             Op::Expand(e) => one(e.infer(req[0])?),
             Op::ArgReduce(a) => one(a.infer(req[0])?),
+            Op::ToBlocked(b) => one(b.infer_to(req[0])?),
+            Op::FromBlocked(b) => one(b.infer_from(req[0])?),
+            Op::BlockedConv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
         }
     }
 
@@ -288,6 +305,9 @@ impl Op {
                 &req[0].to_f64_vec(),
             )),
             Op::Conv(c) => crate::reference::conv(c, inputs, out),
+            Op::ToBlocked(b) => b.to_blocked(req[0]),
+            Op::FromBlocked(b) => b.from_blocked(req[0]),
+            Op::BlockedConv(c) => c.eval(inputs, out),
             Op::Pool(p) => crate::reference::pool(p, req[0], out),
             Op::GlobalPool(g) => crate::reference::global_pool(g, req[0], out),
             Op::Gemm(g) => crate::reference::gemm(g, inputs, out),
@@ -352,6 +372,8 @@ impl fmt::Display for Op {
             Op::Reduce(r) => r.attrs(),
             Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::ArgReduce(a) => a.attrs(),
+            Op::ToBlocked(b) | Op::FromBlocked(b) => format!("block={}", b.block),
+            Op::BlockedConv(c) => c.attrs(),
             Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),
             Op::Lrn(l) => format!(
                 "size={} alpha={:?} beta={:?} bias={:?}",

@@ -223,16 +223,34 @@ impl<'a> Parser<'a> {
             return Ok(Op::Binary(b));
         }
         let op = match a.op {
-            "Conv" => {
+            "Conv" | "BlockedConv" => {
                 let kernel = self.required(a, "kernel", Self::u64s)?;
                 let k = kernel.len();
-                Op::Conv(Conv {
+                let conv = Conv {
                     strides: self.take(a, "strides", Self::u64s)?.unwrap_or(vec![1; k]),
                     pads: self.take(a, "pads", Self::u64s)?.unwrap_or(vec![0; 2 * k]),
                     dilations: self.take(a, "dilations", Self::u64s)?.unwrap_or(vec![1; k]),
                     group: self.take(a, "group", Self::uint)?.unwrap_or(1),
                     kernel,
-                })
+                };
+                if a.op == "Conv" {
+                    Op::Conv(conv)
+                } else {
+                    Op::BlockedConv(crate::ops::BlockedConv {
+                        conv,
+                        block: self.required(a, "block", Self::uint)?,
+                    })
+                }
+            }
+            "ToBlocked" | "FromBlocked" => {
+                let b = crate::ops::Blocking {
+                    block: self.required(a, "block", Self::uint)?,
+                };
+                if a.op == "ToBlocked" {
+                    Op::ToBlocked(b)
+                } else {
+                    Op::FromBlocked(b)
+                }
             }
             "MaxPool" | "AveragePool" => {
                 let kind = if a.op == "MaxPool" {

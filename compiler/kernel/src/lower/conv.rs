@@ -23,7 +23,7 @@
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
 use super::fused::Epilogue;
-use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
+use super::tiled_gemm::{BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
 use crate::kernel::{Access, LoopKind, ScalarType};
@@ -103,7 +103,25 @@ impl Geometry {
         (ih, iw): (Expr, Expr),
         checked: bool,
     ) -> Expr {
-        let at = plane.clone() + ih.clone() * Expr::i64(self.w) + iw.clone();
+        self.padded_load_lane(x, plane, (ih, iw), checked, None)
+    }
+
+    /// [`Geometry::padded_load`] of lane `lane` of a channel-blocked image (`block`
+    /// channels per pixel; `plane` is the channel block's first pixel).
+    pub fn padded_load_lane(
+        &self,
+        x: crate::BufId,
+        plane: &Expr,
+        (ih, iw): (Expr, Expr),
+        checked: bool,
+        lanes: Option<(i64, &Expr)>,
+    ) -> Expr {
+        let pixel = plane.clone() + ih.clone() * Expr::i64(self.w) + iw.clone();
+        let element = |p: Expr| match lanes {
+            Some((block, lane)) => p * Expr::i64(block) + lane.clone(),
+            None => p,
+        };
+        let at = element(pixel);
         if !checked {
             return Expr::load(x, at);
         }
@@ -113,7 +131,7 @@ impl Geometry {
             .and(ih.lt(Expr::i64(self.h)))
             .and(iw.clone().ge(Expr::i64(0)))
             .and(iw.lt(Expr::i64(self.w)));
-        let safe = Expr::select(inside.clone(), at, plane.clone());
+        let safe = Expr::select(inside.clone(), at, element(plane.clone()));
         Expr::select(inside, Expr::load(x, safe), Expr::f32(0.0))
     }
 
@@ -165,7 +183,7 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         return conv_gemm(cx, c, fused, &g, (&xd, &wd, &yd));
     }
     if wd[1] == 1 {
-        return super::depthwise::depthwise(cx, fused, &g, (&xd, &wd, &yd));
+        return super::depthwise::depthwise(cx, fused, &g, (&xd, &wd, &yd), None);
     }
     let x = cx.bind_input(0)?;
     let w = cx.bind_input(1)?;
@@ -338,9 +356,11 @@ fn conv_gemm(
         b: cols,
         b_layout: BLayout::Rows(&b_row),
         c: y,
-        c_row: &c_row,
-        finish: (bias.is_some() || epi.is_some())
-            .then_some(&finish as &dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr),
+        c_layout: CLayout::Rows {
+            row: &c_row,
+            finish: (bias.is_some() || epi.is_some())
+                .then_some(&finish as &dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr),
+        },
     };
     gemm.emit(&mut cx.b);
     Ok(())

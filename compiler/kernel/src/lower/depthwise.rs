@@ -12,6 +12,12 @@
 //! windows about as large as the image fall back to testing each tap with a select on a
 //! clamped (always valid) index. Bias and the fused epilogue are applied to
 //! the accumulator before the store.
+//!
+//! Channel-blocked tensors (`BlockedConv`, `block` channels innermost) run the same
+//! schedule with one more loop: each output pixel's taps are computed for the `block`
+//! channels of its block in an innermost loop that LLVM vectorizes (contiguous loads
+//! of input, weights — repacked at compile time to `[C/block][kh·kw][block]` — and
+//! bias), so the columns loop stays scalar and narrow images lose nothing.
 
 use super::conv::Geometry;
 use super::fused::Epilogue;
@@ -38,14 +44,26 @@ fn interior(n: i64, out: i64, k: i64, s: i64, p: i64, d: i64) -> (i64, i64) {
     }
 }
 
+/// Depthwise convolution of planar tensors (`block` None) or of channel-blocked ones
+/// (`Some(block)`: `xd`, `yd` are the blocked dims, `wd` the planar weight dims).
 pub(super) fn depthwise(
     cx: &mut Ctx<'_>,
     fused: Option<&Fused>,
     g: &Geometry,
     (xd, wd, yd): (&[u64], &[u64], &[u64]),
+    block: Option<i64>,
 ) -> Result<(), LowerError> {
+    let taps = g.kh * g.kw;
     let x = cx.bind_input(0)?;
-    let w = cx.bind_input(1)?;
+    let w = match block {
+        None => cx.bind_input(1)?,
+        Some(blk) => {
+            let Some(w) = cx.const_f32(cx.operand(1)?) else {
+                return cx.err("internal: a blocked depthwise convolution needs constant weights");
+            };
+            cx.bind_constant("w_blocked", &block_filters(&w, taps as usize, blk as usize))
+        }
+    };
     let bias = match cx.input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
@@ -56,52 +74,84 @@ pub(super) fn depthwise(
         None => None,
     };
     let one_d = yd.len() == 3;
-    let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
+    let blk = block.unwrap_or(1);
+    let (n, cin, m) = (xd[0] as i64, xd[1] as i64 * blk, wd[0] as i64);
     // One input channel per group: output channel oc reads channel oc / (m / cin).
     let per_group = m / cin;
     let (oh_lo, oh_hi) = interior(g.h, g.oh, g.kh, g.sh, g.ph, g.dh);
     let (ow_lo, ow_hi) = interior(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
     let acc = cx.b.var("acc", ScalarType::F32);
-    cx.b.for_loop("nm", 0, n * m, LoopKind::Parallel, |b, nm| {
-        let img = nm.clone() / Expr::i64(m);
-        let oc = nm.clone() % Expr::i64(m);
-        let chan = img.clone() * Expr::i64(cin) + oc.clone() / Expr::i64(per_group);
-        let plane = chan * Expr::i64(g.h * g.w);
-        let taps = g.kh * g.kw;
+    // Parallel over (image, output channel), or (image, channel block) when blocked.
+    let (units, columns) = match block {
+        None => (n * m, LoopKind::Vectorize),
+        Some(_) => (n * (m / blk), LoopKind::Serial),
+    };
+    cx.b.for_loop("nm", 0, units, LoopKind::Parallel, |b, nm| {
+        let img = nm.clone() / Expr::i64(units / n);
+        let unit = nm.clone() % Expr::i64(units / n);
+        let plane = match block {
+            None => {
+                let chan = img.clone() * Expr::i64(cin) + unit.clone() / Expr::i64(per_group);
+                chan * Expr::i64(g.h * g.w)
+            }
+            Some(_) => nm.clone() * Expr::i64(g.h * g.w),
+        };
         // One output pixel. Taps with `kh_ok(kh) && kw_ok(kw)` false are dropped (known
         // to lie in the padding); `checked` instead tests every tap at run time.
         let pixel = |b: &mut KernelBuilder,
                      (oh, kh_ok): (Expr, &dyn Fn(i64) -> bool),
                      (ow, kw_ok): (Expr, &dyn Fn(i64) -> bool),
                      checked: bool| {
-            let init = match bias {
-                Some(bb) => Expr::load(bb, oc.clone()),
-                None => Expr::f32(0.0),
+            // The output channel's (or block lane's) value at this pixel.
+            let channel = |b: &mut KernelBuilder, lane: Option<Expr>| {
+                let oc = match &lane {
+                    None => unit.clone(),
+                    Some(l) => unit.clone() * Expr::i64(blk) + l.clone(),
+                };
+                let init = match bias {
+                    Some(bb) => Expr::load(bb, oc.clone()),
+                    None => Expr::f32(0.0),
+                };
+                b.assign(acc, init);
+                for kh in (0..g.kh).filter(|&kh| kh_ok(kh)) {
+                    for kw in (0..g.kw).filter(|&kw| kw_ok(kw)) {
+                        let ih = oh.clone() * Expr::i64(g.sh) + Expr::i64(kh * g.dh - g.ph);
+                        let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(kw * g.dw - g.pw);
+                        let tap = Expr::i64(kh * g.kw + kw);
+                        let wt = match &lane {
+                            None => Expr::load(w, oc.clone() * Expr::i64(taps) + tap),
+                            Some(l) => Expr::load(
+                                w,
+                                (unit.clone() * Expr::i64(taps) + tap) * Expr::i64(blk) + l.clone(),
+                            ),
+                        };
+                        let lanes = lane.as_ref().map(|l| (blk, l));
+                        let xv = g.padded_load_lane(x, &plane, (ih, iw), checked, lanes);
+                        b.assign(acc, Expr::fma(wt, xv, Expr::var(acc)));
+                    }
+                }
+                let pix =
+                    (nm.clone() * Expr::i64(g.oh) + oh.clone()) * Expr::i64(g.ow) + ow.clone();
+                let (out, coords) = match &lane {
+                    None if one_d => (pix, vec![img.clone(), oc, ow.clone()]),
+                    None => (pix, vec![img.clone(), oc, oh.clone(), ow.clone()]),
+                    Some(l) => (
+                        pix * Expr::i64(blk) + l.clone(),
+                        vec![img.clone(), unit.clone(), oh.clone(), ow.clone(), l.clone()],
+                    ),
+                };
+                let v = match &epi {
+                    Some(e) => e.value(b, Expr::var(acc), &coords),
+                    None => Expr::var(acc),
+                };
+                b.store(y, out, v);
             };
-            b.assign(acc, init);
-            for kh in (0..g.kh).filter(|&kh| kh_ok(kh)) {
-                for kw in (0..g.kw).filter(|&kw| kw_ok(kw)) {
-                    let ih = oh.clone() * Expr::i64(g.sh) + Expr::i64(kh * g.dh - g.ph);
-                    let iw = ow.clone() * Expr::i64(g.sw) + Expr::i64(kw * g.dw - g.pw);
-                    let wt =
-                        Expr::load(w, oc.clone() * Expr::i64(taps) + Expr::i64(kh * g.kw + kw));
-                    let xv = g.padded_load(x, &plane, (ih, iw), checked);
-                    b.assign(acc, Expr::fma(wt, xv, Expr::var(acc)));
+            match block {
+                None => channel(b, None),
+                Some(blk) => {
+                    b.for_loop("l", 0, blk, LoopKind::Vectorize, |b, l| channel(b, Some(l)))
                 }
             }
-            let out = (nm.clone() * Expr::i64(g.oh) + oh.clone()) * Expr::i64(g.ow) + ow.clone();
-            let v = match &epi {
-                Some(e) => {
-                    let coords = if one_d {
-                        vec![img.clone(), oc.clone(), ow]
-                    } else {
-                        vec![img.clone(), oc.clone(), oh, ow]
-                    };
-                    e.value(b, Expr::var(acc), &coords)
-                }
-                None => Expr::var(acc),
-            };
-            b.store(y, out, v);
         };
         let all = |_: i64| true;
         // Taps of a border row/column at constant output index `o` that hit the image.
@@ -127,7 +177,7 @@ pub(super) fn depthwise(
                 pixel(b, (oh.clone(), kh_ok), (Expr::i64(c), &kw_ok), false);
             }
             if ow_lo < ow_hi {
-                b.for_loop("ow", ow_lo, ow_hi, LoopKind::Vectorize, |b, ow| {
+                b.for_loop("ow", ow_lo, ow_hi, columns, |b, ow| {
                     pixel(b, (oh.clone(), kh_ok), (ow, &all), false);
                 });
             }
@@ -159,9 +209,32 @@ pub(super) fn depthwise(
     Ok(())
 }
 
+/// Depthwise filters `[C][taps]` regrouped as `[C/block][taps][block]`, so that one
+/// tap of a channel block is `block` consecutive values.
+fn block_filters(w: &[f32], taps: usize, block: usize) -> Vec<f32> {
+    let blocks = w.len() / (taps * block);
+    let mut out = Vec::with_capacity(w.len());
+    for cb in 0..blocks {
+        for t in 0..taps {
+            out.extend((0..block).map(|l| w[(cb * block + l) * taps + t]));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::interior;
+    use super::{block_filters, interior};
+
+    #[test]
+    fn blocked_filters_put_a_blocks_lanes_side_by_side() {
+        // 4 channels of 2 taps, blocks of 2: [c0t0 c1t0 c0t1 c1t1 c2t0 c3t0 ...].
+        let w: Vec<f32> = (0..8).map(|i| i as f32).collect();
+        assert_eq!(
+            block_filters(&w, 2, 2),
+            vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0]
+        );
+    }
 
     #[test]
     fn interior_matches_brute_force() {

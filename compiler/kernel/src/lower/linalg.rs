@@ -10,7 +10,7 @@
 
 use super::elementwise::broadcast_strides;
 use super::fused::{unflatten, Epilogue};
-use super::tiled_gemm::{pack_b, BLayout, Finish, TileShape, TiledGemm, LANES};
+use super::tiled_gemm::{pack_b, BLayout, CLayout, Finish, TileShape, TiledGemm, LANES};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
@@ -227,8 +227,10 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
             b,
             b_layout,
             c: y,
-            c_row: &c_row,
-            finish: needs_finish.then_some(&finish as Finish<'_>),
+            c_layout: CLayout::Rows {
+                row: &c_row,
+                finish: needs_finish.then_some(&finish as Finish<'_>),
+            },
         }
         .emit(&mut cx.b);
         return Ok(());
@@ -371,8 +373,10 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         b,
         b_layout,
         c: y,
-        c_row: &c_row,
-        finish: epi.is_some().then_some(&finish as Finish<'_>),
+        c_layout: CLayout::Rows {
+            row: &c_row,
+            finish: epi.is_some().then_some(&finish as Finish<'_>),
+        },
     }
     .emit(&mut cx.b);
     Ok(())

@@ -7,6 +7,7 @@
 //! over contiguous memory, a parallel outermost loop); target schedules refine it.
 
 mod arg_reduce;
+mod blocked;
 mod conv;
 mod depthwise;
 mod elementwise;
@@ -414,6 +415,9 @@ pub fn lower_node(
         Op::Binary(b) => elementwise::binary(&mut cx, *b)?,
         Op::Cast(_) => elementwise::cast(&mut cx)?,
         Op::Conv(c) => conv::conv(&mut cx, c, None)?,
+        Op::BlockedConv(c) => blocked::conv(&mut cx, c, None)?,
+        Op::ToBlocked(b) => blocked::convert(&mut cx, b, true)?,
+        Op::FromBlocked(b) => blocked::convert(&mut cx, b, false)?,
         Op::Pool(p) => pool::pool(&mut cx, p)?,
         Op::GlobalPool(g) => pool::global_pool(&mut cx, g)?,
         Op::Gemm(g) => linalg::gemm(&mut cx, g, None)?,
@@ -425,6 +429,7 @@ pub fn lower_node(
         Op::Elementwise(p) => fused::elementwise(&mut cx, p)?,
         Op::Fused(f) => match f.anchor.as_ref() {
             Op::Conv(c) => conv::conv(&mut cx, c, Some(f))?,
+            Op::BlockedConv(c) => blocked::conv(&mut cx, c, Some(f))?,
             Op::Gemm(g) => linalg::gemm(&mut cx, g, Some(f))?,
             Op::MatMul => linalg::matmul(&mut cx, Some(f))?,
             other => {

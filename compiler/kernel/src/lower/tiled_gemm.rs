@@ -53,6 +53,28 @@ pub(crate) type AIndex<'a> = &'a dyn Fn(&Expr, Expr, Expr) -> Expr;
 /// `(builder, batch, row, column, value) → final value` of one output element.
 pub(crate) type Finish<'a> = &'a dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr) -> Expr;
 
+/// `(builder, batch, row, column block, lane, value) → final value` of one output
+/// element of a channel-blocked C.
+pub(crate) type BlockFinish<'a> =
+    &'a dyn Fn(&mut KernelBuilder, &Expr, Expr, Expr, Expr, Expr) -> Expr;
+
+/// How C is laid out in its buffer, and what happens to each finished element.
+pub(crate) enum CLayout<'a> {
+    /// `row(batch, row)` is the index of `C[row, 0]`; `C[row, j]` is `j` further.
+    Rows {
+        row: RowIndex<'a>,
+        finish: Option<Finish<'a>>,
+    },
+    /// Columns in blocks of `block` (a blocked channel layout, the columns being
+    /// channels): `at(batch, row, j / block) + j % block` is the index of `C[row, j]`.
+    /// Register tiles then use vectors of at most `block` lanes, aligned to blocks.
+    Blocked {
+        block: i64,
+        at: &'a dyn Fn(&Expr, Expr, Expr) -> Expr,
+        finish: Option<BlockFinish<'a>>,
+    },
+}
+
 /// How B is laid out in its buffer.
 pub(crate) enum BLayout<'a> {
     /// Row-major: `row(batch, k)` is the index of `B[k, 0]`, `B[k, j]` is `j` further.
@@ -128,10 +150,8 @@ pub(crate) struct TiledGemm<'a> {
     pub b: BufId,
     pub b_layout: BLayout<'a>,
     pub c: BufId,
-    /// Index of `C[row, 0]`; `C[row, j]` is at that index + `j`.
-    pub c_row: RowIndex<'a>,
-    /// Applied to every finished element, if present.
-    pub finish: Option<Finish<'a>>,
+    /// Where `C[row, j]` is, and the function applied to every finished element.
+    pub c_layout: CLayout<'a>,
 }
 
 /// Vector widths that cover `n` columns exactly: 16s, then at most one 8, one 4, and
@@ -157,8 +177,16 @@ impl TiledGemm<'_> {
         let (mr, nr) = (self.shape.mr, self.shape.nr());
         let (full_rows, row_tail) = (self.m / mr, self.m % mr);
         let (full_cols, col_tail) = (self.n / nr, self.n % nr);
-        let main = vec![LANES; self.shape.vectors];
-        let tail = split_widths(col_tail);
+        let (main, tail) = match self.c_layout {
+            CLayout::Blocked { block, .. } if block < i64::from(LANES) => {
+                let w = block as u32;
+                (
+                    vec![w; (nr / block) as usize],
+                    vec![w; (col_tail / block) as usize],
+                )
+            }
+            _ => (vec![LANES; self.shape.vectors], split_widths(col_tail)),
+        };
         let mut tiles_per_block = (BLOCK_COLS / nr).max(1);
         let mut panels_per_group = (GROUP_ROWS / mr).max(1);
         let count = |per: i64, full: i64| ((full + per - 1) / per).max(1);
@@ -213,12 +241,11 @@ impl TiledGemm<'_> {
                                 ct1.clone(),
                                 LoopKind::Serial,
                                 |b, ct| {
-                                    let col0 = ct * Expr::i64(nr);
                                     self.tile(
                                         b,
                                         &bi,
                                         (row0.clone(), rows),
-                                        (col0, &main),
+                                        (ct, &main),
                                         &ks,
                                         &first,
                                     );
@@ -227,8 +254,8 @@ impl TiledGemm<'_> {
                         }
                         if !tail.is_empty() {
                             b.if_then(last_cb.clone(), |b| {
-                                let col0 = Expr::i64(full_cols * nr);
-                                self.tile(b, &bi, (row0, rows), (col0, &tail), &ks, &first);
+                                let ct = Expr::i64(full_cols);
+                                self.tile(b, &bi, (row0, rows), (ct, &tail), &ks, &first);
                             });
                         }
                     };
@@ -243,23 +270,50 @@ impl TiledGemm<'_> {
                         });
                     }
                 });
-                if let Some(finish) = self.finish {
-                    // The region this iteration owns, with the tails if it is the last.
-                    let edge = |last: &Expr, inner: Expr, all: i64| {
-                        Expr::select(last.clone(), Expr::i64(all), inner)
-                    };
-                    let r0 = p0.clone() * Expr::i64(mr);
-                    let r1 = edge(&last_rg, p1 * Expr::i64(mr), self.m);
-                    let c0 = ct0.clone() * Expr::i64(nr);
-                    let c1 = edge(&last_cb, ct1 * Expr::i64(nr), self.n);
-                    b.for_loop("i", r0, r1, LoopKind::Serial, |b, i| {
-                        let crow = (self.c_row)(&bi, i.clone());
-                        b.for_loop("j", c0.clone(), c1.clone(), LoopKind::Vectorize, |b, j| {
-                            let at = crow.clone() + j.clone();
-                            let v = finish(b, &bi, i.clone(), j, Expr::load(self.c, at.clone()));
-                            b.store(self.c, at, v);
+                // The region this iteration owns, with the tails if it is the last.
+                let edge = |last: &Expr, inner: Expr, all: i64| {
+                    Expr::select(last.clone(), Expr::i64(all), inner)
+                };
+                let r0 = p0.clone() * Expr::i64(mr);
+                let r1 = edge(&last_rg, p1 * Expr::i64(mr), self.m);
+                match &self.c_layout {
+                    CLayout::Rows {
+                        row,
+                        finish: Some(finish),
+                    } => {
+                        let c0 = ct0.clone() * Expr::i64(nr);
+                        let c1 = edge(&last_cb, ct1 * Expr::i64(nr), self.n);
+                        b.for_loop("i", r0, r1, LoopKind::Serial, |b, i| {
+                            let crow = row(&bi, i.clone());
+                            b.for_loop("j", c0.clone(), c1.clone(), LoopKind::Vectorize, |b, j| {
+                                let at = crow.clone() + j.clone();
+                                let v =
+                                    finish(b, &bi, i.clone(), j, Expr::load(self.c, at.clone()));
+                                b.store(self.c, at, v);
+                            });
                         });
-                    });
+                    }
+                    CLayout::Blocked {
+                        block,
+                        at,
+                        finish: Some(finish),
+                    } => {
+                        let per_tile = nr / block;
+                        let j0 = ct0.clone() * Expr::i64(per_tile);
+                        let j1 = edge(&last_cb, ct1 * Expr::i64(per_tile), self.n / block);
+                        b.for_loop("i", r0.clone(), r1.clone(), LoopKind::Serial, |b, i| {
+                            b.for_loop("jb", j0.clone(), j1.clone(), LoopKind::Serial, |b, jb| {
+                                let base = at(&bi, i.clone(), jb.clone());
+                                b.for_loop("l", 0, *block, LoopKind::Vectorize, |b, l| {
+                                    let at = base.clone() + l.clone();
+                                    let v = Expr::load(self.c, at.clone());
+                                    let v = finish(b, &bi, i.clone(), jb.clone(), l, v);
+                                    b.store(self.c, at, v);
+                                });
+                            });
+                        });
+                    }
+                    _ => {}
                 }
             },
         );
@@ -272,10 +326,12 @@ impl TiledGemm<'_> {
         b: &mut KernelBuilder,
         bi: &Expr,
         (row0, rows): (Expr, i64),
-        (col0, widths): (Expr, &[u32]),
+        (ct, widths): (Expr, &[u32]),
         ks: &(Expr, Expr),
         first: &Expr,
     ) {
+        let nr = self.shape.nr();
+        let col0 = ct.clone() * Expr::i64(nr);
         let f32t = ScalarType::F32;
         let vector = |lanes: u32, scalar: Expr| {
             if lanes == 1 {
@@ -309,7 +365,16 @@ impl TiledGemm<'_> {
             })
             .collect();
         let c_at = |i: usize, off: i64| {
-            (self.c_row)(bi, row0.clone() + Expr::i64(i as i64)) + col0.clone() + Expr::i64(off)
+            let r = row0.clone() + Expr::i64(i as i64);
+            match &self.c_layout {
+                CLayout::Rows { row, .. } => row(bi, r) + col0.clone() + Expr::i64(off),
+                // Vectors are aligned to blocks and tiles are whole blocks wide.
+                CLayout::Blocked { block, at, .. } => at(
+                    bi,
+                    r,
+                    ct.clone() * Expr::i64(nr / block) + Expr::i64(off / block),
+                ),
+            }
         };
         b.if_else(
             first.clone(),
@@ -334,20 +399,32 @@ impl TiledGemm<'_> {
             .map(|(j, &w)| b.vector_var(format!("b{j}"), f32t, w))
             .collect();
         let av = b.var("a", f32t);
-        // Index of B[k, col] for a vector of `lanes` starting at column `col`. Packed:
-        // 16-lane vectors start a full strip; narrower ones lie in the last, partial one.
+        // Index of B[k, col0 + off] for a vector of `lanes`. Packed: a vector lies in a
+        // full 16-column strip (every vector of a full tile, whose columns start at a
+        // multiple of 16), or in the last, partial strip (only tail tiles reach it).
         let lanes16 = i64::from(LANES);
         let full = self.n / lanes16 * lanes16;
-        let b_at = |kk: &Expr, col: Expr, lanes: u32| match &self.b_layout {
-            BLayout::Rows(row) => row(bi, kk.clone()) + col,
-            BLayout::Packed(base) if lanes == LANES => {
-                base(bi) + col * Expr::i64(self.k) + kk.clone() * Expr::i64(lanes16)
-            }
+        let tail_col0 = match ct {
+            Expr::IConst(c, _) => Some(c * nr),
+            _ => None,
+        };
+        let b_at = |kk: &Expr, off: i64, lanes: u32| match &self.b_layout {
+            BLayout::Rows(row) => row(bi, kk.clone()) + col0.clone() + Expr::i64(off),
             BLayout::Packed(base) => {
-                base(bi)
-                    + Expr::i64(full * self.k)
-                    + kk.clone() * Expr::i64(self.n - full)
-                    + (col - Expr::i64(full))
+                let partial = tail_col0.is_some_and(|c| c + off + i64::from(lanes) > full);
+                if partial {
+                    let col = tail_col0.unwrap_or(0) + off;
+                    base(bi)
+                        + Expr::i64(full * self.k)
+                        + kk.clone() * Expr::i64(self.n - full)
+                        + Expr::i64(col - full)
+                } else {
+                    let strip = off - off % lanes16;
+                    base(bi)
+                        + (col0.clone() + Expr::i64(strip)) * Expr::i64(self.k)
+                        + kk.clone() * Expr::i64(lanes16)
+                        + Expr::i64(off % lanes16)
+                }
             }
         };
         b.for_loop(
@@ -357,7 +434,7 @@ impl TiledGemm<'_> {
             LoopKind::Serial,
             |b, kk| {
                 for ((&v, &w), &off) in bv.iter().zip(widths).zip(&offsets) {
-                    let at = b_at(&kk, col0.clone() + Expr::i64(off), w);
+                    let at = b_at(&kk, off, w);
                     b.assign(v, load(self.b, at, w));
                 }
                 for (i, row) in acc.iter().enumerate() {

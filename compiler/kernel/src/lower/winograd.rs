@@ -19,7 +19,7 @@
 
 use super::conv::Geometry;
 use super::fused::Epilogue;
-use super::tiled_gemm::{BLayout, TileShape, TiledGemm};
+use super::tiled_gemm::{BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
@@ -157,8 +157,10 @@ pub(super) fn winograd(
         b: vb,
         b_layout: BLayout::Rows(&b_row),
         c: mb,
-        c_row: &c_row,
-        finish: None,
+        c_layout: CLayout::Rows {
+            row: &c_row,
+            finish: None,
+        },
     }
     .emit(&mut st.b);
     cx.add_stage(st)?;

@@ -145,9 +145,15 @@ impl Gen {
     /// A whole graph: one or two inputs, 2–7 blocks, one or more outputs.
     pub(crate) fn build(mut self) -> (Graph, Vec<Tensor>) {
         let mut x = if self.rng.chance(0.7) {
+            // Sometimes 16 or 32 channels, which the blocked layout of -O3 needs.
+            let channels = if self.rng.chance(0.25) {
+                self.rng.pick(&[16, 32])
+            } else {
+                self.rng.range(1, 5)
+            };
             let dims = [
                 self.rng.range(1, 2),
-                self.rng.range(1, 5),
+                channels,
                 self.rng.range(3, 8),
                 self.rng.range(3, 8),
             ];

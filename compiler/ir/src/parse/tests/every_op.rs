@@ -105,9 +105,12 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::Resize(_) => 26,
         Op::GatherElements(_) => 27,
         Op::CumSum(_) => 28,
+        Op::ToBlocked(_) => 29,
+        Op::FromBlocked(_) => 30,
+        Op::BlockedConv(_) => 31,
     }
 }
-pub(super) const OP_COUNT: usize = 29;
+pub(super) const OP_COUNT: usize = 32;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -372,6 +375,26 @@ pub(crate) fn every_op() -> Graph {
         reverse: true,
     };
     outs.push(node(&mut g, "cumsum", Op::CumSum(cumsum), &[x]));
+    let blocking = crate::ops::Blocking { block: 2 };
+    let xb = node(&mut g, "to_blocked", Op::ToBlocked(blocking), &[x]);
+    let bw = g.add_const("bw", Tensor::from_f32(vec![4, 4, 1, 1], &[0.25; 16]));
+    let bconv = crate::ops::BlockedConv {
+        conv: Conv {
+            kernel: vec![1, 1],
+            strides: vec![1, 1],
+            pads: vec![0; 4],
+            dilations: vec![1, 1],
+            group: 1,
+        },
+        block: 2,
+    };
+    let yb = node(&mut g, "blocked_conv", Op::BlockedConv(bconv), &[xb, bw]);
+    outs.push(node(
+        &mut g,
+        "from_blocked",
+        Op::FromBlocked(blocking),
+        &[yb],
+    ));
     use crate::ops::resize::{CoordMode, NearestMode, ResizeMode};
     for (i, (mode, coord)) in [
         (ResizeMode::Linear, CoordMode::HalfPixel),

@@ -20,6 +20,9 @@ impl Gen {
         let m = match out_c {
             Some(m) if m % group == 0 => m,
             Some(m) => return self.conv_simple(x, m),
+            None if group == 1 && cin.is_multiple_of(16) && self.rng.chance(0.5) => {
+                self.rng.pick(&[16, 32])
+            }
             None => group * self.rng.range(1, if group == 1 { 7 } else { 2 }),
         };
         let mut kernel = vec![];
