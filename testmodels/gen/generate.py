@@ -665,6 +665,41 @@ def gen_ops_linear():
                "MatMul 2-D, batched [2,3,5,7]x[7,4], [3,5,7]x[3,7,4], 1-D operands, batch broadcast")
 
 
+def gen_ops_blocked():
+    """Convolutions that -O3 moves to the blocked channel layout (NCHW16c): pointwise
+    (stride 1 with bias+Relu, stride 2 unbiased), depthwise (3x3 +bias+Clip, 5x5 stride
+    2, asymmetric pads), a residual Add fused as an epilogue input, a graph output taken
+    from inside the blocked region; batch 2, odd image sizes, channel counts that leave
+    a tail of one 16-lane block in the register tiles."""
+    g = G(1021)
+    X = g.input("x", [2, 32, 9, 11])
+    g.node("Conv", [X, g.weight("w_pw1", [48, 32, 1, 1]), g.weight("b_pw1", [48], fan_in=1)],
+           "pw1")
+    g.node("Relu", ["pw1"], "a")
+    g.node("Conv", ["a", g.weight("w_dw1", [48, 1, 3, 3]), g.weight("b_dw1", [48], fan_in=1)],
+           "dw1", group=48, pads=[1, 1, 1, 1])
+    lo = g.init("clip_lo", np.array(0.0, dtype=np.float32))
+    hi = g.init("clip_hi", np.array(1.0, dtype=np.float32))
+    g.node("Clip", ["dw1", lo, hi], "dw_clip")
+    g.node("Conv", ["dw_clip", g.weight("w_dw2", [48, 1, 5, 5])], "dw_s2", group=48,
+           strides=[2, 2], pads=[2, 2, 2, 2])
+    g.node("Conv", [X, g.weight("w_pw_s2", [32, 32, 1, 1])], "pw_s2", strides=[2, 2])
+    g.node("Conv", ["dw_s2", g.weight("w_pw2", [32, 48, 1, 1]), g.weight("b_pw2", [32], fan_in=1)],
+           "pw2")
+    g.node("Add", ["pw2", "pw_s2"], "residual")
+    g.node("Relu", ["residual"], "out")
+    g.node("Conv", ["a", g.weight("w_dw3", [48, 1, 3, 3])], "dw_asym", group=48,
+           pads=[0, 1, 1, 0])
+    for o in ["out", "dw_clip", "dw_asym"]:
+        g.output(o)
+    m = g.build("ops_blocked", 13)
+    write_case("ops_blocked", m, g.feeds,
+               "the convolutions -O3 runs in the blocked channel layout: pointwise 32->48 "
+               "+bias+Relu, pointwise stride 2, depthwise 3x3 +bias+Clip(0,1), depthwise 5x5 "
+               "stride 2, depthwise asymmetric pads, pointwise 48->32 +bias with a residual "
+               "Add and Relu; batch 2, 9x11 images; an output from inside the blocked region")
+
+
 def gen_ops_tiles():
     """Shapes that hit every tile kind of the register-tiled GEMM (full 6x32 tiles, row
     tails, column tails of 8/4/1 lanes, corners), each convolution algorithm (GEMM with
@@ -1317,6 +1352,7 @@ CASES = {
     "ops_fusion": gen_ops_fusion,
     "ops_layernorm_gelu": gen_ops_layernorm_gelu,
     "ops_tiles": gen_ops_tiles,
+    "ops_blocked": gen_ops_blocked,
     "bert_encoder": gen_bert_encoder,
     "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,

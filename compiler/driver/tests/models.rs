@@ -227,6 +227,7 @@ model_tests! {
     ops_elementwise,
     ops_linear,
     ops_tiles,
+    ops_blocked,
     ops_shape,
     ops_bn,
     ops_opset7,
@@ -256,6 +257,10 @@ fn avx2_level_matches_too() {
         "bert_encoder",
     ] {
         check_dir(&testmodels().join("models").join(name), "x86_64-avx2", 2);
+    }
+    // The blocked layout of -O3 (16-lane blocks in pairs of ymm registers).
+    for name in ["mobilenet_v2", "ops_blocked"] {
+        check_dir(&testmodels().join("models").join(name), "x86_64-avx2", 3);
     }
 }
 
@@ -291,6 +296,7 @@ fn large_models_when_present() {
         let dir = e.unwrap().path();
         if dir.join("model.onnx").exists() {
             check_dir(&dir, host(), 2);
+            check_dir(&dir, host(), 3);
         }
     }
 }
