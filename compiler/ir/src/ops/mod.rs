@@ -7,6 +7,7 @@
 
 pub mod arg_reduce;
 pub mod conv;
+pub mod conv_transpose;
 pub mod cumsum;
 pub mod elementwise;
 pub mod expand;
@@ -25,6 +26,7 @@ pub mod select;
 
 pub use arg_reduce::ArgReduce;
 pub use conv::Conv;
+pub use conv_transpose::ConvTranspose;
 pub use cumsum::CumSum;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
@@ -56,6 +58,8 @@ pub enum Op {
     Binary(BinaryOp),
     /// N-d convolution: inputs `x, w[, bias]`.
     Conv(Conv),
+    /// N-d transposed convolution: inputs `x, w[, bias]`.
+    ConvTranspose(ConvTranspose),
     /// Max or average pooling over a window.
     Pool(Pool),
     /// Max or average over all spatial positions.
@@ -121,6 +125,7 @@ impl Op {
             Op::Unary(u) => u.name(),
             Op::Binary(b) => b.name(),
             Op::Conv(_) => "Conv",
+            Op::ConvTranspose(_) => "ConvTranspose",
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "MaxPool",
                 PoolKind::Avg { .. } => "AveragePool",
@@ -183,7 +188,7 @@ impl Op {
             | Op::FromBlocked(_)
             | Op::Identity => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather(_) | Op::GatherElements(_) => (2, 2),
-            Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) => (2, 3),
+            Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) | Op::ConvTranspose(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
@@ -215,6 +220,9 @@ impl Op {
             Op::Unary(u) => one(u.infer(req[0])?),
             Op::Binary(b) => one(b.infer(req[0], req[1])?),
             Op::Conv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
+            Op::ConvTranspose(c) => {
+                one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?)
+            }
             Op::Pool(p) => one(p.infer(req[0])?),
             Op::GlobalPool(g) => one(g.infer(req[0])?),
             Op::Gemm(g) => one(g.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
@@ -305,6 +313,7 @@ impl Op {
                 &req[0].to_f64_vec(),
             )),
             Op::Conv(c) => crate::reference::conv(c, inputs, out),
+            Op::ConvTranspose(c) => c.eval(inputs, out),
             Op::ToBlocked(b) => b.to_blocked(req[0]),
             Op::FromBlocked(b) => b.from_blocked(req[0]),
             Op::BlockedConv(c) => c.eval(inputs, out),
@@ -335,6 +344,7 @@ impl fmt::Display for Op {
         let attrs = match self {
             Op::Unary(u) => u.attrs(),
             Op::Conv(c) => c.attrs(),
+            Op::ConvTranspose(c) => c.attrs(),
             Op::Pool(p) => p.attrs(),
             Op::GlobalPool(g) => match g.kind {
                 PoolKind::Avg {

@@ -242,6 +242,20 @@ impl<'a> Parser<'a> {
                     })
                 }
             }
+            "ConvTranspose" => {
+                let kernel = self.required(a, "kernel", Self::u64s)?;
+                let k = kernel.len();
+                Op::ConvTranspose(crate::ops::ConvTranspose {
+                    strides: self.take(a, "strides", Self::u64s)?.unwrap_or(vec![1; k]),
+                    pads: self.take(a, "pads", Self::i64s)?.unwrap_or(vec![0; 2 * k]),
+                    dilations: self.take(a, "dilations", Self::u64s)?.unwrap_or(vec![1; k]),
+                    output_padding: self
+                        .take(a, "output_padding", Self::u64s)?
+                        .unwrap_or(vec![0; k]),
+                    group: self.take(a, "group", Self::uint)?.unwrap_or(1),
+                    kernel,
+                })
+            }
             "ToBlocked" | "FromBlocked" => {
                 let b = crate::ops::Blocking {
                     block: self.required(a, "block", Self::uint)?,

@@ -9,6 +9,7 @@
 mod arg_reduce;
 mod blocked;
 mod conv;
+mod conv_transpose;
 mod depthwise;
 mod elementwise;
 mod fused;
@@ -416,6 +417,7 @@ pub fn lower_node(
         Op::Cast(_) => elementwise::cast(&mut cx)?,
         Op::Conv(c) => conv::conv(&mut cx, c, None)?,
         Op::BlockedConv(c) => blocked::conv(&mut cx, c, None)?,
+        Op::ConvTranspose(c) => conv_transpose::conv_transpose(&mut cx, c)?,
         Op::ToBlocked(b) => blocked::convert(&mut cx, b, true)?,
         Op::FromBlocked(b) => blocked::convert(&mut cx, b, false)?,
         Op::Pool(p) => pool::pool(&mut cx, p)?,

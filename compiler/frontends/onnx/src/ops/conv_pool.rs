@@ -1,5 +1,5 @@
-//! Convolution and pooling: Conv, MaxPool, AveragePool, GlobalAveragePool,
-//! GlobalMaxPool.
+//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool,
+//! GlobalAveragePool, GlobalMaxPool.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Conv.html> and the pooling pages.
 //! `auto_pad` (NOTSET, VALID, SAME_UPPER, SAME_LOWER) is resolved here to explicit pads
@@ -9,11 +9,17 @@
 //! AveragePool `count_include_pad` from 7; absent, they default to off / 1.
 //! MaxPool's `storage_order` only affects the Indices output, which is not supported
 //! (the model is refused if it uses it).
+//!
+//! ConvTranspose resolves `auto_pad` and `output_shape` into (possibly negative) pads
+//! the way onnx's reference does: explicit `pads` (or none, or VALID) are kept and an
+//! `output_shape` then only moves the end pads; SAME_UPPER/SAME_LOWER without `pads`
+//! split `natural − output_shape` (default `input · stride`) between the two ends, the
+//! odd one at the end for SAME_UPPER and at the beginning for SAME_LOWER.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
-use neoc_ir::ops::{Conv, GlobalPool, Pool, PoolKind};
+use neoc_ir::ops::{Conv, ConvTranspose, GlobalPool, Pool, PoolKind};
 use neoc_ir::{IrError, Op};
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -23,6 +29,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         conv,
         "1-D/2-D/3-D; auto_pad resolved to pads",
+    ),
+    spec(
+        "ConvTranspose",
+        1,
+        22,
+        conv_transpose,
+        "N-d, grouped; auto_pad and output_shape resolved to pads",
     ),
     spec(
         "MaxPool",
@@ -132,6 +145,132 @@ fn conv(c: &mut NodeCtx<'_>) -> Built {
         strides: win.strides,
         pads: win.pads,
         dilations: win.dilations,
+        group,
+    });
+    c.emit1(op, vec![Some(x), Some(w), b])
+}
+
+fn conv_transpose(c: &mut NodeCtx<'_>) -> Built {
+    let (x, w, b) = (c.req(0)?, c.req(1)?, c.input(2));
+    let (xd, wd) = (c.dims(x)?, c.dims(w)?);
+    if wd.len() < 3 || xd.len() != wd.len() {
+        return Err(c.shape_error(format!(
+            "input {xd:?} and weight {wd:?} must both be (N or C, C or M/group, spatial...) \
+             of one rank >= 3"
+        )));
+    }
+    let k = wd.len() - 2;
+    let kernel = c
+        .attrs
+        .uints("kernel_shape")?
+        .unwrap_or_else(|| wd[2..].to_vec());
+    let list = |name: &str, default: u64| -> Result<Vec<u64>, IrError> {
+        match c.attrs.uints(name)? {
+            None => Ok(vec![default; k]),
+            Some(v) if v.len() == k => Ok(v),
+            Some(v) => Err(c.attr_error(format!(
+                "attribute \"{name}\" has {} entries, expected {k}: {v:?}",
+                v.len()
+            ))),
+        }
+    };
+    let strides = list("strides", 1)?;
+    let dilations = list("dilations", 1)?;
+    let output_padding = list("output_padding", 0)?;
+    let all = kernel
+        .iter()
+        .chain(&strides)
+        .chain(&dilations)
+        .chain(&output_padding);
+    if all.clone().any(|&v| v > MAX_WINDOW)
+        || kernel
+            .iter()
+            .chain(&strides)
+            .chain(&dilations)
+            .any(|&v| v == 0)
+    {
+        return Err(c.attr_error(format!(
+            "kernel {kernel:?}, strides {strides:?} and dilations {dilations:?} must be \
+             between 1 and {MAX_WINDOW}, output_padding {output_padding:?} at most that"
+        )));
+    }
+    let group = c.attrs.int("group", 1)?;
+    let group = u64::try_from(group)
+        .ok()
+        .filter(|&g| g > 0)
+        .ok_or_else(|| c.attr_error(format!("group must be positive, got {group}")))?;
+    // Output size without padding, per spatial dim.
+    let natural: Vec<i64> = (0..k)
+        .map(|d| {
+            strides[d] as i64 * (xd[2 + d] as i64 - 1)
+                + output_padding[d] as i64
+                + (kernel[d] as i64 - 1) * dilations[d] as i64
+                + 1
+        })
+        .collect();
+    let output_shape = match c.attrs.ints("output_shape")? {
+        None => None,
+        // Some exporters write the whole output shape (N, M, spatial...).
+        Some(v) if v.len() == k || v.len() == k + 2 => Some(v[v.len() - k..].to_vec()),
+        Some(v) => {
+            return Err(c.attr_error(format!(
+                "output_shape {v:?} must have {k} entries (one per spatial dim)"
+            )))
+        }
+    };
+    let auto_pad = c.attrs.string("auto_pad", "NOTSET")?;
+    let explicit = c.attrs.ints("pads")?.map(|p| p.to_vec());
+    let pads = match (auto_pad.as_str(), explicit) {
+        ("SAME_UPPER" | "SAME_LOWER", None) => {
+            let out = output_shape.unwrap_or_else(|| {
+                (0..k)
+                    .map(|d| xd[2 + d] as i64 * strides[d] as i64)
+                    .collect()
+            });
+            let total: Vec<i64> = (0..k).map(|d| natural[d] - out[d]).collect();
+            let half: Vec<i64> = total.iter().map(|t| t.div_euclid(2)).collect();
+            if auto_pad == "SAME_UPPER" {
+                half.iter()
+                    .copied()
+                    .chain((0..k).map(|d| total[d] - half[d]))
+                    .collect()
+            } else {
+                (0..k)
+                    .map(|d| total[d] - half[d])
+                    .chain(half.iter().copied())
+                    .collect()
+            }
+        }
+        ("NOTSET" | "" | "VALID" | "SAME_UPPER" | "SAME_LOWER", explicit) => {
+            let mut pads = match explicit {
+                Some(p) if auto_pad != "VALID" => p,
+                _ => vec![0; 2 * k],
+            };
+            if pads.len() != 2 * k {
+                return Err(c.attr_error(format!(
+                    "pads {pads:?} must have {} entries (begin and end per spatial dim)",
+                    2 * k
+                )));
+            }
+            if let Some(out) = output_shape {
+                for d in 0..k {
+                    pads[k + d] = natural[d] - pads[d] - out[d];
+                }
+            }
+            pads
+        }
+        (other, _) => {
+            return Err(c.attr_error(format!(
+                "auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got \"{other}\""
+            )))
+        }
+    };
+    let op = Op::ConvTranspose(ConvTranspose {
+        kernel,
+        strides,
+        pads,
+        dilations,
+        output_padding,
         group,
     });
     c.emit1(op, vec![Some(x), Some(w), b])

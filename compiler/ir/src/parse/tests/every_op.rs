@@ -108,9 +108,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::ToBlocked(_) => 29,
         Op::FromBlocked(_) => 30,
         Op::BlockedConv(_) => 31,
+        Op::ConvTranspose(_) => 32,
     }
 }
-pub(super) const OP_COUNT: usize = 32;
+pub(super) const OP_COUNT: usize = 33;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
