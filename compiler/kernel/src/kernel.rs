@@ -10,8 +10,12 @@ pub enum ScalarType {
     F64,
     I8,
     U8,
+    I16,
+    U16,
     I32,
+    U32,
     I64,
+    U64,
     /// A one-bit truth value; stored in memory as one byte (0 or 1).
     Bool,
 }
@@ -21,8 +25,9 @@ impl ScalarType {
     pub fn size_bytes(self) -> u64 {
         match self {
             ScalarType::I8 | ScalarType::U8 | ScalarType::Bool => 1,
-            ScalarType::F32 | ScalarType::I32 => 4,
-            ScalarType::F64 | ScalarType::I64 => 8,
+            ScalarType::I16 | ScalarType::U16 => 2,
+            ScalarType::F32 | ScalarType::I32 | ScalarType::U32 => 4,
+            ScalarType::F64 | ScalarType::I64 | ScalarType::U64 => 8,
         }
     }
 
@@ -33,12 +38,22 @@ impl ScalarType {
     pub fn is_int(self) -> bool {
         matches!(
             self,
-            ScalarType::I8 | ScalarType::U8 | ScalarType::I32 | ScalarType::I64
+            ScalarType::I8
+                | ScalarType::U8
+                | ScalarType::I16
+                | ScalarType::U16
+                | ScalarType::I32
+                | ScalarType::U32
+                | ScalarType::I64
+                | ScalarType::U64
         )
     }
 
     pub fn is_signed(self) -> bool {
-        matches!(self, ScalarType::I8 | ScalarType::I32 | ScalarType::I64)
+        matches!(
+            self,
+            ScalarType::I8 | ScalarType::I16 | ScalarType::I32 | ScalarType::I64
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -47,8 +62,12 @@ impl ScalarType {
             ScalarType::F64 => "f64",
             ScalarType::I8 => "i8",
             ScalarType::U8 => "u8",
+            ScalarType::I16 => "i16",
+            ScalarType::U16 => "u16",
             ScalarType::I32 => "i32",
+            ScalarType::U32 => "u32",
             ScalarType::I64 => "i64",
+            ScalarType::U64 => "u64",
             ScalarType::Bool => "bool",
         }
     }

@@ -215,8 +215,9 @@ fn reg_type(ctx: &Context, t: ScalarType) -> BasicTypeEnum<'_> {
         ScalarType::F32 => ctx.f32_type().into(),
         ScalarType::F64 => ctx.f64_type().into(),
         ScalarType::I8 | ScalarType::U8 => ctx.i8_type().into(),
-        ScalarType::I32 => ctx.i32_type().into(),
-        ScalarType::I64 => ctx.i64_type().into(),
+        ScalarType::I16 | ScalarType::U16 => ctx.i16_type().into(),
+        ScalarType::I32 | ScalarType::U32 => ctx.i32_type().into(),
+        ScalarType::I64 | ScalarType::U64 => ctx.i64_type().into(),
         ScalarType::Bool => ctx.bool_type().into(),
     }
 }

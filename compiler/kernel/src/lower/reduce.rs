@@ -87,6 +87,18 @@ impl Rules {
                 self.t,
             ),
             ScalarType::I64 => Expr::IConst(if max { i64::MAX } else { i64::MIN }, self.t),
+            ScalarType::I16 => Expr::IConst(
+                if max {
+                    i64::from(i16::MAX)
+                } else {
+                    i64::from(i16::MIN)
+                },
+                self.t,
+            ),
+            ScalarType::U16 => Expr::IConst(if max { i64::from(u16::MAX) } else { 0 }, self.t),
+            ScalarType::U32 => Expr::IConst(if max { i64::from(u32::MAX) } else { 0 }, self.t),
+            // All ones: u64::MAX in the unsigned reading of the 64 bits.
+            ScalarType::U64 => Expr::IConst(if max { -1 } else { 0 }, self.t),
             _ => fconst(
                 if max {
                     f64::INFINITY
