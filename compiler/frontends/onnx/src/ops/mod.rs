@@ -22,8 +22,11 @@ pub(crate) mod select;
 
 use crate::context::{Built, NodeCtx};
 
-/// The lowest default-domain (`ai.onnx`) opset the frontend imports.
-pub const MIN_OPSET: i64 = 7;
+/// The lowest default-domain (`ai.onnx`) opset the frontend imports. Each operator is
+/// further held to its own spec range (most start at 7, where broadcasting replaced
+/// the `broadcast` and `consumed_inputs` attributes), so an old model using an
+/// operator whose early form is not implemented is refused by operator name.
+pub const MIN_OPSET: i64 = 1;
 /// The highest default-domain (`ai.onnx`) opset the frontend imports.
 pub const MAX_OPSET: i64 = 22;
 

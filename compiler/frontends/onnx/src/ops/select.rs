@@ -32,7 +32,7 @@ pub(crate) const SPECS: &[OpSpec] = &[
         trilu,
         "Where(Less/Greater(j - i, k), 0, x); k constant or runtime",
     ),
-    spec("Not", 7, 22, not, "desugared: Equal(x, false)"),
+    spec("Not", 1, 22, not, "desugared: Equal(x, false)"),
     spec("And", 7, 22, and, "desugared: Where(a, b, false)"),
     spec("Or", 7, 22, or, "desugared: Where(a, true, b)"),
     spec("Xor", 7, 22, xor, "desugared: Not(Equal(a, b))"),
