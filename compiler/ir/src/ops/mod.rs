@@ -22,6 +22,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod scatter;
 pub mod select;
 
 pub use arg_reduce::ArgReduce;
@@ -43,6 +44,7 @@ pub use pad::{Pad, PadMode};
 pub use pool::{GlobalPool, Pool, PoolKind};
 pub use reduce::{Reduce, ReduceKind};
 pub use resize::Resize;
+pub use scatter::{GatherNd, ScatterElements, ScatterNd, ScatterReduction};
 
 use crate::error::{OpError, OpResult};
 use crate::shape::TensorType;
@@ -109,6 +111,12 @@ pub enum Op {
     Expand(Expand),
     /// ArgMax/ArgMin along one axis (`int64` indices).
     ArgReduce(ArgReduce),
+    /// Gather of index tuples: inputs `data, indices`.
+    GatherNd(GatherNd),
+    /// Scatter of slices addressed by index tuples: inputs `data, indices, updates`.
+    ScatterNd(ScatterNd),
+    /// Per-element scatter along one axis: inputs `data, indices, updates`.
+    ScatterElements(ScatterElements),
     /// Planar `[N, C, S...]` → channel-blocked `[N, C/block, S..., block]`.
     ToBlocked(Blocking),
     /// Channel-blocked → planar (the inverse of `ToBlocked`).
@@ -159,6 +167,9 @@ impl Op {
             Op::Where => "Where",
             Op::Expand(_) => "Expand",
             Op::ArgReduce(a) => a.name(),
+            Op::GatherNd(_) => "GatherND",
+            Op::ScatterNd(_) => "ScatterND",
+            Op::ScatterElements(_) => "ScatterElements",
             Op::ToBlocked(_) => "ToBlocked",
             Op::FromBlocked(_) => "FromBlocked",
             Op::BlockedConv(_) => "BlockedConv",
@@ -187,7 +198,12 @@ impl Op {
             | Op::ToBlocked(_)
             | Op::FromBlocked(_)
             | Op::Identity => (1, 1),
-            Op::Binary(_) | Op::MatMul | Op::Gather(_) | Op::GatherElements(_) => (2, 2),
+            Op::Binary(_)
+            | Op::MatMul
+            | Op::Gather(_)
+            | Op::GatherElements(_)
+            | Op::GatherNd(_) => (2, 2),
+            Op::ScatterNd(_) | Op::ScatterElements(_) => (3, 3),
             Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) | Op::ConvTranspose(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
@@ -252,6 +268,9 @@ impl Op {
             Op::Where => one(select::infer_where(req[0], req[1], req[2])?),
             Op::Expand(e) => one(e.infer(req[0])?),
             Op::ArgReduce(a) => one(a.infer(req[0])?),
+            Op::GatherNd(g) => one(g.infer(req[0], req[1])?),
+            Op::ScatterNd(s) => one(s.infer(req[0], req[1], req[2])?),
+            Op::ScatterElements(s) => one(s.infer(req[0], req[1], req[2])?),
             Op::ToBlocked(b) => one(b.infer_to(req[0])?),
             Op::FromBlocked(b) => one(b.infer_from(req[0])?),
             Op::BlockedConv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
@@ -314,6 +333,9 @@ impl Op {
             )),
             Op::Conv(c) => crate::reference::conv(c, inputs, out),
             Op::ConvTranspose(c) => c.eval(inputs, out),
+            Op::GatherNd(g) => g.eval(req[0], req[1], out),
+            Op::ScatterNd(s) => s.eval(req[0], req[1], req[2]),
+            Op::ScatterElements(s) => s.eval(req[0], req[1], req[2]),
             Op::ToBlocked(b) => b.to_blocked(req[0]),
             Op::FromBlocked(b) => b.from_blocked(req[0]),
             Op::BlockedConv(c) => c.eval(inputs, out),
@@ -382,6 +404,9 @@ impl fmt::Display for Op {
             Op::Reduce(r) => r.attrs(),
             Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::ArgReduce(a) => a.attrs(),
+            Op::GatherNd(g) => format!("batch_dims={}", g.batch_dims),
+            Op::ScatterNd(s) => format!("reduction={}", s.reduction.name()),
+            Op::ScatterElements(s) => format!("axis={} reduction={}", s.axis, s.reduction.name()),
             Op::ToBlocked(b) | Op::FromBlocked(b) => format!("block={}", b.block),
             Op::BlockedConv(c) => c.attrs(),
             Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),

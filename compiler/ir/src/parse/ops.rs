@@ -242,6 +242,25 @@ impl<'a> Parser<'a> {
                     })
                 }
             }
+            "GatherND" => Op::GatherNd(crate::ops::GatherNd {
+                batch_dims: self.take(a, "batch_dims", Self::uint)?.unwrap_or(0),
+            }),
+            "ScatterND" | "ScatterElements" => {
+                let pos = a.pos;
+                let word = |p: &Self, v: &AttrVal<'a>| p.scalar::<String>(v, "a name");
+                let name = self.required(a, "reduction", word)?;
+                let Some(reduction) = crate::ops::ScatterReduction::from_name(&name) else {
+                    return Err(self.err_at(pos, format!("unknown scatter reduction `{name}`")));
+                };
+                if a.op == "ScatterND" {
+                    Op::ScatterNd(crate::ops::ScatterNd { reduction })
+                } else {
+                    Op::ScatterElements(crate::ops::ScatterElements {
+                        axis: self.required(a, "axis", Self::uint)?,
+                        reduction,
+                    })
+                }
+            }
             "ConvTranspose" => {
                 let kernel = self.required(a, "kernel", Self::u64s)?;
                 let k = kernel.len();

@@ -20,6 +20,7 @@ mod pad;
 mod pool;
 mod reduce;
 mod resize;
+mod scatter;
 mod select;
 mod tiled_gemm;
 mod winograd;
@@ -451,6 +452,9 @@ pub fn lower_node(
         Op::Concat(c) => movement::concat(&mut cx, c)?,
         Op::Gather(g) => movement::gather(&mut cx, g)?,
         Op::GatherElements(g) => movement::gather_elements(&mut cx, g)?,
+        Op::GatherNd(g) => scatter::gather_nd(&mut cx, g)?,
+        Op::ScatterNd(s) => scatter::scatter_nd(&mut cx, s)?,
+        Op::ScatterElements(s) => scatter::scatter_elements(&mut cx, s)?,
         Op::Slice(s) => movement::slice(&mut cx, s)?,
         Op::Pad(p) => pad::pad(&mut cx, p)?,
         Op::Reduce(r) => reduce::reduce(&mut cx, r)?,

@@ -58,7 +58,12 @@ pub(super) fn concat(cx: &mut Ctx<'_>, c: &Concat) -> Result<(), LowerError> {
 
 /// `j = raw` as i64, a negative index counted from the end of the axis, out-of-range
 /// ones clamped (onnxruntime rejects them at run time; a kernel must not read outside).
-fn load_index(b: &mut KernelBuilder, j: VarId, raw: Expr, (t, axis_len): (ScalarType, i64)) {
+pub(super) fn load_index(
+    b: &mut KernelBuilder,
+    j: VarId,
+    raw: Expr,
+    (t, axis_len): (ScalarType, i64),
+) {
     let raw = if t == ScalarType::I64 {
         raw
     } else {

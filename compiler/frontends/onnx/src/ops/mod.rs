@@ -18,6 +18,7 @@ pub(crate) mod quantize;
 pub(crate) mod rearrange;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+pub(crate) mod scatter;
 pub(crate) mod select;
 
 use crate::context::{Built, NodeCtx};
@@ -65,7 +66,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 13] = [
+const FAMILIES: [&[OpSpec]; 14] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -76,6 +77,7 @@ const FAMILIES: [&[OpSpec]; 13] = [
     reduce::SPECS,
     select::SPECS,
     rearrange::SPECS,
+    scatter::SPECS,
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,

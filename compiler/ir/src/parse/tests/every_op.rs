@@ -109,9 +109,12 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::FromBlocked(_) => 30,
         Op::BlockedConv(_) => 31,
         Op::ConvTranspose(_) => 32,
+        Op::GatherNd(_) => 33,
+        Op::ScatterNd(_) => 34,
+        Op::ScatterElements(_) => 35,
     }
 }
-pub(super) const OP_COUNT: usize = 33;
+pub(super) const OP_COUNT: usize = 36;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -395,6 +398,46 @@ pub(crate) fn every_op() -> Graph {
         "from_blocked",
         Op::FromBlocked(blocking),
         &[yb],
+    ));
+    let ct = crate::ops::ConvTranspose {
+        kernel: vec![3, 2],
+        strides: vec![2, 1],
+        pads: vec![1, 0, -1, 0],
+        dilations: vec![1, 2],
+        output_padding: vec![1, 0],
+        group: 2,
+    };
+    let ctw = g.add_const("ctw", Tensor::from_f32(vec![4, 3, 3, 2], &[0.5; 72]));
+    outs.push(node(
+        &mut g,
+        "conv_transpose",
+        Op::ConvTranspose(ct),
+        &[x, ctw],
+    ));
+    let nd_idx = g.add_const("nd_idx", Tensor::from_i64(vec![1, 2, 2], &[0, 1, 0, -1]));
+    let gnd = crate::ops::GatherNd { batch_dims: 1 };
+    outs.push(node(&mut g, "gather_nd", Op::GatherNd(gnd), &[x, nd_idx]));
+    let snd_idx = g.add_const("snd_idx", Tensor::from_i64(vec![2, 2], &[0, 3, 0, -1]));
+    let snd_upd = g.add_const("snd_upd", Tensor::from_f32(vec![2, 8, 8], &[2.0; 128]));
+    let snd = crate::ops::ScatterNd {
+        reduction: crate::ops::ScatterReduction::Mul,
+    };
+    outs.push(node(
+        &mut g,
+        "scatter_nd",
+        Op::ScatterNd(snd),
+        &[x, snd_idx, snd_upd],
+    ));
+    let se_upd = g.add_const("se_upd", Tensor::from_f32(vec![1, 4, 2, 8], &[3.0; 64]));
+    let se = crate::ops::ScatterElements {
+        axis: 2,
+        reduction: crate::ops::ScatterReduction::Max,
+    };
+    outs.push(node(
+        &mut g,
+        "scatter_elements",
+        Op::ScatterElements(se),
+        &[x, ge_idx, se_upd],
     ));
     use crate::ops::resize::{CoordMode, NearestMode, ResizeMode};
     for (i, (mode, coord)) in [

@@ -1,0 +1,76 @@
+//! Index-tuple gathers and scatters: GatherND, ScatterND, ScatterElements, and the
+//! deprecated Scatter (opsets 9–10), which is ScatterElements without a reduction.
+//!
+//! Specs: <https://onnx.ai/onnx/operators/onnx__GatherND.html> (`batch_dims` from 12),
+//! <https://onnx.ai/onnx/operators/onnx__ScatterND.html> and
+//! <https://onnx.ai/onnx/operators/onnx__ScatterElements.html> (`reduction` from 16:
+//! none/add/mul, max/min from 18).
+
+use super::{spec, OpSpec};
+use crate::context::{Built, NodeCtx};
+use neoc_ir::ops::{GatherNd, ScatterElements, ScatterNd, ScatterReduction};
+use neoc_ir::{IrError, Op};
+
+pub(crate) const SPECS: &[OpSpec] = &[
+    spec(
+        "GatherND",
+        11,
+        22,
+        gather_nd,
+        "batch_dims; negative indices wrap",
+    ),
+    spec(
+        "ScatterND",
+        11,
+        22,
+        scatter_nd,
+        "reduction none/add/mul/max/min; updates applied in order",
+    ),
+    spec(
+        "ScatterElements",
+        11,
+        22,
+        scatter_elements,
+        "reduction none/add/mul/max/min; updates applied in order",
+    ),
+    spec("Scatter", 9, 10, scatter_elements, "as ScatterElements"),
+];
+
+fn reduction(c: &NodeCtx<'_>) -> Result<ScatterReduction, IrError> {
+    let name = c.attrs.string("reduction", "none")?;
+    ScatterReduction::from_name(&name).ok_or_else(|| {
+        c.attr_error(format!(
+            "reduction must be none, add, mul, max or min, got \"{name}\""
+        ))
+    })
+}
+
+fn gather_nd(c: &mut NodeCtx<'_>) -> Built {
+    let (data, idx) = (c.req(0)?, c.req(1)?);
+    let batch_dims = c.attrs.int("batch_dims", 0)?;
+    let batch_dims = usize::try_from(batch_dims)
+        .map_err(|_| c.attr_error(format!("batch_dims must be >= 0, got {batch_dims}")))?;
+    c.emit1(
+        Op::GatherNd(GatherNd { batch_dims }),
+        vec![Some(data), Some(idx)],
+    )
+}
+
+fn scatter_nd(c: &mut NodeCtx<'_>) -> Built {
+    let (data, idx, upd) = (c.req(0)?, c.req(1)?, c.req(2)?);
+    let op = Op::ScatterNd(ScatterNd {
+        reduction: reduction(c)?,
+    });
+    c.emit1(op, vec![Some(data), Some(idx), Some(upd)])
+}
+
+fn scatter_elements(c: &mut NodeCtx<'_>) -> Built {
+    let (data, idx, upd) = (c.req(0)?, c.req(1)?, c.req(2)?);
+    let rank = c.dims(data)?.len();
+    let axis = c.axis(c.attrs.int("axis", 0)?, rank)?;
+    let op = Op::ScatterElements(ScatterElements {
+        axis,
+        reduction: reduction(c)?,
+    });
+    c.emit1(op, vec![Some(data), Some(idx), Some(upd)])
+}
