@@ -24,6 +24,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scatter;
 pub mod select;
+pub mod topk;
 
 pub use arg_reduce::ArgReduce;
 pub use conv::Conv;
@@ -45,6 +46,7 @@ pub use pool::{GlobalPool, Pool, PoolKind};
 pub use reduce::{Reduce, ReduceKind};
 pub use resize::Resize;
 pub use scatter::{GatherNd, ScatterElements, ScatterNd, ScatterReduction};
+pub use topk::TopK;
 
 use crate::error::{OpError, OpResult};
 use crate::shape::TensorType;
@@ -111,6 +113,8 @@ pub enum Op {
     Expand(Expand),
     /// ArgMax/ArgMin along one axis (`int64` indices).
     ArgReduce(ArgReduce),
+    /// The `k` best elements along an axis: outputs values and `int64` indices.
+    TopK(TopK),
     /// Gather of index tuples: inputs `data, indices`.
     GatherNd(GatherNd),
     /// Scatter of slices addressed by index tuples: inputs `data, indices, updates`.
@@ -167,6 +171,7 @@ impl Op {
             Op::Where => "Where",
             Op::Expand(_) => "Expand",
             Op::ArgReduce(a) => a.name(),
+            Op::TopK(_) => "TopK",
             Op::GatherNd(_) => "GatherND",
             Op::ScatterNd(_) => "ScatterND",
             Op::ScatterElements(_) => "ScatterElements",
@@ -197,6 +202,7 @@ impl Op {
             | Op::CumSum(_)
             | Op::ToBlocked(_)
             | Op::FromBlocked(_)
+            | Op::TopK(_)
             | Op::Identity => (1, 1),
             Op::Binary(_)
             | Op::MatMul
@@ -268,6 +274,7 @@ impl Op {
             Op::Where => one(select::infer_where(req[0], req[1], req[2])?),
             Op::Expand(e) => one(e.infer(req[0])?),
             Op::ArgReduce(a) => one(a.infer(req[0])?),
+            Op::TopK(t) => t.infer(req[0]),
             Op::GatherNd(g) => one(g.infer(req[0], req[1])?),
             Op::ScatterNd(s) => one(s.infer(req[0], req[1], req[2])?),
             Op::ScatterElements(s) => one(s.infer(req[0], req[1], req[2])?),
@@ -286,6 +293,9 @@ impl Op {
     ) -> Option<OpResult<Vec<Tensor>>> {
         let req: Vec<&Tensor> = inputs.iter().flatten().copied().collect();
         let out = out_types.first()?;
+        if let Op::TopK(t) = self {
+            return Some(t.eval(req[0], out_types));
+        }
         let r = match self {
             Op::Unary(u) => u.eval(req[0], out),
             Op::Binary(b) => b.eval(req[0], req[1], out),
@@ -404,6 +414,7 @@ impl fmt::Display for Op {
             Op::Reduce(r) => r.attrs(),
             Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::ArgReduce(a) => a.attrs(),
+            Op::TopK(t) => t.attrs(),
             Op::GatherNd(g) => format!("batch_dims={}", g.batch_dims),
             Op::ScatterNd(s) => format!("reduction={}", s.reduction.name()),
             Op::ScatterElements(s) => format!("axis={} reduction={}", s.axis, s.reduction.name()),

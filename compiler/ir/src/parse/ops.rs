@@ -242,6 +242,11 @@ impl<'a> Parser<'a> {
                     })
                 }
             }
+            "TopK" => Op::TopK(crate::ops::TopK {
+                axis: self.required(a, "axis", Self::uint)?,
+                k: self.required(a, "k", Self::uint)?,
+                largest: self.required(a, "largest", Self::boolean)?,
+            }),
             "GatherND" => Op::GatherNd(crate::ops::GatherNd {
                 batch_dims: self.take(a, "batch_dims", Self::uint)?.unwrap_or(0),
             }),

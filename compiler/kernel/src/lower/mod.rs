@@ -452,6 +452,7 @@ pub fn lower_node(
         Op::Concat(c) => movement::concat(&mut cx, c)?,
         Op::Gather(g) => movement::gather(&mut cx, g)?,
         Op::GatherElements(g) => movement::gather_elements(&mut cx, g)?,
+        Op::TopK(t) => arg_reduce::top_k(&mut cx, t)?,
         Op::GatherNd(g) => scatter::gather_nd(&mut cx, g)?,
         Op::ScatterNd(s) => scatter::scatter_nd(&mut cx, s)?,
         Op::ScatterElements(s) => scatter::scatter_elements(&mut cx, s)?,

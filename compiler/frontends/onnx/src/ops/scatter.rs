@@ -1,5 +1,5 @@
-//! Index-tuple gathers and scatters: GatherND, ScatterND, ScatterElements, and the
-//! deprecated Scatter (opsets 9–10), which is ScatterElements without a reduction.
+//! Index-based selection: GatherND, ScatterND, ScatterElements, the deprecated Scatter
+//! (opsets 9–10, ScatterElements without a reduction), and TopK.
 //!
 //! Specs: <https://onnx.ai/onnx/operators/onnx__GatherND.html> (`batch_dims` from 12),
 //! <https://onnx.ai/onnx/operators/onnx__ScatterND.html> and
@@ -8,7 +8,7 @@
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{GatherNd, ScatterElements, ScatterNd, ScatterReduction};
+use neoc_ir::ops::{GatherNd, ScatterElements, ScatterNd, ScatterReduction, TopK};
 use neoc_ir::{IrError, Op};
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -34,6 +34,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "reduction none/add/mul/max/min; updates applied in order",
     ),
     spec("Scatter", 9, 10, scatter_elements, "as ScatterElements"),
+    spec(
+        "TopK",
+        1,
+        22,
+        top_k,
+        "K constant; values and int64 indices, always sorted, ties by lower index",
+    ),
 ];
 
 fn reduction(c: &NodeCtx<'_>) -> Result<ScatterReduction, IrError> {
@@ -73,4 +80,29 @@ fn scatter_elements(c: &mut NodeCtx<'_>) -> Built {
         reduction: reduction(c)?,
     });
     c.emit1(op, vec![Some(data), Some(idx), Some(upd)])
+}
+
+/// TopK (1–9: `k` attribute; 10: `K` input; 11+: `largest`, `sorted`). `K` must be a
+/// constant; results come sorted either way.
+fn top_k(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let rank = c.dims(x)?.len();
+    let axis = c.axis(c.attrs.int("axis", -1)?, rank)?;
+    let k = if c.opset < 10 {
+        c.attrs.int("k", -1)?
+    } else {
+        match c.const_ints(1, "K")? {
+            Some(v) if v.len() == 1 => v[0],
+            Some(v) => return Err(c.shape_error(format!("K must hold one value, got {v:?}"))),
+            None => {
+                return Err(c.shape_error(
+                    "K must be a constant (neoc compiles static shapes); pass it with \
+                     --constant-input",
+                ))
+            }
+        }
+    };
+    let k = u64::try_from(k).map_err(|_| c.attr_error(format!("k must be >= 0, got {k}")))?;
+    let largest = c.attrs.int("largest", 1)? != 0;
+    c.emit(Op::TopK(TopK { axis, k, largest }), vec![Some(x)])
 }

@@ -112,9 +112,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::GatherNd(_) => 33,
         Op::ScatterNd(_) => 34,
         Op::ScatterElements(_) => 35,
+        Op::TopK(_) => 36,
     }
 }
-pub(super) const OP_COUNT: usize = 36;
+pub(super) const OP_COUNT: usize = 37;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -414,6 +415,20 @@ pub(crate) fn every_op() -> Graph {
         Op::ConvTranspose(ct),
         &[x, ctw],
     ));
+    let topk = crate::ops::TopK {
+        axis: 3,
+        k: 3,
+        largest: false,
+    };
+    let tk = g
+        .add_node_unfolded(
+            "topk",
+            Op::TopK(topk),
+            vec![Some(x)],
+            vec!["topk.values".into(), "topk.indices".into()],
+        )
+        .unwrap();
+    outs.extend(tk);
     let nd_idx = g.add_const("nd_idx", Tensor::from_i64(vec![1, 2, 2], &[0, 1, 0, -1]));
     let gnd = crate::ops::GatherNd { batch_dims: 1 };
     outs.push(node(&mut g, "gather_nd", Op::GatherNd(gnd), &[x, nd_idx]));
