@@ -1,4 +1,4 @@
-//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool,
+//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
 //! GlobalAveragePool, GlobalMaxPool.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Conv.html> and the pooling pages.
@@ -19,7 +19,7 @@
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
-use neoc_ir::ops::{Conv, ConvTranspose, GlobalPool, Pool, PoolKind};
+use neoc_ir::ops::{BinaryOp, Conv, ConvTranspose, GlobalPool, Pool, PoolKind, UnaryOp};
 use neoc_ir::{IrError, Op};
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -45,6 +45,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "Indices output unsupported; storage_order ignored",
     ),
     spec("AveragePool", 7, 22, average_pool, "count_include_pad"),
+    spec(
+        "LpPool",
+        11,
+        22,
+        lp_pool,
+        "desugared: Pow(AveragePool(|x|^p, count_include_pad) * taps, 1/p); ceil_mode refused",
+    ),
     spec("GlobalAveragePool", 7, 22, global_average_pool, ""),
     spec("GlobalMaxPool", 7, 22, global_max_pool, ""),
 ];
@@ -304,6 +311,52 @@ fn max_pool(c: &mut NodeCtx<'_>) -> Built {
 fn average_pool(c: &mut NodeCtx<'_>) -> Built {
     let count_include_pad = c.attrs.flag("count_include_pad", false)?;
     pool(c, PoolKind::Avg { count_include_pad })
+}
+
+/// LpPool as `(Σ_window |x|^p)^(1/p)`: the window sum is an average over the whole
+/// window (count_include_pad: padding adds zeros, and without ceil_mode every window
+/// lies inside the padded extent) times the number of taps.
+fn lp_pool(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    let dtype = c.ty(x).dtype;
+    if !dtype.is_float() {
+        return Err(c.shape_error(format!("LpPool needs a float input, got {dtype}")));
+    }
+    let p = c.attrs.int("p", 2)?;
+    if p < 1 {
+        return Err(c.attr_error(format!("p must be >= 1, got {p}")));
+    }
+    if c.attrs.flag("ceil_mode", false)? {
+        return Err(c.attr_error("ceil_mode = 1 is not supported for LpPool"));
+    }
+    let kernel = c
+        .attrs
+        .uints("kernel_shape")?
+        .ok_or_else(|| c.attr_error("attribute \"kernel_shape\" is required"))?;
+    let taps: u64 = kernel.iter().product();
+    let win = window(c, &xd, kernel)?;
+    let scalar = |c: &mut NodeCtx<'_>, name: &str, v: f64| {
+        c.constant(name, neoc_ir::Tensor::from_f64_as(dtype, vec![], &[v]))
+    };
+    let abs = c.inner("abs", Op::Unary(UnaryOp::Abs), vec![Some(x)])?;
+    let pv = scalar(c, "p", p as f64);
+    let powed = c.inner("pow", Op::Binary(BinaryOp::Pow), vec![Some(abs), Some(pv)])?;
+    let avg = Op::Pool(Pool {
+        kind: PoolKind::Avg {
+            count_include_pad: true,
+        },
+        kernel: win.kernel,
+        strides: win.strides,
+        pads: win.pads,
+        dilations: win.dilations,
+        ceil_mode: false,
+    });
+    let mean = c.inner("mean", avg, vec![Some(powed)])?;
+    let n = scalar(c, "taps", taps as f64);
+    let sum = c.inner("sum", Op::Binary(BinaryOp::Mul), vec![Some(mean), Some(n)])?;
+    let inv = scalar(c, "inv_p", 1.0 / p as f64);
+    c.emit1(Op::Binary(BinaryOp::Pow), vec![Some(sum), Some(inv)])
 }
 
 fn global_average_pool(c: &mut NodeCtx<'_>) -> Built {

@@ -83,7 +83,7 @@ pub(crate) const SPECS: &[OpSpec] = &[
         7,
         22,
         dropout,
-        "Identity; mask output unsupported",
+        "Identity; the mask output is all true",
     ),
 ];
 
@@ -404,7 +404,17 @@ fn dropout(c: &mut NodeCtx<'_>) -> Built {
             ));
         }
     }
-    c.emit1(Op::Identity, vec![Some(x)])
+    let y = c.emit1(Op::Identity, vec![Some(x)])?;
+    // The mask (output 1, opset 12+ as bool) keeps everything in inference.
+    if c.output_count() > 1 {
+        let d = c.dims(x)?;
+        let n: u64 = d.iter().product();
+        let mask = neoc_ir::Tensor::from_f64_as(neoc_ir::DType::Bool, d, &vec![1.0; n as usize]);
+        let name = c.output_name(1);
+        let m = c.graph.add_const(name, mask);
+        return Ok(vec![y[0], m]);
+    }
+    Ok(y)
 }
 
 fn gather_elements(c: &mut NodeCtx<'_>) -> Built {
