@@ -700,6 +700,33 @@ def gen_ops_blocked():
                "Add and Relu; batch 2, 9x11 images; an output from inside the blocked region")
 
 
+def gen_rnn_tagger():
+    """torch recurrent layers as exported to ONNX LSTM/GRU/RNN ops."""
+    import torch
+    from torch import nn
+    torch.manual_seed(7)
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(16, 32, num_layers=2, bidirectional=True, batch_first=True)
+            self.gru = nn.GRU(64, 24, batch_first=True)
+            self.rnn = nn.RNN(16, 8, nonlinearity="relu")
+            self.head = nn.Linear(24 + 8, 5)
+
+        def forward(self, x):
+            a, _ = self.lstm(x)
+            b, _ = self.gru(a)
+            c, _ = self.rnn(x.transpose(0, 1))
+            return self.head(torch.cat([b, c.transpose(0, 1)], dim=-1))
+
+    x = torch.randn(2, 12, 16, generator=torch.Generator().manual_seed(102))
+    torch_export("rnn_tagger", Tagger().eval(), x, 14,
+                 "torch sequence tagger: 2-layer bidirectional LSTM(16,32, batch_first) -> "
+                 "GRU(64,24, batch_first), RNN(16,8, relu, seq-first) on the input, concat, "
+                 "Linear(32,5); input 2x12x16", rtol=1e-4, atol=1e-5)
+
+
 def gen_ops_tiles():
     """Shapes that hit every tile kind of the register-tiled GEMM (full 6x32 tiles, row
     tails, column tails of 8/4/1 lanes, corners), each convolution algorithm (GEMM with
@@ -1353,6 +1380,7 @@ CASES = {
     "ops_layernorm_gelu": gen_ops_layernorm_gelu,
     "ops_tiles": gen_ops_tiles,
     "ops_blocked": gen_ops_blocked,
+    "rnn_tagger": gen_rnn_tagger,
     "bert_encoder": gen_bert_encoder,
     "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,

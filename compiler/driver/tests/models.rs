@@ -228,6 +228,7 @@ model_tests! {
     ops_linear,
     ops_tiles,
     ops_blocked,
+    rnn_tagger,
     ops_shape,
     ops_bn,
     ops_opset7,

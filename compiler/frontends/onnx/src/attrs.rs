@@ -135,6 +135,21 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// A `strings` attribute (each UTF-8), `None` when absent.
+    pub(crate) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, IrError> {
+        let Some(a) = self.typed(name, AttributeType::Strings)? else {
+            return Ok(None);
+        };
+        a.strings
+            .iter()
+            .map(|s| {
+                String::from_utf8(s.clone())
+                    .map_err(|_| self.error(format!("attribute \"{name}\" is not valid UTF-8")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// A `tensor` attribute, `None` when absent.
     pub(crate) fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>, IrError> {
         match self.typed(name, AttributeType::Tensor)? {

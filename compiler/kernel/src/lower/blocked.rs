@@ -119,7 +119,7 @@ fn pointwise_conv(
     };
     // B[ic, oc] = W[oc, ic]: W is B transposed.
     let wb = cx.bind_constant("w_packed", &pack_b(&w, ic as usize, oc as usize, true));
-    let bias = match cx.input(2) {
+    let bias = match cx.anchor_input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
     };

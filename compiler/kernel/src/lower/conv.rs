@@ -187,7 +187,7 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
     }
     let x = cx.bind_input(0)?;
     let w = cx.bind_input(1)?;
-    let bias = match cx.input(2) {
+    let bias = match cx.anchor_input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
     };
@@ -304,7 +304,7 @@ fn conv_gemm(
         cx.add_stage(st)?;
         cx.bind_scratch(0, ScalarType::F32, len)
     };
-    let bias = match cx.input(2) {
+    let bias = match cx.anchor_input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
     };

@@ -64,7 +64,7 @@ pub(super) fn depthwise(
             cx.bind_constant("w_blocked", &block_filters(&w, taps as usize, blk as usize))
         }
     };
-    let bias = match cx.input(2) {
+    let bias = match cx.anchor_input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
     };

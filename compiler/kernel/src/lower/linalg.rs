@@ -145,7 +145,7 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
         Some(w) => cx.bind_constant("b_packed", &pack_b(w, k as usize, n as usize, g.trans_b)),
         None => cx.bind_input(1)?,
     };
-    let c = match cx.input(2) {
+    let c = match cx.anchor_input(2) {
         Some(vc) if g.beta != 0.0 => Some((cx.bind_input(2)?, cx.dims(vc)?)),
         _ => None,
     };

@@ -206,6 +206,17 @@ impl<'g> Ctx<'g> {
         self.graph.node(self.node).inputs.get(i).copied().flatten()
     }
 
+    /// The node's `i`-th input when it belongs to the op itself, not to a fused
+    /// epilogue: an optional input (a bias, Gemm's C) of a fused anchor whose node
+    /// lists fewer anchor inputs is absent, even though the node's input `i` exists
+    /// (it is then the epilogue's first extra input).
+    pub fn anchor_input(&self, i: usize) -> Option<ValueId> {
+        match &self.graph.node(self.node).op {
+            neoc_ir::Op::Fused(f) if i >= f.anchor_inputs => None,
+            _ => self.input(i),
+        }
+    }
+
     /// The node's `i`-th input value; an error when it is absent.
     pub fn operand(&self, i: usize) -> Result<ValueId, LowerError> {
         match self.input(i) {

@@ -167,7 +167,7 @@ pub(super) fn winograd(
 
     // Stage 3 (main): output transform, bias, epilogue.
     let mm = cx.bind_scratch(1, ScalarType::F32, m_len);
-    let bias = match cx.input(2) {
+    let bias = match cx.anchor_input(2) {
         Some(_) => Some(cx.bind_input(2)?),
         None => None,
     };

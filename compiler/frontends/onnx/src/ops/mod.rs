@@ -16,6 +16,7 @@ pub(crate) mod normalization;
 pub(crate) mod pad;
 pub(crate) mod quantize;
 pub(crate) mod rearrange;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
 pub(crate) mod scatter;
@@ -66,7 +67,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 14] = [
+const FAMILIES: [&[OpSpec]; 15] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -78,6 +79,7 @@ const FAMILIES: [&[OpSpec]; 14] = [
     select::SPECS,
     rearrange::SPECS,
     scatter::SPECS,
+    recurrent::SPECS,
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,
