@@ -205,6 +205,16 @@ def torch_to_onnx(module, example, opset, input_names=("input",), output_names=(
             dynamo=False,
         )
     model = onnx.load_from_string(buf.getvalue())
+    # Some exporters (Einsum) leave symbolic output dims: fill in torch's actual shapes.
+    with torch.no_grad():
+        got = module(example)
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    for o, t in zip(model.graph.output, got):
+        dims = o.type.tensor_type.shape.dim
+        if any(not d.HasField("dim_value") for d in dims):
+            for d, size in zip(dims, t.shape):
+                d.Clear()
+                d.dim_value = int(size)
     # strip doc strings (may hold source paths) so output does not depend on the machine
     model.doc_string = ""
     model.graph.doc_string = ""
@@ -725,6 +735,36 @@ def gen_rnn_tagger():
                  "torch sequence tagger: 2-layer bidirectional LSTM(16,32, batch_first) -> "
                  "GRU(64,24, batch_first), RNN(16,8, relu, seq-first) on the input, concat, "
                  "Linear(32,5); input 2x12x16", rtol=1e-4, atol=1e-5)
+
+
+def gen_ops_einsum():
+    """torch.einsum spellings as exported to ONNX Einsum."""
+    import torch
+    from torch import nn
+    torch.manual_seed(8)
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(6, 5))
+            self.v = nn.Parameter(torch.randn(7))
+
+        def forward(self, q):
+            k = q * 0.5 + 1.0
+            scores = torch.einsum("bhqd,bhkd->bhqk", q, k)          # attention scores
+            proj = torch.einsum("bhqd,dk->bhqk", q, self.w)          # batched x weight
+            outer = torch.einsum("i,j->ij", self.v, q[0, 0, 0, :])   # outer product
+            diag = torch.einsum("bhii->bhi", scores)                 # diagonal
+            total = torch.einsum("bhqk->bk", proj)                   # sums
+            return scores, proj, outer, diag, total
+
+    q = torch.randn(2, 3, 4, 6, generator=torch.Generator().manual_seed(103))
+    torch_export("ops_einsum", M().eval(), q, 14,
+                 "torch.einsum exported as ONNX Einsum: bhqd,bhkd->bhqk (attention scores), "
+                 "bhqd,dk->bhqk (weight), i,j->ij (outer), bhii->bhi (diagonal), bhqk->bk "
+                 "(sums); q 2x3x4x6",
+                 input_name="q", output_names=("scores", "proj", "outer", "diag", "total"),
+                 rtol=1e-4, atol=1e-5)
 
 
 def gen_ops_tiles():
@@ -1381,6 +1421,7 @@ CASES = {
     "ops_tiles": gen_ops_tiles,
     "ops_blocked": gen_ops_blocked,
     "rnn_tagger": gen_rnn_tagger,
+    "ops_einsum": gen_ops_einsum,
     "bert_encoder": gen_bert_encoder,
     "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,

@@ -229,6 +229,7 @@ model_tests! {
     ops_tiles,
     ops_blocked,
     rnn_tagger,
+    ops_einsum,
     ops_shape,
     ops_bn,
     ops_opset7,

@@ -253,8 +253,9 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
     };
-    if cx.scalar_type(va)? != ScalarType::F32 {
-        return cx.err("only float32 MatMul is supported");
+    let t = cx.scalar_type(va)?;
+    if t == ScalarType::Bool {
+        return cx.err("MatMul is not defined for bool");
     }
     let (ad, bd) = (cx.dims(va)?, cx.dims(vb)?);
     if let Err(e) = matmul_shape(&ad, &bd) {
@@ -288,6 +289,12 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     // Batch strides in units of whole matrices.
     let sa = broadcast_strides(a_batch, &batch);
     let sb = broadcast_strides(b_batch, &batch);
+    if t != ScalarType::F32 {
+        if fused.is_some() {
+            return cx.err("internal: only float32 MatMul carries an epilogue");
+        }
+        return matmul_scalar(cx, t, (&batch, &sa, &sb), (m, k, n));
+    }
     let a = cx.bind_input(0)?;
     let packed = cx.const_f32(vb).map(|w| {
         let mat = (k * n) as usize;
@@ -379,5 +386,45 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         },
     }
     .emit(&mut cx.b);
+    Ok(())
+}
+
+/// MatMul of other element types (f64, integers): a plain loop nest, parallel over the
+/// output rows, accumulating in the element type (integers wrap, as onnxruntime's do).
+fn matmul_scalar(
+    cx: &mut Ctx<'_>,
+    t: ScalarType,
+    (batch, sa, sb): (&[u64], &[u64], &[u64]),
+    (m, k, n): (i64, i64, i64),
+) -> Result<(), LowerError> {
+    let a = cx.bind_input(0)?;
+    let b = cx.bind_input(1)?;
+    let y = cx.bind_output(0)?;
+    let bs = neoc_ir::shape::strides(batch);
+    let batches: i64 = batch.iter().product::<u64>() as i64;
+    let acc = cx.b.var("acc", t);
+    cx.b.for_loop("r", 0, batches * m, LoopKind::Parallel, |kb, r| {
+        let bi = r.clone() / Expr::i64(m);
+        let i = r.clone() % Expr::i64(m);
+        // Matrix offsets of this batch entry in A and B (broadcast strides).
+        let mut a_mat = Expr::i64(0);
+        let mut b_mat = Expr::i64(0);
+        for (d, &st) in bs.iter().enumerate() {
+            let coord = (bi.clone() / Expr::i64(st as i64)) % Expr::i64(batch[d] as i64);
+            a_mat = a_mat + coord.clone() * Expr::i64(sa[d] as i64);
+            b_mat = b_mat + coord * Expr::i64(sb[d] as i64);
+        }
+        let a_row = a_mat * Expr::i64(m * k) + i * Expr::i64(k);
+        let b_base = b_mat * Expr::i64(k * n);
+        kb.for_loop("j", 0, n, LoopKind::Serial, |kb, j| {
+            kb.assign(acc, super::fconst(0.0, t));
+            kb.for_loop("kk", 0, k, LoopKind::Serial, |kb, kk| {
+                let av = Expr::load(a, a_row.clone() + kk.clone());
+                let bv = Expr::load(b, b_base.clone() + kk * Expr::i64(n) + j.clone());
+                kb.assign(acc, Expr::var(acc) + av * bv);
+            });
+            kb.store(y, r.clone() * Expr::i64(n) + j, Expr::var(acc));
+        });
+    });
     Ok(())
 }

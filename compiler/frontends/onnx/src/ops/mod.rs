@@ -8,6 +8,7 @@
 
 pub(crate) mod constant;
 pub(crate) mod conv_pool;
+pub(crate) mod einsum;
 pub(crate) mod elementwise;
 pub(crate) mod generate;
 pub(crate) mod linalg;
@@ -67,7 +68,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 15] = [
+const FAMILIES: [&[OpSpec]; 16] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -80,6 +81,7 @@ const FAMILIES: [&[OpSpec]; 15] = [
     rearrange::SPECS,
     scatter::SPECS,
     recurrent::SPECS,
+    einsum::SPECS,
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,
