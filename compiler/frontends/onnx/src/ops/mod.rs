@@ -12,6 +12,7 @@ pub(crate) mod einsum;
 pub(crate) mod elementwise;
 pub(crate) mod generate;
 pub(crate) mod linalg;
+pub(crate) mod loss;
 pub(crate) mod movement;
 pub(crate) mod normalization;
 pub(crate) mod pad;
@@ -68,7 +69,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 16] = [
+const FAMILIES: [&[OpSpec]; 17] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -82,6 +83,7 @@ const FAMILIES: [&[OpSpec]; 16] = [
     scatter::SPECS,
     recurrent::SPECS,
     einsum::SPECS,
+    loss::SPECS,
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,
