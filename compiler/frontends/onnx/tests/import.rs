@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::onnx::{self, encode, model, node, value};
+use common::onnx::{self, attr_ints, encode, model, node, value};
 use common::{npy_dir, testmodels};
 use neoc_ir::{Graph, Op, ValueDef};
 use neoc_onnx::{import_bytes, import_file, read_model_info, ImportOptions, OnnxError};
@@ -434,20 +434,24 @@ fn node_errors_name_file_node_and_op() {
 #[test]
 fn unused_extra_outputs_are_fine_used_ones_are_not() {
     let build = |use_mask: bool| {
+        // MaxPool's Indices output is not produced.
         let mut g = onnx::GraphProto {
-            input: vec![value("x", &["2"])],
-            output: vec![value("y", &["2"])],
+            input: vec![value("x", &["1", "1", "4", "4"])],
+            output: vec![value("y", &["1", "1", "2", "2"])],
             ..Default::default()
         };
-        g.node.push(node("Dropout", "drop", &["x"], &["y", "mask"]));
+        let mut pool = node("MaxPool", "pool", &["x"], &["y", "indices"]);
+        pool.attribute.push(attr_ints("kernel_shape", &[2, 2]));
+        pool.attribute.push(attr_ints("strides", &[2, 2]));
+        g.node.push(pool);
         if use_mask {
-            g.output.push(value("mask", &["2"]));
+            g.output.push(value("indices", &["1", "1", "2", "2"]));
         }
         encode(&model(13, g))
     };
     import_bytes(build(false), None, "d.onnx", &ImportOptions::default()).unwrap();
     let e = import_bytes(build(true), None, "d.onnx", &ImportOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("output 1 (\"mask\")"), "{e}");
+    assert!(e.to_string().contains("output 1 (\"indices\")"), "{e}");
 }
 
 #[test]
