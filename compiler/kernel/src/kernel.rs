@@ -6,6 +6,8 @@ use std::fmt;
 /// The element types kernel code computes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScalarType {
+    /// IEEE half: a storage type; arithmetic on it is rounded to half after each step.
+    F16,
     F32,
     F64,
     I8,
@@ -25,14 +27,14 @@ impl ScalarType {
     pub fn size_bytes(self) -> u64 {
         match self {
             ScalarType::I8 | ScalarType::U8 | ScalarType::Bool => 1,
-            ScalarType::I16 | ScalarType::U16 => 2,
+            ScalarType::I16 | ScalarType::U16 | ScalarType::F16 => 2,
             ScalarType::F32 | ScalarType::I32 | ScalarType::U32 => 4,
             ScalarType::F64 | ScalarType::I64 | ScalarType::U64 => 8,
         }
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, ScalarType::F32 | ScalarType::F64)
+        matches!(self, ScalarType::F16 | ScalarType::F32 | ScalarType::F64)
     }
 
     pub fn is_int(self) -> bool {
@@ -58,6 +60,7 @@ impl ScalarType {
 
     pub fn name(self) -> &'static str {
         match self {
+            ScalarType::F16 => "f16",
             ScalarType::F32 => "f32",
             ScalarType::F64 => "f64",
             ScalarType::I8 => "i8",

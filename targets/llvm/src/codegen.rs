@@ -212,6 +212,7 @@ fn param_int<'ctx>(ir: &Ir<'_, 'ctx>, f: FunctionValue<'ctx>, i: u32) -> Result<
 /// The LLVM type of a value of `t` in registers.
 fn reg_type(ctx: &Context, t: ScalarType) -> BasicTypeEnum<'_> {
     match t {
+        ScalarType::F16 => ctx.f16_type().into(),
         ScalarType::F32 => ctx.f32_type().into(),
         ScalarType::F64 => ctx.f64_type().into(),
         ScalarType::I8 | ScalarType::U8 => ctx.i8_type().into(),
@@ -866,6 +867,12 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             let x = v.into_float_value();
             if to.is_float() {
                 let t = to_ty.into_float_type();
+                if (from, to) == (ScalarType::F64, ScalarType::F16) {
+                    // Through f32: a direct double → half truncation is a runtime
+                    // library call on x86, and artifacts link no runtime library.
+                    let f = b.build_float_trunc(x, ir.ctx.f32_type(), "").map_err(e)?;
+                    return Ok(b.build_float_trunc(f, t, "").map_err(e)?.into());
+                }
                 return Ok(if to.size_bytes() > from.size_bytes() {
                     b.build_float_ext(x, t, "").map_err(e)?
                 } else {
@@ -885,6 +892,17 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
         // From an integer or bool.
         let x = v.into_int_value();
         let src_signed = from.is_signed();
+        if to == ScalarType::F16 {
+            // Through f32 (exact: every integer a half can hold is an f32): a direct
+            // integer → half conversion can be a runtime library call.
+            let f32t = ir.ctx.f32_type();
+            let f = if src_signed {
+                b.build_signed_int_to_float(x, f32t, "").map_err(e)?
+            } else {
+                b.build_unsigned_int_to_float(x, f32t, "").map_err(e)?
+            };
+            return Ok(b.build_float_trunc(f, to_ty.into_float_type(), "").map_err(e)?.into());
+        }
         if to.is_float() {
             let t = to_ty.into_float_type();
             return Ok(if src_signed {

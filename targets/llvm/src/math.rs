@@ -109,6 +109,16 @@ impl<'ctx> MathLib<'ctx> {
             .first()
             .ok_or_else(|| ir.internal("math helper called without arguments"))?
             .get_type();
+        if ty == ir.ctx.f16_type() {
+            // Half: computed in f32 (exact for every half input) and rounded once.
+            let f32t = ir.ctx.f32_type();
+            let wide = args
+                .iter()
+                .map(|a| ir.b.build_float_ext(*a, f32t, "").map_err(|e| ir.err(e)))
+                .collect::<Result<Vec<_>>>()?;
+            let r = self.call(ir, f, &wide)?;
+            return ir.b.build_float_trunc(r, ty, "").map_err(|e| ir.err(e));
+        }
         let func = self.get(ir.ctx, ir.module, f, ty)?;
         let args: Vec<_> = args.iter().map(|a| (*a).into()).collect();
         Ok(ir.call(func, &args)?.into_float_value())

@@ -369,6 +369,7 @@ impl<'g> Ctx<'g> {
 /// The kernel scalar type for a graph dtype, when code generation supports it.
 pub fn scalar_type(dt: DType) -> Option<ScalarType> {
     Some(match dt {
+        DType::F16 => ScalarType::F16,
         DType::F32 => ScalarType::F32,
         DType::F64 => ScalarType::F64,
         DType::I8 => ScalarType::I8,
