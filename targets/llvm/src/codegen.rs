@@ -901,7 +901,10 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             } else {
                 b.build_unsigned_int_to_float(x, f32t, "").map_err(e)?
             };
-            return Ok(b.build_float_trunc(f, to_ty.into_float_type(), "").map_err(e)?.into());
+            return Ok(b
+                .build_float_trunc(f, to_ty.into_float_type(), "")
+                .map_err(e)?
+                .into());
         }
         if to.is_float() {
             let t = to_ty.into_float_type();

@@ -1,4 +1,4 @@
-//! Ops that generate index patterns: EyeLike, Range, Hardmax, OneHot, and the
+//! Ops that generate index patterns: EyeLike, AffineGrid, Range, Hardmax, OneHot, and the
 //! comparisons GreaterOrEqual / LessOrEqual — imported as constants or as existing IR
 //! ops.
 //!
@@ -23,6 +23,13 @@ use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
     spec("EyeLike", 9, 22, eye_like, "a constant; dtype, k"),
+    spec(
+        "AffineGrid",
+        20,
+        22,
+        affine_grid,
+        "size constant; one MatMul of a constant base grid by theta",
+    ),
     spec(
         "Range",
         11,
@@ -224,4 +231,69 @@ fn greater_equal(c: &mut NodeCtx<'_>) -> Built {
 
 fn less_equal(c: &mut NodeCtx<'_>) -> Built {
     or_equal(c, BinaryOp::Less)
+}
+
+/// AffineGrid (opset 20): `grid[n, (d,) h, w] = θ[n] · (x, y, (z,) 1)` over the base grid
+/// of normalized coordinates, as one broadcast MatMul `base [P, k+1] × θᵀ [N, k+1, k]`
+/// with the base grid a constant (the `size` input must be constant).
+fn affine_grid(c: &mut NodeCtx<'_>) -> Built {
+    let theta = c.req(0)?;
+    let td = c.dims(theta)?;
+    let dtype = c.ty(theta).dtype;
+    let Some(size) = c.const_ints(1, "size")? else {
+        return Err(c.not_constant("size"));
+    };
+    let align = c.attrs.flag("align_corners", false)?;
+    let k = size.len().saturating_sub(2);
+    if !(k == 2 || k == 3) || td != [size[0] as u64, k as u64, k as u64 + 1] {
+        return Err(c.shape_error(format!(
+            "theta {td:?} and size {size:?} must be [N, 2, 3] with [N, C, H, W] or [N, 3, 4] \
+             with [N, C, D, H, W]"
+        )));
+    }
+    let spatial: Vec<u64> = size[2..]
+        .iter()
+        .map(|&s| u64::try_from(s).unwrap_or(0))
+        .collect();
+    // Normalized coordinate of index i along an axis of length n.
+    let coord = |i: u64, n: u64| -> f64 {
+        if align {
+            if n <= 1 {
+                0.0
+            } else {
+                -1.0 + 2.0 * i as f64 / (n - 1) as f64
+            }
+        } else {
+            (2.0 * i as f64 + 1.0) / n as f64 - 1.0
+        }
+    };
+    let points: u64 = spatial.iter().product();
+    let mut base = Vec::with_capacity((points as usize) * (k + 1));
+    for p in 0..points {
+        // Innermost axis is x (width), then y (height), then z (depth).
+        let mut rest = p;
+        let mut xyz = vec![0.0; k];
+        for (axis, &n) in spatial.iter().enumerate().rev() {
+            xyz[k - 1 - axis] = coord(rest % n, n);
+            rest /= n;
+        }
+        base.extend(xyz);
+        base.push(1.0);
+    }
+    let base = c.constant(
+        "base_grid",
+        Tensor::from_f64_as(dtype, vec![points, k as u64 + 1], &base),
+    );
+    let theta_t = c.inner(
+        "theta_t",
+        Op::Transpose(neoc_ir::ops::Transpose {
+            perm: vec![0, 2, 1],
+        }),
+        vec![Some(theta)],
+    )?;
+    let grid = c.inner("grid", Op::MatMul, vec![Some(base), Some(theta_t)])?;
+    let mut shape = vec![td[0]];
+    shape.extend(&spatial);
+    shape.push(k as u64);
+    c.emit1(Op::Reshape(Reshape { shape }), vec![Some(grid)])
 }
