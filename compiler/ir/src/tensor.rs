@@ -88,6 +88,26 @@ impl Tensor {
         }
     }
 
+    /// Builds an integer tensor of `dtype` from `i64` bit patterns, wrapping to the
+    /// type's width (as integer arithmetic does; `from_f64_as` saturates instead).
+    pub fn from_i64_wrapping(dtype: DType, shape: Vec<u64>, values: &[i64]) -> Tensor {
+        let mut data = Vec::with_capacity(values.len() * dtype.size_bytes());
+        for &v in values {
+            match dtype {
+                DType::I8 | DType::U8 => data.push(v as u8),
+                DType::I16 | DType::U16 => data.extend((v as u16).to_le_bytes()),
+                DType::I32 | DType::U32 => data.extend((v as u32).to_le_bytes()),
+                DType::Bool => data.push(u8::from(v != 0)),
+                _ => data.extend(v.to_le_bytes()),
+            }
+        }
+        Tensor {
+            dtype,
+            shape,
+            data: data.into(),
+        }
+    }
+
     pub fn bytes(&self) -> &Bytes {
         &self.data
     }

@@ -64,6 +64,13 @@ pub enum BinaryOp {
     And,
     /// Logical/bitwise or (`bool` and ints).
     Or,
+    /// Logical/bitwise exclusive or (`bool` and ints).
+    Xor,
+    /// Integer shift left; shifting by the bit width or more gives 0.
+    Shl,
+    /// Integer shift right (arithmetic for signed types, logical for unsigned); by the
+    /// bit width or more gives 0 (or -1 for negative signed values).
+    Shr,
     /// Power `a^b` (floats) with C99 `pow` special cases; about 1 ulp for `f32`.
     Pow,
 }

@@ -107,7 +107,7 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             let t = check(k, arg)?;
             let ok = match op {
                 UnaryOp::Neg | UnaryOp::Abs => t.is_float() || t.is_signed(),
-                UnaryOp::Not => t == ScalarType::Bool,
+                UnaryOp::Not => t == ScalarType::Bool || t.is_int(),
                 _ => t.is_float(),
             };
             if ok {
@@ -120,7 +120,8 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             let t = check(k, lhs)?;
             expect(k, rhs, t)?;
             let ok = match op {
-                BinaryOp::And | BinaryOp::Or => t == ScalarType::Bool || t.is_int(),
+                BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => t == ScalarType::Bool || t.is_int(),
+                BinaryOp::Shl | BinaryOp::Shr => t.is_int(),
                 BinaryOp::Pow => t.is_float(),
                 _ => t != ScalarType::Bool,
             };

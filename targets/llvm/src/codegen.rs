@@ -747,7 +747,9 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                     let pick = ir.fsel(ir.fcmp(p, a, b)?, a, b)?;
                     ir.fsel(ir.fcmp(FloatPredicate::UNO, a, b)?, ir.fadd(a, b)?, pick)?
                 }
-                BinaryOp::And | BinaryOp::Or => return Err(ir.internal(format!("{op:?} on {t}"))),
+                BinaryOp::And | BinaryOp::Or | BinaryOp::Xor | BinaryOp::Shl | BinaryOp::Shr => {
+                    return Err(ir.internal(format!("{op:?} on {t}")))
+                }
             };
             return Ok(r.into());
         }
@@ -760,6 +762,24 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             BinaryOp::Mul => self.b().build_int_mul(a, b, "").map_err(e)?,
             BinaryOp::And => ir.and(a, b)?,
             BinaryOp::Or => ir.or(a, b)?,
+            BinaryOp::Xor => self.b().build_xor(a, b, "").map_err(e)?,
+            BinaryOp::Shl | BinaryOp::Shr => {
+                // LLVM's shifts are poison from the bit width on: shift by width-1 and
+                // once more instead, which gives the mathematical result (0, or the
+                // sign for an arithmetic right shift).
+                let width = ity.const_int(u64::from(ity.get_bit_width()), false);
+                let big = ir.icmp(IntPredicate::UGE, b, width)?;
+                let last = ity.const_int(u64::from(ity.get_bit_width()) - 1, false);
+                let amount = ir.isel(big, last, b)?;
+                let shift = |x, by| match op {
+                    BinaryOp::Shl => self.b().build_left_shift(x, by, "").map_err(e),
+                    _ => self.b().build_right_shift(x, by, signed, "").map_err(e),
+                };
+                let once = shift(a, amount)?;
+                let one = ity.const_int(1, false);
+                let twice = shift(once, one)?;
+                ir.isel(big, twice, once)?
+            }
             BinaryOp::Min | BinaryOp::Max => {
                 let p = match (op == BinaryOp::Min, signed) {
                     (true, true) => IntPredicate::SLT,

@@ -53,6 +53,8 @@ pub enum UnaryOp {
     },
     /// A trigonometric or hyperbolic function.
     Trig(TrigFn),
+    /// Bitwise complement of an integer.
+    BitNot,
 }
 
 /// The trigonometric and hyperbolic functions of ONNX.
@@ -149,6 +151,7 @@ impl UnaryOp {
             UnaryOp::Trig(t) => t.name(),
             UnaryOp::Softplus => "Softplus",
             UnaryOp::Gelu { .. } => "Gelu",
+            UnaryOp::BitNot => "BitwiseNot",
         }
     }
 
@@ -173,7 +176,12 @@ impl UnaryOp {
     }
 
     pub(crate) fn infer(&self, x: &TensorType) -> OpResult<TensorType> {
-        if !(x.dtype.is_float() || self.accepts_int() && x.dtype.is_int()) {
+        if *self == UnaryOp::BitNot && !x.dtype.is_int() {
+            return shape_err(format!("BitwiseNot is not defined for {}", x.dtype));
+        }
+        if !(x.dtype.is_float()
+            || (self.accepts_int() || *self == UnaryOp::BitNot) && x.dtype.is_int())
+        {
             return shape_err(format!("{} is not defined for {}", self.name(), x.dtype));
         }
         Ok(x.clone())
@@ -227,10 +235,16 @@ impl UnaryOp {
                 let c = (2.0 / std::f64::consts::PI).sqrt();
                 0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
             }
+            // Signed reading; `eval` wraps to the element type.
+            UnaryOp::BitNot => !(x as i64) as f64,
         }
     }
 
     pub(crate) fn eval(&self, x: &Tensor, out: &TensorType) -> OpResult<Tensor> {
+        if *self == UnaryOp::BitNot {
+            let v: Vec<i64> = x.to_i64_vec().into_iter().map(|v| !v).collect();
+            return Ok(Tensor::from_i64_wrapping(out.dtype, x.shape.clone(), &v));
+        }
         let v: Vec<f64> = x.to_f64_vec().into_iter().map(|v| self.apply(v)).collect();
         Ok(Tensor::from_f64_as(out.dtype, x.shape.clone(), &v))
     }
@@ -294,6 +308,14 @@ pub enum BinaryOp {
     /// Remainder with the sign of the dividend (C `fmod`/`%`, ONNX Mod with `fmod=1`);
     /// integer `x fmod 0 = 0`.
     Fmod,
+    /// Bitwise and, or, exclusive or of integers.
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// Shifts of integers (logical for unsigned types); by the bit width or more
+    /// gives 0.
+    ShiftLeft,
+    ShiftRight,
 }
 
 impl BinaryOp {
@@ -311,11 +333,16 @@ impl BinaryOp {
             BinaryOp::Greater => "Greater",
             BinaryOp::Mod => "Mod",
             BinaryOp::Fmod => "Fmod",
+            BinaryOp::BitAnd => "BitwiseAnd",
+            BinaryOp::BitOr => "BitwiseOr",
+            BinaryOp::BitXor => "BitwiseXor",
+            BinaryOp::ShiftLeft => "BitShiftLeft",
+            BinaryOp::ShiftRight => "BitShiftRight",
         }
     }
 
     /// Every binary function, in declaration order.
-    pub const ALL: [BinaryOp; 12] = [
+    pub const ALL: [BinaryOp; 17] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -328,7 +355,24 @@ impl BinaryOp {
         BinaryOp::Greater,
         BinaryOp::Mod,
         BinaryOp::Fmod,
+        BinaryOp::BitAnd,
+        BinaryOp::BitOr,
+        BinaryOp::BitXor,
+        BinaryOp::ShiftLeft,
+        BinaryOp::ShiftRight,
     ];
+
+    /// True for the integer-only bitwise operations.
+    pub fn is_bitwise(&self) -> bool {
+        matches!(
+            self,
+            BinaryOp::BitAnd
+                | BinaryOp::BitOr
+                | BinaryOp::BitXor
+                | BinaryOp::ShiftLeft
+                | BinaryOp::ShiftRight
+        )
+    }
 
     pub fn is_comparison(&self) -> bool {
         matches!(self, BinaryOp::Equal | BinaryOp::Less | BinaryOp::Greater)
@@ -340,6 +384,9 @@ impl BinaryOp {
                 "operands have different types {} and {}",
                 a.dtype, b.dtype
             ));
+        }
+        if self.is_bitwise() && !a.dtype.is_int() {
+            return shape_err(format!("{} is not defined for {}", self.name(), a.dtype));
         }
         if a.dtype == DType::Bool && !matches!(self, BinaryOp::Equal) {
             return shape_err(format!("{} is not defined for bool", self.name()));
@@ -383,11 +430,49 @@ impl BinaryOp {
                     r
                 }
             }
+            // On 64-bit patterns; `eval` wraps to the element type.
+            _ => Self::bits(*self, a as i64, b as i64, 64) as f64,
+        }
+    }
+
+    /// A bitwise operation on `bits`-wide integers given as `i64` bit patterns.
+    fn bits(op: BinaryOp, a: i64, b: i64, bits: u32) -> i64 {
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let shift = |f: &dyn Fn(u64, u32) -> u64| {
+            if b < 0 || b >= i64::from(bits) {
+                0
+            } else {
+                f(a as u64 & mask, b as u32) as i64
+            }
+        };
+        match op {
+            BinaryOp::BitAnd => a & b,
+            BinaryOp::BitOr => a | b,
+            BinaryOp::BitXor => a ^ b,
+            BinaryOp::ShiftLeft => shift(&|x, s| x << s),
+            BinaryOp::ShiftRight => shift(&|x, s| x >> s),
+            _ => 0,
         }
     }
 
     pub(crate) fn eval(&self, a: &Tensor, b: &Tensor, out: &TensorType) -> OpResult<Tensor> {
         let od = out.dims()?;
+        if self.is_bitwise() {
+            let (av, bv) = (a.to_i64_vec(), b.to_i64_vec());
+            let bits = 8 * out.dtype.size_bytes() as u32;
+            let ia = broadcast_index(&a.shape, &od);
+            let ib = broadcast_index(&b.shape, &od);
+            let v: Vec<i64> = ia
+                .iter()
+                .zip(&ib)
+                .map(|(&i, &j)| Self::bits(*self, av[i], bv[j], bits))
+                .collect();
+            return Ok(Tensor::from_i64_wrapping(out.dtype, od, &v));
+        }
         let (av, bv) = (a.to_f64_vec(), b.to_f64_vec());
         let ia = broadcast_index(&a.shape, &od);
         let ib = broadcast_index(&b.shape, &od);
@@ -452,5 +537,28 @@ mod tests {
     fn max_propagates_nan() {
         assert!(BinaryOp::Max.apply(f64::NAN, 1.0, false).is_nan());
         assert!(BinaryOp::Min.apply(1.0, f64::NAN, false).is_nan());
+    }
+
+    #[test]
+    fn bitwise_ops_wrap_to_the_element_type() {
+        let u8t = |v: &[i64]| Tensor::from_i64_wrapping(DType::U8, vec![v.len() as u64], v);
+        let out = TensorType::new(DType::U8, &[3]);
+        let a = u8t(&[0b1100_0001, 255, 3]);
+        let b = u8t(&[1, 8, 7]);
+        // 0b11000001 << 1 wraps to 0b10000010; shifting by the width gives 0.
+        let shl = BinaryOp::ShiftLeft.eval(&a, &b, &out).unwrap();
+        assert_eq!(shl.to_i64_vec(), vec![0b1000_0010, 0, 128]);
+        let shr = BinaryOp::ShiftRight.eval(&a, &b, &out).unwrap();
+        assert_eq!(shr.to_i64_vec(), vec![0b0110_0000, 0, 0]);
+        let not = UnaryOp::BitNot.eval(&a, &out).unwrap();
+        assert_eq!(not.to_i64_vec(), vec![0b0011_1110, 0, 252]);
+        let xor = BinaryOp::BitXor.eval(&a, &b, &out).unwrap();
+        assert_eq!(xor.to_i64_vec(), vec![0b1100_0000, 247, 4]);
+        assert!(BinaryOp::BitAnd
+            .infer(
+                &TensorType::new(DType::F32, &[1]),
+                &TensorType::new(DType::F32, &[1])
+            )
+            .is_err());
     }
 }

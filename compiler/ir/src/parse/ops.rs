@@ -495,6 +495,7 @@ impl<'a> Parser<'a> {
             "Floor" => UnaryOp::Floor,
             "Ceil" => UnaryOp::Ceil,
             "Round" => UnaryOp::Round,
+            "BitwiseNot" => UnaryOp::BitNot,
             name if crate::ops::elementwise::TrigFn::from_name(name).is_some() => UnaryOp::Trig(
                 crate::ops::elementwise::TrigFn::from_name(name)
                     .unwrap_or(crate::ops::elementwise::TrigFn::Sin),

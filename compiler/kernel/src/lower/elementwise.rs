@@ -52,6 +52,7 @@ pub(crate) fn unary_expr(op: &UnaryOp, x: Expr, t: ScalarType) -> Expr {
         UnaryOp::Floor => Expr::unary(KU::Floor, x),
         UnaryOp::Ceil => Expr::unary(KU::Ceil, x),
         UnaryOp::Round => Expr::unary(KU::Round, x),
+        UnaryOp::BitNot => Expr::unary(KU::Not, x),
         // log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), which never overflows.
         UnaryOp::Gelu { tanh: false } => {
             c(0.5)
@@ -121,6 +122,11 @@ pub(crate) fn binary_expr(op: BinaryOp, a: Expr, b: Expr, t: ScalarType) -> Expr
         BinaryOp::Less => Expr::cmp(CmpOp::Lt, a, b),
         BinaryOp::Greater => Expr::cmp(CmpOp::Gt, a, b),
         BinaryOp::Fmod => Expr::binary(KB::Rem, a, b),
+        BinaryOp::BitAnd => Expr::binary(KB::And, a, b),
+        BinaryOp::BitOr => Expr::binary(KB::Or, a, b),
+        BinaryOp::BitXor => Expr::binary(KB::Xor, a, b),
+        BinaryOp::ShiftLeft => Expr::binary(KB::Shl, a, b),
+        BinaryOp::ShiftRight => Expr::binary(KB::Shr, a, b),
         // Python's `%`: the C remainder, plus the divisor when it is nonzero and the
         // signs differ.
         BinaryOp::Mod => {

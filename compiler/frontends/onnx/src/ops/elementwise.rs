@@ -119,6 +119,17 @@ pub(crate) const SPECS: &[OpSpec] = &[
         is_inf,
         "desugared: Equal(x, +inf) / Equal(x, -inf)",
     ),
+    spec("BitwiseAnd", 18, 22, bitwise, "integers"),
+    spec("BitwiseOr", 18, 22, bitwise, "integers"),
+    spec("BitwiseXor", 18, 22, bitwise, "integers"),
+    spec("BitwiseNot", 18, 22, bitwise_not, "integers"),
+    spec(
+        "BitShift",
+        11,
+        22,
+        bit_shift,
+        "direction LEFT/RIGHT; shifts by the bit width or more give 0",
+    ),
     spec("Clip", 7, 10, clip_attrs, "min/max attributes"),
     spec(
         "Clip",
@@ -144,6 +155,28 @@ fn unary(c: &mut NodeCtx<'_>, u: UnaryOp) -> Built {
 fn binary(c: &mut NodeCtx<'_>, b: BinaryOp) -> Built {
     let (a, x) = (c.req(0)?, c.req(1)?);
     c.emit1(Op::Binary(b), vec![Some(a), Some(x)])
+}
+
+fn bitwise(c: &mut NodeCtx<'_>) -> Built {
+    let op = match c.op {
+        "BitwiseAnd" => BinaryOp::BitAnd,
+        "BitwiseOr" => BinaryOp::BitOr,
+        _ => BinaryOp::BitXor,
+    };
+    binary(c, op)
+}
+fn bitwise_not(c: &mut NodeCtx<'_>) -> Built {
+    unary(c, UnaryOp::BitNot)
+}
+fn bit_shift(c: &mut NodeCtx<'_>) -> Built {
+    let op = match c.attrs.string("direction", "")?.as_str() {
+        "LEFT" => BinaryOp::ShiftLeft,
+        "RIGHT" => BinaryOp::ShiftRight,
+        other => {
+            return Err(c.attr_error(format!("direction must be LEFT or RIGHT, got \"{other}\"")))
+        }
+    };
+    binary(c, op)
 }
 
 fn add(c: &mut NodeCtx<'_>) -> Built {

@@ -37,6 +37,7 @@ pub(super) fn unaries() -> Vec<UnaryOp> {
         Gelu { tanh: false },
         Gelu { tanh: true },
         Round,
+        BitNot,
     ]
     .into_iter()
     .chain(crate::ops::elementwise::TrigFn::ALL.map(Trig))
@@ -69,9 +70,10 @@ pub(super) fn unary_index(u: &UnaryOp) -> usize {
         Gelu { .. } => 18,
         Round => 19,
         Trig(_) => 20,
+        BitNot => 21,
     }
 }
-pub(super) const UNARY_COUNT: usize = 21;
+pub(super) const UNARY_COUNT: usize = 22;
 
 /// As [`unary_index`], for operators.
 pub(super) fn op_index(op: &Op) -> usize {
@@ -136,11 +138,15 @@ pub(crate) fn every_op() -> Graph {
         },
     );
     let mut outs = vec![node(&mut g, "sym_relu", Op::Unary(UnaryOp::Relu), &[sym])];
+    // Bitwise ops take integers.
+    let xi = g.add_input("xi", TensorType::new(DType::U16, &[2, 3]));
     for (i, u) in unaries().into_iter().enumerate() {
-        outs.push(node(&mut g, &format!("u{i}"), Op::Unary(u), &[x]));
+        let arg = if u == UnaryOp::BitNot { xi } else { x };
+        outs.push(node(&mut g, &format!("u{i}"), Op::Unary(u), &[arg]));
     }
     for b in BinaryOp::ALL {
-        outs.push(node(&mut g, b.name(), Op::Binary(b), &[x, x]));
+        let arg = if b.is_bitwise() { xi } else { x };
+        outs.push(node(&mut g, b.name(), Op::Binary(b), &[arg, arg]));
     }
     let w = g.add_const(
         "w",
