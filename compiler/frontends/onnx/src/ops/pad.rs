@@ -9,6 +9,11 @@
 //! - 19+: `mode = "wrap"` (periodic continuation).
 //!
 //! Everything becomes one IR `Pad` with a begin and an end pad for every axis.
+//!
+//! CenterCropPad (18+, `shape` a constant input, optional `axes` attribute) is the same
+//! `Pad` with zero fill: an axis longer than its target is cropped around the centre
+//! (negative pads, the odd element taken from the end), a shorter one padded around it
+//! (the odd element added at the end).
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
@@ -37,7 +42,55 @@ pub(crate) const SPECS: &[OpSpec] = &[
         pad,
         "optional axes input (constant); wrap mode from 19",
     ),
+    spec(
+        "CenterCropPad",
+        18,
+        22,
+        center_crop_pad,
+        "shape constant; one Pad (negative pads crop)",
+    ),
 ];
+
+fn center_crop_pad(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    let rank = xd.len();
+    let Some(shape) = c.const_ints(1, "shape")? else {
+        return Err(c.not_constant("shape"));
+    };
+    let axes: Vec<usize> = match c.attrs.ints("axes")? {
+        Some(a) => a
+            .iter()
+            .map(|&a| c.axis(a, rank))
+            .collect::<Result<_, _>>()?,
+        None => (0..rank).collect(),
+    };
+    if axes.len() != shape.len() {
+        return Err(c.shape_error(format!(
+            "shape {shape:?} does not match the {} axes",
+            axes.len()
+        )));
+    }
+    let mut pads = vec![0i64; 2 * rank];
+    for (&a, &target) in axes.iter().zip(&shape) {
+        let dim = xd[a] as i64;
+        if target < 0 {
+            return Err(c.shape_error(format!("shape {shape:?} has a negative entry")));
+        }
+        let d = target - dim;
+        // Growing: half before (rounded down), the rest after; shrinking likewise, the
+        // crop taking its odd element from the end.
+        let before = if d >= 0 { d / 2 } else { -((-d) / 2) };
+        pads[a] = before;
+        pads[rank + a] = d - before;
+    }
+    let op = Op::Pad(Pad {
+        pads,
+        mode: PadMode::Constant,
+        value: 0.0,
+    });
+    c.emit1(op, vec![Some(x)])
+}
 
 fn pad(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;

@@ -1,5 +1,5 @@
 //! Index-based selection: GatherND, ScatterND, ScatterElements, the deprecated Scatter
-//! (opsets 9–10, ScatterElements without a reduction), and TopK.
+//! (opsets 9–10, ScatterElements without a reduction), Compress and TopK.
 //!
 //! Specs: <https://onnx.ai/onnx/operators/onnx__GatherND.html> (`batch_dims` from 12),
 //! <https://onnx.ai/onnx/operators/onnx__ScatterND.html> and
@@ -34,6 +34,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "reduction none/add/mul/max/min; updates applied in order",
     ),
     spec("Scatter", 9, 10, scatter_elements, "as ScatterElements"),
+    spec(
+        "Compress",
+        9,
+        22,
+        compress,
+        "condition constant: a Gather of the selected indices",
+    ),
     spec(
         "TopK",
         1,
@@ -105,4 +112,47 @@ fn top_k(c: &mut NodeCtx<'_>) -> Built {
     let k = u64::try_from(k).map_err(|_| c.attr_error(format!("k must be >= 0, got {k}")))?;
     let largest = c.attrs.int("largest", 1)? != 0;
     c.emit(Op::TopK(TopK { axis, k, largest }), vec![Some(x)])
+}
+
+/// Compress: the slices along `axis` (of the flattened input without one) whose
+/// condition is true. The output size depends on the condition, which must therefore
+/// be a constant; the op becomes a Gather of the selected indices.
+fn compress(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    let Some(cond) = c.const_input(1).map(|t| t.to_f64_vec()) else {
+        return Err(c.not_constant("condition"));
+    };
+    let (data, axis) = match c.attrs.opt_int("axis")? {
+        Some(a) => (x, c.axis(a, xd.len())?),
+        None => {
+            let n: u64 = xd.iter().product();
+            let flat = c.inner(
+                "flat",
+                Op::Reshape(neoc_ir::ops::Reshape { shape: vec![n] }),
+                vec![Some(x)],
+            )?;
+            (flat, 0)
+        }
+    };
+    let len = if c.attrs.has("axis") {
+        xd[axis]
+    } else {
+        xd.iter().product()
+    };
+    let picked: Vec<i64> = cond
+        .iter()
+        .take(len as usize)
+        .enumerate()
+        .filter(|(_, &v)| v != 0.0)
+        .map(|(i, _)| i as i64)
+        .collect();
+    let idx = c.constant(
+        "indices",
+        neoc_ir::Tensor::from_i64(vec![picked.len() as u64], &picked),
+    );
+    c.emit1(
+        Op::Gather(neoc_ir::ops::Gather { axis }),
+        vec![Some(data), Some(idx)],
+    )
 }
