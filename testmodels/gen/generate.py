@@ -767,6 +767,38 @@ def gen_ops_einsum():
                  rtol=1e-4, atol=1e-5)
 
 
+def gen_spatial_transformer():
+    """torch spatial transformer: affine_grid + grid_sample (GridSample op)."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+    torch.manual_seed(9)
+
+    class STN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.loc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6))
+
+        def forward(self, x):
+            theta = self.loc(x).view(-1, 2, 3) * 0.3 + torch.tensor(
+                [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            grid = F.affine_grid(theta, [2, 3, 7, 9], align_corners=False)
+            a = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=False)
+            b = F.grid_sample(x, grid * 1.3, mode="bicubic", padding_mode="reflection",
+                              align_corners=True)
+            c = F.grid_sample(x, grid * 1.2, mode="nearest", padding_mode="border",
+                              align_corners=False)
+            return a + b + c
+
+    x = torch.randn(2, 3, 10, 12, generator=torch.Generator().manual_seed(104))
+    torch_export("spatial_transformer", STN().eval(), x, 20,
+                 "torch spatial transformer: conv localisation net -> theta, affine_grid, "
+                 "grid_sample bilinear/zeros, bicubic/reflection (align_corners), "
+                 "nearest/border; input 2x3x10x12, output 2x3x7x9", rtol=1e-4, atol=1e-4)
+
+
 def gen_ops_tiles():
     """Shapes that hit every tile kind of the register-tiled GEMM (full 6x32 tiles, row
     tails, column tails of 8/4/1 lanes, corners), each convolution algorithm (GEMM with
@@ -1422,6 +1454,7 @@ CASES = {
     "ops_blocked": gen_ops_blocked,
     "rnn_tagger": gen_rnn_tagger,
     "ops_einsum": gen_ops_einsum,
+    "spatial_transformer": gen_spatial_transformer,
     "bert_encoder": gen_bert_encoder,
     "bert_encoder_opset17": gen_bert_encoder_opset17,
     "errors": gen_errors,

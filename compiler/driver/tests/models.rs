@@ -230,6 +230,7 @@ model_tests! {
     ops_blocked,
     rnn_tagger,
     ops_einsum,
+    spatial_transformer,
     ops_shape,
     ops_bn,
     ops_opset7,

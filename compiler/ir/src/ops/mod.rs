@@ -12,6 +12,7 @@ pub mod cumsum;
 pub mod elementwise;
 pub mod expand;
 pub mod fused;
+pub mod grid_sample;
 pub mod layer_norm;
 pub mod layout;
 pub mod linalg;
@@ -33,6 +34,7 @@ pub use cumsum::CumSum;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use expand::Expand;
 pub use fused::{ElemInstr, ElemProgram, Fused};
+pub use grid_sample::{GridMode, GridPadding, GridSample};
 pub use layer_norm::LayerNorm;
 pub use layout::{BlockedConv, Blocking};
 pub use linalg::Gemm;
@@ -113,6 +115,8 @@ pub enum Op {
     Expand(Expand),
     /// ArgMax/ArgMin along one axis (`int64` indices).
     ArgReduce(ArgReduce),
+    /// Samples `x` at the normalized coordinates of `grid`: inputs `x, grid`.
+    GridSample(GridSample),
     /// The `k` best elements along an axis: outputs values and `int64` indices.
     TopK(TopK),
     /// Gather of index tuples: inputs `data, indices`.
@@ -171,6 +175,7 @@ impl Op {
             Op::Where => "Where",
             Op::Expand(_) => "Expand",
             Op::ArgReduce(a) => a.name(),
+            Op::GridSample(_) => "GridSample",
             Op::TopK(_) => "TopK",
             Op::GatherNd(_) => "GatherND",
             Op::ScatterNd(_) => "ScatterND",
@@ -208,7 +213,8 @@ impl Op {
             | Op::MatMul
             | Op::Gather(_)
             | Op::GatherElements(_)
-            | Op::GatherNd(_) => (2, 2),
+            | Op::GatherNd(_)
+            | Op::GridSample(_) => (2, 2),
             Op::ScatterNd(_) | Op::ScatterElements(_) => (3, 3),
             Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) | Op::ConvTranspose(_) => (2, 3),
             Op::BatchNorm(_) => (5, 5),
@@ -275,6 +281,7 @@ impl Op {
             Op::Expand(e) => one(e.infer(req[0])?),
             Op::ArgReduce(a) => one(a.infer(req[0])?),
             Op::TopK(t) => t.infer(req[0]),
+            Op::GridSample(g) => one(g.infer(req[0], req[1])?),
             Op::GatherNd(g) => one(g.infer(req[0], req[1])?),
             Op::ScatterNd(s) => one(s.infer(req[0], req[1], req[2])?),
             Op::ScatterElements(s) => one(s.infer(req[0], req[1], req[2])?),
@@ -344,6 +351,7 @@ impl Op {
             Op::Conv(c) => crate::reference::conv(c, inputs, out),
             Op::ConvTranspose(c) => c.eval(inputs, out),
             Op::GatherNd(g) => g.eval(req[0], req[1], out),
+            Op::GridSample(g) => g.eval(req[0], req[1], out),
             Op::ScatterNd(s) => s.eval(req[0], req[1], req[2]),
             Op::ScatterElements(s) => s.eval(req[0], req[1], req[2]),
             Op::ToBlocked(b) => b.to_blocked(req[0]),
@@ -415,6 +423,7 @@ impl fmt::Display for Op {
             Op::Expand(e) => format!("shape={:?}", e.shape),
             Op::ArgReduce(a) => a.attrs(),
             Op::TopK(t) => t.attrs(),
+            Op::GridSample(g) => g.attrs(),
             Op::GatherNd(g) => format!("batch_dims={}", g.batch_dims),
             Op::ScatterNd(s) => format!("reduction={}", s.reduction.name()),
             Op::ScatterElements(s) => format!("axis={} reduction={}", s.axis, s.reduction.name()),

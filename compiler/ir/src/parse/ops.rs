@@ -242,6 +242,28 @@ impl<'a> Parser<'a> {
                     })
                 }
             }
+            "GridSample" => {
+                use crate::ops::{GridMode, GridPadding};
+                let pos = a.pos;
+                let word = |p: &Self, v: &AttrVal<'a>| p.scalar::<String>(v, "a name");
+                let mode = match self.required(a, "mode", word)?.as_str() {
+                    "nearest" => GridMode::Nearest,
+                    "linear" => GridMode::Linear,
+                    "cubic" => GridMode::Cubic,
+                    m => return Err(self.err_at(pos, format!("unknown grid mode `{m}`"))),
+                };
+                let padding = match self.required(a, "padding", word)?.as_str() {
+                    "zeros" => GridPadding::Zeros,
+                    "border" => GridPadding::Border,
+                    "reflection" => GridPadding::Reflection,
+                    m => return Err(self.err_at(pos, format!("unknown grid padding `{m}`"))),
+                };
+                Op::GridSample(crate::ops::GridSample {
+                    mode,
+                    padding,
+                    align_corners: self.required(a, "align_corners", Self::boolean)?,
+                })
+            }
             "TopK" => Op::TopK(crate::ops::TopK {
                 axis: self.required(a, "axis", Self::uint)?,
                 k: self.required(a, "k", Self::uint)?,

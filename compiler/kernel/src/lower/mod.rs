@@ -13,6 +13,7 @@ mod conv_transpose;
 mod depthwise;
 mod elementwise;
 mod fused;
+mod grid_sample;
 mod linalg;
 mod movement;
 mod normalization;
@@ -465,6 +466,7 @@ pub fn lower_node(
         Op::Gather(g) => movement::gather(&mut cx, g)?,
         Op::GatherElements(g) => movement::gather_elements(&mut cx, g)?,
         Op::TopK(t) => arg_reduce::top_k(&mut cx, t)?,
+        Op::GridSample(g) => grid_sample::grid_sample(&mut cx, g)?,
         Op::GatherNd(g) => scatter::gather_nd(&mut cx, g)?,
         Op::ScatterNd(s) => scatter::scatter_nd(&mut cx, s)?,
         Op::ScatterElements(s) => scatter::scatter_elements(&mut cx, s)?,

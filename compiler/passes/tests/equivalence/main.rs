@@ -347,6 +347,11 @@ const ORACLE_MODELS: &[&str] = &[
     "ops_opset7",
     "ops_opset11",
     "ops_opset21",
+    // Ops added later: blocked layout at -O3, GridSample/AffineGrid, Einsum, RNNs.
+    "ops_blocked",
+    "spatial_transformer",
+    "ops_einsum",
+    "rnn_tagger",
 ];
 
 /// Checks one stored model: the interpreter on the imported graph, and on the graph

@@ -1,4 +1,5 @@
-//! Resize (opsets 11–22) onto the IR's Resize with static output shape.
+//! Resampling: Resize (opsets 11–22) onto the IR's Resize with static output shape, and
+//! GridSample (16–22; `bilinear`/`bicubic` of 16–19 are `linear`/`cubic`, N-d from 20).
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Resize.html>. Notes:
 //! - `roi`, `scales` and `sizes` must be constants (after folding); exactly one of
@@ -13,7 +14,7 @@
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::resize::{CoordMode, NearestMode, ResizeMode};
-use neoc_ir::ops::Resize;
+use neoc_ir::ops::{GridMode, GridPadding, GridSample, Resize};
 use neoc_ir::{IrError, Op};
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -31,7 +32,43 @@ pub(crate) const SPECS: &[OpSpec] = &[
         resize,
         "as 11-17, plus axes, antialias, keep_aspect_ratio_policy",
     ),
+    spec(
+        "GridSample",
+        16,
+        22,
+        grid_sample,
+        "nearest/linear/cubic, zeros/border/reflection padding; N-d from 20",
+    ),
 ];
+
+fn grid_sample(c: &mut NodeCtx<'_>) -> Built {
+    let (x, grid) = (c.req(0)?, c.req(1)?);
+    let mode = match c
+        .attrs
+        .string("mode", if c.opset < 20 { "bilinear" } else { "linear" })?
+        .as_str()
+    {
+        "nearest" => GridMode::Nearest,
+        "bilinear" | "linear" => GridMode::Linear,
+        "bicubic" | "cubic" => GridMode::Cubic,
+        other => return Err(c.attr_error(format!("unknown mode \"{other}\""))),
+    };
+    let padding = match c.attrs.string("padding_mode", "zeros")?.as_str() {
+        "zeros" => GridPadding::Zeros,
+        "border" => GridPadding::Border,
+        "reflection" => GridPadding::Reflection,
+        other => return Err(c.attr_error(format!("unknown padding_mode \"{other}\""))),
+    };
+    if c.opset < 20 && c.dims(x)?.len() != 4 {
+        return Err(c.shape_error("GridSample before opset 20 takes a 4-D input"));
+    }
+    let op = Op::GridSample(GridSample {
+        mode,
+        padding,
+        align_corners: c.attrs.flag("align_corners", false)?,
+    });
+    c.emit1(op, vec![Some(x), Some(grid)])
+}
 
 /// Input `i` as floats, `None` when absent or empty.
 fn const_floats(c: &NodeCtx<'_>, i: usize, what: &str) -> Result<Option<Vec<f64>>, IrError> {

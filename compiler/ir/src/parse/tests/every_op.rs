@@ -115,9 +115,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::ScatterNd(_) => 34,
         Op::ScatterElements(_) => 35,
         Op::TopK(_) => 36,
+        Op::GridSample(_) => 37,
     }
 }
-pub(super) const OP_COUNT: usize = 37;
+pub(super) const OP_COUNT: usize = 38;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -421,6 +422,13 @@ pub(crate) fn every_op() -> Graph {
         Op::ConvTranspose(ct),
         &[x, ctw],
     ));
+    let grid = g.add_const("grid", Tensor::from_f32(vec![1, 3, 5, 2], &[0.25; 30]));
+    let gs = crate::ops::GridSample {
+        mode: crate::ops::GridMode::Cubic,
+        padding: crate::ops::GridPadding::Reflection,
+        align_corners: true,
+    };
+    outs.push(node(&mut g, "grid_sample", Op::GridSample(gs), &[x, grid]));
     let topk = crate::ops::TopK {
         axis: 3,
         k: 3,
