@@ -20,7 +20,7 @@ use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
 use neoc_ir::ops::{BinaryOp, Conv, ConvTranspose, GlobalPool, Pool, PoolKind, UnaryOp};
-use neoc_ir::{IrError, Op};
+use neoc_ir::{IrError, Op, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
     spec(
@@ -131,6 +131,13 @@ fn window(c: &NodeCtx<'_>, input: &[u64], kernel: Vec<u64>) -> Result<Window, Ir
 
 fn conv(c: &mut NodeCtx<'_>) -> Built {
     let (x, w, b) = (c.req(0)?, c.req(1)?, c.input(2));
+    let op = conv_op(c, x, w)?;
+    c.emit1(op, vec![Some(x), Some(w), b])
+}
+
+/// The IR Conv of a node with Conv's attributes over input `x` and weights `w` (also
+/// used by the quantized convolutions).
+pub(super) fn conv_op(c: &NodeCtx<'_>, x: ValueId, w: ValueId) -> Result<Op, IrError> {
     let (xd, wd) = (c.dims(x)?, c.dims(w)?);
     if wd.len() < 3 {
         return Err(c.shape_error(format!(
@@ -147,14 +154,13 @@ fn conv(c: &mut NodeCtx<'_>) -> Built {
         .filter(|&g| g > 0)
         .ok_or_else(|| c.attr_error(format!("group must be positive, got {group}")))?;
     let win = window(c, &xd, kernel)?;
-    let op = Op::Conv(Conv {
+    Ok(Op::Conv(Conv {
         kernel: win.kernel,
         strides: win.strides,
         pads: win.pads,
         dilations: win.dilations,
         group,
-    });
-    c.emit1(op, vec![Some(x), Some(w), b])
+    }))
 }
 
 fn conv_transpose(c: &mut NodeCtx<'_>) -> Built {

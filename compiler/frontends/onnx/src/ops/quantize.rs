@@ -12,6 +12,13 @@
 //! - DynamicQuantizeLinear (11+): `scale = (max(0, max x) − min(0, min x)) / 255`,
 //!   `zero_point = saturate(round(−min(0, min x) / scale))`, uint8 output; ReduceMax,
 //!   ReduceMin and the ops above.
+//! - Operator form, as the reference defines it: MatMulInteger is an int32 MatMul of
+//!   the zero-point-centred operands (exact); ConvInteger a Conv of them (computed in
+//!   f32: exact while partial sums stay below 2^24); QLinearMatMul / QLinearConv take
+//!   that integer product (plus QLinearConv's int32 bias), scale it by
+//!   `a_scale · b_scale / y_scale`, add `y_zero_point`, round half to even and
+//!   saturate. These run through float and int32 kernels; int8 kernels are the INT8
+//!   issue's work.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
@@ -33,6 +40,34 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         dequantize,
         "int8/uint8, per-tensor or per-axis; Cast, Sub, Mul",
+    ),
+    spec(
+        "MatMulInteger",
+        10,
+        22,
+        matmul_integer,
+        "int32 MatMul of the zero-point-centred operands",
+    ),
+    spec(
+        "ConvInteger",
+        10,
+        22,
+        conv_integer,
+        "Conv of the centred operands (f32, exact below 2^24), int32 output",
+    ),
+    spec(
+        "QLinearMatMul",
+        10,
+        22,
+        qlinear_matmul,
+        "integer product, scaled, shifted, rounded and saturated",
+    ),
+    spec(
+        "QLinearConv",
+        10,
+        22,
+        qlinear_conv,
+        "integer convolution + bias, scaled, shifted, rounded and saturated",
     ),
     spec(
         "DynamicQuantizeLinear",
@@ -179,4 +214,138 @@ fn dynamic_quantize(c: &mut NodeCtx<'_>) -> Built {
     let q = quantized_value(c, "q", (x, scale, Some(zp)), (0.0, 255.0))?;
     let y = c.emit_output(0, Op::Cast(Cast { to: DType::U8 }), vec![Some(q)])?;
     Ok(vec![y, scale, zp_u8])
+}
+
+/// `q − zero_point` as `to` (`zp` optional; a 1-D zero point of `per_axis_rank` > 0
+/// is shaped `[n, 1, …]` to run along axis 0 of a tensor of that rank).
+fn centred(
+    c: &mut NodeCtx<'_>,
+    tag: &str,
+    q: ValueId,
+    zp: Option<ValueId>,
+    to: DType,
+    per_axis_rank: usize,
+) -> Result<ValueId, IrError> {
+    let v = c.inner(&format!("{tag}_wide"), Op::Cast(Cast { to }), vec![Some(q)])?;
+    let Some(zp) = zp else {
+        return Ok(v);
+    };
+    let zd = c.dims(zp)?;
+    let zp = if per_axis_rank > 1 && zd.len() == 1 && zd[0] > 1 {
+        let mut shape = vec![zd[0]];
+        shape.resize(per_axis_rank, 1);
+        c.inner(
+            &format!("{tag}_zp_axis"),
+            Op::Reshape(Reshape { shape }),
+            vec![Some(zp)],
+        )?
+    } else {
+        zp
+    };
+    let z = c.inner(&format!("{tag}_zp"), Op::Cast(Cast { to }), vec![Some(zp)])?;
+    bin(c, &format!("{tag}_centred"), BinaryOp::Sub, v, z)
+}
+
+fn matmul_integer(c: &mut NodeCtx<'_>) -> Built {
+    let (a, b) = (c.req(0)?, c.req(1)?);
+    let ra = c.dims(a)?.len();
+    // A per-row zero point [M] runs along A's rows: shape [M, 1].
+    let a_rank = if ra >= 2 { 2 } else { 0 };
+    let (za, zb) = (c.input(2), c.input(3));
+    let ac = centred(c, "a", a, za, DType::I32, a_rank)?;
+    let bc = centred(c, "b", b, zb, DType::I32, 0)?;
+    c.emit1(Op::MatMul, vec![Some(ac), Some(bc)])
+}
+
+fn conv_integer(c: &mut NodeCtx<'_>) -> Built {
+    let (x, w) = (c.req(0)?, c.req(1)?);
+    let op = super::conv_pool::conv_op(c, x, w)?;
+    let wr = c.dims(w)?.len();
+    let (zx, zw) = (c.input(2), c.input(3));
+    let xc = centred(c, "x", x, zx, DType::F32, 0)?;
+    let wc = centred(c, "w", w, zw, DType::F32, wr)?;
+    let y = c.inner("conv", op, vec![Some(xc), Some(wc)])?;
+    c.emit1(Op::Cast(Cast { to: DType::I32 }), vec![Some(y)])
+}
+
+/// `saturate(round_half_even(acc · a_scale · b_scale / y_scale + y_zp))` cast to the
+/// type of `y_zp` (or `fallback`): the requantization of the QLinear ops.
+fn requantize(
+    c: &mut NodeCtx<'_>,
+    acc: ValueId,
+    (a_scale, b_scale): (ValueId, ValueId),
+    (y_scale, y_zp): (ValueId, Option<ValueId>),
+    fallback: DType,
+    per_channel_rank: usize,
+) -> Built {
+    let q = y_zp.map_or(fallback, |z| c.ty(z).dtype);
+    let f32t = |c: &mut NodeCtx<'_>, tag: &str, v: ValueId| {
+        c.inner(tag, Op::Cast(Cast { to: DType::F32 }), vec![Some(v)])
+    };
+    let (sa, sb, sy) = (
+        f32t(c, "a_scale_f", a_scale)?,
+        f32t(c, "b_scale_f", b_scale)?,
+        f32t(c, "y_scale_f", y_scale)?,
+    );
+    let sab = bin(c, "scale_ab", BinaryOp::Mul, sa, sb)?;
+    let mut m = bin(c, "multiplier", BinaryOp::Div, sab, sy)?;
+    let md = c.dims(m)?;
+    if per_channel_rank > 1 && md.len() == 1 && md[0] > 1 {
+        // Per output channel (axis 1 of the result).
+        let mut shape = vec![md[0]];
+        shape.resize(per_channel_rank - 1, 1);
+        m = c.inner(
+            "multiplier_axis",
+            Op::Reshape(Reshape { shape }),
+            vec![Some(m)],
+        )?;
+    }
+    let accf = f32t(c, "acc_f", acc)?;
+    let mut v = bin(c, "scaled", BinaryOp::Mul, accf, m)?;
+    if let Some(z) = y_zp {
+        let zf = f32t(c, "y_zp_f", z)?;
+        v = bin(c, "shifted", BinaryOp::Add, v, zf)?;
+    }
+    let v = c.inner("rounded", Op::Unary(UnaryOp::Round), vec![Some(v)])?;
+    let (min, max) = if q == DType::I8 {
+        (-128.0, 127.0)
+    } else {
+        (0.0, 255.0)
+    };
+    let v = c.inner(
+        "saturated",
+        Op::Unary(UnaryOp::Clip { min, max }),
+        vec![Some(v)],
+    )?;
+    c.emit1(Op::Cast(Cast { to: q }), vec![Some(v)])
+}
+
+fn qlinear_matmul(c: &mut NodeCtx<'_>) -> Built {
+    let (a, sa, za) = (c.req(0)?, c.req(1)?, c.input(2));
+    let (b, sb, zb) = (c.req(3)?, c.req(4)?, c.input(5));
+    let (sy, zy) = (c.req(6)?, c.input(7));
+    let a_rank = if c.dims(a)?.len() >= 2 { 2 } else { 0 };
+    let ac = centred(c, "a", a, za, DType::I32, a_rank)?;
+    let bc = centred(c, "b", b, zb, DType::I32, 0)?;
+    let acc = c.inner("product", Op::MatMul, vec![Some(ac), Some(bc)])?;
+    let fallback = c.ty(a).dtype;
+    requantize(c, acc, (sa, sb), (sy, zy), fallback, 0)
+}
+
+fn qlinear_conv(c: &mut NodeCtx<'_>) -> Built {
+    let (x, sx, zx) = (c.req(0)?, c.req(1)?, c.input(2));
+    let (w, sw, zw) = (c.req(3)?, c.req(4)?, c.input(5));
+    let (sy, zy, bias) = (c.req(6)?, c.input(7), c.input(8));
+    let op = super::conv_pool::conv_op(c, x, w)?;
+    let wr = c.dims(w)?.len();
+    let xc = centred(c, "x", x, zx, DType::F32, 0)?;
+    let wc = centred(c, "w", w, zw, DType::F32, wr)?;
+    let bf = match bias {
+        Some(b) => Some(c.inner("bias_f", Op::Cast(Cast { to: DType::F32 }), vec![Some(b)])?),
+        None => None,
+    };
+    let acc = c.inner("conv", op, vec![Some(xc), Some(wc), bf])?;
+    let fallback = c.ty(x).dtype;
+    let rank = c.dims(x)?.len();
+    requantize(c, acc, (sx, sw), (sy, zy), fallback, rank)
 }
