@@ -16,7 +16,7 @@
 //!   region, vectorized along the block's lanes.
 
 use super::conv::Geometry;
-use super::fused::Epilogue;
+use super::fused::AnchorTail;
 use super::tiled_gemm::{pack_b, BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
@@ -119,15 +119,7 @@ fn pointwise_conv(
     };
     // B[ic, oc] = W[oc, ic]: W is B transposed.
     let wb = cx.bind_constant("w_packed", &pack_b(&w, ic as usize, oc as usize, true));
-    let bias = match cx.anchor_input(2) {
-        Some(_) => Some(cx.bind_input(2)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
-    let epi = match fused {
-        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
-        None => None,
-    };
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, yd)?;
     let strided = (g.sh, g.sw) != (1, 1);
     // Input pixel of output pixel p (the image's own index when the stride is 1).
     let pixel = |p: Expr| {

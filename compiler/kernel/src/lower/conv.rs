@@ -22,7 +22,7 @@
 //! kernel column, so the innermost loop has no bounds checks and, for stride 1, reads
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
-use super::fused::Epilogue;
+use super::fused::AnchorTail;
 use super::tiled_gemm::{BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
@@ -187,15 +187,7 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
     }
     let x = cx.bind_input(0)?;
     let w = cx.bind_input(1)?;
-    let bias = match cx.anchor_input(2) {
-        Some(_) => Some(cx.bind_input(2)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
-    let epi = match fused {
-        Some(f) => Some(Epilogue::bind(cx, f, &yd, ScalarType::F32)?),
-        None => None,
-    };
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, &yd)?;
     let one_d = yd.len() == 3;
     let (n, cin, m) = (xd[0] as i64, xd[1] as i64, wd[0] as i64);
     let groups = c.group as i64;
@@ -304,15 +296,7 @@ fn conv_gemm(
         cx.add_stage(st)?;
         cx.bind_scratch(0, ScalarType::F32, len)
     };
-    let bias = match cx.anchor_input(2) {
-        Some(_) => Some(cx.bind_input(2)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
-    let epi = match fused {
-        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
-        None => None,
-    };
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, yd)?;
     let one_d = yd.len() == 3;
     let a_at = |bi: &Expr, row: Expr, k: Expr| {
         let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;

@@ -20,7 +20,7 @@
 //! bias), so the columns loop stays scalar and narrow images lose nothing.
 
 use super::conv::Geometry;
-use super::fused::Epilogue;
+use super::fused::AnchorTail;
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{LoopKind, ScalarType};
@@ -64,15 +64,7 @@ pub(super) fn depthwise(
             cx.bind_constant("w_blocked", &block_filters(&w, taps as usize, blk as usize))
         }
     };
-    let bias = match cx.anchor_input(2) {
-        Some(_) => Some(cx.bind_input(2)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
-    let epi = match fused {
-        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
-        None => None,
-    };
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, yd)?;
     let one_d = yd.len() == 3;
     let blk = block.unwrap_or(1);
     let (n, cin, m) = (xd[0] as i64, xd[1] as i64 * blk, wd[0] as i64);

@@ -143,6 +143,34 @@ impl Epilogue {
     }
 }
 
+/// The last parameters of a convolution-like anchor, bound in order: its optional
+/// bias (input 2), the output, and the extra inputs of the fused epilogue, if any.
+pub(crate) struct AnchorTail {
+    pub bias: Option<BufId>,
+    pub y: BufId,
+    pub epi: Option<Epilogue>,
+}
+
+impl AnchorTail {
+    /// Binds them after the anchor's own inputs; `out_dims` are the output's dims.
+    pub fn bind(
+        cx: &mut Ctx<'_>,
+        fused: Option<&Fused>,
+        out_dims: &[u64],
+    ) -> Result<AnchorTail, LowerError> {
+        let bias = match cx.anchor_input(2) {
+            Some(_) => Some(cx.bind_input(2)?),
+            None => None,
+        };
+        let y = cx.bind_output(0)?;
+        let epi = match fused {
+            Some(f) => Some(Epilogue::bind(cx, f, out_dims, ScalarType::F32)?),
+            None => None,
+        };
+        Ok(AnchorTail { bias, y, epi })
+    }
+}
+
 /// Coordinates of flat index `flat` in row-major `dims`, as expressions.
 pub(crate) fn unflatten(flat: &Expr, dims: &[u64]) -> Vec<Expr> {
     let s = strides(dims);

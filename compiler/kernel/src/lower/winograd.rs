@@ -18,7 +18,7 @@
 //! references like every other path).
 
 use super::conv::Geometry;
-use super::fused::Epilogue;
+use super::fused::AnchorTail;
 use super::tiled_gemm::{BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
@@ -167,15 +167,7 @@ pub(super) fn winograd(
 
     // Stage 3 (main): output transform, bias, epilogue.
     let mm = cx.bind_scratch(1, ScalarType::F32, m_len);
-    let bias = match cx.anchor_input(2) {
-        Some(_) => Some(cx.bind_input(2)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
-    let epi = match fused {
-        Some(f) => Some(Epilogue::bind(cx, f, yd, ScalarType::F32)?),
-        None => None,
-    };
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, yd)?;
     let vals: Vec<VarId> = (0..16)
         .map(|i| cx.b.var(format!("m{i}"), ScalarType::F32))
         .collect();
