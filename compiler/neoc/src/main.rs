@@ -121,7 +121,19 @@ enum Command {
     },
 }
 
+/// Output piped into a reader that stops early (`neoc inspect m.onnx --ir | head`) ends
+/// the process quietly, as it does for other command-line tools: Rust ignores SIGPIPE
+/// by default, which turns the failed write into a panic.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile {

@@ -323,3 +323,23 @@ fn constant_input_binds_a_shape_operand() {
     ]);
     assert_fails(&o, &["--constant-input y", "i64[3]"]);
 }
+
+/// Output into a pipe whose reader has gone (`neoc ... | head`) ends neoc quietly, by
+/// SIGPIPE like other tools, never with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let model = testmodels().join("models/resnet18/model.onnx");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neoc"))
+        .args(["inspect", s(&model), "--ir"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("neoc runs");
+    // Close the read end before neoc writes its (long) IR listing.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("neoc finishes");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+}
