@@ -1,5 +1,5 @@
 //! Index-based selection: GatherND, ScatterND, ScatterElements, the deprecated Scatter
-//! (opsets 9–10, ScatterElements without a reduction), Compress and TopK.
+//! (opsets 9–10, ScatterElements without a reduction), MaxUnpool, Compress and TopK.
 //!
 //! Specs: <https://onnx.ai/onnx/operators/onnx__GatherND.html> (`batch_dims` from 12),
 //! <https://onnx.ai/onnx/operators/onnx__ScatterND.html> and
@@ -34,6 +34,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "reduction none/add/mul/max/min; updates applied in order",
     ),
     spec("Scatter", 9, 10, scatter_elements, "as ScatterElements"),
+    spec(
+        "MaxUnpool",
+        9,
+        22,
+        max_unpool,
+        "zeros, then ScatterElements of the values at their flat indices",
+    ),
     spec(
         "Compress",
         9,
@@ -155,4 +162,88 @@ fn compress(c: &mut NodeCtx<'_>) -> Built {
         Op::Gather(neoc_ir::ops::Gather { axis }),
         vec![Some(data), Some(idx)],
     )
+}
+
+/// MaxUnpool: a zero tensor of the unpooled shape (`(in − 1) · stride + kernel − pads`)
+/// with each value of X written at its flat index from I — a ScatterElements over the
+/// flattened tensor — then zero-padded at the end of each dim up to `output_shape`
+/// (constant) when that is larger, as onnxruntime places it.
+fn max_unpool(c: &mut NodeCtx<'_>) -> Built {
+    let (x, idx) = (c.req(0)?, c.req(1)?);
+    let xd = c.dims(x)?;
+    let k = xd.len().saturating_sub(2);
+    let kernel = c
+        .attrs
+        .uints("kernel_shape")?
+        .ok_or_else(|| c.attr_error("attribute \"kernel_shape\" is required"))?;
+    let strides = c.attrs.uints("strides")?.unwrap_or_else(|| vec![1; k]);
+    let pads = c.attrs.uints("pads")?.unwrap_or_else(|| vec![0; 2 * k]);
+    if kernel.len() != k || strides.len() != k || pads.len() != 2 * k {
+        return Err(c.attr_error(format!(
+            "kernel_shape {kernel:?}, strides {strides:?} and pads {pads:?} do not match \
+             {k} spatial dims"
+        )));
+    }
+    // The window's output shape, which I indexes; an `output_shape` (constant) that is
+    // larger pads the result at the end of each spatial dim.
+    let mut natural = xd[..2].to_vec();
+    for d in 0..k {
+        let size = (xd[2 + d] - 1) * strides[d] + kernel[d];
+        natural.push(size.saturating_sub(pads[d] + pads[k + d]));
+    }
+    let out: Vec<u64> = match c.input(2) {
+        Some(_) => {
+            let Some(v) = c.const_ints(2, "output_shape")? else {
+                return Err(c.not_constant("output_shape"));
+            };
+            v.iter().map(|&d| u64::try_from(d).unwrap_or(0)).collect()
+        }
+        None => natural.clone(),
+    };
+    if out.len() != natural.len() || out.iter().zip(&natural).any(|(o, n)| o < n) {
+        return Err(c.shape_error(format!(
+            "output_shape {out:?} is smaller than the unpooled shape {natural:?}"
+        )));
+    }
+    let n_out: u64 = natural.iter().product();
+    let n_in: u64 = xd.iter().product();
+    let dtype = c.ty(x).dtype;
+    let zeros = c.constant(
+        "zeros",
+        neoc_ir::Tensor::from_f64_as(dtype, vec![n_out], &vec![0.0; n_out as usize]),
+    );
+    let flat = |c: &mut NodeCtx<'_>, tag: &str, v| {
+        c.inner(
+            tag,
+            Op::Reshape(neoc_ir::ops::Reshape { shape: vec![n_in] }),
+            vec![Some(v)],
+        )
+    };
+    let xf = flat(c, "values", x)?;
+    let idf = flat(c, "indices", idx)?;
+    let scattered = c.inner(
+        "scatter",
+        Op::ScatterElements(ScatterElements {
+            axis: 0,
+            reduction: ScatterReduction::None,
+        }),
+        vec![Some(zeros), Some(idf), Some(xf)],
+    )?;
+    let shaped = Op::Reshape(neoc_ir::ops::Reshape {
+        shape: natural.clone(),
+    });
+    if out == natural {
+        return c.emit1(shaped, vec![Some(scattered)]);
+    }
+    let shaped = c.inner("unpooled", shaped, vec![Some(scattered)])?;
+    let mut pad = vec![0i64; 2 * out.len()];
+    for (d, (o, n)) in out.iter().zip(&natural).enumerate() {
+        pad[out.len() + d] = (o - n) as i64;
+    }
+    let op = Op::Pad(neoc_ir::ops::Pad {
+        pads: pad,
+        mode: neoc_ir::ops::PadMode::Constant,
+        value: 0.0,
+    });
+    c.emit1(op, vec![Some(shaped)])
 }
