@@ -1,4 +1,4 @@
-//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
+//! Convolution and pooling: Conv, ConvTranspose, Col2Im, MaxPool, AveragePool, LpPool,
 //! GlobalAveragePool, GlobalMaxPool.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__Conv.html> and the pooling pages.
@@ -36,6 +36,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         conv_transpose,
         "N-d, grouped; auto_pad and output_shape resolved to pads",
+    ),
+    spec(
+        "Col2Im",
+        18,
+        22,
+        col2im,
+        "a grouped ConvTranspose with one-hot weights; shapes constant",
     ),
     spec(
         "MaxPool",
@@ -377,4 +384,95 @@ fn global_max_pool(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;
     let kind = PoolKind::Max;
     c.emit1(Op::GlobalPool(GlobalPool { kind }), vec![Some(x)])
+}
+
+/// Col2Im (18+): the sum of overlapping blocks back into an image, as a ConvTranspose.
+/// Column `c·K + k` (K taps per block) of block position `l` adds into channel `c` at
+/// `l·stride + k·dilation − pad` — a transposed convolution of the columns, laid out as
+/// `[N, C·K, L1, L2, ...]`, with `C` groups and a constant one-hot weight (column
+/// `c·K + k` has a single 1 at tap `k`). `image_shape` and `block_shape` are constants.
+fn col2im(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    let (Some(image), Some(block)) = (
+        c.const_ints(1, "image_shape")?,
+        c.const_ints(2, "block_shape")?,
+    ) else {
+        return Err(c.not_constant("image_shape and block_shape"));
+    };
+    let k = image.len();
+    let to_u = |v: &[i64]| {
+        v.iter()
+            .map(|&d| u64::try_from(d).unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let (image, block) = (to_u(&image), to_u(&block));
+    let list = |name: &str, len: usize, default: u64| -> Result<Vec<u64>, IrError> {
+        Ok(c.attrs.uints(name)?.unwrap_or_else(|| vec![default; len]))
+    };
+    let strides = list("strides", k, 1)?;
+    let dilations = list("dilations", k, 1)?;
+    let pads = list("pads", 2 * k, 0)?;
+    let taps: u64 = block.iter().product();
+    if xd.len() != 3
+        || block.len() != k
+        || strides.len() != k
+        || dilations.len() != k
+        || pads.len() != 2 * k
+        || taps == 0
+        || xd[1] % taps != 0
+    {
+        return Err(c.shape_error(format!(
+            "input {xd:?}, image_shape {image:?}, block_shape {block:?} do not fit Col2Im"
+        )));
+    }
+    // Block positions per dim.
+    let mut grid = Vec::with_capacity(k);
+    for d in 0..k {
+        let span = dilations[d] * (block[d].max(1) - 1) + 1;
+        let padded = image[d] + pads[d] + pads[k + d];
+        if padded < span || strides[d] == 0 {
+            return Err(c.shape_error(format!("block {block:?} does not fit image {image:?}")));
+        }
+        grid.push((padded - span) / strides[d] + 1);
+    }
+    if grid.iter().product::<u64>() != xd[2] {
+        return Err(c.shape_error(format!(
+            "{} blocks given, image {image:?} with blocks {block:?} has {}",
+            xd[2],
+            grid.iter().product::<u64>()
+        )));
+    }
+    let channels = xd[1] / taps;
+    let mut cols = vec![xd[0], xd[1]];
+    cols.extend(&grid);
+    let xg = c.inner(
+        "columns",
+        Op::Reshape(neoc_ir::ops::Reshape { shape: cols }),
+        vec![Some(x)],
+    )?;
+    let mut wshape = vec![xd[1], 1];
+    wshape.extend(&block);
+    let mut w = vec![0.0; (xd[1] * taps) as usize];
+    for col in 0..xd[1] {
+        let tap = col % taps;
+        w[(col * taps + tap) as usize] = 1.0;
+    }
+    let dtype = c.ty(x).dtype;
+    let wv = c.constant("one_hot", neoc_ir::Tensor::from_f64_as(dtype, wshape, &w));
+    // End pads make the output exactly the image (strides may leave a remainder).
+    let mut tpads: Vec<i64> = pads.iter().map(|&p| p as i64).collect();
+    for d in 0..k {
+        let natural = (strides[d] * (grid[d] - 1) + dilations[d] * (block[d] - 1) + 1) as i64;
+        tpads[k + d] = natural - tpads[d] - image[d] as i64;
+    }
+    let op = Op::ConvTranspose(ConvTranspose {
+        kernel: block,
+        strides,
+        pads: tpads,
+        dilations,
+        output_padding: vec![0; k],
+        group: channels,
+    });
+    c.emit1(op, vec![Some(xg), Some(wv)])
 }
