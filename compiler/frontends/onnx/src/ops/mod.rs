@@ -23,6 +23,7 @@ pub(crate) mod reduce;
 pub(crate) mod resize;
 pub(crate) mod scatter;
 pub(crate) mod select;
+pub(crate) mod signal;
 
 use crate::context::{Built, NodeCtx};
 
@@ -69,7 +70,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 17] = [
+const FAMILIES: [&[OpSpec]; 18] = [
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
@@ -84,6 +85,7 @@ const FAMILIES: [&[OpSpec]; 17] = [
     recurrent::SPECS,
     einsum::SPECS,
     loss::SPECS,
+    signal::SPECS,
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,

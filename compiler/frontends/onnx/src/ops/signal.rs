@@ -1,0 +1,163 @@
+//! DFT, desugared into products with constant cosine and sine matrices.
+//!
+//! Spec: <https://onnx.ai/onnx/operators/onnx__DFT.html>. The input's last dim holds the
+//! real part (size 1) or real and imaginary parts (size 2); the transform runs along
+//! `axis` (an attribute before opset 20, a constant input from 20). With
+//! `C[j, k] = cos(2πjk/n)` and `S[j, k] = sin(2πjk/n)` (built at import, in f64), the
+//! forward transform is `re = xr·C + xi·S`, `im = xi·C − xr·S`; the inverse flips the
+//! sines' sign and divides by `n`; `onesided` keeps the first `n/2 + 1` columns.
+//! `dft_length` must be absent or equal to the axis length.
+
+use super::{spec, OpSpec};
+use crate::context::{Built, NodeCtx};
+use neoc_ir::ops::{BinaryOp, Concat, Reshape, Slice, SliceAxis, Transpose};
+use neoc_ir::{Op, Tensor, ValueId};
+
+pub(crate) const SPECS: &[OpSpec] = &[
+    spec(
+        "DFT",
+        17,
+        19,
+        dft,
+        "MatMul by constant cos/sin matrices; dft_length = the axis length",
+    ),
+    spec("DFT", 20, 22, dft, "as 17-19, axis a constant input"),
+];
+
+fn dft(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    let dtype = c.ty(x).dtype;
+    let rank = xd.len();
+    if rank < 3 || !(xd[rank - 1] == 1 || xd[rank - 1] == 2) || !dtype.is_float() {
+        return Err(c.shape_error(format!(
+            "input {xd:?} must be float [batch, ..., 1 or 2] (real, or real and imaginary)"
+        )));
+    }
+    let axis = if c.opset >= 20 {
+        match c.input(2) {
+            Some(_) => match c.const_ints(2, "axis")? {
+                Some(v) if v.len() == 1 => v[0],
+                _ => return Err(c.not_constant("axis")),
+            },
+            None => -2,
+        }
+    } else {
+        c.attrs.int("axis", 1)?
+    };
+    // The signal axis among the dims before the complex one.
+    let axis = c.axis(axis, rank)?;
+    if axis == 0 || axis == rank - 1 {
+        return Err(c.attr_error(format!("axis {axis} is not a signal axis of {xd:?}")));
+    }
+    let n = xd[axis];
+    if c.input(1).is_some() {
+        match c.const_ints(1, "dft_length")? {
+            Some(v) if v.len() == 1 && v[0] == n as i64 => {}
+            _ => {
+                return Err(c.shape_error(format!(
+                    "dft_length must be a constant equal to the axis length {n}"
+                )))
+            }
+        }
+    }
+    let inverse = c.attrs.flag("inverse", false)?;
+    let onesided = c.attrs.flag("onesided", false)?;
+    let m = if onesided { n / 2 + 1 } else { n };
+    let mut tag = 0;
+    // Real and imaginary parts with the signal axis last: [..., n].
+    let mut perm: Vec<usize> = (0..rank - 1).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    perm.push(rank - 1);
+    let moved = op(
+        c,
+        &mut tag,
+        Op::Transpose(Transpose { perm: perm.clone() }),
+        &[x],
+    )?;
+    let mut md: Vec<u64> = perm.iter().map(|&d| xd[d]).collect();
+    let part = |c: &mut NodeCtx<'_>, tag: &mut usize, i: i64| {
+        let s = Slice {
+            axes: vec![SliceAxis {
+                axis: rank - 1,
+                start: i,
+                end: i + 1,
+                step: 1,
+            }],
+        };
+        let v = op(c, tag, Op::Slice(s), &[moved])?;
+        let shape = md[..rank - 1].to_vec();
+        op(c, tag, Op::Reshape(Reshape { shape }), &[v])
+    };
+    let xr = part(c, &mut tag, 0)?;
+    let xi = if xd[rank - 1] == 2 {
+        Some(part(c, &mut tag, 1)?)
+    } else {
+        None
+    };
+    let scale = if inverse { 1.0 / n as f64 } else { 1.0 };
+    let sign = if inverse { -1.0 } else { 1.0 };
+    let (mut cos, mut sin) = (Vec::new(), Vec::new());
+    for j in 0..n {
+        for k in 0..m {
+            let theta = 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
+            cos.push(theta.cos() * scale);
+            sin.push(sign * theta.sin() * scale);
+        }
+    }
+    let cm = c.constant("cos", Tensor::from_f64_as(dtype, vec![n, m], &cos));
+    let sm = c.constant("sin", Tensor::from_f64_as(dtype, vec![n, m], &sin));
+    // re = xr·C + xi·S', im = xi·C − xr·S' (S' carries the direction's sign).
+    let rc = op(c, &mut tag, Op::MatMul, &[xr, cm])?;
+    let rs = op(c, &mut tag, Op::MatMul, &[xr, sm])?;
+    let (re, im) = match xi {
+        Some(xi) => {
+            let ic = op(c, &mut tag, Op::MatMul, &[xi, cm])?;
+            let is = op(c, &mut tag, Op::MatMul, &[xi, sm])?;
+            (
+                op(c, &mut tag, Op::Binary(BinaryOp::Add), &[rc, is])?,
+                op(c, &mut tag, Op::Binary(BinaryOp::Sub), &[ic, rs])?,
+            )
+        }
+        None => {
+            let zero = c.constant("zero", Tensor::from_f64_as(dtype, vec![], &[0.0]));
+            (rc, op(c, &mut tag, Op::Binary(BinaryOp::Sub), &[zero, rs])?)
+        }
+    };
+    // Stack as [..., m, 2], then move the signal axis back.
+    md[rank - 2] = m;
+    md[rank - 1] = 1;
+    let re = op(
+        c,
+        &mut tag,
+        Op::Reshape(Reshape { shape: md.clone() }),
+        &[re],
+    )?;
+    let im = op(c, &mut tag, Op::Reshape(Reshape { shape: md }), &[im])?;
+    let both = op(
+        c,
+        &mut tag,
+        Op::Concat(Concat { axis: rank - 1 }),
+        &[re, im],
+    )?;
+    let mut back = vec![0; rank];
+    for (i, &p) in perm.iter().enumerate() {
+        back[p] = i;
+    }
+    c.emit1(Op::Transpose(Transpose { perm: back }), vec![Some(both)])
+}
+
+/// An intermediate node `<node>/d<n>`.
+fn op(
+    c: &mut NodeCtx<'_>,
+    tag: &mut usize,
+    op: Op,
+    ins: &[ValueId],
+) -> Result<ValueId, neoc_ir::IrError> {
+    *tag += 1;
+    c.inner(
+        &format!("d{tag}"),
+        op,
+        ins.iter().map(|&v| Some(v)).collect(),
+    )
+}
