@@ -99,7 +99,14 @@ fn mutated_models_never_panic() {
         ("ops_linear", 5),
         ("ops_opset7", 6),
         ("ops_elementwise", 7),
+        ("ops_einsum", 8),
+        ("ops_blocked", 11),
     ] {
         fuzz_model(name, iterations(), seed);
+    }
+    // Models whose every mutation plans hundreds of kernels (an unrolled RNN) or whose
+    // import builds large constants: fewer mutations each.
+    for (name, seed) in [("spatial_transformer", 9), ("rnn_tagger", 10)] {
+        fuzz_model(name, iterations() / 20, seed);
     }
 }

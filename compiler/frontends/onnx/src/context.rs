@@ -11,6 +11,9 @@ use crate::proto::TensorProto;
 use crate::reader::TensorReader;
 use neoc_ir::{Graph, IrError, Op, Tensor, TensorType, ValueId};
 
+/// Largest constant an operator's import may build (fills, transform matrices).
+pub(crate) const MAX_BUILT_BYTES: u64 = 1 << 30;
+
 /// The result of a builder: the values of the node's outputs.
 pub(crate) type Built = Result<Vec<ValueId>, IrError>;
 
@@ -175,6 +178,22 @@ impl<'a> NodeCtx<'a> {
         out.first()
             .copied()
             .ok_or_else(|| IrError::Internal(format!("node `{name}` produced no output")))
+    }
+
+    /// Elements of a constant of `dims` that this node builds at import (a fill, a
+    /// transform matrix), or an error naming the node when the product overflows or the
+    /// tensor would exceed [`MAX_BUILT_BYTES`] — a corrupt or hostile shape must not
+    /// make the importer allocate without bound.
+    pub(crate) fn built_elements(&self, dims: &[u64], elem_bytes: u64) -> Result<u64, IrError> {
+        dims.iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .filter(|&n| n.saturating_mul(elem_bytes) <= MAX_BUILT_BYTES)
+            .ok_or_else(|| {
+                self.shape_error(format!(
+                    "shape {dims:?} is too large for a constant built at import (limit \
+                     {MAX_BUILT_BYTES} bytes)"
+                ))
+            })
     }
 
     /// Adds a constant named `<node>/<suffix>`.

@@ -220,12 +220,14 @@ fn conv_transpose(c: &mut NodeCtx<'_>) -> Built {
         .filter(|&g| g > 0)
         .ok_or_else(|| c.attr_error(format!("group must be positive, got {group}")))?;
     // Output size without padding, per spatial dim.
+    // In i128: strides and dims are each bounded, their products are not.
     let natural: Vec<i64> = (0..k)
         .map(|d| {
-            strides[d] as i64 * (xd[2 + d] as i64 - 1)
-                + output_padding[d] as i64
-                + (kernel[d] as i64 - 1) * dilations[d] as i64
-                + 1
+            let n = i128::from(strides[d]) * (i128::from(xd[2 + d]) - 1)
+                + i128::from(output_padding[d])
+                + (i128::from(kernel[d]) - 1) * i128::from(dilations[d])
+                + 1;
+            i64::try_from(n).unwrap_or(i64::MAX)
         })
         .collect();
     let output_shape = match c.attrs.ints("output_shape")? {
@@ -429,8 +431,10 @@ fn col2im(c: &mut NodeCtx<'_>) -> Built {
     // Block positions per dim.
     let mut grid = Vec::with_capacity(k);
     for d in 0..k {
-        let span = dilations[d] * (block[d].max(1) - 1) + 1;
-        let padded = image[d] + pads[d] + pads[k + d];
+        let span = dilations[d]
+            .saturating_mul(block[d].max(1) - 1)
+            .saturating_add(1);
+        let padded = image[d].saturating_add(pads[d]).saturating_add(pads[k + d]);
         if padded < span || strides[d] == 0 {
             return Err(c.shape_error(format!("block {block:?} does not fit image {image:?}")));
         }
@@ -453,7 +457,7 @@ fn col2im(c: &mut NodeCtx<'_>) -> Built {
     )?;
     let mut wshape = vec![xd[1], 1];
     wshape.extend(&block);
-    let mut w = vec![0.0; (xd[1] * taps) as usize];
+    let mut w = vec![0.0; c.built_elements(&[xd[1], taps], 8)? as usize];
     for col in 0..xd[1] {
         let tap = col % taps;
         w[(col * taps + tap) as usize] = 1.0;
@@ -463,7 +467,8 @@ fn col2im(c: &mut NodeCtx<'_>) -> Built {
     // End pads make the output exactly the image (strides may leave a remainder).
     let mut tpads: Vec<i64> = pads.iter().map(|&p| p as i64).collect();
     for d in 0..k {
-        let natural = (strides[d] * (grid[d] - 1) + dilations[d] * (block[d] - 1) + 1) as i64;
+        let natural =
+            (strides[d] * (grid[d] - 1) + dilations[d] * (block[d].max(1) - 1) + 1) as i64;
         tpads[k + d] = natural - tpads[d] - image[d] as i64;
     }
     let op = Op::ConvTranspose(ConvTranspose {

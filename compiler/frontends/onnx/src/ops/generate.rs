@@ -267,6 +267,9 @@ fn affine_grid(c: &mut NodeCtx<'_>) -> Built {
             (2.0 * i as f64 + 1.0) / n as f64 - 1.0
         }
     };
+    let mut base_dims = spatial.clone();
+    base_dims.push(k as u64 + 1);
+    c.built_elements(&base_dims, 8)?;
     let points: u64 = spatial.iter().product();
     let mut base = Vec::with_capacity((points as usize) * (k + 1));
     for p in 0..points {

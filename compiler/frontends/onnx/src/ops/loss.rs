@@ -126,7 +126,7 @@ fn nll(
             vec![Some(wv), Some(safe)],
         )?,
         None => {
-            let n: u64 = td.iter().product();
+            let n = c.built_elements(&td, 8)?;
             c.constant(
                 "ones",
                 Tensor::from_f64_as(dtype, td.clone(), &vec![1.0; n as usize]),

@@ -279,6 +279,7 @@ fn recurrent(c: &mut NodeCtx<'_>, cell: Cell) -> Built {
     } else {
         x
     };
+    u.c.built_elements(&[batch, hidden], 8)?;
     let x_flat = u.reshape(x_sbi, &[seq * batch, input])?;
     let gh = g * hidden;
     let zeros = |u: &mut Unroll<'_, '_>| {

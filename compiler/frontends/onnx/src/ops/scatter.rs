@@ -188,8 +188,11 @@ fn max_unpool(c: &mut NodeCtx<'_>) -> Built {
     // larger pads the result at the end of each spatial dim.
     let mut natural = xd[..2].to_vec();
     for d in 0..k {
-        let size = (xd[2 + d] - 1) * strides[d] + kernel[d];
-        natural.push(size.saturating_sub(pads[d] + pads[k + d]));
+        let size = xd[2 + d]
+            .saturating_sub(1)
+            .saturating_mul(strides[d])
+            .saturating_add(kernel[d]);
+        natural.push(size.saturating_sub(pads[d].saturating_add(pads[k + d])));
     }
     let out: Vec<u64> = match c.input(2) {
         Some(_) => {
@@ -205,7 +208,8 @@ fn max_unpool(c: &mut NodeCtx<'_>) -> Built {
             "output_shape {out:?} is smaller than the unpooled shape {natural:?}"
         )));
     }
-    let n_out: u64 = natural.iter().product();
+    let n_out: u64 = c.built_elements(&natural, 8)?;
+    c.built_elements(&out, 8)?;
     let n_in: u64 = xd.iter().product();
     let dtype = c.ty(x).dtype;
     let zeros = c.constant(

@@ -97,6 +97,7 @@ fn dft(c: &mut NodeCtx<'_>) -> Built {
     };
     let scale = if inverse { 1.0 / n as f64 } else { 1.0 };
     let sign = if inverse { -1.0 } else { 1.0 };
+    c.built_elements(&[n, m], 8)?;
     let (mut cos, mut sin) = (Vec::new(), Vec::new());
     for j in 0..n {
         for k in 0..m {
