@@ -310,7 +310,8 @@ mod tests {
         assert_eq!(count(&h, "FromBlocked"), 1, "{h}");
         let text = h.to_string();
         assert!(text.contains("BlockedConv{block=16"), "{text}");
-        assert!(!run(&mut h.clone()).unwrap() || count(&h, "ToBlocked") == 1);
+        // A second run finds nothing left to move or cancel.
+        assert!(!run(&mut h.clone()).unwrap(), "{h}");
     }
 
     #[test]

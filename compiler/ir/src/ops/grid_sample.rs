@@ -37,14 +37,8 @@ pub struct GridSample {
     pub align_corners: bool,
 }
 
-/// Keys' cubic convolution weights for the taps at offsets −1, 0, 1, 2 of a point `t`
-/// (in [0, 1)) past the first of the middle two.
-pub fn cubic_weights(t: f64) -> [f64; 4] {
-    let a = -0.75;
-    let far = |x: f64| ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
-    let near = |x: f64| ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
-    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
-}
+/// GridSample's cubic coefficient (Keys' `a`, as onnx's reference uses).
+const CUBIC_A: f64 = -0.75;
 
 /// Reflects `x` into `[lo, hi]` off the nearer border, as many times as needed.
 pub fn reflect(x: f64, lo: f64, hi: f64) -> f64 {
@@ -200,7 +194,7 @@ impl GridSample {
                             }
                             GridMode::Cubic => {
                                 let f = c.floor();
-                                (f as i64 - 1, cubic_weights(c - f).to_vec())
+                                (f as i64 - 1, super::resize::cubic(c - f, CUBIC_A).to_vec())
                             }
                         })
                         .collect();
@@ -242,7 +236,5 @@ mod tests {
         assert_eq!(reflect(4.0, 0.0, 3.0), 2.0);
         assert_eq!(reflect(7.0, 0.0, 3.0), 1.0);
         assert_eq!(reflect(1.5, 0.0, 3.0), 1.5);
-        let w = cubic_weights(0.25);
-        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
 }

@@ -132,7 +132,9 @@ impl AxisTable {
     }
 }
 
-fn cubic(ratio: f64, a: f64) -> [f64; 4] {
+/// Keys' cubic convolution weights of the taps at offsets −1, 0, 1, 2 for a point
+/// `ratio` (in [0, 1)) past the first of the middle two.
+pub(crate) fn cubic(ratio: f64, a: f64) -> [f64; 4] {
     let r = ratio;
     let s = 1.0 - r;
     [

@@ -26,9 +26,6 @@ pub(crate) const SPECS: &[OpSpec] = &[
     ),
 ];
 
-/// Largest tensor ConstantOfShape may materialise.
-const MAX_FILL_BYTES: u64 = 1 << 30;
-
 const VALUE_ATTRS: [&str; 8] = [
     "value",
     "value_float",
@@ -88,15 +85,7 @@ fn constant_of_shape(c: &mut NodeCtx<'_>) -> Built {
             }
         }
     };
-    let n = shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d))
-        .filter(|&n| n.saturating_mul(dtype.size_bytes() as u64) <= MAX_FILL_BYTES)
-        .ok_or_else(|| {
-            c.shape_error(format!(
-                "shape {shape:?} is too large for a constant (limit {MAX_FILL_BYTES} bytes)"
-            ))
-        })?;
+    let n = c.built_elements(&shape, dtype.size_bytes() as u64)?;
     let t = Tensor::from_f64_as(dtype, shape, &vec![v; n as usize]);
     let name = c.output_name(0);
     Ok(vec![c.graph.add_const(name, t)])

@@ -332,6 +332,26 @@ fn recurrent(c: &mut NodeCtx<'_>, cell: Cell) -> Built {
             None => None,
         };
         let act = &acts[d];
+        // GRU without linear_before_reset applies the reset gate before the h gate's
+        // product, so the per-step product takes only the z and r rows of R; the h rows
+        // get their own product of `r ⊙ h`.
+        let slice_rows = |u: &mut Unroll<'_, '_>, v: Option<ValueId>, lo: u64, hi: u64| match v {
+            Some(v) => u.slice(v, 0, lo * hidden, hi * hidden).map(Some),
+            None => Ok(None),
+        };
+        let (r_step, rb_step, r_h) = match cell {
+            Cell::Gru {
+                linear_before_reset: false,
+            } => {
+                let r_zr = u.slice(rd, 0, 0, 2 * hidden)?;
+                let rb_zr = slice_rows(&mut u, rb, 0, 2)?;
+                let r_h = u.slice(rd, 0, 2 * hidden, 3 * hidden)?;
+                let rb_h = slice_rows(&mut u, rb, 2, 3)?;
+                (r_zr, rb_zr, Some((r_h, rb_h)))
+            }
+            _ => (rd, rb, None),
+        };
+        let one = u.constant(Tensor::from_f64_as(dtype, vec![], &[1.0]));
         let mut outs: Vec<Option<ValueId>> = vec![None; seq as usize];
         let steps: Vec<u64> = if reverse {
             (0..seq).rev().collect()
@@ -340,7 +360,7 @@ fn recurrent(c: &mut NodeCtx<'_>, cell: Cell) -> Built {
         };
         for t in steps {
             let xw_t = u.slice(xw, 0, t * batch, (t + 1) * batch)?;
-            let hr = u.gemm(h, rd, rb)?;
+            let hr = u.gemm(h, r_step, rb_step)?;
             // Pre-activation of gate k: x part + h part (+ extra), clipped.
             let gate_sum = |u: &mut Unroll<'_, '_>, k: u64, extra: Option<ValueId>| {
                 let xk = u.slice(xw_t, 1, k * hidden, (k + 1) * hidden)?;
@@ -384,25 +404,21 @@ fn recurrent(c: &mut NodeCtx<'_>, cell: Cell) -> Built {
                     cs = Some(c_new);
                     u.bin(BinaryOp::Mul, o, hc)?
                 }
-                Cell::Gru {
-                    linear_before_reset,
-                } => {
+                Cell::Gru { .. } => {
                     let z = gate_sum(&mut u, 0, None)?;
                     let z = u.un(act[0], z)?;
                     let rg = gate_sum(&mut u, 1, None)?;
                     let rg = u.un(act[0], rg)?;
                     let xh = u.slice(xw_t, 1, 2 * hidden, 3 * hidden)?;
-                    let hpart = if linear_before_reset {
-                        let hh = u.slice(hr, 1, 2 * hidden, 3 * hidden)?;
-                        u.bin(BinaryOp::Mul, rg, hh)?
-                    } else {
-                        let rh = u.bin(BinaryOp::Mul, rg, h)?;
-                        let r_h = u.slice(rd, 0, 2 * hidden, 3 * hidden)?;
-                        let rb_h = match rb {
-                            Some(rb) => Some(u.slice(rb, 0, 2 * hidden, 3 * hidden)?),
-                            None => None,
-                        };
-                        u.gemm(rh, r_h, rb_h)?
+                    let hpart = match r_h {
+                        Some((r_h, rb_h)) => {
+                            let rh = u.bin(BinaryOp::Mul, rg, h)?;
+                            u.gemm(rh, r_h, rb_h)?
+                        }
+                        None => {
+                            let hh = u.slice(hr, 1, 2 * hidden, 3 * hidden)?;
+                            u.bin(BinaryOp::Mul, rg, hh)?
+                        }
                     };
                     let mut s = u.bin(BinaryOp::Add, xh, hpart)?;
                     if let Some(cl) = clip {
@@ -410,7 +426,6 @@ fn recurrent(c: &mut NodeCtx<'_>, cell: Cell) -> Built {
                     }
                     let cand = u.un(act[1], s)?;
                     // (1 - z) ⊙ candidate + z ⊙ h
-                    let one = u.constant(Tensor::from_f64_as(dtype, vec![], &[1.0]));
                     let keep = u.bin(BinaryOp::Sub, one, z)?;
                     let a = u.bin(BinaryOp::Mul, keep, cand)?;
                     let bz = u.bin(BinaryOp::Mul, z, h)?;
