@@ -134,6 +134,12 @@ pub(crate) fn artifact_dtype(d: DType) -> neoc_artifact::DType {
         DType::I64 => A::I64,
         DType::U64 => A::U64,
         DType::Bool => A::Bool,
+        DType::F8E4M3FN => A::F8E4M3FN,
+        DType::F8E4M3FNUZ => A::F8E4M3FNUZ,
+        DType::F8E5M2 => A::F8E5M2,
+        DType::F8E5M2FNUZ => A::F8E5M2FNUZ,
+        DType::I4 => A::I4,
+        DType::U4 => A::U4,
     }
 }
 
@@ -155,6 +161,12 @@ pub fn ir_dtype(d: neoc_artifact::DType) -> DType {
         A::I64 => DType::I64,
         A::U64 => DType::U64,
         A::Bool => DType::Bool,
+        A::F8E4M3FN => DType::F8E4M3FN,
+        A::F8E4M3FNUZ => DType::F8E4M3FNUZ,
+        A::F8E5M2 => DType::F8E5M2,
+        A::F8E5M2FNUZ => DType::F8E5M2FNUZ,
+        A::I4 => DType::I4,
+        A::U4 => DType::U4,
     }
 }
 

@@ -137,6 +137,12 @@ fn dtype_of(code: i32) -> Result<DType, String> {
         dt::UINT32 => DType::U32,
         dt::UINT64 => DType::U64,
         dt::BFLOAT16 => DType::BF16,
+        dt::FLOAT8E4M3FN => DType::F8E4M3FN,
+        dt::FLOAT8E4M3FNUZ => DType::F8E4M3FNUZ,
+        dt::FLOAT8E5M2 => DType::F8E5M2,
+        dt::FLOAT8E5M2FNUZ => DType::F8E5M2FNUZ,
+        dt::INT4 => DType::I4,
+        dt::UINT4 => DType::U4,
         other => {
             return Err(format!(
                 "reference element type {other} has no runtime dtype"
@@ -151,7 +157,15 @@ fn decode_tensor(path: &Path) -> Result<Ref, String> {
     let dtype = dtype_of(t.data_type)?;
     let shape: Vec<u64> = t.dims.iter().map(|&d| d as u64).collect();
     let n: u64 = shape.iter().product();
-    let data: Vec<u8> = if !t.raw_data.is_empty() || n == 0 {
+    let data: Vec<u8> = if matches!(dtype, DType::I4 | DType::U4) {
+        // Packed two per byte in the file (raw_data or int32_data), one per byte here.
+        let packed: Vec<u8> = if t.raw_data.is_empty() {
+            t.int32_data.iter().map(|&v| v as u8).collect()
+        } else {
+            t.raw_data.to_vec()
+        };
+        neoc_onnx::unpack_4bit(&packed, n, dtype == DType::I4)
+    } else if !t.raw_data.is_empty() || n == 0 {
         t.raw_data.to_vec()
     } else {
         match dtype {
@@ -170,7 +184,15 @@ fn decode_tensor(path: &Path) -> Result<Ref, String> {
                 .iter()
                 .flat_map(|&v| (v as u16).to_le_bytes())
                 .collect(),
-            DType::I8 | DType::U8 | DType::Bool => t.int32_data.iter().map(|&v| v as u8).collect(),
+            DType::I8
+            | DType::U8
+            | DType::Bool
+            | DType::I4
+            | DType::U4
+            | DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ => t.int32_data.iter().map(|&v| v as u8).collect(),
         }
     };
     if data.len() as u64 != n * dtype.size_bytes() as u64 {
@@ -216,8 +238,17 @@ fn values(dtype: DType, data: &[u8]) -> Vec<f64> {
                 ))
             })
             .collect(),
-        DType::I8 => data.iter().map(|&b| f64::from(b as i8)).collect(),
-        DType::U8 | DType::Bool => data.iter().map(|&b| f64::from(b)).collect(),
+        DType::I8 | DType::I4 => data.iter().map(|&b| f64::from(b as i8)).collect(),
+        DType::U8 | DType::Bool | DType::U4 => data.iter().map(|&b| f64::from(b)).collect(),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            let ir = neoc_driver::ir_dtype(dtype);
+            let Some(format) = ir.minifloat() else {
+                return Vec::new();
+            };
+            data.iter()
+                .map(|&b| f64::from(neoc_ir::minifloat::decode(format, b)))
+                .collect()
+        }
         DType::I16 => c(2)
             .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
             .collect(),
@@ -427,6 +458,16 @@ fn run_case(
     }
 }
 
+/// The dtype to feed reference `dtype` as: bfloat16 inputs' references are stored as
+/// their bits in uint16 (numpy has no bfloat16), and are passed as the bfloat16 they are.
+fn bf16_as(model: &Model, name: &str, dtype: DType) -> DType {
+    let declared = model.inputs().iter().find(|s| s.name == name);
+    match declared {
+        Some(s) if s.dtype == DType::BF16 && dtype == DType::U16 => DType::BF16,
+        _ => dtype,
+    }
+}
+
 /// A compile error caused by an operand that must be a compile-time constant.
 fn is_not_constant(e: &DriverError) -> bool {
     matches!(
@@ -451,7 +492,12 @@ fn check_set(
             .iter()
             .zip(inputs)
             .filter(|(n, _)| model.inputs().iter().any(|s| &s.name == *n))
-            .map(|(n, t)| (n.as_str(), TensorRef::new(t.dtype, &t.shape, &t.data)))
+            .map(|(n, t)| {
+                (
+                    n.as_str(),
+                    TensorRef::new(bf16_as(model, n, t.dtype), &t.shape, &t.data),
+                )
+            })
             .collect();
         let got = model
             .run_named(&named)
@@ -473,7 +519,13 @@ fn check_set(
             };
             let g = &got[i];
             let fail = |m: String| (Status::Fail, format!("{set_name}/{name}: {m}"));
-            if g.dtype() != want.dtype {
+            // bfloat16 references are stored as their bits in uint16 (numpy has no
+            // bfloat16): compare bit patterns.
+            let got_dtype = match (g.dtype(), want.dtype) {
+                (DType::BF16, DType::U16) => DType::U16,
+                (d, _) => d,
+            };
+            if got_dtype != want.dtype {
                 return Err(fail(format!(
                     "dtype {} != expected {}",
                     g.dtype(),
@@ -488,7 +540,7 @@ fn check_set(
                 )));
             }
             let (gv, wv) = (
-                values(g.dtype(), g.as_bytes()),
+                values(got_dtype, g.as_bytes()),
                 values(want.dtype, &want.data),
             );
             let (mut bad, mut max_abs, mut first) = (0usize, 0f64, None);

@@ -16,6 +16,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod interp;
+pub mod minifloat;
 pub mod ops;
 pub mod parse;
 pub mod print;

@@ -364,8 +364,19 @@ pub(crate) fn write_element(f: &mut fmt::Formatter<'_>, dtype: DType, b: &[u8]) 
                 write!(f, "{:?}", v.to_f32())
             }
         }
-        DType::I8 => write!(f, "{}", w[0] as i8),
-        DType::U8 => write!(f, "{}", w[0]),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            let Some(format) = dtype.minifloat() else {
+                return write!(f, "{}", w[0]);
+            };
+            let v = crate::minifloat::decode(format, w[0]);
+            if v.is_nan() {
+                nan(f, u64::from(w[0]), u64::from(format.nan_code(0)), 2)
+            } else {
+                write!(f, "{v:?}")
+            }
+        }
+        DType::I8 | DType::I4 => write!(f, "{}", w[0] as i8),
+        DType::U8 | DType::U4 => write!(f, "{}", w[0]),
         DType::I16 => write!(f, "{}", i16::from_le_bytes([w[0], w[1]])),
         DType::U16 => write!(f, "{}", u16::from_le_bytes([w[0], w[1]])),
         DType::I32 => write!(f, "{}", i32::from_le_bytes([w[0], w[1], w[2], w[3]])),

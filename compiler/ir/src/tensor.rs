@@ -79,6 +79,15 @@ impl Tensor {
                 DType::I64 => data.extend((v as i64).to_le_bytes()),
                 DType::U64 => data.extend((v as u64).to_le_bytes()),
                 DType::Bool => data.push(u8::from(v != 0.0)),
+                DType::I4 | DType::U4 => {
+                    let (lo, hi) = dtype.narrow_int_range().unwrap_or((0, 0));
+                    data.push(v.round_ties_even().clamp(lo as f64, hi as f64) as i8 as u8)
+                }
+                DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+                    if let Some(format) = dtype.minifloat() {
+                        data.push(crate::minifloat::encode(format, v as f32));
+                    }
+                }
             }
         }
         Tensor {
@@ -129,8 +138,14 @@ impl Tensor {
                     DType::F64 => f64::from_le_bytes(b),
                     DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f64(),
                     DType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f64(),
-                    DType::I8 => f64::from(b[0] as i8),
-                    DType::U8 => f64::from(b[0]),
+                    DType::I8 | DType::I4 => f64::from(b[0] as i8),
+                    DType::U8 | DType::U4 => f64::from(b[0]),
+                    DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+                        match self.dtype.minifloat() {
+                            Some(format) => f64::from(crate::minifloat::decode(format, b[0])),
+                            None => f64::NAN,
+                        }
+                    }
                     DType::I16 => f64::from(i16::from_le_bytes([b[0], b[1]])),
                     DType::U16 => f64::from(u16::from_le_bytes([b[0], b[1]])),
                     DType::I32 => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),

@@ -147,6 +147,13 @@ pub enum Expr {
         to: ScalarType,
         arg: Box<Expr>,
     },
+    /// The bits of the scalar `arg` read as type `to` of the same size (`f32` ↔
+    /// `u32`/`i32`, `f64` ↔ `u64`/`i64`, `f16` ↔ `u16`/`i16`). Number formats the
+    /// hardware lacks (bfloat16, the 8-bit floats) are converted with it.
+    Bitcast {
+        to: ScalarType,
+        arg: Box<Expr>,
+    },
     /// `a * b + c`, fused or not at the backend's choice (floats).
     Fma {
         a: Box<Expr>,
@@ -225,6 +232,12 @@ impl Expr {
             arg: Box::new(arg),
         }
     }
+    pub fn bitcast(to: ScalarType, arg: Expr) -> Expr {
+        Expr::Bitcast {
+            to,
+            arg: Box::new(arg),
+        }
+    }
     pub fn fma(a: Expr, b: Expr, c: Expr) -> Expr {
         Expr::Fma {
             a: Box::new(a),
@@ -266,7 +279,7 @@ impl Expr {
             Expr::Unary { arg, .. } => arg.ty(kernel)?,
             Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
             Expr::Select { then, .. } => then.ty(kernel)?,
-            Expr::Cast { to, .. } => *to,
+            Expr::Cast { to, .. } | Expr::Bitcast { to, .. } => *to,
             Expr::Fma { a, .. } => a.ty(kernel)?,
         })
     }
@@ -289,7 +302,8 @@ impl Expr {
             | Expr::Load { .. }
             | Expr::LaneReduce { .. }
             | Expr::Cmp { .. }
-            | Expr::Cast { .. } => 1,
+            | Expr::Cast { .. }
+            | Expr::Bitcast { .. } => 1,
         }
     }
 }

@@ -144,6 +144,7 @@ fn e(x: &Expr) -> String {
             otherwise,
         } => format!("select({}, {}, {})", e(cond), e(then), e(otherwise)),
         Expr::Cast { to, arg } => format!("{to}({})", e(arg)),
+        Expr::Bitcast { to, arg } => format!("bitcast<{to}>({})", e(arg)),
         Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(a), e(b), e(c)),
     }
 }

@@ -150,6 +150,13 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             check(k, arg)?;
             Ok(*to)
         }
+        Expr::Bitcast { to, arg } => {
+            let from = check(k, arg)?;
+            if from.size_bytes() != to.size_bytes() || from == ScalarType::Bool {
+                return Err(format!("bitcast from {from} to {to}"));
+            }
+            Ok(*to)
+        }
         Expr::Fma { a, b, c } => {
             let t = check(k, a)?;
             if !t.is_float() {
@@ -230,7 +237,7 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
             1
         }
         Expr::Cmp { lhs, rhs, .. } => scalar(k, lhs).and(scalar(k, rhs)).map(|_| 1)?,
-        Expr::Cast { arg, .. } => scalar(k, arg).map(|_| 1)?,
+        Expr::Cast { arg, .. } | Expr::Bitcast { arg, .. } => scalar(k, arg).map(|_| 1)?,
         Expr::Select {
             cond,
             then,

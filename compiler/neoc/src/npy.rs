@@ -145,7 +145,14 @@ pub fn write(path: &Path, dtype: DType, shape: &[u64], data: &[u8]) -> Result<()
             wr.extend(data.iter().map(|&b| b != 0)).map_err(err)?;
             wr.finish().map_err(err)
         }
-        DType::F16 | DType::BF16 => Err(format!(
+        DType::F16
+        | DType::BF16
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::I4
+        | DType::U4 => Err(format!(
             "cannot write {}: {dtype} .npy output is not supported yet",
             path.display()
         )),

@@ -25,11 +25,19 @@ pub enum DType {
     U64,
     /// One byte per element, 0 or 1.
     Bool,
+    /// The 8-bit floats of ONNX (see the artifact format doc): one byte each.
+    F8E4M3FN,
+    F8E4M3FNUZ,
+    F8E5M2,
+    F8E5M2FNUZ,
+    /// 4-bit integers, held one per byte (`I4` sign-extended).
+    I4,
+    U4,
 }
 
 impl DType {
     /// Every dtype, in code order.
-    pub const ALL: [DType; 13] = [
+    pub const ALL: [DType; 19] = [
         DType::F32,
         DType::F16,
         DType::BF16,
@@ -43,12 +51,19 @@ impl DType {
         DType::I64,
         DType::U64,
         DType::Bool,
+        DType::F8E4M3FN,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2,
+        DType::F8E5M2FNUZ,
+        DType::I4,
+        DType::U4,
     ];
 
     /// Size of one element in bytes (also its required alignment).
     pub fn size_bytes(self) -> usize {
         match self {
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::I8 | DType::U8 | DType::Bool | DType::I4 | DType::U4 => 1,
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => 1,
             DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
@@ -71,6 +86,12 @@ impl DType {
             DType::I64 => "int64",
             DType::U64 => "uint64",
             DType::Bool => "bool",
+            DType::F8E4M3FN => "float8e4m3fn",
+            DType::F8E4M3FNUZ => "float8e4m3fnuz",
+            DType::F8E5M2 => "float8e5m2",
+            DType::F8E5M2FNUZ => "float8e5m2fnuz",
+            DType::I4 => "int4",
+            DType::U4 => "uint4",
         }
     }
 
@@ -95,6 +116,12 @@ impl DType {
             DType::I64 => 11,
             DType::U64 => 12,
             DType::Bool => 13,
+            DType::F8E4M3FN => 14,
+            DType::F8E4M3FNUZ => 15,
+            DType::F8E5M2 => 16,
+            DType::F8E5M2FNUZ => 17,
+            DType::I4 => 18,
+            DType::U4 => 19,
         }
     }
 

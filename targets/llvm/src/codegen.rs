@@ -604,6 +604,13 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let v = self.expr(arg)?;
                 self.cast(v, from, *to)?
             }
+            Expr::Bitcast { to, arg } => {
+                let v = self.expr(arg)?;
+                let t = reg_type(self.ir.ctx, *to);
+                self.b()
+                    .build_bit_cast(v, t, "")
+                    .map_err(|e| self.ir.err(e))?
+            }
             Expr::Fma { a, b, c } if a.lanes(self.kernel) > 1 => {
                 let args: Vec<BasicMetadataValueEnum<'ctx>> = vec![
                     self.expr(a)?.into(),

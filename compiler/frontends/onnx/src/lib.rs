@@ -34,6 +34,7 @@ mod reader;
 pub use error::{OnnxError, Result, UnsupportedOp};
 pub use info::{DimInfo, ModelInfo, TensorInfo};
 pub use ops::{MAX_OPSET, MIN_OPSET};
+pub use reader::unpack_4bit;
 
 use bytes::Bytes;
 use std::path::Path;

@@ -68,6 +68,12 @@ pub(crate) fn dtype_of(onnx: i32) -> Option<DType> {
         data_type::UINT32 => DType::U32,
         data_type::UINT64 => DType::U64,
         data_type::BFLOAT16 => DType::BF16,
+        data_type::FLOAT8E4M3FN => DType::F8E4M3FN,
+        data_type::FLOAT8E4M3FNUZ => DType::F8E4M3FNUZ,
+        data_type::FLOAT8E5M2 => DType::F8E5M2,
+        data_type::FLOAT8E5M2FNUZ => DType::F8E5M2FNUZ,
+        data_type::INT4 => DType::I4,
+        data_type::UINT4 => DType::U4,
         _ => return None,
     })
 }
@@ -78,12 +84,6 @@ pub(crate) fn onnx_type_name(onnx: i32) -> String {
         data_type::STRING => "string".into(),
         data_type::COMPLEX64 => "complex64".into(),
         data_type::COMPLEX128 => "complex128".into(),
-        data_type::FLOAT8E4M3FN => "float8e4m3fn".into(),
-        data_type::FLOAT8E4M3FNUZ => "float8e4m3fnuz".into(),
-        data_type::FLOAT8E5M2 => "float8e5m2".into(),
-        data_type::FLOAT8E5M2FNUZ => "float8e5m2fnuz".into(),
-        data_type::UINT4 => "uint4".into(),
-        data_type::INT4 => "int4".into(),
         0 => "undefined".into(),
         t => match dtype_of(t) {
             Some(d) => d.name().into(),
@@ -197,6 +197,31 @@ impl TensorReader {
         let want = n
             .checked_mul(dtype.size_bytes() as u64)
             .ok_or_else(|| invalid(format!("dims {:?} overflow", t.dims)))?;
+        if matches!(dtype, DType::I4 | DType::U4) {
+            // Two elements per byte in the file, low nibble first; one per byte here.
+            let packed = n.div_ceil(2);
+            let data = if t.data_location == DataLocation::External as i32 {
+                self.external(t, packed)?
+            } else if !t.raw_data.is_empty() || n == 0 {
+                t.raw_data.clone()
+            } else {
+                t.int32_data
+                    .iter()
+                    .map(|&v| v as u8)
+                    .collect::<Vec<u8>>()
+                    .into()
+            };
+            if data.len() as u64 != packed {
+                return Err(invalid(format!(
+                    "{dtype}{:?} needs {packed} packed bytes, the model has {}",
+                    t.dims,
+                    data.len()
+                )));
+            }
+            let data = unpack_4bit(&data, n, dtype == DType::I4);
+            return Tensor::from_bytes(dtype, shape, data.into())
+                .map_err(|_| invalid(format!("{dtype}{:?} is too large", t.dims)));
+        }
         let data = if t.data_location == DataLocation::External as i32 {
             self.external(t, want)?
         } else if !t.raw_data.is_empty() || n == 0 {
@@ -298,6 +323,17 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The first `n` 4-bit values of `packed` (low nibble first), one per byte,
+/// sign-extended when `signed`.
+pub fn unpack_4bit(packed: &[u8], n: u64, signed: bool) -> Vec<u8> {
+    packed
+        .iter()
+        .flat_map(|&b| [b & 0x0F, b >> 4])
+        .take(n as usize)
+        .map(|v| if signed && v & 0x08 != 0 { v | 0xF0 } else { v })
+        .collect()
+}
+
 /// Little-endian bytes from the typed repeated field that holds `dtype`.
 fn typed_data(t: &TensorProto, dtype: DType, n: u64) -> Result<Bytes, String> {
     let count = |len: usize, field: &str| -> Result<(), String> {
@@ -352,7 +388,14 @@ fn typed_data(t: &TensorProto, dtype: DType, n: u64) -> Result<Bytes, String> {
             count(t.int32_data.len(), "int32_data")?;
             out.extend(t.int32_data.iter().flat_map(|&v| (v as u16).to_le_bytes()));
         }
-        DType::I8 | DType::U8 => {
+        DType::I8
+        | DType::U8
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::I4
+        | DType::U4 => {
             count(t.int32_data.len(), "int32_data")?;
             out.extend(t.int32_data.iter().map(|&v| v as u8));
         }

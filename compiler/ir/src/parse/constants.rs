@@ -89,7 +89,10 @@ impl Parser<'_> {
                     DType::F64 => out.extend(f64::NAN.to_le_bytes()),
                     DType::F16 => out.extend(half::f16::NAN.to_le_bytes()),
                     DType::BF16 => out.extend(half::bf16::NAN.to_le_bytes()),
-                    _ => out.extend(f32::NAN.to_le_bytes()),
+                    d => match d.minifloat() {
+                        Some(format) => out.push(format.nan_code(0)),
+                        None => out.extend(f32::NAN.to_le_bytes()),
+                    },
                 }
                 return Ok(());
             }
@@ -99,8 +102,15 @@ impl Parser<'_> {
             DType::F64 => out.extend(self.number::<f64>(&what)?.to_le_bytes()),
             DType::F16 => out.extend(half::f16::from_f32(self.number(&what)?).to_le_bytes()),
             DType::BF16 => out.extend(half::bf16::from_f32(self.number(&what)?).to_le_bytes()),
-            DType::I8 => out.extend(self.number::<i8>(&what)?.to_le_bytes()),
-            DType::U8 => out.extend(self.number::<u8>(&what)?.to_le_bytes()),
+            DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+                let v = self.number::<f32>(&what)?;
+                match dtype.minifloat() {
+                    Some(format) => out.push(crate::minifloat::encode(format, v)),
+                    None => out.extend(v.to_le_bytes()),
+                }
+            }
+            DType::I8 | DType::I4 => out.extend(self.number::<i8>(&what)?.to_le_bytes()),
+            DType::U8 | DType::U4 => out.extend(self.number::<u8>(&what)?.to_le_bytes()),
             DType::I16 => out.extend(self.number::<i16>(&what)?.to_le_bytes()),
             DType::U16 => out.extend(self.number::<u16>(&what)?.to_le_bytes()),
             DType::I32 => out.extend(self.number::<i32>(&what)?.to_le_bytes()),

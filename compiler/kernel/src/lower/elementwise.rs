@@ -158,12 +158,15 @@ pub(super) fn cast(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let x = cx.bind_input(0)?;
     let y = cx.bind_output(0)?;
     let t = cx.scalar_type(cx.output(0))?;
+    let from = cx.graph.value(cx.operand(0)?).ty.dtype;
+    let to = cx.graph.value(cx.output(0)).ty.dtype;
     let n: u64 = cx.dims(cx.output(0))?.iter().product();
     broadcast_loops(&mut cx.b, &[n], &[vec![1], vec![1]], |b, idx| {
+        let v = Expr::load(x, idx[0].clone());
         b.store(
             y,
             idx[1].clone(),
-            Expr::cast(t, Expr::load(x, idx[0].clone())),
+            super::number_format::convert(from, to, v, t),
         );
     });
     Ok(())

@@ -17,6 +17,7 @@ mod grid_sample;
 mod linalg;
 mod movement;
 mod normalization;
+mod number_format;
 mod pad;
 mod pool;
 mod reduce;
@@ -382,7 +383,7 @@ pub fn scalar_type(dt: DType) -> Option<ScalarType> {
         DType::I32 => ScalarType::I32,
         DType::I64 => ScalarType::I64,
         DType::Bool => ScalarType::Bool,
-        _ => return None,
+        other => return number_format::storage(other),
     })
 }
 
@@ -429,6 +430,32 @@ pub fn lower_node(
         before: Vec::new(),
         unit,
     };
+    let moves_only = matches!(
+        op,
+        Op::Cast(_)
+            | Op::Transpose(_)
+            | Op::Concat(_)
+            | Op::Gather(_)
+            | Op::GatherElements(_)
+            | Op::GatherNd(_)
+            | Op::Slice(_)
+            | Op::Where
+            | Op::Expand(_)
+    );
+    let n = graph.node(node);
+    let values = n.inputs.iter().flatten().chain(&n.outputs);
+    if let Some(&v) = values
+        .clone()
+        .find(|&&v| number_format::only_moves(graph.value(v).ty.dtype))
+    {
+        if !moves_only {
+            return cx.err(format!(
+                "element type {} is not supported by code generation yet (only Cast and \
+                 data movement take it)",
+                graph.value(v).ty.dtype
+            ));
+        }
+    }
     match &op {
         Op::Unary(u) => elementwise::unary(&mut cx, u)?,
         Op::Binary(b) => elementwise::binary(&mut cx, *b)?,

@@ -1,5 +1,5 @@
 //! Shape and data-movement ops: Flatten, Reshape, Squeeze, Unsqueeze, Transpose,
-//! Concat, Split, Slice, Gather, Shape, Cast, Identity, Dropout.
+//! Concat, Split, Slice, Gather, Shape, Identity, Dropout.
 //!
 //! Everything that only renames dims (Flatten, Squeeze, Unsqueeze, Reshape with `0` /
 //! `-1`) becomes an IR `Reshape` to a fully resolved static shape. Opset notes:
@@ -13,14 +13,14 @@
 //! - Split takes `split` as an attribute before 13, as an input from 13, and may give
 //!   `num_outputs` from 18; it becomes one IR Slice per output.
 //! - Shape has `start`/`end` from 15 (negative, clamped).
-//! - Dropout is inference-only: an Identity; `ratio` is ignored, `training_mode` must
-//!   not be true, and the mask output must not be used.
+//! - Dropout is an Identity with an all-true mask output: in inference `ratio` is
+//!   ignored; `training_mode = true` (12+, a constant) is accepted only with a constant
+//!   `ratio` of 0, which drops nothing (any other ratio draws a random mask).
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use crate::reader::dtype_of;
 use neoc_ir::ops::movement::resolve_reshape;
-use neoc_ir::ops::{Cast, Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
+use neoc_ir::ops::{Concat, Gather, Reshape, Shape, Slice, SliceAxis, Transpose};
 use neoc_ir::{IrError, Op, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
@@ -62,14 +62,6 @@ pub(crate) const SPECS: &[OpSpec] = &[
         "negative indices wrap; out-of-range ones are clamped",
     ),
     spec("Shape", 7, 22, shape, "start/end from 15; folded"),
-    spec("Cast", 7, 22, cast, ""),
-    spec(
-        "CastLike",
-        15,
-        22,
-        cast_like,
-        "Cast to the element type of input 1",
-    ),
     spec(
         "Size",
         7,
@@ -357,28 +349,6 @@ fn shape(c: &mut NodeCtx<'_>) -> Built {
     c.emit1(Op::Shape(Shape { start, end }), vec![Some(x)])
 }
 
-fn cast(c: &mut NodeCtx<'_>) -> Built {
-    let x = c.req(0)?;
-    let to = c
-        .attrs
-        .opt_int("to")?
-        .ok_or_else(|| c.attr_error("attribute \"to\" is required"))?;
-    let to = i32::try_from(to).ok().and_then(dtype_of).ok_or_else(|| {
-        c.attr_error(format!(
-            "to = {} is not a supported element type",
-            crate::reader::onnx_type_name(i32::try_from(to).unwrap_or(-1))
-        ))
-    })?;
-    c.emit1(Op::Cast(Cast { to }), vec![Some(x)])
-}
-
-fn cast_like(c: &mut NodeCtx<'_>) -> Built {
-    let x = c.req(0)?;
-    let like = c.req(1)?;
-    let to = c.ty(like).dtype;
-    c.emit1(Op::Cast(Cast { to }), vec![Some(x)])
-}
-
 fn size(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;
     let n: u64 = c.dims(x)?.iter().product();
@@ -398,17 +368,24 @@ fn dropout(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;
     if c.opset >= 12 && c.input(2).is_some() {
         let training = c.const_scalar(2, "training_mode")?;
+        // Training with ratio 0 drops nothing: the same as inference. Any other ratio
+        // draws a random mask.
         if training.is_some_and(|t| t != 0.0) {
-            return Err(c.shape_error(
-                "training_mode = true is not supported: neoc compiles inference (training_mode = false)",
-            ));
+            let ratio = c.const_scalar(1, "ratio")?.unwrap_or(0.5);
+            if ratio != 0.0 {
+                return Err(c.shape_error(format!(
+                    "training_mode = true with ratio {ratio} draws a random mask, which is \
+                     not supported: neoc compiles deterministic graphs (training_mode = \
+                     false, or ratio 0)"
+                )));
+            }
         }
     }
     let y = c.emit1(Op::Identity, vec![Some(x)])?;
     // The mask (output 1, opset 12+ as bool) keeps everything in inference.
     if c.output_count() > 1 {
         let d = c.dims(x)?;
-        let n: u64 = d.iter().product();
+        let n = c.built_elements(&d, 1)?;
         let mask = neoc_ir::Tensor::from_f64_as(neoc_ir::DType::Bool, d, &vec![1.0; n as usize]);
         let name = c.output_name(1);
         let m = c.graph.add_const(name, mask);

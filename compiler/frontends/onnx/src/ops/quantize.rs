@@ -4,10 +4,12 @@
 //! <https://onnx.ai/onnx/operators/onnx__DequantizeLinear.html>. Notes:
 //! - `y = saturate(round_half_even(x / scale) + zero_point)` and
 //!   `x = (q − zero_point) · scale`: Div, Round, Add, Clip, Cast resp. Cast, Sub, Mul.
-//! - Per-tensor (scalar scale) and, from opset 13, per-axis (1-D scale along `axis`)
-//!   quantization; int8 and uint8 (the default without a zero point). Blocked
-//!   quantization (`block_size`, opset 21), 16-bit, 4-bit and float8 types are refused
-//!   as not supported yet.
+//! - Per-tensor (scalar scale), from opset 13 per-axis (1-D scale along `axis`), and
+//!   from 21 blocked (`block_size`: the scale is expanded to the input's shape by a
+//!   constant Gather). Quantized types: int8/uint8 (uint8 is the default without a zero
+//!   point or `output_dtype`), int16/uint16, int4/uint4, and the 8-bit floats, where
+//!   `y = Cast(x / scale)` with the `saturate` attribute (see `cast.rs`). Arithmetic is
+//!   in float32; DequantizeLinear's output has the scale's type (f32, f16 or bf16).
 //! - Scale and zero point may be runtime tensors; they broadcast along `axis`.
 //! - DynamicQuantizeLinear (11+): `scale = (max(0, max x) − min(0, min x)) / 255`,
 //!   `zero_point = saturate(round(−min(0, min x) / scale))`, uint8 output; ReduceMax,
@@ -22,7 +24,7 @@
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BinaryOp, Cast, Reduce, ReduceKind, Reshape, UnaryOp};
+use neoc_ir::ops::{BinaryOp, Cast, Gather, Reduce, ReduceKind, Reshape, UnaryOp};
 use neoc_ir::Tensor;
 use neoc_ir::{DType, IrError, Op, ValueId};
 
@@ -32,14 +34,14 @@ pub(crate) const SPECS: &[OpSpec] = &[
         10,
         22,
         quantize,
-        "int8/uint8, per-tensor or per-axis; Div, Round, Add, Clip, Cast",
+        "4/8/16-bit ints, 8-bit floats; per-tensor, per-axis or blocked; Div, Round, Add, Clip, Cast",
     ),
     spec(
         "DequantizeLinear",
         10,
         22,
         dequantize,
-        "int8/uint8, per-tensor or per-axis; Cast, Sub, Mul",
+        "4/8/16-bit ints, 8-bit floats; per-tensor, per-axis or blocked; Cast, Sub, Mul",
     ),
     spec(
         "MatMulInteger",
@@ -78,29 +80,58 @@ pub(crate) const SPECS: &[OpSpec] = &[
     ),
 ];
 
-/// `v` (scale or zero point) shaped to broadcast against `x` along `axis`: a scalar as
-/// is, a 1-D tensor of the axis' length as `[n, 1, …, 1]`.
-fn along_axis(
-    c: &mut NodeCtx<'_>,
-    v: ValueId,
-    x_rank: usize,
-    what: &str,
-) -> Result<ValueId, IrError> {
+/// `v` (scale or zero point) shaped to broadcast against `x` (of dims `xd`): a scalar
+/// as is, a 1-D tensor of the axis' length as `[n, 1, …, 1]` (per-axis), and with
+/// `block_size` (opset 21) a tensor of `x`'s rank whose `axis` dim counts blocks,
+/// expanded by a constant Gather (`index i / block_size`) to `x`'s shape.
+fn along_axis(c: &mut NodeCtx<'_>, v: ValueId, xd: &[u64], what: &str) -> Result<ValueId, IrError> {
     let vd = c.dims(v)?;
-    if vd.iter().product::<u64>() <= 1 && vd.len() <= 1 {
+    let block = if c.opset >= 21 {
+        c.attrs.int("block_size", 0)?
+    } else {
+        0
+    };
+    if block == 0 && vd.iter().product::<u64>() <= 1 && vd.len() <= 1 {
         return Ok(v);
     }
-    if c.opset < 13 || vd.len() != 1 {
+    let axis = c.axis(c.attrs.int("axis", 1)?, xd.len())?;
+    if block != 0 {
+        let blocks_ok = block > 0
+            && vd.len() == xd.len()
+            && vd.iter().zip(xd).enumerate().all(|(i, (&b, &x))| {
+                if i == axis {
+                    b == x.div_ceil(block as u64)
+                } else {
+                    b == x
+                }
+            });
+        if !blocks_ok {
+            return Err(c.attr_error(format!(
+                "{what} of shape {vd:?} does not block input {xd:?} along axis {axis} \
+                 with block_size {block}"
+            )));
+        }
+        c.built_elements(&[xd[axis]], 8)?;
+        let idx: Vec<i64> = (0..xd[axis] as i64).map(|i| i / block).collect();
+        let idx = c.constant(
+            &format!("{what}_block_index"),
+            Tensor::from_i64(vec![xd[axis]], &idx),
+        );
+        return c.inner(
+            &format!("{what}_blocks"),
+            Op::Gather(Gather { axis }),
+            vec![Some(v), Some(idx)],
+        );
+    }
+    if c.opset < 13 || vd.len() != 1 || vd[0] != xd[axis] {
         return Err(c.attr_error(format!(
-            "{what} of shape {vd:?}: only per-tensor and per-axis (1-D) quantization is supported"
+            "{what} of shape {vd:?}: expected a scalar, a 1-D tensor of {} (axis {axis}), \
+             or blocked quantization",
+            xd[axis]
         )));
     }
-    if c.attrs.int("block_size", 0)? != 0 {
-        return Err(c.attr_error("blocked quantization (block_size) is not supported"));
-    }
-    let axis = c.axis(c.attrs.int("axis", 1)?, x_rank)?;
     let mut shape = vec![vd[0]];
-    shape.resize(x_rank - axis, 1);
+    shape.resize(xd.len() - axis, 1);
     c.inner(
         &format!("{what}_axis"),
         Op::Reshape(Reshape { shape }),
@@ -108,15 +139,42 @@ fn along_axis(
     )
 }
 
-/// The quantized type: that of the zero point (default uint8); only 8-bit types.
+/// The quantized type: that of the zero point, else the `output_dtype` attribute
+/// (opset 21), else uint8. Integers of 4, 8 and 16 bits and the 8-bit floats.
 fn quantized_type(c: &NodeCtx<'_>, zp: Option<ValueId>) -> Result<DType, IrError> {
-    let t = zp.map_or(DType::U8, |z| c.ty(z).dtype);
-    match t {
-        DType::I8 | DType::U8 => Ok(t),
-        other => Err(c.attr_error(format!(
-            "{other} quantization is not supported (int8/uint8 are)"
-        ))),
+    let declared = if c.opset >= 21 {
+        c.attrs.int("output_dtype", 0)?
+    } else {
+        0
+    };
+    let t = match zp {
+        Some(z) => c.ty(z).dtype,
+        None if declared != 0 => i32::try_from(declared)
+            .ok()
+            .and_then(crate::reader::dtype_of)
+            .ok_or_else(|| c.attr_error(format!("output_dtype {declared} is not supported")))?,
+        None => DType::U8,
+    };
+    if int_range(t).is_some() || t.minifloat().is_some() {
+        Ok(t)
+    } else {
+        Err(c.attr_error(format!(
+            "{t} quantization is not supported (4-, 8- and 16-bit integers and 8-bit floats are)"
+        )))
     }
+}
+
+/// The value range of an integer quantized type.
+fn int_range(t: DType) -> Option<(f32, f32)> {
+    Some(match t {
+        DType::I8 => (-128.0, 127.0),
+        DType::U8 => (0.0, 255.0),
+        DType::I16 => (-32768.0, 32767.0),
+        DType::U16 => (0.0, 65535.0),
+        DType::I4 => (-8.0, 7.0),
+        DType::U4 => (0.0, 15.0),
+        _ => return None,
+    })
 }
 
 /// An intermediate `op(a, b)` named `<node>/<name>`.
@@ -130,18 +188,21 @@ fn bin(
     c.inner(name, Op::Binary(op), vec![Some(a), Some(b)])
 }
 
+/// `v` as float32 (itself when it already is).
+fn as_f32(c: &mut NodeCtx<'_>, tag: &str, v: ValueId) -> Result<ValueId, IrError> {
+    if c.ty(v).dtype == DType::F32 {
+        return Ok(v);
+    }
+    c.inner(tag, Op::Cast(Cast { to: DType::F32 }), vec![Some(v)])
+}
+
 /// The node's zero point (input 2), if any, as float32 shaped along the axis.
-fn zero_point_f32(c: &mut NodeCtx<'_>, rank: usize) -> Result<Option<ValueId>, IrError> {
+fn zero_point_f32(c: &mut NodeCtx<'_>, xd: &[u64]) -> Result<Option<ValueId>, IrError> {
     let Some(zp) = c.input(2) else {
         return Ok(None);
     };
-    let zp = along_axis(c, zp, rank, "zero_point")?;
-    let f = c.inner(
-        "zero_point_f",
-        Op::Cast(Cast { to: DType::F32 }),
-        vec![Some(zp)],
-    )?;
-    Ok(Some(f))
+    let zp = along_axis(c, zp, xd, "zero_point")?;
+    as_f32(c, "zero_point_f", zp).map(Some)
 }
 
 /// `clip(round_half_even(x / scale) + zp, min, max)` in float, before the final cast;
@@ -165,28 +226,37 @@ fn quantized_value(
 fn quantize(c: &mut NodeCtx<'_>) -> Built {
     let (x, scale) = (c.req(0)?, c.req(1)?);
     let q = quantized_type(c, c.input(2))?;
-    let rank = c.dims(x)?.len();
-    let scale = along_axis(c, scale, rank, "scale")?;
-    let zp = zero_point_f32(c, rank)?;
-    let range = if q == DType::I8 {
-        (-128.0, 127.0)
-    } else {
-        (0.0, 255.0)
+    let xd = c.dims(x)?;
+    let scale = along_axis(c, scale, &xd, "scale")?;
+    let (x, scale) = (as_f32(c, "x_f", x)?, as_f32(c, "scale_f", scale)?);
+    let Some(range) = int_range(q) else {
+        // 8-bit floats: x / scale, converted (the zero point is zero by the spec).
+        let scaled = bin(c, "scaled", BinaryOp::Div, x, scale)?;
+        let saturate = c.opset < 19 || c.attrs.int("saturate", 1)? != 0;
+        return super::cast::convert(c, scaled, q, saturate);
     };
+    let zp = zero_point_f32(c, &xd)?;
     let sat = quantized_value(c, "q", (x, scale, zp), range)?;
     c.emit1(Op::Cast(Cast { to: q }), vec![Some(sat)])
 }
 
+/// `(x − zero_point) · scale` in float32, in the scale's type.
 fn dequantize(c: &mut NodeCtx<'_>) -> Built {
     let (x, scale) = (c.req(0)?, c.req(1)?);
     quantized_type(c, Some(x))?;
-    let rank = c.dims(x)?.len();
-    let scale = along_axis(c, scale, rank, "scale")?;
+    let out = c.ty(scale).dtype;
+    let xd = c.dims(x)?;
+    let scale = along_axis(c, scale, &xd, "scale")?;
+    let scale = as_f32(c, "scale_f", scale)?;
     let mut v = c.inner("x_f", Op::Cast(Cast { to: DType::F32 }), vec![Some(x)])?;
-    if let Some(zp) = zero_point_f32(c, rank)? {
+    if let Some(zp) = zero_point_f32(c, &xd)? {
         v = bin(c, "centered", BinaryOp::Sub, v, zp)?;
     }
-    c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(v), Some(scale)])
+    if out == DType::F32 {
+        return c.emit1(Op::Binary(BinaryOp::Mul), vec![Some(v), Some(scale)]);
+    }
+    let y = bin(c, "scaled", BinaryOp::Mul, v, scale)?;
+    c.emit1(Op::Cast(Cast { to: out }), vec![Some(y)])
 }
 
 fn dynamic_quantize(c: &mut NodeCtx<'_>) -> Built {
