@@ -6,6 +6,7 @@
 //! and the model's opset for that domain; everything else is collected and reported at
 //! once before any node is built.
 
+pub(crate) mod cast;
 pub(crate) mod constant;
 pub(crate) mod conv_pool;
 pub(crate) mod einsum;
@@ -70,7 +71,8 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 18] = [
+const FAMILIES: [&[OpSpec]; 19] = [
+    cast::SPECS,
     elementwise::SPECS,
     conv_pool::SPECS,
     linalg::SPECS,
