@@ -4,7 +4,7 @@
 //! `type` unset, which field is populated) and reports errors that name the attribute.
 //! Builders state the ONNX default at the call site, next to the spec they implement.
 
-use crate::proto::{AttributeProto, AttributeType, TensorProto};
+use crate::proto::{AttributeProto, AttributeType, GraphProto, TensorProto};
 use neoc_ir::IrError;
 
 /// The attributes of one node.
@@ -158,6 +158,18 @@ impl<'a> Attrs<'a> {
                 a.t.as_ref()
                     .map(Some)
                     .ok_or_else(|| self.error(format!("attribute \"{name}\" has no tensor value")))
+            }
+        }
+    }
+
+    /// A `graph` attribute (If's branches, Loop's and Scan's body), `None` when absent.
+    pub(crate) fn graph(&self, name: &str) -> Result<Option<&'a GraphProto>, IrError> {
+        match self.typed(name, AttributeType::Graph)? {
+            None => Ok(None),
+            Some(a) => {
+                a.g.as_ref()
+                    .map(Some)
+                    .ok_or_else(|| self.error(format!("attribute \"{name}\" has no graph value")))
             }
         }
     }

@@ -7,7 +7,8 @@
 //! Dropout's mask, MaxPool's indices).
 
 use crate::attrs::Attrs;
-use crate::proto::TensorProto;
+use crate::import::{ImportState, Scope};
+use crate::proto::{GraphProto, TensorProto};
 use crate::reader::TensorReader;
 use neoc_ir::{Graph, IrError, Op, Tensor, TensorType, ValueId};
 
@@ -30,6 +31,8 @@ pub(crate) struct NodeCtx<'a> {
     inputs: Vec<Option<ValueId>>,
     outputs: &'a [String],
     reader: &'a mut TensorReader,
+    /// The import and the scope the node is built in (for subgraphs of control flow).
+    scope: Option<(&'a ImportState<'a>, &'a Scope<'a>)>,
 }
 
 impl<'a> NodeCtx<'a> {
@@ -53,7 +56,42 @@ impl<'a> NodeCtx<'a> {
             inputs,
             outputs,
             reader,
+            scope: None,
         }
+    }
+
+    /// Lets the builder import subgraphs ([`NodeCtx::subgraph`]) that read the values
+    /// of `scope`.
+    pub(crate) fn in_scope(mut self, state: &'a ImportState<'a>, scope: &'a Scope<'a>) -> Self {
+        self.scope = Some((state, scope));
+        self
+    }
+
+    /// Imports one copy of subgraph `g` with its inputs bound to `bind`, IR names
+    /// prefixed `<node>/<tag>`, and returns the values of its outputs.
+    pub(crate) fn subgraph(
+        &mut self,
+        g: &GraphProto,
+        tag: &str,
+        bind: &[ValueId],
+    ) -> Result<Vec<ValueId>, IrError> {
+        let Some((state, scope)) = self.scope else {
+            return Err(IrError::Internal(format!(
+                "node `{}` imports a subgraph outside an import scope",
+                self.name
+            )));
+        };
+        let prefix = format!("{}/{tag}", self.name);
+        crate::import::import_subgraph(
+            self.graph,
+            self.reader,
+            state,
+            scope,
+            g,
+            &prefix,
+            bind,
+            (self.name, self.op),
+        )
     }
 
     /// Input `i`, `None` when absent (past the end or an empty name).

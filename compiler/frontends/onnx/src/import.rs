@@ -1,26 +1,32 @@
 //! The import algorithm: a decoded [`ModelProto`] → a typed IR [`Graph`].
 //!
 //! 1. Find the default-domain opset; refuse models outside the supported range.
-//! 2. Check every node against the registry and report all unsupported ops at once.
+//! 2. Check every node, including those of subgraphs (If branches, Loop and Scan
+//!    bodies), against the registry and report all unsupported ops at once.
 //! 3. Initializers become constants (also those listed as graph inputs, as IR < 4
 //!    models do); the remaining graph inputs get their declared types, with
 //!    `--input-shape` overrides, and every dim must end up static.
 //! 4. Nodes are built in model order (ONNX requires topological order); the IR infers
-//!    types and folds constant subgraphs as each node is added.
+//!    types and folds constant subgraphs as each node is added. Control-flow builders
+//!    (`ops/control.rs`) import subgraphs through [`import_subgraph`]: a subgraph's
+//!    names resolve in its own [`Scope`] first, then in the enclosing ones; its IR
+//!    names get the parent node's name and a tag (branch, iteration) as a prefix.
 //! 5. Graph outputs are looked up and checked against their declared types.
 
 use crate::attrs::Attrs;
 use crate::context::NodeCtx;
 use crate::error::{OnnxError, Result, UnsupportedOp};
 use crate::ops::{self, MAX_OPSET, MIN_OPSET};
-use crate::proto::{GraphProto, ModelProto};
+use crate::proto::{GraphProto, ModelProto, NodeProto};
 use crate::reader::{decl_type, dtype_of, onnx_type_name, DeclDim, TensorError, TensorReader};
 use crate::ImportOptions;
 use neoc_ir::{Graph, IrError, TensorType, ValueId};
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The opset version per (normalised) domain, and the default domain's version.
+#[derive(Debug)]
 pub(crate) struct Opsets {
     versions: HashMap<String, i64>,
     pub(crate) default: i64,
@@ -116,85 +122,20 @@ pub(crate) fn import_model(
     }
     add_inputs(g, &mut graph, &mut values, file, opts)?;
 
-    // Names read by some node or graph output: outputs a builder does not produce
-    // (Dropout's mask, ...) are an error only if they are in here.
-    let used: HashSet<&str> = g
-        .node
-        .iter()
-        .flat_map(|n| n.input.iter())
-        .chain(g.output.iter().map(|o| &o.name))
-        .map(String::as_str)
-        .collect();
-
-    for (index, node) in g.node.iter().enumerate() {
-        let name = node_name(&node.op_type, &node.name, index);
-        let node_err = |source: IrError| OnnxError::Node {
-            file: file.into(),
-            node: name.clone(),
-            op: node.op_type.clone(),
-            source: Box::new(source),
-        };
-        let opset = opsets.version(&node.domain);
-        let Some(spec) = ops::lookup(&node.op_type, &node.domain, opset) else {
-            return Err(node_err(IrError::Internal(
-                "no registry entry after the support check".into(),
-            )));
-        };
-        let mut inputs = Vec::with_capacity(node.input.len());
-        for i in &node.input {
-            if i.is_empty() {
-                inputs.push(None);
-                continue;
-            }
-            match values.get(i.as_str()) {
-                Some(&v) => inputs.push(Some(v)),
-                None => {
-                    return Err(OnnxError::UndefinedValue {
-                        file: file.into(),
-                        node: name,
-                        op: node.op_type.clone(),
-                        value: i.clone(),
-                    })
-                }
-            }
-        }
-        let attrs = Attrs::new(&node.attribute, &name, &node.op_type);
-        let mut ctx = NodeCtx::new(
-            &mut graph,
-            attrs,
-            opset,
-            &name,
-            &node.op_type,
-            inputs,
-            &node.output,
-            &mut reader,
-        );
-        let outs = (spec.build)(&mut ctx).map_err(node_err)?;
-        for (j, out) in node.output.iter().enumerate() {
-            if out.is_empty() {
-                continue;
-            }
-            match outs.get(j) {
-                Some(&v) => {
-                    values.insert(out, v);
-                }
-                None if used.contains(out.as_str()) => {
-                    return Err(node_err(IrError::Shape {
-                        node: name.clone(),
-                        op: node.op_type.clone(),
-                        message: format!(
-                            "output {j} (\"{out}\") is not supported (only the first {} \
-                             output{} of {} can be used), but the model uses it",
-                            outs.len(),
-                            if outs.len() == 1 { "" } else { "s" },
-                            node.op_type
-                        ),
-                    }))
-                }
-                None => {}
-            }
-        }
-    }
+    let mut used = HashSet::new();
+    collect_used(g, &mut used);
+    let state = ImportState {
+        opsets: &opsets,
+        file,
+        used,
+        budget: Cell::new(MAX_UNROLLED_NODES),
+    };
+    let mut scope = Scope {
+        local: values,
+        parent: None,
+    };
+    build_nodes(&mut graph, &mut reader, &state, &mut scope, &g.node, "")?;
+    let values = scope.local;
 
     let mut outputs = Vec::with_capacity(g.output.len());
     for o in &g.output {
@@ -216,15 +157,276 @@ pub(crate) fn import_model(
     Ok(graph)
 }
 
-/// Every node's op must have a registry entry; all misses are reported together.
+/// The most subgraph nodes one import may build while unrolling control flow (every
+/// If branch, Loop iteration and Scan step imports its subgraph's nodes again, plus
+/// one for the import itself): a long or unbounded loop is refused with this limit
+/// named instead of exhausting memory.
+pub(crate) const MAX_UNROLLED_NODES: u64 = 100_000;
+
+/// What importing a subgraph needs from the whole model.
+#[derive(Debug)]
+pub(crate) struct ImportState<'m> {
+    opsets: &'m Opsets,
+    file: &'m str,
+    /// Every name some node of any graph reads, and every graph's outputs: outputs a
+    /// builder does not produce (Dropout's mask, ...) are an error only if in here.
+    used: HashSet<&'m str>,
+    /// Subgraph nodes still allowed (counts down from [`MAX_UNROLLED_NODES`]).
+    budget: Cell<u64>,
+}
+
+/// The values a graph being imported can read: its own, then those of the enclosing
+/// graphs (an ONNX subgraph may read any value of an outer scope by name).
+#[derive(Debug)]
+pub(crate) struct Scope<'s> {
+    local: HashMap<&'s str, ValueId>,
+    parent: Option<&'s Scope<'s>>,
+}
+
+impl Scope<'_> {
+    fn get(&self, name: &str) -> Option<ValueId> {
+        match self.local.get(name) {
+            Some(&v) => Some(v),
+            None => self.parent.and_then(|p| p.get(name)),
+        }
+    }
+}
+
+/// `name` inside the subgraph named by `prefix` (empty at the top level).
+fn prefixed(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() || name.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// Builds `nodes` in model order, reading and defining values in `scope`. IR node and
+/// value names get `prefix`, so every unrolled copy of a subgraph is distinct.
+fn build_nodes<'g>(
+    graph: &mut Graph,
+    reader: &mut TensorReader,
+    state: &ImportState<'_>,
+    scope: &mut Scope<'g>,
+    nodes: &'g [NodeProto],
+    prefix: &str,
+) -> Result<()> {
+    let file = state.file;
+    for (index, node) in nodes.iter().enumerate() {
+        let name = prefixed(prefix, &node_name(&node.op_type, &node.name, index));
+        let node_err = |source: IrError| OnnxError::Node {
+            file: file.into(),
+            node: name.clone(),
+            op: node.op_type.clone(),
+            source: Box::new(source),
+        };
+        let opset = state.opsets.version(&node.domain);
+        let Some(spec) = ops::lookup(&node.op_type, &node.domain, opset) else {
+            return Err(node_err(IrError::Internal(
+                "no registry entry after the support check".into(),
+            )));
+        };
+        let mut inputs = Vec::with_capacity(node.input.len());
+        for i in &node.input {
+            if i.is_empty() {
+                inputs.push(None);
+                continue;
+            }
+            match scope.get(i) {
+                Some(v) => inputs.push(Some(v)),
+                None => {
+                    return Err(OnnxError::UndefinedValue {
+                        file: file.into(),
+                        node: name,
+                        op: node.op_type.clone(),
+                        value: i.clone(),
+                    })
+                }
+            }
+        }
+        let out_names: Vec<String> = node.output.iter().map(|o| prefixed(prefix, o)).collect();
+        let attrs = Attrs::new(&node.attribute, &name, &node.op_type);
+        let mut ctx = NodeCtx::new(
+            graph,
+            attrs,
+            opset,
+            &name,
+            &node.op_type,
+            inputs,
+            &out_names,
+            reader,
+        )
+        .in_scope(state, &*scope);
+        let outs = (spec.build)(&mut ctx).map_err(node_err)?;
+        for (j, out) in node.output.iter().enumerate() {
+            if out.is_empty() {
+                continue;
+            }
+            match outs.get(j) {
+                Some(&v) => {
+                    scope.local.insert(out, v);
+                }
+                None if state.used.contains(out.as_str()) => {
+                    return Err(node_err(IrError::Shape {
+                        node: name.clone(),
+                        op: node.op_type.clone(),
+                        message: format!(
+                            "output {j} (\"{out}\") is not supported (only the first {} \
+                             output{} of {} can be used), but the model uses it",
+                            outs.len(),
+                            if outs.len() == 1 { "" } else { "s" },
+                            node.op_type
+                        ),
+                    }))
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Imports one copy of subgraph `g` (an If branch, a Loop or Scan body) into `graph`
+/// for the node `at` = (name, op): its inputs are bound to `bind` in order, names it
+/// does not define are read from `outer`, and the values of its outputs are returned.
+/// IR names get `prefix`. Errors name the innermost failing node.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn import_subgraph(
+    graph: &mut Graph,
+    reader: &mut TensorReader,
+    state: &ImportState<'_>,
+    outer: &Scope<'_>,
+    g: &GraphProto,
+    prefix: &str,
+    bind: &[ValueId],
+    (node, op): (&str, &str),
+) -> std::result::Result<Vec<ValueId>, IrError> {
+    let error = |message: String| IrError::Shape {
+        node: node.to_string(),
+        op: op.to_string(),
+        message,
+    };
+    let cost = u64::try_from(g.node.len()).map_or(u64::MAX, |n| n.saturating_add(1));
+    let left = state.budget.get();
+    if cost > left {
+        return Err(error(format!(
+            "unrolling control flow would import more than {MAX_UNROLLED_NODES} subgraph \
+             nodes (the limit); the loop is too long to unroll at compile time"
+        )));
+    }
+    state.budget.set(left - cost);
+    if g.input.len() != bind.len() {
+        return Err(error(format!(
+            "the subgraph \"{}\" declares {} input{}, but {} takes {}",
+            g.name,
+            g.input.len(),
+            if g.input.len() == 1 { "" } else { "s" },
+            op,
+            bind.len()
+        )));
+    }
+    let mut scope = Scope {
+        local: HashMap::new(),
+        parent: Some(outer),
+    };
+    for t in &g.initializer {
+        let tensor = reader.tensor(t).map_err(|e| {
+            error(format!(
+                "subgraph initializer \"{}\": {}",
+                t.name,
+                e.message()
+            ))
+        })?;
+        let v = graph.add_const(prefixed(prefix, &t.name), tensor);
+        scope.local.insert(&t.name, v);
+    }
+    for (vi, &v) in g.input.iter().zip(bind) {
+        let declared = decl_type(vi).ok().and_then(|d| dtype_of(d.elem));
+        let actual = graph.value(v).ty.dtype;
+        if declared.is_some_and(|d| d != actual) {
+            return Err(error(format!(
+                "subgraph input \"{}\" is declared {}, but is bound to a {actual} value",
+                vi.name,
+                declared.map_or(String::new(), |d| d.to_string())
+            )));
+        }
+        scope.local.insert(&vi.name, v);
+    }
+    build_nodes(graph, reader, state, &mut scope, &g.node, prefix).map_err(|e| match e {
+        OnnxError::Node { source, .. } => *source,
+        OnnxError::UndefinedValue {
+            node, op, value, ..
+        } => IrError::Shape {
+            node,
+            op,
+            message: format!(
+                "reads \"{value}\", which is not defined by an earlier node, an input or \
+                 an initializer of this subgraph or an enclosing graph"
+            ),
+        },
+        other => error(other.to_string()),
+    })?;
+    g.output
+        .iter()
+        .map(|o| {
+            scope.get(&o.name).ok_or_else(|| {
+                error(format!(
+                    "subgraph output \"{}\" is not produced by any node, input or initializer",
+                    o.name
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Adds every name read by a node of `g` or of its subgraphs, and every graph output.
+fn collect_used<'m>(g: &'m GraphProto, used: &mut HashSet<&'m str>) {
+    for n in &g.node {
+        used.extend(n.input.iter().map(String::as_str));
+        for a in &n.attribute {
+            for sub in a.g.iter().chain(&a.graphs) {
+                collect_used(sub, used);
+            }
+        }
+    }
+    used.extend(g.output.iter().map(|o| o.name.as_str()));
+}
+
+/// Every node's op, in the graph and in its subgraphs (If branches, Loop and Scan
+/// bodies), must have a registry entry; all misses are reported together.
 fn check_supported(g: &GraphProto, opsets: &Opsets, file: &str) -> Result<()> {
     let mut missing: Vec<UnsupportedOp> = Vec::new();
+    collect_unsupported(g, opsets, "", &mut missing);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(OnnxError::UnsupportedOps {
+            file: file.into(),
+            ops: missing,
+        })
+    }
+}
+
+/// Adds the unsupported nodes of `g` and its subgraphs to `missing`; subgraph nodes are
+/// named `<node>/<attribute>/<name>`. The nesting depth is bounded by the protobuf
+/// decoder's recursion limit.
+fn collect_unsupported(
+    g: &GraphProto,
+    opsets: &Opsets,
+    prefix: &str,
+    missing: &mut Vec<UnsupportedOp>,
+) {
     for (index, node) in g.node.iter().enumerate() {
+        let name = prefixed(prefix, &node_name(&node.op_type, &node.name, index));
+        for a in &node.attribute {
+            for sub in a.g.iter().chain(&a.graphs) {
+                collect_unsupported(sub, opsets, &format!("{name}/{}", a.name), missing);
+            }
+        }
         let opset = opsets.version(&node.domain);
         if ops::lookup(&node.op_type, &node.domain, opset).is_some() {
             continue;
         }
-        let name = node_name(&node.op_type, &node.name, index);
         let domain = ops::normalize_domain(&node.domain);
         match missing
             .iter_mut()
@@ -238,14 +440,6 @@ fn check_supported(g: &GraphProto, opsets: &Opsets, file: &str) -> Result<()> {
                 nodes: vec![name],
             }),
         }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(OnnxError::UnsupportedOps {
-            file: file.into(),
-            ops: missing,
-        })
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod cast;
 pub(crate) mod constant;
+pub(crate) mod control;
 pub(crate) mod conv_pool;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;
@@ -71,7 +72,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 19] = [
+const FAMILIES: [&[OpSpec]; 20] = [
     cast::SPECS,
     elementwise::SPECS,
     conv_pool::SPECS,
@@ -91,6 +92,7 @@ const FAMILIES: [&[OpSpec]; 19] = [
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,
+    control::SPECS,
 ];
 
 /// Every registered spec.
