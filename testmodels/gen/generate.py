@@ -1357,8 +1357,8 @@ Inputs that a compiler must reject with a clear error (not a panic).
 | --- | --- | --- |
 | `truncated.onnx` | the first half of `models/lenet/model.onnx`'s bytes | protobuf decode error (truncated message) |
 | `garbage.onnx` | 512 random bytes (numpy seed 4242) | protobuf decode error |
-| `unsupported_op.onnx` | a valid, checker-passing opset-13 model: input `x` [3,3] -> `Det` (node name `my_det`) -> output `y` [] | "unsupported operator": the message should name the op type in `unsupported_op_expected.txt` (`Det`) and ideally the node name `my_det` |
-| `unsupported_op_expected.txt` | the op type name, `Det`, on one line | |
+| `unsupported_op.onnx` | a valid, checker-passing opset-13 model: input `x` [3,3] -> `RandomUniformLike` (node name `my_random`; random, so never compiled) -> output `y` [3,3] | "unsupported operator": the message should name the op type in `unsupported_op_expected.txt` (`RandomUniformLike`) and ideally the node name `my_random` |
+| `unsupported_op_expected.txt` | the op type name, `RandomUniformLike`, on one line | |
 
 Regenerate with `python testmodels/gen/generate.py` (lenet must be generated in the same run
 or already present).
@@ -1372,16 +1372,16 @@ def gen_errors():
     rng = np.random.default_rng(4242)
     (ERRORS / "garbage.onnx").write_bytes(rng.integers(0, 256, 512, dtype=np.uint8).tobytes())
     x = helper.make_tensor_value_info("x", F, [3, 3])
-    y = helper.make_tensor_value_info("y", F, [])
-    graph = helper.make_graph([helper.make_node("Det", ["x"], ["y"], name="my_det")],
+    y = helper.make_tensor_value_info("y", F, [3, 3])
+    graph = helper.make_graph([helper.make_node("RandomUniformLike", ["x"], ["y"], name="my_random")],
                               "unsupported_op", [x], [y])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                           producer_name="neoc-testmodels")
     onnx.checker.check_model(m, full_check=True)
     (ERRORS / "unsupported_op.onnx").write_bytes(m.SerializeToString(deterministic=True))
-    (ERRORS / "unsupported_op_expected.txt").write_text("Det\n")
+    (ERRORS / "unsupported_op_expected.txt").write_text("RandomUniformLike\n")
     (ERRORS / "README.md").write_text(ERRORS_README)
-    print("== errors: truncated.onnx, garbage.onnx, unsupported_op.onnx (Det, node my_det)")
+    print("== errors: truncated.onnx, garbage.onnx, unsupported_op.onnx (RandomUniformLike, node my_random)")
 
 
 # --------------------------------------------------------------------------

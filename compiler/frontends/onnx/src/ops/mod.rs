@@ -143,7 +143,7 @@ mod tests {
         assert!(lookup("Softmax", "", 11).is_some());
         assert!(lookup("Softmax", "ai.onnx", 13).is_some());
         assert!(lookup("HardSwish", "", 13).is_none());
-        assert!(lookup("Det", "", 13).is_none());
+        assert!(lookup("RandomUniformLike", "", 13).is_none());
         assert!(lookup("Relu", "com.microsoft", 1).is_none());
     }
 }
