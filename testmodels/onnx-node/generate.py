@@ -15,9 +15,10 @@ are copied byte for byte. Newer onnx releases (1.22+) build the cases in memory;
 `data_sets`, which are serialised here with numpy's RNG seeded so the bytes are
 reproducible. Either way the output replaces the `node/` folder wholesale.
 
-`--sets light,simple,...` additionally copies other sets the wheel ships as files
-(`simple`, `pytorch-converted`, `pytorch-operator`) into sibling folders (not committed).
-`light` is different: the wheel ships nine real architectures (alexnet, densenet121,
+The other sets the wheel ships as files — `simple` (23 small models),
+`pytorch-converted` (82 torch.nn modules exported by torch) and `pytorch-operator` (35
+single torch operators) — are copied byte for byte into sibling folders and committed
+(about 12 MB together). `light` is different: the wheel ships nine real architectures (alexnet, densenet121,
 inception v1/v2, resnet50, shufflenet, squeezenet, vgg19, zfnet512) whose weights are
 `ConstantOfShape` nodes, as flat `light_<name>.onnx` + `light_<name>_output_0.pb` files
 and no inputs. They are written here in the classic layout, `light/<name>/`, with the
@@ -39,6 +40,8 @@ from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PINNED_ONNX = "1.17.0"
+# File-backed sets copied as they are (see the module docs).
+EXTRA_SETS = ("simple", "pytorch-converted", "pytorch-operator")
 
 
 def wheel_data_dir() -> str:
@@ -144,11 +147,6 @@ def materialise_in_memory(dest: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=HERE, help="folder that receives node/ (default: here)")
-    ap.add_argument(
-        "--sets",
-        default="",
-        help="comma-separated extra file-backed sets to copy (light,simple,pytorch-converted,pytorch-operator)",
-    )
     args = ap.parse_args()
     if onnx.__version__ != PINNED_ONNX:
         print(
@@ -166,9 +164,7 @@ def main() -> int:
     print(f"node: {n} cases {how} into {dest}")
     m = materialise_light(os.path.join(args.out, "light"))
     print(f"light: {m} models written into {os.path.join(args.out, 'light')}")
-    for kind in filter(None, args.sets.split(",")):
-        if kind == "light":
-            continue
+    for kind in EXTRA_SETS:
         m = copy_set(kind, os.path.join(args.out, kind))
         if m < 0:
             print(f"{kind}: not shipped by onnx {onnx.__version__}", file=sys.stderr)

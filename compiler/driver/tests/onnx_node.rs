@@ -712,13 +712,55 @@ fn write_doc(
          The wheel's `light` set — nine real architectures (alexnet, densenet121, inception\n\
          v1/v2, resnet50, shufflenet, squeezenet, vgg19, zfnet512) with onnx's expected\n\
          outputs — is committed under `testmodels/onnx-node/light/` and checked by\n\
-         `onnx_light_models` in the same test file: all nine must pass.\n\n",
+         `onnx_light_models` in the same test file: all nine must pass. The other sets the\n\
+         wheel ships as files — `simple`, `pytorch-converted` (torch.nn modules exported by\n\
+         torch) and `pytorch-operator` — are committed beside `node/` and run by\n\
+         `onnx_node_tests` with the node cases.\n\n",
     );
     let _ = writeln!(s, "Host target of this run: `{target}`. {summary}.\n");
-    s.push_str("| operator | pass | of |\n|---|---:|---:|\n");
+    let (ort_version, ort) = onnxruntime_results();
+    let _ = writeln!(
+        s,
+        "The same files through {ort_version} (`testmodels/onnx-node/onnxruntime_baseline.py`, \
+         same comparison, its statuses in `onnxruntime.tsv`), next to neoc:\n"
+    );
+    s.push_str("| set | cases | neoc passes | onnxruntime passes |\n|---|---:|---:|---:|\n");
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    for set in std::iter::once("node").chain(EXTRA_SETS) {
+        let rs: Vec<_> = results.iter().filter(|r| set_of(&r.0) == set).collect();
+        let ours = rs.iter().filter(|r| r.1.status == Status::Pass).count();
+        let theirs = rs
+            .iter()
+            .filter(|r| ort.get(&r.0).is_some_and(|v| v == "pass"))
+            .count();
+        let _ = writeln!(
+            s,
+            "| {set} | {} | {ours} ({:.1}%) | {theirs} ({:.1}%) |",
+            rs.len(),
+            pct(ours, rs.len()),
+            pct(theirs, rs.len())
+        );
+    }
+    let light_ort = ort
+        .iter()
+        .filter(|(k, v)| k.starts_with("light/") && *v == "pass")
+        .count();
+    let _ = writeln!(
+        s,
+        "| light | 9 | 9 (`onnx_light_models`) | {light_ort} ({:.1}%) |\n",
+        pct(light_ort, 9)
+    );
+    s.push_str(
+        "Cases of the other sets are named `<set>/<case>` below and in the manifest.\n\n\
+         | operator | pass | of | onnxruntime passes |\n|---|---:|---:|---:|\n",
+    );
     for (op, rs) in &by_op {
         let pass = rs.iter().filter(|r| r.1.status == Status::Pass).count();
-        let _ = writeln!(s, "| {op} | {pass} | {} |", rs.len());
+        let theirs = rs
+            .iter()
+            .filter(|r| ort.get(&r.0).is_some_and(|v| v == "pass"))
+            .count();
+        let _ = writeln!(s, "| {op} | {pass} | {} | {theirs} |", rs.len());
     }
     let mut blocked: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, o) in results {
@@ -760,6 +802,70 @@ fn write_doc(
     std::fs::write(root().join("docs/onnx-conformance.md"), s).unwrap();
 }
 
+/// The file-backed sets besides `node/` that run in the same test; their cases are
+/// named `<set>/<case>` in the manifest and the report.
+const EXTRA_SETS: [&str; 3] = ["simple", "pytorch-converted", "pytorch-operator"];
+
+/// The cases (folders with a model.onnx) of one set, named `<prefix><folder>`, sorted.
+fn set_cases(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.onnx").exists())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (format!("{prefix}{name}"), p)
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// The set a case name belongs to (`node` for unprefixed names).
+fn set_of(name: &str) -> &str {
+    name.split_once('/').map_or("node", |(set, _)| set)
+}
+
+/// onnxruntime's status per case (`onnxruntime.tsv`, written by
+/// `onnxruntime_baseline.py`), keyed like the manifest; empty when the file is absent.
+fn onnxruntime_results() -> (String, HashMap<String, String>) {
+    let text = std::fs::read_to_string(suite_dir().join("onnxruntime.tsv")).unwrap_or_default();
+    let mut header = String::new();
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("# ") {
+            header = h.split(';').next().unwrap_or("").to_string();
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if let [set, case, status] = f[..] {
+            let key = if set == "node" {
+                case.to_string()
+            } else {
+                format!("{set}/{case}")
+            };
+            out.insert(key, status.to_string());
+        }
+    }
+    (header, out)
+}
+
+/// `passed, failed, unsupported, errors` of `statuses`.
+fn count_line<'a>(statuses: impl Iterator<Item = &'a str>) -> String {
+    let mut c: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in statuses {
+        *c.entry(s).or_default() += 1;
+    }
+    let n = |k: &str| c.get(k).copied().unwrap_or(0);
+    format!(
+        "{} passed, {} failed, {} unsupported, {} errors",
+        n("pass"),
+        n("fail"),
+        n("unsupported"),
+        n("error")
+    )
+}
+
 #[test]
 fn onnx_node_tests() {
     let node_dir = suite_dir().join("node");
@@ -770,13 +876,10 @@ fn onnx_node_tests() {
         .as_deref()
         .unwrap_or(neoc_target_spec::host_target_name());
 
-    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(&node_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", node_dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("model.onnx").exists())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-        .collect();
-    cases.sort();
+    let mut cases = set_cases(&node_dir, "");
+    for set in EXTRA_SETS {
+        cases.extend(set_cases(&suite_dir().join(set), &format!("{set}/")));
+    }
     if filter.is_none() {
         let stale: Vec<&String> = manifest
             .keys()
@@ -847,22 +950,27 @@ fn onnx_node_tests() {
         }
     }
     let n = |s| counts.get(&s).copied().unwrap_or(0);
-    let mut summary = format!(
-        "onnx node tests: {} passed, {} failed, {} unsupported, {} errors",
-        n(Status::Pass),
-        n(Status::Fail),
-        n(Status::Unsupported),
-        n(Status::Error)
-    );
+    let node_statuses = results
+        .iter()
+        .filter(|r| set_of(&r.0) == "node")
+        .map(|r| r.1.status.word());
+    let mut summary = format!("onnx node tests: {}", count_line(node_statuses));
     if n(Status::Skipped) > 0 {
         let _ = write!(summary, ", {} skipped", n(Status::Skipped));
     }
     println!(
-        "{summary} ({} cases, {} in the manifest, {:.1} s on {threads} threads)",
+        "{summary} ({} cases in all sets, {} in the manifest, {:.1} s on {threads} threads)",
         results.len(),
         manifest.len(),
         t0.elapsed().as_secs_f64()
     );
+    for set in EXTRA_SETS {
+        let statuses = results
+            .iter()
+            .filter(|r| set_of(&r.0) == set)
+            .map(|r| r.1.status.word());
+        println!("{set}: {}", count_line(statuses));
+    }
     let slow: Vec<String> = results
         .iter()
         .filter(|r| r.1.time > Duration::from_secs(2))
