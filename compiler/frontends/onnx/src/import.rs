@@ -82,10 +82,13 @@ pub(crate) fn import_model(
     if opsets.default == 0 {
         // Without a default-domain opset only other domains' ops can be meant: name
         // them (with their domains) if there are any, as any unsupported op is named.
+        // A graph whose nodes are all supported ops of other domains (ai.onnx.ml,
+        // ai.onnx.preview.training) imports without one.
         check_supported(g, &opsets, file)?;
-        return Err(OnnxError::MissingOpset { file: file.into() });
-    }
-    if !(MIN_OPSET..=MAX_OPSET).contains(&opsets.default) {
+        if g.node.is_empty() {
+            return Err(OnnxError::MissingOpset { file: file.into() });
+        }
+    } else if !(MIN_OPSET..=MAX_OPSET).contains(&opsets.default) {
         return Err(OnnxError::UnsupportedOpset {
             file: file.into(),
             version: opsets.default,

@@ -299,8 +299,8 @@ fn refused_attribute_values_say_why() {
             15,
             nchw,
             bn_inits(),
-            bn(attr_i("training_mode", 1)),
-            "training_mode=1",
+            bn(attr_i("training_mode", 2)),
+            "attribute \"training_mode\" must be 0 or 1, got 2",
         ),
         (
             13,
@@ -329,7 +329,7 @@ fn refused_attribute_values_say_why() {
 }
 
 #[test]
-fn maxpool_indices_are_refused_only_when_used() {
+fn maxpool_indices_are_built_when_declared() {
     let mp = |outs: &[&str]| {
         with(
             node("MaxPool", "mp", &["x"], outs),
@@ -341,17 +341,24 @@ fn maxpool_indices_are_refused_only_when_used() {
         &[("x", &["1", "1", "4", "4"])],
         vec![],
         vec![mp(&["y", "idx"])],
-        &["y"],
+        &["y", "idx"],
     )
     .unwrap();
     assert_eq!(out_shape(&g, 0), "f32[1,1,3,3]");
+    assert_eq!(out_shape(&g, 1), "i64[1,1,3,3]");
     let e = run(
         12,
         &[("x", &["1", "1", "4", "4"])],
         vec![],
-        vec![mp(&["y", "idx"])],
+        vec![with(
+            node("MaxPool", "mp", &["x"], &["y", "idx"]),
+            vec![
+                attr_ints("kernel_shape", &[2, 2]),
+                attr_i("storage_order", 2),
+            ],
+        )],
         &["y", "idx"],
     )
     .unwrap_err();
-    assert!(e.to_string().contains("output 1 (\"idx\")"), "{e}");
+    assert!(e.to_string().contains("storage_order"), "{e}");
 }

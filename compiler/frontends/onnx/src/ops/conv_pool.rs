@@ -7,8 +7,11 @@
 //! `kernel_shape` defaults to the weight's spatial dims. Pooling: `ceil_mode` exists
 //! from opset 10, MaxPool `dilations` from 10 and AveragePool `dilations` from 19, and
 //! AveragePool `count_include_pad` from 7; absent, they default to off / 1.
-//! MaxPool's `storage_order` only affects the Indices output, which is not supported
-//! (the model is refused if it uses it).
+//! MaxPool of int8/uint8 (12+) pools a float32 copy and casts back: every such value is
+//! exact in float32 and a maximum picks one of them, so the result is exact. MaxPool's
+//! Indices output (the flat index of each window's first maximum, in `storage_order`)
+//! is an ArgMax over the windows gathered with constant offset tables
+//! ([`max_pool_indices`]); a node that does not declare it gets the plain IR Pool.
 //!
 //! ConvTranspose resolves `auto_pad` and `output_shape` into (possibly negative) pads
 //! the way onnx's reference does: explicit `pads` (or none, or VALID) are kept and an
@@ -19,8 +22,10 @@
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
-use neoc_ir::ops::{BinaryOp, Conv, ConvTranspose, GlobalPool, Pool, PoolKind, UnaryOp};
-use neoc_ir::{IrError, Op, ValueId};
+use neoc_ir::ops::{
+    ArgReduce, BinaryOp, Cast, Conv, ConvTranspose, Gather, GlobalPool, Pool, PoolKind, UnaryOp,
+};
+use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
 pub(crate) const SPECS: &[OpSpec] = &[
     spec(
@@ -49,7 +54,7 @@ pub(crate) const SPECS: &[OpSpec] = &[
         7,
         22,
         max_pool,
-        "Indices output unsupported; storage_order ignored",
+        "Indices output by ArgMax over gathered windows (storage_order); int8/uint8 through float32",
     ),
     spec("AveragePool", 7, 22, average_pool, "count_include_pad"),
     spec(
@@ -307,16 +312,183 @@ fn pool(c: &mut NodeCtx<'_>, kind: PoolKind) -> Built {
         .ok_or_else(|| c.attr_error("attribute \"kernel_shape\" is required"))?;
     let win = window(c, &xd, kernel)?;
     let ceil_mode = c.attrs.flag("ceil_mode", false)?;
-    let op = Op::Pool(Pool {
+    let pool = Pool {
         kind,
         kernel: win.kernel,
         strides: win.strides,
         pads: win.pads,
         dilations: win.dilations,
         ceil_mode,
-    });
-    // Output 1 (MaxPool's Indices) is not produced; the importer refuses its use.
-    c.emit1(op, vec![Some(x)])
+    };
+    let dtype = c.ty(x).dtype;
+    let small_int = kind == PoolKind::Max && matches!(dtype, DType::I8 | DType::U8);
+    if kind != PoolKind::Max || c.output_count() < 2 {
+        let op = Op::Pool(pool);
+        if small_int {
+            let f = c.inner("as_f32", Op::Cast(Cast { to: DType::F32 }), vec![Some(x)])?;
+            let p = c.inner("pool_f32", op, vec![Some(f)])?;
+            return c.emit1(Op::Cast(Cast { to: dtype }), vec![Some(p)]);
+        }
+        return c.emit1(op, vec![Some(x)]);
+    }
+    // MaxPool with its Indices output.
+    let xf = if small_int {
+        c.inner("as_f32", Op::Cast(Cast { to: DType::F32 }), vec![Some(x)])?
+    } else {
+        x
+    };
+    let y = if small_int {
+        let p = c.inner("pool_f32", Op::Pool(pool.clone()), vec![Some(xf)])?;
+        c.emit_output(0, Op::Cast(Cast { to: dtype }), vec![Some(p)])?
+    } else {
+        c.emit_output(0, Op::Pool(pool.clone()), vec![Some(x)])?
+    };
+    let indices = max_pool_indices(c, xf, &pool, y)?;
+    Ok(vec![y, indices])
+}
+
+/// MaxPool's Indices output (`int64`, like Y): for each window, the flat index into `x`
+/// (`[N, C, spatial...]`, the spatial part row-major, or column-major with
+/// `storage_order = 1`) of its first maximum, as the reference computes it.
+///
+/// The windows are gathered from `x` flattened to `[N, C, S]` with a constant
+/// `[taps, positions]` table of spatial offsets (taps outside the input masked to −∞),
+/// ArgMax over the taps picks the first maximum, and a second constant table maps
+/// (position, tap) to the index in the requested storage order, to which the `(n, c)`
+/// offset is added.
+fn max_pool_indices(
+    c: &mut NodeCtx<'_>,
+    x: ValueId,
+    p: &Pool,
+    y: ValueId,
+) -> Result<ValueId, IrError> {
+    let column_major = match c.attrs.int("storage_order", 0)? {
+        0 => false,
+        1 => true,
+        v => return Err(c.attr_error(format!("storage_order must be 0 or 1, got {v}"))),
+    };
+    let (xd, yd) = (c.dims(x)?, c.dims(y)?);
+    let k = p.kernel.len();
+    if xd.len() != k + 2 || yd.len() != k + 2 {
+        return Err(c.shape_error(format!("input {xd:?} does not match a {k}-d kernel")));
+    }
+    let (n, ch) = (xd[0], xd[1]);
+    let (spatial, out) = (&xd[2..], &yd[2..]);
+    let taps = c.built_elements(&p.kernel, 8)?;
+    let positions = c.built_elements(out, 8)?;
+    let cells = c.built_elements(&[taps, positions], 8)?;
+    let planes = c.built_elements(&[n, ch], 8)?;
+    let too_large = || c.shape_error(format!("input {xd:?} is too large for int64 indices"));
+    let s = spatial
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .filter(|&v| v.checked_mul(planes).is_some_and(|t| t <= i64::MAX as u64))
+        .ok_or_else(too_large)?;
+    // Row-major and column-major strides of the spatial dims.
+    let mut row = vec![1i128; k];
+    let mut col = vec![1i128; k];
+    for i in (0..k.saturating_sub(1)).rev() {
+        row[i] = row[i + 1] * i128::from(spatial[i + 1]);
+    }
+    for i in 1..k {
+        col[i] = col[i - 1] * i128::from(spatial[i - 1]);
+    }
+    // Mixed-radix digits of `v` over `dims` (row-major).
+    let digits = |mut v: u64, dims: &[u64]| -> Vec<u64> {
+        let mut d = vec![0; dims.len()];
+        for (slot, &size) in d.iter_mut().zip(dims).rev() {
+            *slot = v % size.max(1);
+            v /= size.max(1);
+        }
+        d
+    };
+    let mut offsets = vec![0i64; cells as usize];
+    let mut inside = vec![0.0f64; cells as usize];
+    let mut stored = vec![0i64; cells as usize];
+    for t in 0..taps {
+        let tap = digits(t, &p.kernel);
+        for q in 0..positions {
+            let pos = digits(q, out);
+            let (mut r, mut cm, mut ok) = (0i128, 0i128, true);
+            for i in 0..k {
+                let coord = i128::from(pos[i]) * i128::from(p.strides[i])
+                    + i128::from(tap[i]) * i128::from(p.dilations[i])
+                    - i128::from(p.pads[i]);
+                ok &= (0..i128::from(spatial[i])).contains(&coord);
+                r += coord * row[i];
+                cm += coord * col[i];
+            }
+            if ok {
+                let cell = (t * positions + q) as usize;
+                offsets[cell] = r as i64;
+                inside[cell] = 1.0;
+                stored[(q * taps + t) as usize] = if column_major { cm } else { r } as i64;
+            }
+        }
+    }
+    let dtype = c.ty(x).dtype;
+    let flat = c.inner(
+        "planes",
+        Op::Reshape(neoc_ir::ops::Reshape {
+            shape: vec![n, ch, s],
+        }),
+        vec![Some(x)],
+    )?;
+    let offsets = c.constant(
+        "window_offsets",
+        Tensor::from_i64(vec![taps, positions], &offsets),
+    );
+    let windows = c.inner(
+        "windows",
+        Op::Gather(Gather { axis: 2 }),
+        vec![Some(flat), Some(offsets)],
+    )?;
+    let inside = c.constant(
+        "window_inside",
+        Tensor::from_f64_as(DType::Bool, vec![taps, positions], &inside),
+    );
+    let low = c.constant(
+        "outside",
+        Tensor::from_f64_as(dtype, vec![], &[f64::NEG_INFINITY]),
+    );
+    let masked = c.inner(
+        "masked_windows",
+        Op::Where,
+        vec![Some(inside), Some(windows), Some(low)],
+    )?;
+    let arg = ArgReduce {
+        max: true,
+        axis: 2,
+        keepdims: false,
+        last: false,
+    };
+    let tap = c.inner("first_max", Op::ArgReduce(arg), vec![Some(masked)])?;
+    // Row `q` of the (position, tap) table starts at q·taps.
+    let starts: Vec<i64> = (0..positions).map(|q| (q * taps) as i64).collect();
+    let starts = c.constant("row_starts", Tensor::from_i64(vec![positions], &starts));
+    let cell = c.inner(
+        "cell",
+        Op::Binary(BinaryOp::Add),
+        vec![Some(tap), Some(starts)],
+    )?;
+    let stored = c.constant("stored_index", Tensor::from_i64(vec![cells], &stored));
+    let spatial_index = c.inner(
+        "spatial_index",
+        Op::Gather(Gather { axis: 0 }),
+        vec![Some(stored), Some(cell)],
+    )?;
+    let base: Vec<i64> = (0..planes).map(|i| (i * s) as i64).collect();
+    let base = c.constant("plane_base", Tensor::from_i64(vec![n, ch, 1], &base));
+    let index = c.inner(
+        "index",
+        Op::Binary(BinaryOp::Add),
+        vec![Some(spatial_index), Some(base)],
+    )?;
+    c.emit_output(
+        1,
+        Op::Reshape(neoc_ir::ops::Reshape { shape: yd }),
+        vec![Some(index)],
+    )
 }
 
 fn max_pool(c: &mut NodeCtx<'_>) -> Built {

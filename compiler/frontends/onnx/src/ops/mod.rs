@@ -15,6 +15,7 @@ pub(crate) mod elementwise;
 pub(crate) mod generate;
 pub(crate) mod linalg;
 pub(crate) mod loss;
+pub(crate) mod ml;
 pub(crate) mod movement;
 pub(crate) mod normalization;
 pub(crate) mod pad;
@@ -23,9 +24,12 @@ pub(crate) mod rearrange;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod resize;
+pub(crate) mod reverse_sequence;
 pub(crate) mod scatter;
 pub(crate) mod select;
 pub(crate) mod signal;
+pub(crate) mod training;
+pub(crate) mod window;
 
 use crate::context::{Built, NodeCtx};
 
@@ -72,7 +76,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 20] = [
+const FAMILIES: [&[OpSpec]; 24] = [
     cast::SPECS,
     elementwise::SPECS,
     conv_pool::SPECS,
@@ -93,6 +97,10 @@ const FAMILIES: [&[OpSpec]; 20] = [
     quantize::SPECS,
     generate::SPECS,
     control::SPECS,
+    training::SPECS,
+    window::SPECS,
+    ml::SPECS,
+    reverse_sequence::SPECS,
 ];
 
 /// Every registered spec.

@@ -1,11 +1,21 @@
-//! BatchNormalization (inference form), LayerNormalization, Softmax and LogSoftmax.
+//! BatchNormalization, LayerNormalization, MeanVarianceNormalization, Softmax and
+//! LogSoftmax.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx__BatchNormalization.html>,
 //! <https://onnx.ai/onnx/operators/onnx__Softmax.html>. Opset notes:
 //! - BatchNormalization 7–8 has `spatial` (default 1); `spatial = 0` (per-element
-//!   statistics) is refused. From 14, `training_mode = 1` is refused. Only output 0 (Y)
-//!   may be used; the running/saved statistics outputs exist only for training.
-//!   `momentum` only matters in training and is ignored.
+//!   statistics) is refused. In inference only output 0 (Y) may be used and `momentum`
+//!   is ignored; before 14 the statistics outputs exist only for training, which those
+//!   opsets cannot request.
+//! - BatchNormalization 14+ with `training_mode = 1` normalises with the batch
+//!   statistics: `mean` and the biased `var` over every axis but 1 (ReduceMean of `x` and
+//!   of the centred squares), fed to the IR's BatchNorm as its mean and variance; the
+//!   outputs `running_mean = mean_in·momentum + mean·(1 − momentum)` and likewise
+//!   `running_var` (momentum default 0.9) are the spec's.
+//! - MeanVarianceNormalization (9+, <https://onnx.ai/onnx/operators/onnx__MeanVarianceNormalization.html>)
+//!   is `(x − mean) / (√var + 1e-9)` over `axes` (default `[0, 2, 3]`). The function body
+//!   computes `var` as `E[x²] − E[x]²`; it is taken here as the mean of the centred
+//!   squares, the same value without the cancellation (never negative).
 //! - Softmax/LogSoftmax before 13 flatten the input to 2-D at `axis` (default 1) and
 //!   normalise each row; that is imported as Reshape → Softmax(axis 1) → Reshape, or
 //!   directly as a last-axis Softmax when `axis` is the last dim (the same thing).
@@ -22,7 +32,10 @@
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BatchNorm, BinaryOp, Expand, LayerNorm, Lrn, Reshape, Softmax};
+use neoc_ir::ops::{
+    BatchNorm, BinaryOp, Cast, Expand, LayerNorm, Lrn, Reduce, ReduceKind, Reshape, Softmax,
+    UnaryOp,
+};
 use neoc_ir::Op;
 use neoc_ir::{IrError, ValueId};
 
@@ -37,9 +50,23 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec(
         "BatchNormalization",
         9,
+        13,
+        batch_norm,
+        "inference; only output Y",
+    ),
+    spec(
+        "BatchNormalization",
+        14,
         22,
         batch_norm,
-        "training_mode=1 refused; only output Y",
+        "training_mode=1: batch statistics (ReduceMean) and running mean/var outputs",
+    ),
+    spec(
+        "MeanVarianceNormalization",
+        9,
+        22,
+        mean_variance_norm,
+        "desugared: (x - mean) / (sqrt(var) + 1e-9) with ReduceMean over axes",
     ),
     spec(
         "Softmax",
@@ -217,27 +244,9 @@ fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
         Op::LayerNorm(LayerNorm { axis, epsilon }),
         vec![Some(x), Some(scale), bias],
     )?;
-    let mean_of = |kind_axes: Vec<usize>| {
-        Op::Reduce(neoc_ir::ops::Reduce {
-            kind: neoc_ir::ops::ReduceKind::Mean,
-            axes: kind_axes,
-            keepdims: true,
-        })
-    };
     let axes: Vec<usize> = (axis..rank).collect();
     let dtype = c.ty(x).dtype;
-    let mean = c.inner("mean", mean_of(axes.clone()), vec![Some(x)])?;
-    let centered = c.inner(
-        "centered",
-        Op::Binary(BinaryOp::Sub),
-        vec![Some(x), Some(mean)],
-    )?;
-    let sq = c.inner(
-        "squared",
-        Op::Binary(BinaryOp::Mul),
-        vec![Some(centered), Some(centered)],
-    )?;
-    let var = c.inner("variance", mean_of(axes), vec![Some(sq)])?;
+    let (mean, _, var) = centered_and_variance(c, x, &axes)?;
     let eps = c.constant(
         "epsilon",
         neoc_ir::Tensor::from_f64_as(dtype, vec![], &[f64::from(epsilon)]),
@@ -247,11 +256,7 @@ fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
         Op::Binary(BinaryOp::Add),
         vec![Some(var), Some(eps)],
     )?;
-    let sd = c.inner(
-        "stddev",
-        Op::Unary(neoc_ir::ops::UnaryOp::Sqrt),
-        vec![Some(v)],
-    )?;
+    let sd = c.inner("stddev", Op::Unary(UnaryOp::Sqrt), vec![Some(v)])?;
     let stash = match c.attrs.int("stash_type", 1)? {
         1 => neoc_ir::DType::F32,
         11 => neoc_ir::DType::F64,
@@ -262,11 +267,11 @@ fn layer_norm(c: &mut NodeCtx<'_>) -> Built {
             c.emit_output(i, op, vec![Some(v)])
         } else {
             let t = c.inner(&format!("out{i}"), op, vec![Some(v)])?;
-            c.emit_output(i, Op::Cast(neoc_ir::ops::Cast { to: stash }), vec![Some(t)])
+            c.emit_output(i, Op::Cast(Cast { to: stash }), vec![Some(t)])
         }
     };
     let mean_out = out(c, 1, Op::Identity, mean)?;
-    let inv = out(c, 2, Op::Unary(neoc_ir::ops::UnaryOp::Reciprocal), sd)?;
+    let inv = out(c, 2, Op::Unary(UnaryOp::Reciprocal), sd)?;
     Ok(vec![y, mean_out, inv])
 }
 
@@ -276,17 +281,145 @@ fn batch_norm(c: &mut NodeCtx<'_>) -> Built {
             c.attr_error("spatial=0 (per-element statistics) is not supported; only spatial=1")
         );
     }
-    if c.attrs.flag("training_mode", false)? {
-        return Err(
-            c.attr_error("training_mode=1 is not supported; export the model in inference mode")
-        );
-    }
     let epsilon = c.attrs.float("epsilon", 1e-5)?;
+    if c.opset >= 14 && c.attrs.flag("training_mode", false)? {
+        return batch_norm_training(c, epsilon);
+    }
     let mut inputs = Vec::with_capacity(5);
     for i in 0..5 {
         inputs.push(Some(c.req(i)?));
     }
     c.emit1(Op::BatchNorm(BatchNorm { epsilon }), inputs)
+}
+
+/// Mean over `axes`, dims kept.
+fn mean_over(axes: &[usize]) -> Op {
+    Op::Reduce(Reduce {
+        kind: ReduceKind::Mean,
+        axes: axes.to_vec(),
+        keepdims: true,
+    })
+}
+
+/// `x − mean(x)` and `mean((x − mean(x))²)` over `axes`, dims kept.
+fn centered_and_variance(
+    c: &mut NodeCtx<'_>,
+    x: ValueId,
+    axes: &[usize],
+) -> Result<(ValueId, ValueId, ValueId), IrError> {
+    let mean = c.inner("mean", mean_over(axes), vec![Some(x)])?;
+    let centered = c.inner(
+        "centered",
+        Op::Binary(BinaryOp::Sub),
+        vec![Some(x), Some(mean)],
+    )?;
+    let sq = c.inner(
+        "squared",
+        Op::Binary(BinaryOp::Mul),
+        vec![Some(centered), Some(centered)],
+    )?;
+    let var = c.inner("variance", mean_over(axes), vec![Some(sq)])?;
+    Ok((mean, centered, var))
+}
+
+/// BatchNormalization with `training_mode = 1` (opset 14+): outputs Y, running_mean,
+/// running_var.
+fn batch_norm_training(c: &mut NodeCtx<'_>, epsilon: f32) -> Built {
+    let x = c.req(0)?;
+    let xd = c.dims(x)?;
+    if xd.len() < 2 {
+        return Err(c.shape_error(format!("needs [N, C, ...], got {xd:?}")));
+    }
+    let channels = xd[1];
+    let (scale, bias, mean_in, var_in) = (c.req(1)?, c.req(2)?, c.req(3)?, c.req(4)?);
+    let momentum = f64::from(c.attrs.float("momentum", 0.9)?);
+    let axes: Vec<usize> = (0..xd.len()).filter(|&a| a != 1).collect();
+    let (mean, _, var) = centered_and_variance(c, x, &axes)?;
+    let flat = |c: &mut NodeCtx<'_>, name: &str, v: ValueId| {
+        c.inner(
+            name,
+            Op::Reshape(Reshape {
+                shape: vec![channels],
+            }),
+            vec![Some(v)],
+        )
+    };
+    let mean = flat(c, "batch_mean", mean)?;
+    let var = flat(c, "batch_var", var)?;
+    let y = c.emit_output(
+        0,
+        Op::BatchNorm(BatchNorm { epsilon }),
+        vec![Some(x), Some(scale), Some(bias), Some(mean), Some(var)],
+    )?;
+    let mut outs = vec![y];
+    // running = input · momentum + batch · (1 − momentum), in the statistics' type.
+    for (i, (what, input, batch)) in [("mean", mean_in, mean), ("var", var_in, var)]
+        .into_iter()
+        .enumerate()
+    {
+        if c.output_count() <= i + 1 {
+            break;
+        }
+        let dtype = c.ty(input).dtype;
+        let k = |c: &mut NodeCtx<'_>, name: &str, v: f64| {
+            c.constant(name, neoc_ir::Tensor::from_f64_as(dtype, vec![], &[v]))
+        };
+        let m = k(c, &format!("momentum_{what}"), momentum);
+        let m1 = k(c, &format!("one_minus_momentum_{what}"), 1.0 - momentum);
+        let batch = if c.ty(batch).dtype == dtype {
+            batch
+        } else {
+            c.inner(
+                &format!("batch_{what}_cast"),
+                Op::Cast(Cast { to: dtype }),
+                vec![Some(batch)],
+            )?
+        };
+        let kept = c.inner(
+            &format!("kept_{what}"),
+            Op::Binary(BinaryOp::Mul),
+            vec![Some(input), Some(m)],
+        )?;
+        let new = c.inner(
+            &format!("new_{what}"),
+            Op::Binary(BinaryOp::Mul),
+            vec![Some(batch), Some(m1)],
+        )?;
+        outs.push(c.emit_output(
+            i + 1,
+            Op::Binary(BinaryOp::Add),
+            vec![Some(kept), Some(new)],
+        )?);
+    }
+    Ok(outs)
+}
+
+fn mean_variance_norm(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let rank = c.dims(x)?.len();
+    let dtype = c.ty(x).dtype;
+    if !dtype.is_float() {
+        return Err(c.shape_error(format!("needs a float input, got {dtype}")));
+    }
+    let axes = c.attrs.ints("axes")?.unwrap_or(&[0, 2, 3]).to_vec();
+    let mut axes = axes
+        .iter()
+        .map(|&a| c.axis(a, rank))
+        .collect::<Result<Vec<usize>, IrError>>()?;
+    axes.sort_unstable();
+    axes.dedup();
+    let (_, centered, var) = centered_and_variance(c, x, &axes)?;
+    let sd = c.inner("stddev", Op::Unary(UnaryOp::Sqrt), vec![Some(var)])?;
+    let eps = c.constant(
+        "epsilon",
+        neoc_ir::Tensor::from_f64_as(dtype, vec![], &[1e-9]),
+    );
+    let den = c.inner(
+        "stddev_eps",
+        Op::Binary(BinaryOp::Add),
+        vec![Some(sd), Some(eps)],
+    )?;
+    c.emit1(Op::Binary(BinaryOp::Div), vec![Some(centered), Some(den)])
 }
 
 fn softmax_at(c: &mut NodeCtx<'_>, log: bool, legacy: bool) -> Built {

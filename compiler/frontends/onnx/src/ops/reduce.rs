@@ -7,6 +7,8 @@
 //!   `noop_with_empty_axes` (default 0) says what absent or empty axes mean: every axis
 //!   (0), or no reduction at all (1, imported as Identity).
 //! - Negative axes count from the end; repeated axes count once. `keepdims` defaults to 1.
+//! - ReduceMax/ReduceMin of bool (opset 20 allows it) are `any`/`all`: the IR reduces
+//!   numbers only, so the input is cast to uint8, reduced, and cast back.
 //! - ReduceLogSumExp is desugared: `m + log(sum(exp(x - m)))` with `m = ReduceMax(x)`
 //!   (kept dims), so large inputs do not overflow.
 //! - CumSum (11+): the `axis` input must be a constant scalar; `exclusive`, `reverse`.
@@ -16,8 +18,8 @@
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{ArgReduce, BinaryOp, Reduce, ReduceKind, UnaryOp};
-use neoc_ir::{IrError, Op};
+use neoc_ir::ops::{ArgReduce, BinaryOp, Cast, Reduce, ReduceKind, UnaryOp};
+use neoc_ir::{DType, IrError, Op};
 
 const ATTR: &str = "axes attribute";
 const INPUT: &str = "axes input (constant), noop_with_empty_axes";
@@ -28,9 +30,21 @@ pub(crate) const SPECS: &[OpSpec] = &[
     spec("ReduceMean", 7, 17, mean, ATTR),
     spec("ReduceMean", 18, 22, mean, INPUT),
     spec("ReduceMax", 7, 17, max, "axes attribute; NaN-propagating"),
-    spec("ReduceMax", 18, 22, max, INPUT),
+    spec(
+        "ReduceMax",
+        18,
+        22,
+        max,
+        "axes input (constant); NaN-propagating; bool (any) through uint8",
+    ),
     spec("ReduceMin", 7, 17, min, "axes attribute; NaN-propagating"),
-    spec("ReduceMin", 18, 22, min, INPUT),
+    spec(
+        "ReduceMin",
+        18,
+        22,
+        min,
+        "axes input (constant); NaN-propagating; bool (all) through uint8",
+    ),
     spec("ReduceProd", 7, 17, prod, ATTR),
     spec("ReduceProd", 18, 22, prod, INPUT),
     spec("ReduceSumSquare", 7, 17, sum_square, ATTR),
@@ -146,17 +160,21 @@ fn resolve(
 
 fn reduce(c: &mut NodeCtx<'_>, kind: ReduceKind) -> Built {
     let x = c.req(0)?;
-    match resolve(c, Some(kind))? {
-        None => c.emit1(Op::Identity, vec![Some(x)]),
-        Some((axes, keepdims)) => c.emit1(
-            Op::Reduce(Reduce {
-                kind,
-                axes,
-                keepdims,
-            }),
-            vec![Some(x)],
-        ),
+    let Some((axes, keepdims)) = resolve(c, Some(kind))? else {
+        return c.emit1(Op::Identity, vec![Some(x)]);
+    };
+    let op = Op::Reduce(Reduce {
+        kind,
+        axes,
+        keepdims,
+    });
+    if c.ty(x).dtype == DType::Bool && matches!(kind, ReduceKind::Max | ReduceKind::Min) {
+        // any / all, as a reduction of 0/1 bytes.
+        let bytes = c.inner("as_u8", Op::Cast(Cast { to: DType::U8 }), vec![Some(x)])?;
+        let r = c.inner("reduce_u8", op, vec![Some(bytes)])?;
+        return c.emit1(Op::Cast(Cast { to: DType::Bool }), vec![Some(r)]);
     }
+    c.emit1(op, vec![Some(x)])
 }
 
 fn sum(c: &mut NodeCtx<'_>) -> Built {

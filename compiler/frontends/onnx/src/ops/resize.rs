@@ -10,6 +10,12 @@
 //!   scale, the min/max over the axes, and round the sizes half up).
 //! - Opset 19+ adds the `half_pixel_symmetric` coordinate mode.
 //! - Resolution follows the ONNX reference implementation (`_interpolate_nd`).
+//!
+//! Upsample (7–9, <https://onnx.ai/onnx/operators/onnx__Upsample.html>; deprecated by
+//! Resize) is the same IR Resize: output `floor(scale · input)` per axis (scales an
+//! attribute before 9, a constant input from 9), `asymmetric` coordinates, `nearest`
+//! rounding down (the reference repeats each element `scale` times) or `linear`, as
+//! onnxruntime runs it.
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
@@ -31,6 +37,13 @@ pub(crate) const SPECS: &[OpSpec] = &[
         22,
         resize,
         "as 11-17, plus axes, antialias, keep_aspect_ratio_policy",
+    ),
+    spec(
+        "Upsample",
+        7,
+        9,
+        upsample,
+        "Resize with asymmetric coordinates (nearest floor or linear); scales constant",
     ),
     spec(
         "GridSample",
@@ -80,6 +93,51 @@ fn const_floats(c: &NodeCtx<'_>, i: usize, what: &str) -> Result<Option<Vec<f64>
         Some(t) => Ok(Some(t.to_f64_vec())),
         None => Err(c.not_constant(format!("{what} (input {i})"))),
     }
+}
+
+/// The output dims `floor(scale · input)`.
+fn scaled_sizes(dims: &[u64], scales: &[f64]) -> Vec<u64> {
+    dims.iter()
+        .zip(scales)
+        .map(|(&n, &s)| (s * n as f64) as u64)
+        .collect()
+}
+
+fn upsample(c: &mut NodeCtx<'_>) -> Built {
+    let x = c.req(0)?;
+    let d = c.dims(x)?;
+    let mode = match c.attrs.string("mode", "nearest")?.as_str() {
+        "nearest" => ResizeMode::Nearest(NearestMode::Floor),
+        "linear" | "bilinear" => ResizeMode::Linear,
+        other => return Err(c.attr_error(format!("unknown mode `{other}`"))),
+    };
+    let scales: Vec<f64> = if c.opset < 9 {
+        c.attrs
+            .floats("scales")?
+            .ok_or_else(|| c.attr_error("attribute \"scales\" is required"))?
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    } else {
+        const_floats(c, 1, "scales")?
+            .ok_or_else(|| c.shape_error("input 1 (scales) is required"))?
+    };
+    if scales.len() != d.len() || scales.iter().any(|s| !(s.is_finite() && *s >= 1.0)) {
+        return Err(c.shape_error(format!(
+            "scales {scales:?} must be one value of at least 1 per dim of {d:?}"
+        )));
+    }
+    let r = Resize {
+        sizes: scaled_sizes(&d, &scales),
+        scales,
+        roi: Vec::new(),
+        mode,
+        coord: CoordMode::Asymmetric,
+        antialias: false,
+        exclude_outside: false,
+        extrapolation: 0.0,
+    };
+    c.emit1(Op::Resize(r), vec![Some(x)])
 }
 
 fn resize(c: &mut NodeCtx<'_>) -> Built {
@@ -178,12 +236,7 @@ fn resize(c: &mut NodeCtx<'_>) -> Built {
             for (&a, &v) in axes.iter().zip(&sc) {
                 scales[a] = v;
             }
-            let out = d
-                .iter()
-                .zip(&scales)
-                .map(|(&n, &s)| (s * n as f64) as u64)
-                .collect();
-            (out, scales)
+            (scaled_sizes(&d, &scales), scales)
         }
         (None, None) => return Err(c.shape_error("needs scales or sizes")),
     };
