@@ -362,3 +362,74 @@ fn maxpool_indices_are_built_when_declared() {
     .unwrap_err();
     assert!(e.to_string().contains("storage_order"), "{e}");
 }
+
+#[test]
+fn windows_and_mel_filters_are_import_time_constants() {
+    let window = |op: &str, size: i64, periodic: i64| {
+        let n = with(
+            node(op, "w", &["size"], &["y"]),
+            vec![attr_i("periodic", periodic)],
+        );
+        run(17, &[], vec![ints("size", &[size])], vec![n], &["y"]).unwrap()
+    };
+    let hann = out_f32(&window("HannWindow", 4, 1), 0);
+    let want = [0.0, 0.5, 1.0, 0.5];
+    assert!(
+        hann.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+        "{hann:?}"
+    );
+    // A one-sample symmetric window is its limit, not 0/0.
+    assert_eq!(out_f32(&window("BlackmanWindow", 1, 0), 0), [1.0]);
+    let e = run(
+        17,
+        &[],
+        vec![ints("size", &[0])],
+        vec![node("HammingWindow", "w", &["size"], &["y"])],
+        &["y"],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("size must be positive"), "{e}");
+
+    // Band edges past the Nyquist frequency fall outside the spectrum: an error.
+    let mel = |upper: f32| {
+        let inits = vec![
+            ints("bins", &[8]),
+            ints("dft", &[16]),
+            ints("rate", &[8192]),
+            floats("lo", &[], &[0.0]),
+            floats("hi", &[], &[upper]),
+        ];
+        let n = node(
+            "MelWeightMatrix",
+            "mel",
+            &["bins", "dft", "rate", "lo", "hi"],
+            &["y"],
+        );
+        run(17, &[], inits, vec![n], &["y"])
+    };
+    assert_eq!(out_shape(&mel(4096.0).unwrap(), 0), "f32[9,8]");
+    let e = mel(8192.0).unwrap_err();
+    assert!(e.to_string().contains("outside 0..9"), "{e}");
+}
+
+#[test]
+fn stft_frames_the_signal() {
+    let g = run(
+        17,
+        &[("x", &["1", "128", "1"])],
+        vec![ints("step", &[8]), ints("len", &[16])],
+        vec![node("STFT", "stft", &["x", "step", "", "len"], &["y"])],
+        &["y"],
+    )
+    .unwrap();
+    assert_eq!(out_shape(&g, 0), "f32[1,15,9,2]");
+    let e = run(
+        17,
+        &[("x", &["1", "8", "1"])],
+        vec![ints("step", &[8]), ints("len", &[16])],
+        vec![node("STFT", "stft", &["x", "step", "", "len"], &["y"])],
+        &["y"],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("frame_length 16 in 1..=8"), "{e}");
+}
