@@ -135,7 +135,10 @@ fn truncated_and_garbage_models_are_rejected() {
 fn unsupported_operator_is_named_with_its_node() {
     let p = testmodels().join("errors/unsupported_op.onnx");
     let o = neoc(&["compile", s(&p), "-o", "/dev/null"]);
-    assert_fails(&o, &["unsupported_op.onnx", "RandomUniformLike", "my_random"]);
+    assert_fails(
+        &o,
+        &["unsupported_op.onnx", "RandomUniformLike", "my_random"],
+    );
 }
 
 #[test]

@@ -99,6 +99,14 @@ impl<'a> NodeCtx<'a> {
         self.inputs.get(i).copied().flatten()
     }
 
+    /// Replaces input `i` (for adapters that normalise an older operator form before
+    /// the current builder runs, see `ops/legacy.rs`).
+    pub(crate) fn replace_input(&mut self, i: usize, v: ValueId) {
+        if let Some(slot) = self.inputs.get_mut(i) {
+            *slot = Some(v);
+        }
+    }
+
     /// All inputs as written (absent optional inputs are `None`).
     pub(crate) fn inputs(&self) -> &[Option<ValueId>] {
         &self.inputs

@@ -1,4 +1,5 @@
-//! Convolution (1-D and 2-D; 1-D runs as 2-D with height 1).
+//! Convolution (1-D and 2-D; 1-D runs as 2-D with height 1; other ranks:
+//! [`super::conv_nd`]).
 //!
 //! Algorithms, chosen per node:
 //! - **Winograd** F(2×2, 3×3) for 3×3 stride-1 convolutions with constant weights and
@@ -169,10 +170,7 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         &c.pads,
         &c.dilations,
     ) else {
-        return cx.err(format!(
-            "{}-d convolution is not supported yet (1-d and 2-d are)",
-            c.kernel.len()
-        ));
+        return super::conv_nd::conv_nd(cx, c, fused, (&xd, &wd, &yd));
     };
     let constant_weights = cx.input(1).is_some_and(|v| cx.const_f32(v).is_some());
     if yd.len() == 4 && constant_weights && super::winograd::applies(&g, c.group, xd[1], wd[0]) {

@@ -9,6 +9,7 @@
 mod arg_reduce;
 mod blocked;
 mod conv;
+mod conv_nd;
 mod conv_transpose;
 mod depthwise;
 mod elementwise;

@@ -79,7 +79,11 @@ fn det(c: &mut NodeCtx<'_>) -> Built {
     let mut index = Vec::with_capacity(perms.len() * n as usize);
     let mut signs = Vec::with_capacity(perms.len());
     for (p, sign) in &perms {
-        index.extend(p.iter().enumerate().map(|(i, &j)| (i as u64 * n + j as u64) as i64));
+        index.extend(
+            p.iter()
+                .enumerate()
+                .map(|(i, &j)| (i as u64 * n + j as u64) as i64),
+        );
         signs.push(*sign);
     }
     let mut flat = xd[..rank - 2].to_vec();

@@ -13,6 +13,7 @@ pub(crate) mod conv_pool;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;
 pub(crate) mod generate;
+pub(crate) mod legacy;
 pub(crate) mod linalg;
 pub(crate) mod loss;
 pub(crate) mod ml;
@@ -76,7 +77,8 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 24] = [
+const FAMILIES: [&[OpSpec]; 25] = [
+    legacy::SPECS,
     cast::SPECS,
     elementwise::SPECS,
     conv_pool::SPECS,
