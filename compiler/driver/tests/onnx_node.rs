@@ -154,6 +154,37 @@ fn dtype_of(code: i32) -> Result<DType, String> {
 fn decode_tensor(path: &Path) -> Result<Ref, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let t = TensorProto::decode(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
+    tensor_ref(&t, path)
+}
+
+/// onnx's `SequenceProto`, only the fields the references use.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SequenceProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(int32, tag = "2")]
+    elem_type: i32,
+    #[prost(message, repeated, tag = "3")]
+    tensor_values: Vec<TensorProto>,
+}
+
+/// The tensor elements of a `SequenceProto` file.
+fn decode_sequence(path: &Path) -> Result<Vec<TensorProto>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let s = SequenceProto::decode(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(s.tensor_values)
+}
+
+/// Whether a reference file holds a sequence of tensors (elem_type 1, TENSOR) rather
+/// than a tensor.
+fn is_sequence(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| SequenceProto::decode(&b[..]).ok())
+        .is_some_and(|s| s.elem_type == 1 && !s.tensor_values.is_empty())
+}
+
+fn tensor_ref(t: &TensorProto, path: &Path) -> Result<Ref, String> {
     let dtype = dtype_of(t.data_type)?;
     let shape: Vec<u64> = t.dims.iter().map(|&d| d as u64).collect();
     let n: u64 = shape.iter().product();
@@ -376,10 +407,12 @@ fn run_case(
     missing: &mut Vec<String>,
 ) -> Result<(), (Status, String)> {
     let model_path = dir.join("model.onnx");
-    let compile = |constant_inputs: Vec<(String, neoc_ir::Tensor)>| {
+    let compile = |constant_inputs: Vec<(String, neoc_ir::Tensor)>,
+                   input_shapes: Vec<(String, Vec<u64>)>| {
         let opts = CompileOptions {
             target: target.into(),
             constant_inputs,
+            input_shapes,
             ..CompileOptions::default()
         };
         compile_file(&model_path, &opts)
@@ -417,7 +450,7 @@ fn run_case(
         }
         Ok(inputs)
     };
-    match compile(Vec::new()) {
+    match compile(Vec::new(), Vec::new()) {
         Ok((artifact, _)) => {
             let model =
                 Model::from_bytes(artifact.to_bytes()).map_err(|e| err(format!("load: {e}")))?;
@@ -430,9 +463,16 @@ fn run_case(
         // Shape operands fed as graph inputs (Resize sizes, Tile repeats, ...): neoc
         // compiles static shapes, so each data set is compiled with its rank-0/1 inputs
         // bound as constants — what `neoc compile --constant-input` does for users.
-        Err(e) if is_not_constant(&e) => {
+        // Inputs with symbolic dims get the data set's shapes (`--input-shape`).
+        Err(e) if is_not_constant(&e) || is_unknown_dim(&e) => {
+            let bind_constants = is_not_constant(&e);
             for set in &sets {
                 let inputs = read_inputs(set)?;
+                let shapes: Vec<(String, Vec<u64>)> = in_names
+                    .iter()
+                    .zip(&inputs)
+                    .map(|(n, t)| (n.clone(), t.shape.clone()))
+                    .collect();
                 let bound: Vec<(String, neoc_ir::Tensor)> = in_names
                     .iter()
                     .zip(&inputs)
@@ -447,7 +487,15 @@ fn run_case(
                         Some((n.clone(), t.ok()?))
                     })
                     .collect();
-                let (artifact, _) = compile(bound).map_err(|e| refuse(e, missing))?;
+                let compiled = if bind_constants {
+                    compile(bound, shapes)
+                } else {
+                    match compile(Vec::new(), shapes.clone()) {
+                        Err(e) if is_not_constant(&e) => compile(bound, shapes),
+                        other => other,
+                    }
+                };
+                let (artifact, _) = compiled.map_err(|e| refuse(e, missing))?;
                 let model = Model::from_bytes(artifact.to_bytes())
                     .map_err(|e| err(format!("load: {e}")))?;
                 check_set(&model, set, (&in_names, &out_names), &inputs, (rtol, atol))?;
@@ -456,6 +504,11 @@ fn run_case(
         }
         Err(e) => Err(refuse(e, missing)),
     }
+}
+
+/// A compile error caused by a graph input dim the model leaves symbolic.
+fn is_unknown_dim(e: &DriverError) -> bool {
+    e.to_string().contains("has unknown dimension")
 }
 
 /// The dtype to feed reference `dtype` as: bfloat16 inputs' references are stored as
@@ -510,8 +563,22 @@ fn check_set(
                 out_names.len()
             )));
         }
+        let mut expected = Vec::with_capacity(wants.len());
         for (name, want_path) in out_names.iter().zip(&wants) {
-            let want = decode_tensor(want_path).map_err(err)?;
+            let has = |n: &str| model.outputs().iter().any(|s| s.name == n);
+            if !has(name) && (has(&format!("{name}[0]")) || is_sequence(want_path)) {
+                // A sequence output: one compiled output per element, `<name>[i]`.
+                for (k, t) in decode_sequence(want_path).map_err(err)?.iter().enumerate() {
+                    expected.push((
+                        format!("{name}[{k}]"),
+                        tensor_ref(t, want_path).map_err(err)?,
+                    ));
+                }
+            } else {
+                expected.push((name.clone(), decode_tensor(want_path).map_err(err)?));
+            }
+        }
+        for (name, want) in &expected {
             let Some(i) = model.outputs().iter().position(|s| &s.name == name) else {
                 return Err(err(format!(
                     "{set_name}: the compiled model has no output `{name}`"

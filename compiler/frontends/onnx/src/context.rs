@@ -18,6 +18,15 @@ pub(crate) const MAX_BUILT_BYTES: u64 = 1 << 30;
 /// The result of a builder: the values of the node's outputs.
 pub(crate) type Built = Result<Vec<ValueId>, IrError>;
 
+/// A sequence value (ONNX `seq(tensor)`) of statically known length: the IR values of
+/// its elements. Sequences exist only during import (see `ops/sequence.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sequence {
+    pub(crate) elems: Vec<ValueId>,
+    /// The element type (an empty sequence has one too).
+    pub(crate) dtype: neoc_ir::DType,
+}
+
 /// One ONNX node being imported.
 #[derive(Debug)]
 pub(crate) struct NodeCtx<'a> {
@@ -33,6 +42,10 @@ pub(crate) struct NodeCtx<'a> {
     reader: &'a mut TensorReader,
     /// The import and the scope the node is built in (for subgraphs of control flow).
     scope: Option<(&'a ImportState<'a>, &'a Scope<'a>)>,
+    /// Inputs that are sequences (their tensor input is `None`).
+    seq_inputs: Vec<Option<Sequence>>,
+    /// Outputs the builder produced as sequences, by output index.
+    pub(crate) seq_outputs: Vec<(usize, Sequence)>,
 }
 
 impl<'a> NodeCtx<'a> {
@@ -57,6 +70,8 @@ impl<'a> NodeCtx<'a> {
             outputs,
             reader,
             scope: None,
+            seq_inputs: Vec::new(),
+            seq_outputs: Vec::new(),
         }
     }
 
@@ -97,6 +112,29 @@ impl<'a> NodeCtx<'a> {
     /// Input `i`, `None` when absent (past the end or an empty name).
     pub(crate) fn input(&self, i: usize) -> Option<ValueId> {
         self.inputs.get(i).copied().flatten()
+    }
+
+    /// Gives the node its sequence inputs (by input index).
+    pub(crate) fn with_sequences(mut self, seqs: Vec<Option<Sequence>>) -> Self {
+        self.seq_inputs = seqs;
+        self
+    }
+
+    /// Input `i` as a sequence, `None` when it is absent or a tensor.
+    pub(crate) fn seq_input(&self, i: usize) -> Option<&Sequence> {
+        self.seq_inputs.get(i).and_then(Option::as_ref)
+    }
+
+    /// Input `i`, which must be a sequence.
+    pub(crate) fn req_seq(&self, i: usize) -> Result<Sequence, IrError> {
+        self.seq_input(i).cloned().ok_or_else(|| {
+            self.shape_error(format!("input {i} must be a sequence (of static length)"))
+        })
+    }
+
+    /// Records output `i` as the sequence `s`.
+    pub(crate) fn emit_sequence(&mut self, i: usize, s: Sequence) {
+        self.seq_outputs.push((i, s));
     }
 
     /// Replaces input `i` (for adapters that normalise an older operator form before

@@ -14,13 +14,13 @@
 //! 5. Graph outputs are looked up and checked against their declared types.
 
 use crate::attrs::Attrs;
-use crate::context::NodeCtx;
+use crate::context::{NodeCtx, Sequence};
 use crate::error::{OnnxError, Result, UnsupportedOp};
 use crate::ops::{self, MAX_OPSET, MIN_OPSET};
 use crate::proto::{GraphProto, ModelProto, NodeProto};
 use crate::reader::{decl_type, dtype_of, onnx_type_name, DeclDim, TensorError, TensorReader};
 use crate::ImportOptions;
-use neoc_ir::{Graph, IrError, TensorType, ValueId};
+use neoc_ir::{Graph, IrError, Op, TensorType, ValueId};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -135,13 +135,30 @@ pub(crate) fn import_model(
     };
     let mut scope = Scope {
         local: values,
+        seqs: HashMap::new(),
         parent: None,
     };
     build_nodes(&mut graph, &mut reader, &state, &mut scope, &g.node, "")?;
-    let values = scope.local;
+    let (values, seqs) = (scope.local, scope.seqs);
 
     let mut outputs = Vec::with_capacity(g.output.len());
     for o in &g.output {
+        if let (None, Some(seq)) = (values.get(o.name.as_str()), seqs.get(o.name.as_str())) {
+            // A sequence output: one graph output per element, `<name>[i]`.
+            for (i, &e) in seq.elems.iter().enumerate() {
+                let name = format!("{}[{i}]", o.name);
+                let out = graph
+                    .add_node(&name, Op::Identity, vec![Some(e)], vec![name.clone()])
+                    .map_err(|source| OnnxError::Node {
+                        file: file.into(),
+                        node: name.clone(),
+                        op: "Identity".into(),
+                        source: Box::new(source),
+                    })?;
+                outputs.extend(out);
+            }
+            continue;
+        }
         let Some(&v) = values.get(o.name.as_str()) else {
             return Err(OnnxError::InvalidModel {
                 file: file.into(),
@@ -183,6 +200,8 @@ pub(crate) struct ImportState<'m> {
 #[derive(Debug)]
 pub(crate) struct Scope<'s> {
     local: HashMap<&'s str, ValueId>,
+    /// Sequence values (see `ops/sequence.rs`), which are not IR values.
+    seqs: HashMap<&'s str, Sequence>,
     parent: Option<&'s Scope<'s>>,
 }
 
@@ -191,6 +210,13 @@ impl Scope<'_> {
         match self.local.get(name) {
             Some(&v) => Some(v),
             None => self.parent.and_then(|p| p.get(name)),
+        }
+    }
+
+    fn get_seq(&self, name: &str) -> Option<&Sequence> {
+        match self.seqs.get(name) {
+            Some(s) => Some(s),
+            None => self.parent.and_then(|p| p.get_seq(name)),
         }
     }
 }
@@ -230,13 +256,21 @@ fn build_nodes<'g>(
             )));
         };
         let mut inputs = Vec::with_capacity(node.input.len());
+        let mut seq_inputs = Vec::with_capacity(node.input.len());
         for i in &node.input {
+            seq_inputs.push(None);
             if i.is_empty() {
                 inputs.push(None);
                 continue;
             }
             match scope.get(i) {
                 Some(v) => inputs.push(Some(v)),
+                None if scope.get_seq(i).is_some() => {
+                    inputs.push(None);
+                    if let Some(last) = seq_inputs.last_mut() {
+                        *last = scope.get_seq(i).cloned();
+                    }
+                }
                 None => {
                     return Err(OnnxError::UndefinedValue {
                         file: file.into(),
@@ -259,10 +293,16 @@ fn build_nodes<'g>(
             &out_names,
             reader,
         )
-        .in_scope(state, &*scope);
+        .in_scope(state, &*scope)
+        .with_sequences(seq_inputs);
         let outs = (spec.build)(&mut ctx).map_err(node_err)?;
+        let seq_outs = std::mem::take(&mut ctx.seq_outputs);
         for (j, out) in node.output.iter().enumerate() {
             if out.is_empty() {
+                continue;
+            }
+            if let Some((_, seq)) = seq_outs.iter().find(|(k, _)| *k == j) {
+                scope.seqs.insert(out, seq.clone());
                 continue;
             }
             match outs.get(j) {
@@ -330,6 +370,7 @@ pub(crate) fn import_subgraph(
     }
     let mut scope = Scope {
         local: HashMap::new(),
+        seqs: HashMap::new(),
         parent: Some(outer),
     };
     for t in &g.initializer {
@@ -373,6 +414,13 @@ pub(crate) fn import_subgraph(
         .iter()
         .map(|o| {
             scope.get(&o.name).ok_or_else(|| {
+                if scope.get_seq(&o.name).is_some() {
+                    return error(format!(
+                        "subgraph output \"{}\" is a sequence: sequences leaving an If, Loop \
+                         or Scan body are not supported",
+                        o.name
+                    ));
+                }
                 error(format!(
                     "subgraph output \"{}\" is not produced by any node, input or initializer",
                     o.name

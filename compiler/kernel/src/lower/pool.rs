@@ -11,6 +11,9 @@ use crate::kernel::{LoopKind, ScalarType};
 use neoc_ir::ops::{GlobalPool, Pool, PoolKind};
 use neoc_ir::shape::strides;
 
+/// The most window taps a pooling kernel unrolls.
+const MAX_UNROLLED_TAPS: u64 = 64;
+
 pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
     let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
@@ -30,7 +33,14 @@ pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
     let count = cx.b.var("count", ScalarType::I64);
     let kind = p.kind;
     let serial = vec![LoopKind::Serial; k];
-    let unrolled = vec![LoopKind::Unroll; k];
+    // Small windows unroll fully; a large one (a 60×80 window has 4800 taps) keeps
+    // its loops, or code size and compile time explode.
+    let taps: u64 = p.kernel.iter().product();
+    let unrolled: Vec<LoopKind> = if taps <= MAX_UNROLLED_TAPS {
+        vec![LoopKind::Unroll; k]
+    } else {
+        vec![LoopKind::Serial; k]
+    };
 
     cx.b.for_loop("nc", 0, planes, LoopKind::Parallel, |b, nc| {
         b.loop_nest("o", out_sp, &serial, |b, oc| {

@@ -28,6 +28,7 @@ pub(crate) mod resize;
 pub(crate) mod reverse_sequence;
 pub(crate) mod scatter;
 pub(crate) mod select;
+pub(crate) mod sequence;
 pub(crate) mod signal;
 pub(crate) mod training;
 pub(crate) mod window;
@@ -77,7 +78,8 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 25] = [
+const FAMILIES: [&[OpSpec]; 26] = [
+    sequence::SPECS,
     legacy::SPECS,
     cast::SPECS,
     elementwise::SPECS,
