@@ -9,6 +9,7 @@
 //!                           neoc_artifact::Artifact (one file)
 //! ```
 
+pub mod check;
 pub mod codegen;
 pub mod error;
 pub mod frontend;

@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 an error (bad model, bad input, failed run), 2 bad usage.
 
 mod bench_profile;
+mod check;
 mod npy;
 mod roofline;
 
@@ -111,6 +112,21 @@ enum Command {
         #[arg(long = "opt-level", short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
         opt_level: u8,
     },
+    /// List everything in a model that neoc cannot compile, all at once (exit status 0
+    /// when the whole model compiles, 1 when something does not).
+    Check {
+        /// The model file (.onnx).
+        model: PathBuf,
+        /// Target to check against (see `neoc targets`).
+        #[arg(long, short = 't', default_value = "x86_64")]
+        target: String,
+        /// Fix an input's shape: NAME=D0,D1,... (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shapes: Vec<String>,
+        /// Bind an input to a constant value from a .npy file (repeatable).
+        #[arg(long = "constant-input", value_name = "NAME=FILE.npy")]
+        constant_inputs: Vec<String>,
+    },
     /// List the target names `--target` accepts.
     Targets,
     /// Measure this CPU's peak fp32 FMA throughput and neoc's SGEMM against it.
@@ -199,6 +215,16 @@ fn main() -> ExitCode {
             dot_before_passes,
             opt_level,
         ),
+        Command::Check {
+            model,
+            target,
+            input_shapes,
+            constant_inputs,
+        } => match check::check(&model, target, &input_shapes, &constant_inputs) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Targets => {
             targets();
             Ok(())
@@ -214,7 +240,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
+pub(crate) fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
     let (name, dims) = s.split_once('=').ok_or_else(|| {
         format!("--input-shape `{s}`: expected NAME=D0,D1,... e.g. input=1,3,224,224")
     })?;
@@ -239,7 +265,7 @@ struct CompileArgs {
 }
 
 /// `NAME=FILE.npy` of `--constant-input` as a graph-IR tensor.
-fn parse_constant(s: &str) -> Result<(String, neoc_ir::Tensor), String> {
+pub(crate) fn parse_constant(s: &str) -> Result<(String, neoc_ir::Tensor), String> {
     let Some((name, file)) = s.split_once('=') else {
         return Err(format!("--constant-input `{s}`: expected NAME=FILE.npy"));
     };

@@ -142,6 +142,45 @@ fn unsupported_operator_is_named_with_its_node() {
 }
 
 #[test]
+fn check_lists_what_cannot_compile_and_sets_the_exit_status() {
+    // Every unsupported operator at once, with opset and node names: exit 1.
+    let p = testmodels().join("errors/unsupported_op.onnx");
+    let o = neoc(&["check", s(&p)]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    for needle in [
+        "not supported",
+        "RandomUniformLike (opset 13)",
+        "1 node \"my_random\"",
+    ] {
+        assert!(out.contains(needle), "stdout lacks {needle:?}: {out}");
+    }
+    // A node the import cannot build (a shape operand that must be constant) stops the
+    // check with its name: exit 1.
+    let p = testmodels().join("onnx-node/node/test_resize_upsample_sizes_cubic/model.onnx");
+    let o = neoc(&["check", s(&p)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("\"Resize_0\" (Resize)"),
+        "{}",
+        stdout(&o)
+    );
+    // A fully supported model: exit 0.
+    let p = testmodels().join("models/lenet/model.onnx");
+    let o = neoc(&["check", s(&p)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("supported: all 12 nodes"),
+        "{}",
+        stdout(&o)
+    );
+    // Not a model at all: an error, exit 1.
+    let p = testmodels().join("errors/garbage.onnx");
+    assert_fails(&neoc(&["check", s(&p)]), &["garbage.onnx"]);
+}
+
+#[test]
 fn missing_model_file() {
     let o = neoc(&["compile", "/nonexistent/model.onnx"]);
     assert_fails(&o, &["/nonexistent/model.onnx"]);
