@@ -30,7 +30,9 @@ pub(crate) mod scatter;
 pub(crate) mod select;
 pub(crate) mod sequence;
 pub(crate) mod signal;
+pub(crate) mod tfidf;
 pub(crate) mod training;
+pub(crate) mod tree_ensemble;
 pub(crate) mod window;
 
 use crate::context::{Built, NodeCtx};
@@ -78,7 +80,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 26] = [
+const FAMILIES: [&[OpSpec]; 28] = [
     sequence::SPECS,
     legacy::SPECS,
     cast::SPECS,
@@ -105,6 +107,8 @@ const FAMILIES: [&[OpSpec]; 26] = [
     window::SPECS,
     ml::SPECS,
     reverse_sequence::SPECS,
+    tfidf::SPECS,
+    tree_ensemble::SPECS,
 ];
 
 /// Every registered spec.
