@@ -463,7 +463,8 @@ fn run_case(
         // Shape operands fed as graph inputs (Resize sizes, Tile repeats, ...): neoc
         // compiles static shapes, so each data set is compiled with its rank-0/1 inputs
         // bound as constants — what `neoc compile --constant-input` does for users.
-        // Inputs with symbolic dims get the data set's shapes (`--input-shape`).
+        // Inputs with symbolic dims get the data set's shapes (`--input-shape`). When
+        // that is not enough, every input is bound (value-dependent output shapes).
         Err(e) if is_not_constant(&e) || is_unknown_dim(&e) => {
             let bind_constants = is_not_constant(&e);
             for set in &sets {
@@ -473,27 +474,38 @@ fn run_case(
                     .zip(&inputs)
                     .map(|(n, t)| (n.clone(), t.shape.clone()))
                     .collect();
-                let bound: Vec<(String, neoc_ir::Tensor)> = in_names
-                    .iter()
-                    .zip(&inputs)
-                    .filter(|(_, t)| t.shape.len() <= 1)
-                    .filter_map(|(n, t)| {
-                        let dtype = neoc_driver::ir_dtype(t.dtype);
-                        let t = neoc_ir::Tensor::from_bytes(
-                            dtype,
-                            t.shape.clone(),
-                            t.data.clone().into(),
-                        );
-                        Some((n.clone(), t.ok()?))
-                    })
-                    .collect();
+                let bind = |max_rank: usize| -> Vec<(String, neoc_ir::Tensor)> {
+                    in_names
+                        .iter()
+                        .zip(&inputs)
+                        .filter(|(_, t)| t.shape.len() <= max_rank)
+                        .filter_map(|(n, t)| {
+                            let dtype = neoc_driver::ir_dtype(t.dtype);
+                            let t = neoc_ir::Tensor::from_bytes(
+                                dtype,
+                                t.shape.clone(),
+                                t.data.clone().into(),
+                            );
+                            Some((n.clone(), t.ok()?))
+                        })
+                        .collect()
+                };
                 let compiled = if bind_constants {
-                    compile(bound, shapes)
+                    compile(bind(1), shapes.clone())
                 } else {
-                    match compile(Vec::new(), shapes.clone()) {
-                        Err(e) if is_not_constant(&e) => compile(bound, shapes),
-                        other => other,
+                    compile(Vec::new(), shapes.clone())
+                };
+                // Operators whose output shape depends on values (NonZero, Unique)
+                // compile only from constants: bind every input.
+                let compiled = match compiled {
+                    Err(e) if is_not_constant(&e) && bind_constants => {
+                        compile(bind(usize::MAX), shapes)
                     }
+                    Err(e) if is_not_constant(&e) => match compile(bind(1), shapes.clone()) {
+                        Err(e) if is_not_constant(&e) => compile(bind(usize::MAX), shapes),
+                        other => other,
+                    },
+                    other => other,
                 };
                 let (artifact, _) = compiled.map_err(|e| refuse(e, missing))?;
                 let model = Model::from_bytes(artifact.to_bytes())

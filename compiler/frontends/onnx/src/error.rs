@@ -145,7 +145,11 @@ fn ir_detail(e: &IrError) -> String {
         IrError::Shape { message, .. } => message.clone(),
         IrError::Attribute { message, .. } => format!("invalid attribute: {message}"),
         IrError::NotConstant { what, .. } => {
-            format!("{what} must be a constant (computable at compile time)")
+            format!(
+                "{what} must be a constant (computable at compile time): neoc compiles \
+                 static shapes, dynamic ones are not supported; a value fed as a graph \
+                 input can be bound with --constant-input NAME=FILE.npy"
+            )
         }
         IrError::Internal(m) => format!("internal error: {m}"),
     }

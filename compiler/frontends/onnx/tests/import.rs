@@ -408,7 +408,9 @@ fn node_errors_name_file_node_and_op() {
     assert!(matches!(e, OnnxError::Node { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
-        "rs.onnx: node \"rs\" (Reshape): shape (input 1) must be a constant (computable at compile time)"
+        "rs.onnx: node \"rs\" (Reshape): shape (input 1) must be a constant (computable at \
+         compile time): neoc compiles static shapes, dynamic ones are not supported; a value \
+         fed as a graph input can be bound with --constant-input NAME=FILE.npy"
     );
 
     // Shape inference failure: Add of [2] and [3].

@@ -10,6 +10,7 @@ pub(crate) mod cast;
 pub(crate) mod constant;
 pub(crate) mod control;
 pub(crate) mod conv_pool;
+pub(crate) mod data_dependent;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;
 pub(crate) mod generate;
@@ -80,7 +81,8 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 28] = [
+const FAMILIES: [&[OpSpec]; 29] = [
+    data_dependent::SPECS,
     sequence::SPECS,
     legacy::SPECS,
     cast::SPECS,
@@ -102,10 +104,10 @@ const FAMILIES: [&[OpSpec]; 28] = [
     resize::SPECS,
     quantize::SPECS,
     generate::SPECS,
-    control::SPECS,
     training::SPECS,
     window::SPECS,
     ml::SPECS,
+    control::SPECS,
     reverse_sequence::SPECS,
     tfidf::SPECS,
     tree_ensemble::SPECS,
