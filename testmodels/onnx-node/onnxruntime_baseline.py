@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Run onnxruntime over the committed conformance cases, with neoc's comparison.
 
-    testmodels/.venv/bin/python testmodels/onnx-node/onnxruntime_baseline.py
+    python3 -m venv .venv-ort
+    .venv-ort/bin/pip install -r testmodels/onnx-node/requirements-baseline.txt
+    .venv-ort/bin/python testmodels/onnx-node/onnxruntime_baseline.py
 
 For every case of `node/`, `simple/`, `pytorch-converted/`, `pytorch-operator/` and
-`light/` it builds an onnxruntime CPU session (version pinned in
-testmodels/gen/requirements.txt), runs every `test_data_set_*`, and compares each output
+`light/` it builds an onnxruntime CPU session (onnxruntime 1.22.1, pinned in
+requirements-baseline.txt: the 1.20.1 the reference generator pins refuses opset 22,
+the opset of onnx 1.17's node tests), runs every `test_data_set_*`, and compares each output
 with the reference exactly as compiler/driver/tests/onnx_node.rs does: same dtype and
 shape, `|got - want| <= atol + rtol * |want|` with rtol 1e-3, atol 1e-7 (or the case's
 manifest tags), NaN equal to NaN. A session that cannot be created (unknown operator,
