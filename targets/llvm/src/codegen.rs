@@ -570,6 +570,40 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let v = self.expr(arg)?;
                 self.unary(*op, t, v)?
             }
+            // Against a constant that is not NaN, NaN-propagating min/max is one compare
+            // and select (`x < c ? c : x` keeps a NaN `x`), which x86 does in one
+            // `maxps`/`minps`; the general form needs two NaN checks. Clip and ReLU
+            // epilogues are all of this kind.
+            Expr::Binary {
+                op: op @ (BinaryOp::Min | BinaryOp::Max),
+                lhs,
+                rhs,
+            } if self.ty(lhs)?.is_float()
+                && (plain_constant(rhs) || plain_constant(lhs)) =>
+            {
+                let (x, c) = if plain_constant(rhs) {
+                    (lhs, rhs)
+                } else {
+                    (rhs, lhs)
+                };
+                let p = if *op == BinaryOp::Max {
+                    FloatPredicate::OLT
+                } else {
+                    FloatPredicate::OGT
+                };
+                let (xv, cv) = (self.expr(x)?, self.expr(c)?);
+                let e = |err| self.ir.err(err);
+                match (xv, cv) {
+                    (BasicValueEnum::VectorValue(a), BasicValueEnum::VectorValue(b)) => {
+                        let below = self.b().build_float_compare(p, a, b, "").map_err(e)?;
+                        self.b().build_select(below, b, a, "").map_err(e)?
+                    }
+                    (a, b) => {
+                        let (a, b) = (a.into_float_value(), b.into_float_value());
+                        self.ir.fsel(self.ir.fcmp(p, a, b)?, b, a)?.into()
+                    }
+                }
+            }
             Expr::Binary { op, lhs, rhs } if lhs.lanes(self.kernel) > 1 => {
                 let a = self.expr(lhs)?.into_vector_value();
                 let b = self.expr(rhs)?.into_vector_value();
@@ -978,5 +1012,15 @@ fn self_referential_node<'ctx>(
         let node = LLVMMDNodeInContext2(raw, ops.as_mut_ptr(), ops.len());
         LLVMMetadataReplaceAllUsesWith(temp, node);
         MetadataValue::new(LLVMMetadataAsValue(raw, node))
+    }
+}
+
+/// A float constant that is not NaN (or a vector of one): the operand that lets a
+/// NaN-propagating min/max be a single compare and select.
+fn plain_constant(e: &Expr) -> bool {
+    match e {
+        Expr::FConst(v, _) => !v.is_nan(),
+        Expr::Splat { arg, .. } => plain_constant(arg),
+        _ => false,
     }
 }

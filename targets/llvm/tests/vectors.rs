@@ -116,3 +116,45 @@ fn lane_reductions_sum_and_propagate_nan() {
         );
     }
 }
+
+#[test]
+fn clamping_against_constants_keeps_nan_on_either_side() {
+    // min/max with a constant operand compile to one compare-select; NaN must still
+    // propagate whichever side the constant is on, for scalars and vectors.
+    let n = 16i64;
+    let mut b = KernelBuilder::new("clamp");
+    let x = b.param("x", ScalarType::F32, n as u64, Access::Read);
+    let out = b.param("out", ScalarType::F32, 4 * n as u64, Access::Write);
+    let v = b.vector_var("v", ScalarType::F32, 16);
+    b.assign(v, Expr::vload(x, Expr::i64(0), 16));
+    let (lo, hi) = (Expr::splat(Expr::f32(0.0), 16), Expr::splat(Expr::f32(6.0), 16));
+    b.store(out, Expr::i64(0), Expr::var(v).max(lo.clone()).min(hi.clone()));
+    b.store(out, Expr::i64(n), hi.min(lo.max(Expr::var(v))));
+    b.for_loop("i", 0, n, LoopKind::Serial, |b, i| {
+        let s = Expr::load(x, i.clone());
+        let c = s.clone().max(Expr::f32(0.0)).min(Expr::f32(6.0));
+        b.store(out, Expr::i64(2 * n) + i.clone(), c);
+        let c = Expr::f32(6.0).min(Expr::f32(0.0).max(s));
+        b.store(out, Expr::i64(3 * n) + i, c);
+    });
+    let k = b.finish();
+    for (t, l) in runnable_levels() {
+        let lib = Lib::compile(vec![k.clone()], &t, &l);
+        let mut xs: Vec<f32> = (0..n).map(|i| i as f32 - 4.5).collect();
+        xs[3] = f32::NAN;
+        xs[15] = f32::INFINITY;
+        let mut o = vec![0f32; 4 * n as usize];
+        lib.call("clamp", &[ptr(&mut xs), ptr(&mut o)], 0, 1);
+        for j in 0..4 {
+            for (i, &a) in xs.iter().enumerate() {
+                let want = if a.is_nan() { f32::NAN } else { a.clamp(0.0, 6.0) };
+                let got = o[j * n as usize + i];
+                assert!(
+                    got == want || (got.is_nan() && want.is_nan()),
+                    "{} form {j} element {i}: clamp({a}) = {got}, want {want}",
+                    l.name
+                );
+            }
+        }
+    }
+}
