@@ -1,5 +1,7 @@
 //! Tree ensembles of the `ai.onnx.ml` domain, evaluated without data-dependent control
-//! flow: TreeEnsemble (domain version 5).
+//! flow: TreeEnsemble (domain version 5) here, TreeEnsembleRegressor and
+//! TreeEnsembleClassifier (versions 1 to 4) in [`legacy`], which decodes its encoding
+//! into the same nodes and paths.
 //!
 //! Spec: <https://onnx.ai/onnx/operators/onnx_aionnxml_TreeEnsemble.html>. The trees are
 //! attributes: interior nodes (`nodes_*`: feature, comparison mode, split, true and
@@ -20,7 +22,10 @@
 //!    reference). A NaN split makes every comparison but `!=` false.
 //! 2. Every root-to-leaf path is a row of a constant `[E, D]` table of columns of
 //!    `[decisions, !decisions, true]`: a `Gather` and a `ReduceMin` over the path give
-//!    the one-hot reached-leaf indicator `[N, E]`.
+//!    the one-hot reached-leaf indicator `[N, E]`. A node whose branches are the same
+//!    adds no step; a one-leaf tree (a root whose true and false branches are the same
+//!    leaf) takes the leaf at the root's own index, as onnx's reference and onnxruntime
+//!    do.
 //! 3. SUM and AVERAGE are a `MatMul` with the constant `[E, targets]` leaf weights
 //!    (AVERAGE divides each weight by the tree count, as the reference does); MIN and MAX
 //!    gather, per target, the weights of the reached leaves (`Where`, the type's largest
@@ -31,8 +36,9 @@
 //!    the softmax; PROBIT is `√2·erfinv(2p − 1)` with its erfinv approximation). onnx's
 //!    reference of TreeEnsemble ignores `post_transform`; the spec does not.
 //!
-//! Comparisons run in the input's type when every split and set member is exact in it,
-//! otherwise in `double` (the reference compares in `double`). Leaf weights must be
+//! Comparisons run in `float` for a `float` or `float16` input when every split and set
+//! member is exact in `float`, otherwise in `double` (the reference compares in
+//! `double`; integer inputs of the older operators too). Leaf weights must be
 //! finite (a `MatMul` by a 0/1 indicator would turn an infinite weight of an unreached
 //! leaf into NaN). Path enumeration is bounded, and a cycle in the node graph is an
 //! error.
@@ -42,14 +48,49 @@ use crate::context::{Built, NodeCtx};
 use neoc_ir::ops::{BinaryOp, Cast, Concat, Gather, Reduce, ReduceKind, Reshape, Softmax, UnaryOp};
 use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
-pub(crate) const SPECS: &[OpSpec] = &[OpSpec {
-    op_type: "TreeEnsemble",
-    domain: "ai.onnx.ml",
-    min_opset: 5,
-    max_opset: 5,
-    build: tree_ensemble,
-    note: "ai.onnx.ml; every node's decision (Gather, compare), root paths (Gather, ReduceMin), MatMul or Min/Max by target, post transform",
-}];
+mod legacy;
+
+/// A spec of this domain.
+const fn ml(
+    op_type: &'static str,
+    min_opset: i64,
+    max_opset: i64,
+    build: super::BuildFn,
+    note: &'static str,
+) -> OpSpec {
+    OpSpec {
+        op_type,
+        domain: "ai.onnx.ml",
+        min_opset,
+        max_opset,
+        build,
+        note,
+    }
+}
+
+pub(crate) const SPECS: &[OpSpec] = &[
+    ml(
+        "TreeEnsemble",
+        5,
+        5,
+        tree_ensemble,
+        "ai.onnx.ml; every node's decision (Gather, compare), root paths (Gather, ReduceMin), MatMul or Min/Max by target, post transform",
+    ),
+    ml(
+        "TreeEnsembleRegressor",
+        1,
+        4,
+        legacy::regressor,
+        "ai.onnx.ml; as TreeEnsemble, base_values; float output",
+    ),
+    ml(
+        "TreeEnsembleClassifier",
+        1,
+        4,
+        legacy::classifier,
+        "ai.onnx.ml; as TreeEnsemble (SUM), binary case, ArgMax label from classlabels_int64s",
+    ),
+];
 
 /// The most root-to-leaf path steps (summed over paths) an ensemble may have.
 const MAX_PATH_STEPS: usize = 1 << 24;
@@ -113,6 +154,11 @@ struct Ensemble {
     paths: Vec<Path>,
     targets: u64,
     aggregate: Aggregate,
+    /// Added to every row's scores after the aggregation (empty: nothing).
+    base: Vec<f64>,
+    /// MIN's start value (MAX's is its negation): the largest finite value of the
+    /// output type, as in the reference.
+    fill: f64,
     post: Post,
 }
 
@@ -132,9 +178,37 @@ fn tree_ensemble(c: &mut NodeCtx<'_>) -> Built {
             "input must be [N, F] float, double or float16, got {dtype} {xd:?}"
         )));
     }
-    let e = decode_v5(c)?;
-    let y = evaluate(c, x, &e)?;
+    let e = decode_v5(c, dtype)?;
+    let acc = accumulator(dtype);
+    let scores = scores(c, x, &e, acc)?;
+    let y = finish(c, scores, e.post, acc, dtype)?;
     c.emit1(Op::Identity, vec![Some(y)])
+}
+
+/// The type scores are summed and transformed in for outputs of type `out`.
+fn accumulator(out: DType) -> DType {
+    if out == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+/// Applies `post` to `scores` (of type `acc`) and casts them to `out`.
+fn finish(
+    c: &mut NodeCtx<'_>,
+    scores: ValueId,
+    post: Post,
+    acc: DType,
+    out: DType,
+) -> Result<ValueId, IrError> {
+    let mut b = B { c };
+    let scores = post_transform(&mut b, scores, post, acc)?;
+    if acc == out {
+        Ok(scores)
+    } else {
+        b.cast("scores", scores, out)
+    }
 }
 
 /// A tensor attribute as `f64` values.
@@ -150,7 +224,7 @@ fn required<T>(c: &NodeCtx<'_>, name: &str, v: Option<T>) -> Result<T, IrError> 
 }
 
 /// Decodes the version-5 attributes into nodes and root-to-leaf paths.
-fn decode_v5(c: &mut NodeCtx<'_>) -> Result<Ensemble, IrError> {
+fn decode_v5(c: &mut NodeCtx<'_>, dtype: DType) -> Result<Ensemble, IrError> {
     let a = c.attrs;
     let features = required(c, "nodes_featureids", a.uints("nodes_featureids")?)?;
     let true_ids = required(c, "nodes_truenodeids", a.ints("nodes_truenodeids")?)?;
@@ -276,8 +350,7 @@ fn decode_v5(c: &mut NodeCtx<'_>) -> Result<Ensemble, IrError> {
             child(k, false_leafs[k], false_ids[k])?,
         ));
     }
-    let mut paths = Vec::new();
-    let mut work = 0usize;
+    let mut starts = Vec::with_capacity(roots.len());
     for &root in &roots {
         let root = usize::try_from(root)
             .ok()
@@ -287,18 +360,56 @@ fn decode_v5(c: &mut NodeCtx<'_>) -> Result<Ensemble, IrError> {
         // and onnxruntime take the leaf at the root's own index then.
         let single =
             true_leafs[root] != 0 && false_leafs[root] != 0 && true_ids[root] == false_ids[root];
-        let start = if single {
+        starts.push(if single {
             if root >= weights.len() {
                 return Err(c.attr_error(format!("one-leaf tree {root} has no leaf at its index")));
             }
             Child::Leaf(root)
         } else {
             Child::Node(root)
-        };
+        });
+    }
+    let leaf = |l: usize| vec![(targets_of[l], weights[l])];
+    let mut paths = expand(c, &starts, &children, &leaf)?;
+    if aggregate == Aggregate::Average {
+        divide(&mut paths, roots.len());
+    }
+    Ok(Ensemble {
+        nodes,
+        paths,
+        targets,
+        aggregate,
+        base: Vec::new(),
+        fill: largest(dtype),
+        post,
+    })
+}
+
+/// Divides every leaf weight by the tree count (AVERAGE as a sum).
+fn divide(paths: &mut [Path], trees: usize) {
+    for p in paths {
+        for o in &mut p.out {
+            o.1 /= trees as f64;
+        }
+    }
+}
+
+/// Every root-to-leaf path from `starts`, where interior node `k` branches to
+/// `children[k]` and leaf `l` adds `leaf(l)`. A node whose branches are the same adds
+/// no step. Bounded by [`MAX_PATH_STEPS`]; a path longer than the node count is a cycle.
+fn expand(
+    c: &NodeCtx<'_>,
+    starts: &[Child],
+    children: &[(Child, Child)],
+    leaf: &dyn Fn(usize) -> Vec<(u64, f64)>,
+) -> Result<Vec<Path>, IrError> {
+    let mut paths = Vec::new();
+    let mut work = 0usize;
+    for &start in starts {
         let mut stack = vec![(start, Vec::new())];
         while let Some((at, steps)) = stack.pop() {
             work += steps.len() + 1;
-            if work > MAX_PATH_STEPS || steps.len() > m {
+            if work > MAX_PATH_STEPS || steps.len() > children.len() {
                 return Err(c.attr_error(
                     "the trees have a cycle or too many root-to-leaf paths to expand",
                 ));
@@ -306,10 +417,12 @@ fn decode_v5(c: &mut NodeCtx<'_>) -> Result<Ensemble, IrError> {
             match at {
                 Child::Leaf(l) => paths.push(Path {
                     steps,
-                    out: vec![(targets_of[l], weights[l])],
+                    out: leaf(l),
                 }),
                 Child::Node(k) => {
-                    let (t, f) = children[k];
+                    let Some(&(t, f)) = children.get(k) else {
+                        return Err(IrError::Internal(format!("tree node {k} is unknown")));
+                    };
                     if t == f {
                         // Both branches go the same way: the decision does not matter.
                         stack.push((t, steps));
@@ -325,21 +438,16 @@ fn decode_v5(c: &mut NodeCtx<'_>) -> Result<Ensemble, IrError> {
             }
         }
     }
-    let n_trees = roots.len() as f64;
-    if aggregate == Aggregate::Average {
-        for p in &mut paths {
-            for o in &mut p.out {
-                o.1 /= n_trees;
-            }
-        }
+    Ok(paths)
+}
+
+/// The largest finite value of the float type `dt`.
+fn largest(dt: DType) -> f64 {
+    match dt {
+        DType::F64 => f64::MAX,
+        DType::F16 => 65504.0,
+        _ => f64::from(f32::MAX),
     }
-    Ok(Ensemble {
-        nodes,
-        paths,
-        targets,
-        aggregate,
-        post,
-    })
 }
 
 fn check_finite(c: &NodeCtx<'_>, weights: &[f64]) -> Result<(), IrError> {
@@ -404,25 +512,14 @@ impl B<'_, '_> {
     }
 }
 
-/// The scores `[N, targets]` of `x` (`[N, F]`), in `x`'s type.
-fn evaluate(c: &mut NodeCtx<'_>, x: ValueId, e: &Ensemble) -> Result<ValueId, IrError> {
+/// The aggregated scores `[N, targets]` of `x` (`[N, F]`) plus the base values, of
+/// type `acc` (`float` or `double`), before the post transform.
+fn scores(c: &mut NodeCtx<'_>, x: ValueId, e: &Ensemble, acc: DType) -> Result<ValueId, IrError> {
     let [n, f] = c.dims(x)?[..] else {
         return Err(c.shape_error("input must be [N, F]"));
     };
-    let out_dtype = c.ty(x).dtype;
-    if let Some(node) = e.nodes.iter().find(|node| node.feature >= f) {
-        return Err(c.attr_error(format!(
-            "feature {} is outside the input's {f} features",
-            node.feature
-        )));
-    }
     let t = e.targets;
     c.built_elements(&[t, n], 8)?;
-    let acc = if out_dtype == DType::F64 {
-        DType::F64
-    } else {
-        DType::F32
-    };
     // Only the nodes some path tests are computed.
     let mut used = vec![usize::MAX; e.nodes.len()];
     let mut nodes = Vec::new();
@@ -435,6 +532,12 @@ fn evaluate(c: &mut NodeCtx<'_>, x: ValueId, e: &Ensemble) -> Result<ValueId, Ir
                 }
             }
         }
+    }
+    if let Some(node) = nodes.iter().find(|node| node.feature >= f) {
+        return Err(c.attr_error(format!(
+            "feature {} is outside the input's {f} features",
+            node.feature
+        )));
     }
     let depth = e.paths.iter().map(|p| p.steps.len()).max().unwrap_or(0);
     let count = e.paths.len() as u64;
@@ -491,14 +594,14 @@ fn evaluate(c: &mut NodeCtx<'_>, x: ValueId, e: &Ensemble) -> Result<ValueId, Ir
                 }
             }
         }
-        Aggregate::Min | Aggregate::Max => extreme(&mut b, reached, e, n, out_dtype, acc)?,
+        Aggregate::Min | Aggregate::Max => extreme(&mut b, reached, e, n, acc)?,
     };
-    let scores = post_transform(&mut b, scores, e.post, acc)?;
-    if acc == out_dtype {
-        Ok(scores)
-    } else {
-        b.cast("scores", scores, out_dtype)
+    if e.base.is_empty() {
+        return Ok(scores);
     }
+    let shape = vec![e.base.len() as u64];
+    let base = b.konst("base_values", acc, shape, &e.base);
+    b.bin("based", BinaryOp::Add, scores, base)
 }
 
 /// The decision `[N, M]` (bool) of every node for every row of `x`.
@@ -517,7 +620,7 @@ fn decisions(b: &mut B<'_, '_>, x: ValueId, nodes: &[Node]) -> Result<ValueId, I
             Test::Member(vs) => vs.iter().all(|&v| exact(v, dt)),
         })
     };
-    let cmp = if xdt == DType::F64 || !all_exact(DType::F32) {
+    let cmp = if xdt == DType::F64 || xdt.is_int() || !all_exact(DType::F32) {
         DType::F64
     } else {
         DType::F32
@@ -668,16 +771,11 @@ fn extreme(
     reached: Option<ValueId>,
     e: &Ensemble,
     n: u64,
-    out_dtype: DType,
     acc: DType,
 ) -> Result<ValueId, IrError> {
-    let (kind, fill) = match (e.aggregate, out_dtype) {
-        (Aggregate::Min, DType::F64) => (ReduceKind::Min, f64::MAX),
-        (Aggregate::Min, DType::F16) => (ReduceKind::Min, 65504.0),
-        (Aggregate::Min, _) => (ReduceKind::Min, f64::from(f32::MAX)),
-        (_, DType::F64) => (ReduceKind::Max, f64::MIN),
-        (_, DType::F16) => (ReduceKind::Max, -65504.0),
-        (_, _) => (ReduceKind::Max, f64::from(f32::MIN)),
+    let (kind, fill) = match (e.aggregate, e.fill) {
+        (Aggregate::Min, fill) => (ReduceKind::Min, fill),
+        (_, fill) => (ReduceKind::Max, -fill),
     };
     // One entry per (path, target, weight), grouped by target.
     let t = e.targets as usize;
