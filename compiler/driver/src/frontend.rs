@@ -8,16 +8,34 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framework {
     Onnx,
+    /// torch.export (`.pt2`) and TorchScript (`torch.jit.save`) archives.
+    Pytorch,
 }
 
-/// Detects the framework from the extension, falling back to the file's first bytes.
+impl Framework {
+    /// The framework of a `--framework` name (`onnx`, `pytorch`/`torch`).
+    pub fn from_name(name: &str) -> Option<Framework> {
+        match name.to_ascii_lowercase().as_str() {
+            "onnx" => Some(Framework::Onnx),
+            "pytorch" | "torch" => Some(Framework::Pytorch),
+            _ => None,
+        }
+    }
+}
+
+/// Detects the framework from the extension, falling back to the file's first bytes
+/// (and, for a zip, its directory: the torch.export or TorchScript layout).
 pub fn detect(path: &Path) -> Result<Framework, DriverError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     match ext.as_deref() {
         Some("onnx") => Ok(Framework::Onnx),
+        Some("pt2") => Ok(Framework::Pytorch),
         _ => {
+            if neoc_pytorch::detect(path).is_some() {
+                return Ok(Framework::Pytorch);
+            }
             // An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
             let head = std::fs::read(path).ok().and_then(|b| b.first().copied());
             match head {
@@ -37,13 +55,41 @@ pub fn import(
     input_shapes: &[(String, Vec<u64>)],
     constant_inputs: &[(String, neoc_ir::Tensor)],
 ) -> Result<Graph, DriverError> {
-    match detect(path)? {
+    import_as(path, None, input_shapes, constant_inputs)
+}
+
+/// Imports a model file with the given framework's frontend (`None`: detected).
+pub fn import_as(
+    path: &Path,
+    framework: Option<Framework>,
+    input_shapes: &[(String, Vec<u64>)],
+    constant_inputs: &[(String, neoc_ir::Tensor)],
+) -> Result<Graph, DriverError> {
+    let framework = match framework {
+        Some(f) => f,
+        None => detect(path)?,
+    };
+    match framework {
         Framework::Onnx => {
             let opts = neoc_onnx::ImportOptions {
                 input_shapes: input_shapes.to_vec(),
                 constant_inputs: constant_inputs.to_vec(),
             };
             Ok(neoc_onnx::import_file(path, &opts)?)
+        }
+        Framework::Pytorch => {
+            if let Some((name, _)) = constant_inputs.first() {
+                return Err(DriverError::Usage(format!(
+                    "--constant-input {name}: binding inputs to constants is not supported for \
+                     PyTorch models"
+                )));
+            }
+            let opts = neoc_pytorch::ImportOptions {
+                input_shapes: input_shapes.to_vec(),
+            };
+            // A bad PyTorch model reads like any frontend error: the message names the
+            // file and the node.
+            neoc_pytorch::import_file(path, &opts).map_err(|e| DriverError::Usage(e.to_string()))
         }
     }
 }

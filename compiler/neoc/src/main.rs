@@ -28,10 +28,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Compile a model (ONNX) into a one-file artifact.
+    /// Compile a model (ONNX, torch.export .pt2, TorchScript .pt) into a one-file artifact.
     Compile {
-        /// The model file (.onnx).
+        /// The model file (.onnx, .pt2, .pt).
         model: PathBuf,
+        /// The model's framework (onnx, pytorch); detected from the file when omitted.
+        #[arg(long)]
+        framework: Option<String>,
         /// Target to compile for (see `neoc targets`).
         #[arg(long, short = 't', default_value = "x86_64")]
         target: String,
@@ -154,6 +157,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile {
             model,
+            framework,
             target,
             output,
             opt_level,
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
         } => compile(
             &model,
             CompileArgs {
+                framework,
                 target,
                 output,
                 opt_level,
@@ -254,6 +259,7 @@ pub(crate) fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
 
 /// The options of `neoc compile`.
 struct CompileArgs {
+    framework: Option<String>,
     target: String,
     output: Option<PathBuf>,
     opt_level: u8,
@@ -297,7 +303,27 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
         print_ir_after: args.print_ir_after,
     };
     let start = Instant::now();
-    let (artifact, report) = neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?;
+    let (artifact, report) = match args.framework.as_deref() {
+        None => neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?,
+        Some(name) => {
+            let framework = neoc_driver::Framework::from_name(name)
+                .ok_or_else(|| format!("--framework `{name}`: expected onnx or pytorch"))?;
+            let t = Instant::now();
+            let graph = neoc_driver::frontend::import_as(
+                model,
+                Some(framework),
+                &opts.input_shapes,
+                &opts.constant_inputs,
+            )
+            .map_err(|e| e.to_string())?;
+            let import_time = t.elapsed();
+            let source = model.file_name().map(|s| s.to_string_lossy().into_owned());
+            let (a, mut r) = neoc_driver::compile_graph(graph, &source.unwrap_or_default(), &opts)
+                .map_err(|e| e.to_string())?;
+            r.import_time = import_time;
+            (a, r)
+        }
+    };
     let out = output.unwrap_or_else(|| model.with_extension("neo"));
     artifact
         .write_to(&out)
