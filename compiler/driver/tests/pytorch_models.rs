@@ -108,7 +108,9 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
             if *b != 0.0 {
                 max_rel = max_rel.max(d / b.abs());
             }
-            bad += usize::from(!(d <= atol + rtol * b.abs()));
+            // NaN differences count as failures.
+            let ok = d <= atol + rtol * b.abs();
+            bad += usize::from(!ok);
         }
         let scale = w.iter().fold(0f64, |m, v| m.max(v.abs()));
         println!(

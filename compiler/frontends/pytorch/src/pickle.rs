@@ -843,7 +843,7 @@ impl Unpickler<'_> {
 }
 
 fn pairs(items: Vec<PyVal>) -> Option<Vec<(PyVal, PyVal)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     let mut it = items.into_iter();

@@ -60,16 +60,16 @@ fn check(dir: &Path, format: &str) {
         assert_eq!(got.shape, want.shape, "{name}: output {i} shape");
         assert_eq!(got.dtype, DType::F32, "{name}: output {i} dtype");
         let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
-        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0);
+        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
         for (a, b) in g.iter().zip(&w) {
             let d = (a - b).abs();
             max_abs = max_abs.max(d);
             if *b != 0.0 {
                 max_rel = max_rel.max(d / b.abs());
             }
-            if !(d <= atol + rtol * b.abs()) {
-                bad += 1;
-            }
+            // NaN differences count as failures.
+            let ok = d <= atol + rtol * b.abs();
+            bad += usize::from(!ok);
         }
         println!("{name} output_{i}: max abs err {max_abs:.3e}, max rel err {max_rel:.3e}, {bad} of {} out of tolerance", w.len());
         assert_eq!(

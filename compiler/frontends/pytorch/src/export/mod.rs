@@ -94,13 +94,9 @@ pub(crate) fn import(archive: &Archive, name: &str, opts: &ImportOptions) -> Res
                 let arg = body
                     .get("arg")
                     .ok_or_else(|| perr("user_input without arg".into()))?;
-                match json::union(arg).map_err(&perr)? {
-                    ("as_tensor", t) => {
-                        let n = json::name(t).map_err(&perr)?;
-                        user_inputs.push(n.to_string());
-                    }
-                    // Non-tensor user inputs are specialised into the program.
-                    _ => {}
+                // Non-tensor user inputs are specialised into the program.
+                if let ("as_tensor", t) = json::union(arg).map_err(&perr)? {
+                    user_inputs.push(json::name(t).map_err(&perr)?.to_string());
                 }
             }
             "parameter" | "buffer" | "tensor_constant" => {

@@ -329,7 +329,7 @@ fn adaptive_batched(
         .zip(spatial)
         .map(|(&o, &n)| if o < 0 { n } else { o as u64 })
         .collect();
-    if out.iter().any(|&o| o == 0) {
+    if out.contains(&0) {
         return Err(c.attr_err(format!("output_size {out:?} has a zero")));
     }
     if out.iter().all(|&o| o == 1) {

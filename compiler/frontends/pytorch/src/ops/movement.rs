@@ -543,7 +543,7 @@ fn flip(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
 /// IR pads (`[begins..., ends...]`, full rank) from torch's `pad` list, which pairs
 /// (begin, end) from the last dim backwards.
 fn ir_pads(c: &Call<'_>, rank: usize, pad: &[i64]) -> Result<Vec<i64>, IrError> {
-    if pad.len() % 2 != 0 || pad.len() / 2 > rank {
+    if !pad.len().is_multiple_of(2) || pad.len() / 2 > rank {
         return Err(c.attr_err(format!("pad {pad:?} does not fit a tensor of rank {rank}")));
     }
     let mut out = vec![0i64; 2 * rank];

@@ -300,7 +300,7 @@ impl<'a> Interp<'a> {
 
     /// A pickled value as an interpreter value; tensors become IR constants (once per
     /// object). `path` names it.
-    fn from_pickle(
+    fn value_of_pickled(
         &mut self,
         p: &'a Pickle,
         v: &PyVal,
@@ -341,7 +341,7 @@ impl<'a> Interp<'a> {
                     Some(Obj::Tuple(items)) | Some(Obj::List(items)) => {
                         let mut out = Vec::with_capacity(items.len());
                         for (i, it) in items.iter().enumerate() {
-                            match self.from_pickle(p, it, is_const, &format!("{path}.{i}"), depth + 1)? {
+                            match self.value_of_pickled(p, it, is_const, &format!("{path}.{i}"), depth + 1)? {
                             SVal::V(v) => out.push(v),
                             _ => {
                                 return Err(self.program_err(format!(
@@ -374,7 +374,7 @@ impl<'a> Interp<'a> {
             .and_then(|items| items.get(i))
             .cloned()
             .ok_or_else(|| self.code_err(format!("CONSTANTS.{name} does not exist")))?;
-        self.from_pickle(p, &v, true, &format!("CONSTANTS.{name}"), 0)
+        self.value_of_pickled(p, &v, true, &format!("CONSTANTS.{name}"), 0)
     }
 
     /// Attribute `name` of module object `obj`: its pickled state first, then the
@@ -390,7 +390,7 @@ impl<'a> Interp<'a> {
             format!("{path}.{name}")
         };
         if let Some(v) = state.as_ref().and_then(|s| tree.dict_get(s, name)) {
-            return self.from_pickle(tree, v, false, &sub, 0);
+            return self.value_of_pickled(tree, v, false, &sub, 0);
         }
         let (f, ci, _) = self.class(class)?;
         if let Some((_, e)) = f.classes[ci].consts.iter().find(|(n, _)| n == name) {

@@ -94,6 +94,9 @@ pub(crate) struct File {
     pub(crate) functions: Vec<Def>,
 }
 
+/// Positional and keyword arguments of a call.
+type CallArgs = (Vec<Expr>, Vec<(String, Expr)>);
+
 /// A parse error: line and message.
 pub(crate) type ParseError = (usize, String);
 
@@ -704,7 +707,7 @@ impl Parser {
         Ok(Expr::Tuple(items))
     }
 
-    fn call_args(&mut self) -> Result<(Vec<Expr>, Vec<(String, Expr)>), ParseError> {
+    fn call_args(&mut self) -> Result<CallArgs, ParseError> {
         let mut args = Vec::new();
         let mut kwargs = Vec::new();
         while !self.eat_op(")") {
