@@ -173,8 +173,9 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         return super::conv_nd::conv_nd(cx, c, fused, (&xd, &wd, &yd));
     };
     let constant_weights = cx.input(1).is_some_and(|v| cx.const_f32(v).is_some());
-    if yd.len() == 4 && constant_weights && super::winograd::applies(&g, c.group, xd[1], wd[0]) {
-        return super::winograd::winograd(cx, fused, &g, (&xd, &wd, &yd));
+    let wino = super::winograd::variant(&g, c.group, xd[1], wd[0]);
+    if let (4, true, Some(v)) = (yd.len(), constant_weights, wino) {
+        return super::winograd::winograd(cx, fused, &g, v, (&xd, &wd, &yd));
     }
     let reduction = wd[1] * c.kernel.iter().product::<u64>();
     if reduction >= MIN_GEMM_REDUCTION && wd[0] / c.group >= MIN_GEMM_ROWS {
