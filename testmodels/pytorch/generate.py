@@ -3,6 +3,7 @@
 
     testmodels/.venv/bin/python testmodels/pytorch/generate.py          # committed models
     testmodels/.venv/bin/python testmodels/pytorch/generate.py cnn      # only the named ones
+    testmodels/.venv/bin/python testmodels/pytorch/generate.py errors   # only errors/
     testmodels/.venv/bin/python testmodels/pytorch/generate.py --large  # torchvision models
     testmodels/.venv/bin/python testmodels/pytorch/generate.py --large resnet18
 
@@ -13,6 +14,7 @@ Writes, relative to testmodels/pytorch/:
     models/<name>/inputs/<arg>.npy    one per forward argument, named like it
     models/<name>/expected/output_<i>.npy   torch's outputs (eval mode, no_grad), flattened
     models/<name>/case.json           description, torch version, tolerances, inputs
+    errors/                           archives that must be refused with a clear message
     large/<name>/...                  same layout, only with --large (git-ignored)
 
 References come from torch itself (float32, CPU, one thread), never from neoc.
@@ -250,6 +252,47 @@ def gen_rnn(out: Path) -> None:
 
 
 # --------------------------------------------------------------------------
+# inputs that must be refused cleanly (errors/)
+# --------------------------------------------------------------------------
+
+class Unsupported(nn.Module):
+    """Three operators neoc does not map, each used twice."""
+
+    def forward(self, x):
+        a = torch.cumprod(x, 1) + torch.cumprod(x, 0)
+        b = torch.sort(x, 1).values + torch.sort(x, 0).values
+        c = x.unfold(1, 2, 2).sum(-1).repeat_interleave(2, 1) + x.unfold(0, 2, 2).sum(-1).repeat_interleave(2, 0)
+        return a + b + c
+
+
+def gen_errors(out: Path) -> None:
+    """errors/: unsupported operators in both formats, a pickle naming a forbidden
+    global, a torch.save checkpoint (no graph). See errors/README.md."""
+    import pickle
+    import zipfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    m = Unsupported().eval()
+    x = torch.randn(4, 4, generator=torch.Generator().manual_seed(900))
+    with torch.no_grad():
+        torch.jit.trace(m, (x,)).save(str(out / "unsupported_ops.pt"))
+    torch.export.save(torch.export.export(m, (x,)), str(out / "unsupported_ops.pt2"))
+
+    class Evil:  # pickled only; its reduce names os.system, which must never be called
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo this must never run",))
+
+    with zipfile.ZipFile(out / "unknown_global.pt", "w", zipfile.ZIP_STORED) as z:
+        z.writestr("m/data.pkl", pickle.dumps(Evil(), protocol=2))
+        z.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+        z.writestr("m/code/__torch__.py", "class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    return x\n")
+        z.writestr("m/version", "3\n")
+    torch.save(nn.Linear(2, 2).state_dict(), str(out / "checkpoint.pt"))
+    print("errors: unsupported_ops.pt, unsupported_ops.pt2, unknown_global.pt, checkpoint.pt")
+
+
+# --------------------------------------------------------------------------
 # large models (torchvision, git-ignored)
 # --------------------------------------------------------------------------
 
@@ -287,7 +330,9 @@ def main(argv: list[str]) -> None:
         for name in argv[1:] or list(LARGE_MODELS):
             gen_large(LARGE, name)
         return
-    for name in argv or list(SMALL):
+    if argv == ["errors"] or not argv:
+        gen_errors(ROOT / "errors")
+    for name in [a for a in argv if a != "errors"] or ([] if argv else list(SMALL)):
         SMALL[name](MODELS)
 
 

@@ -32,6 +32,8 @@ mod pickle;
 mod script;
 mod storage;
 mod tensors;
+#[cfg(test)]
+mod tests;
 mod value;
 
 pub use error::{PytorchError, Result, UnsupportedOp};

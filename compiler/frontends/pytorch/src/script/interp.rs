@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The deepest call nesting (module methods and functions) accepted.
-const MAX_CALL_DEPTH: usize = 256;
+const MAX_CALL_DEPTH: usize = 64;
 /// The most statements one import may execute (unrolled loops included).
 const MAX_STEPS: u64 = 10_000_000;
 /// The deepest pickled value converted.
