@@ -44,7 +44,10 @@ torch.set_num_threads(1)
 
 def save_npy(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+    arr = np.asarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into shape (1,))
+        arr = np.ascontiguousarray(arr)
+    np.save(path, arr, allow_pickle=False)
 
 
 def randomize_norms(m: nn.Module, seed: int) -> None:
@@ -180,9 +183,10 @@ class EncoderLayer(nn.Module):
         self.ff2 = nn.Linear(ff, d)
         self.act = nn.GELU()
 
-    def forward(self, x):
+    def forward(self, x, keep):
+        # keep: [B, S] bool, True for real tokens.
         if self.use_mha:
-            a, _ = self.attn(x, x, x, need_weights=False)
+            a, _ = self.attn(x, x, x, key_padding_mask=~keep, need_weights=False)
         else:
             b, t, d = x.shape
             h = self.heads
@@ -190,7 +194,8 @@ class EncoderLayer(nn.Module):
             def split(y):
                 return y.view(b, t, h, d // h).transpose(1, 2)
 
-            a = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
+            a = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)),
+                                               attn_mask=keep[:, None, None, :])
             a = self.o(a.transpose(1, 2).reshape(b, t, d))
         x = self.ln1(x + a)
         return self.ln2(x + self.ff2(self.act(self.ff1(x))))
@@ -206,10 +211,11 @@ class BertTiny(nn.Module):
         self.l2 = EncoderLayer(d, heads, ff, use_mha=False)
         self.pool = nn.Linear(d, d)
 
-    def forward(self, input_ids):
+    def forward(self, input_ids, attention_mask):
         t = input_ids.shape[1]
+        keep = attention_mask == 1
         x = self.ln(self.tok(input_ids) + self.pos(torch.arange(t)))
-        x = self.l2(self.l1(x))
+        x = self.l2(self.l1(x, keep), keep)
         return x, torch.tanh(self.pool(x[:, 0]))
 
 
@@ -217,14 +223,20 @@ def gen_bert(out: Path) -> None:
     torch.manual_seed(200)
     m = BertTiny()
     randomize_norms(m, 201)
-    ids = torch.randint(0, 100, (1, 16), generator=torch.Generator().manual_seed(202))
-    write_case(out, "bert", m, {"input_ids": ids},
+    g = torch.Generator().manual_seed(202)
+    # Batch 1: torch 2.5's run_decompositions fails on nn.MultiheadAttention with batch > 1.
+    ids = torch.randint(0, 100, (1, 16), generator=g)
+    mask = torch.ones(1, 16, dtype=torch.int64)
+    mask[0, 11:] = 0  # padded after 11 tokens
+    write_case(out, "bert", m, {"input_ids": ids, "attention_mask": mask},
                "BERT-style encoder from torch.nn: token + position Embedding(100/16, 32), "
                "LayerNorm(eps 1e-12, affine randomized), layer 1 with nn.MultiheadAttention(32, 4 "
-               "heads, batch_first; traced under no_grad it is _native_multi_head_attention), "
-               "layer 2 with q/k/v Linear + F.scaled_dot_product_attention, FFN Linear(32,64) - "
-               "GELU(erf) - Linear(64,32), residual + LayerNorm, pooler tanh(Linear(h[:, 0])); "
-               "input_ids int64 [1,16]; outputs last hidden state [1,16,32] and pooled [1,32]",
+               "heads, batch_first; traced under no_grad it is _native_multi_head_attention, "
+               "with key_padding_mask), layer 2 with q/k/v Linear + F.scaled_dot_product_attention "
+               "(bool attn_mask), FFN Linear(32,64) - GELU(erf) - Linear(64,32), residual + "
+               "LayerNorm, pooler tanh(Linear(h[:, 0])); input_ids int64 [1,16], attention_mask "
+               "int64 [1,16] (HF style: 1 = token; padded after 11 tokens); outputs last hidden "
+               "state [1,16,32] and pooled [1,32]",
                rtol=1e-4, atol=1e-4)
 
 

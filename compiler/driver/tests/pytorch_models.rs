@@ -48,6 +48,10 @@ fn read_npy(path: &Path) -> Npy {
                 .flat_map(i64::to_le_bytes)
                 .collect(),
         ),
+        "|b1" => (
+            DType::Bool,
+            npy.into_vec::<bool>().unwrap().into_iter().map(u8::from).collect(),
+        ),
         other => panic!("{}: dtype {other}", path.display()),
     };
     Npy { dtype, shape, data }

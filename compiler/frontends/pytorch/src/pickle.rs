@@ -78,6 +78,8 @@ pub(crate) enum Global {
     RebuildParameter,
     RebuildParameterWithState,
     OrderedDict,
+    /// `restore_type_tag(value, type)` and `build_intlist(list)` (and friends): the
+    /// first argument, unchanged.
     RestoreTypeTag,
     Storage(DType),
     UntypedStorage,
@@ -863,6 +865,12 @@ fn resolve_global(module: &str, name: &str, opts: Options) -> Option<Global> {
         ("torch._utils", "_rebuild_parameter_with_state") => Global::RebuildParameterWithState,
         ("collections", "OrderedDict") => Global::OrderedDict,
         ("torch.jit._pickle", "restore_type_tag") => Global::RestoreTypeTag,
+        // Scripted modules' typed lists: `build_intlist([1, 2])` is the list itself.
+        (
+            "torch.jit._pickle",
+            "build_intlist" | "build_floatlist" | "build_boollist" | "build_doublelist"
+            | "build_tensorlist",
+        ) => Global::RestoreTypeTag,
         ("torch", "device") => Global::Device,
         ("torch", "Size") => Global::Size,
         ("torch", "UntypedStorage") | ("torch.storage", "UntypedStorage") => Global::UntypedStorage,

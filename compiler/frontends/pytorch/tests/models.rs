@@ -29,6 +29,11 @@ pub fn read_npy(path: &Path) -> Tensor {
             let v: Vec<i64> = npy.into_vec().unwrap();
             Tensor::from_i64(shape, &v)
         }
+        "|b1" => {
+            let v: Vec<bool> = npy.into_vec().unwrap();
+            let f: Vec<f64> = v.iter().map(|&b| f64::from(u8::from(b))).collect();
+            Tensor::from_f64_as(DType::Bool, shape, &f)
+        }
         other => panic!("{}: dtype {other}", path.display()),
     }
 }

@@ -1,16 +1,20 @@
-//! Attention: `scaled_dot_product_attention` and `_native_multi_head_attention` (the
-//! fused path `nn.MultiheadAttention` takes in inference, which traced models record).
+//! Attention: `scaled_dot_product_attention`, and the fused inference paths that
+//! traced models record: `_native_multi_head_attention` (`nn.MultiheadAttention`) and
+//! `_transformer_encoder_layer_fwd` (`nn.TransformerEncoderLayer`).
 //!
-//! Both are desugared into `MatMul → scale → mask → Softmax → MatMul`, the pattern the
-//! optimizer's softmax and attention fusion look for. Masks: a bool mask keeps `True`
-//! positions (others get `-inf`), a float mask is added, `is_causal` keeps `j <= i`.
-//! Dropout inside attention is random even in eval mode, so `dropout_p > 0` is refused.
+//! All are desugared into `MatMul → scale → mask → Softmax → MatMul`, the pattern the
+//! optimizer's softmax and attention fusion look for. Masks: for sdpa a bool mask keeps
+//! `True` positions (others get `-inf`); for the `nn` fast paths a bool mask drops
+//! `True` positions (torch's `key_padding_mask` convention, `mask_type` 1 for `[B, S]`
+//! padding masks, 0 for `[L, S]`, 2 for merged `[B, H, L, S]` masks); float masks are
+//! added; `is_causal` keeps `j <= i`. Dropout inside attention is random even in eval
+//! mode, so `dropout_p > 0` is refused.
 
 use super::call::Call;
 use super::linalg::linear_values;
 use super::{op, AtenOp};
 use crate::value::Val;
-use neoc_ir::ops::{BinaryOp, Reduce, ReduceKind, Slice, SliceAxis, Softmax};
+use neoc_ir::ops::{BinaryOp, LayerNorm, Reduce, ReduceKind, Slice, SliceAxis, Softmax, UnaryOp};
 use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
 pub(crate) const OPS: &[AtenOp] = &[
@@ -22,9 +26,25 @@ pub(crate) const OPS: &[AtenOp] = &[
     op(
         "_native_multi_head_attention",
         native_mha,
-        "projections + attention per head; no mask",
+        "projections + attention per head; padding and attention masks",
+    ),
+    op(
+        "_transformer_encoder_layer_fwd",
+        encoder_layer,
+        "attention + FFN (relu or gelu), norm_first or not; masks",
     ),
 ];
+
+/// How a mask applies to the attention scores.
+#[derive(Debug, Clone, Copy)]
+enum Mask {
+    /// A bool mask: `True` keeps the position (sdpa).
+    Keep(ValueId),
+    /// A bool mask: `True` drops the position (`nn.MultiheadAttention`).
+    Drop(ValueId),
+    /// A float mask added to the scores.
+    Add(ValueId),
+}
 
 /// `softmax(q·kᵀ·scale + mask)·v` over the last two dims.
 fn attention(
@@ -33,7 +53,7 @@ fn attention(
     k: ValueId,
     v: ValueId,
     scale: f64,
-    mask: Option<ValueId>,
+    mask: Option<Mask>,
     causal: bool,
 ) -> Result<(ValueId, ValueId), IrError> {
     let r = c.rank(k);
@@ -57,14 +77,20 @@ fn attention(
         let ninf = c.scalar(dt, f64::NEG_INFINITY);
         s = c.add(Op::Where, &[m, s, ninf])?;
     }
-    if let Some(m) = mask {
-        if c.dtype(m) == DType::Bool {
+    match mask {
+        Some(Mask::Keep(m)) => {
             let ninf = c.scalar(dt, f64::NEG_INFINITY);
             s = c.add(Op::Where, &[m, s, ninf])?;
-        } else {
+        }
+        Some(Mask::Drop(m)) => {
+            let ninf = c.scalar(dt, f64::NEG_INFINITY);
+            s = c.add(Op::Where, &[m, ninf, s])?;
+        }
+        Some(Mask::Add(m)) => {
             let m = c.cast(m, dt)?;
             s = c.binary(BinaryOp::Add, s, m)?;
         }
+        None => {}
     }
     let last = c.rank(s) - 1;
     let p = c.add(
@@ -84,7 +110,11 @@ fn sdpa(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let q = c.tensor(0, "query")?;
     let k = c.tensor(1, "key")?;
     let v = c.tensor(2, "value")?;
-    let mask = c.opt_tensor(3, "attn_mask")?;
+    let mask = match c.opt_tensor(3, "attn_mask")? {
+        Some(m) if c.dtype(m) == DType::Bool => Some(Mask::Keep(m)),
+        Some(m) => Some(Mask::Add(m)),
+        None => None,
+    };
     if c.float(4, "dropout_p", 0.0)? != 0.0 {
         return Err(c.attr_err(
             "dropout_p > 0 draws random masks (even in eval mode); pass dropout_p=0.0 for \
@@ -127,6 +157,97 @@ fn heads(c: &mut Call<'_>, x: ValueId, h: u64) -> Result<ValueId, IrError> {
     c.transpose(x, &[0, 2, 1, 3])
 }
 
+/// The weights of a fused multi-head attention.
+struct MhaWeights {
+    e: u64,
+    h: u64,
+    w: ValueId,
+    b: Option<ValueId>,
+    pw: ValueId,
+    pb: Option<ValueId>,
+}
+
+/// The `nn.MultiheadAttention` mask of `mask_type` as a score mask: bool masks drop
+/// `True` positions, float masks add.
+fn mha_mask(
+    c: &mut Call<'_>,
+    m: ValueId,
+    mask_type: Option<i64>,
+    b: u64,
+    h: u64,
+) -> Result<Mask, IrError> {
+    let md = c.dims(m)?;
+    let m = match (mask_type, md.len()) {
+        // [B, S] key padding → [B, 1, 1, S].
+        (Some(1), 2) | (None, 2) if md[0] == b && b != 0 => c.reshape(m, &[md[0], 1, 1, md[1]])?,
+        // [L, S] attention mask broadcasts as is; [B, H, L, S] is already merged.
+        (_, 2) | (_, 4) => m,
+        (_, 3) => c.reshape(m, &[md[0] / h.max(1), h, md[1], md[2]])?,
+        _ => return Err(c.attr_err(format!("a mask of shape {md:?} (type {mask_type:?})"))),
+    };
+    Ok(if c.dtype(m) == DType::Bool {
+        Mask::Drop(m)
+    } else {
+        Mask::Add(m)
+    })
+}
+
+/// Batch-first multi-head attention: the `[B, L, E]` output and the `[B, H, L, S]`
+/// probabilities.
+fn mha(
+    c: &mut Call<'_>,
+    q: ValueId,
+    k: ValueId,
+    v: ValueId,
+    wt: &MhaWeights,
+    mask: Option<Mask>,
+) -> Result<(ValueId, ValueId), IrError> {
+    let e = wt.e;
+    for x in [q, k, v] {
+        let d = c.dims(x)?;
+        if d.len() != 3 || d[2] != e {
+            return Err(c.err(format!("inputs must be [batch, seq, {e}], got {d:?}")));
+        }
+    }
+    let mut proj = Vec::new();
+    for (i, x) in [q, k, v].into_iter().enumerate() {
+        let i = i as u64;
+        let wi = rows(c, wt.w, i * e, (i + 1) * e)?;
+        let bi = match wt.b {
+            Some(b) => Some(rows(c, b, i * e, (i + 1) * e)?),
+            None => None,
+        };
+        let y = linear_values(c, x, wi, bi)?;
+        proj.push(heads(c, y, wt.h)?);
+    }
+    let scale = 1.0 / ((e / wt.h) as f64).sqrt();
+    let (o, p) = attention(c, proj[0], proj[1], proj[2], scale, mask, false)?;
+    let od = c.dims(o)?;
+    let o = c.transpose(o, &[0, 2, 1, 3])?;
+    let o = c.reshape(o, &[od[0], od[2], e])?;
+    Ok((linear_values(c, o, wt.pw, wt.pb)?, p))
+}
+
+fn mha_weights(c: &Call<'_>, at: usize) -> Result<MhaWeights, IrError> {
+    let e = u64::try_from(c.req_int(at, "embed_dim")?).map_err(|_| c.attr_err("embed_dim"))?;
+    let h = u64::try_from(
+        c.req_int(at + 1, "num_head")
+            .or_else(|_| c.req_int(at + 1, "num_heads"))?,
+    )
+    .map_err(|_| c.attr_err("num_heads"))?;
+    if h == 0 || e % h != 0 {
+        return Err(c.attr_err(format!("embed_dim {e} does not split into {h} heads")));
+    }
+    Ok(MhaWeights {
+        e,
+        h,
+        w: c.tensor(at + 2, "qkv_weight")?,
+        b: c.opt_tensor(at + 3, "qkv_bias")?,
+        pw: c.tensor(at + 4, "proj_weight")?,
+        pb: c.opt_tensor(at + 5, "proj_bias")?,
+    })
+}
+
 /// `_native_multi_head_attention(query, key, value, embed_dim, num_head, qkv_weight,
 /// qkv_bias, proj_weight, proj_bias, mask, need_weights, average_attn_weights,
 /// mask_type)`; batch-first `[B, L, E]` inputs.
@@ -134,43 +255,18 @@ fn native_mha(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let query = c.tensor(0, "query")?;
     let key = c.tensor(1, "key")?;
     let value = c.tensor(2, "value")?;
-    let e = u64::try_from(c.req_int(3, "embed_dim")?).map_err(|_| c.attr_err("embed_dim"))?;
-    let h = u64::try_from(c.req_int(4, "num_head")?).map_err(|_| c.attr_err("num_head"))?;
-    if h == 0 || e % h != 0 {
-        return Err(c.attr_err(format!("embed_dim {e} does not split into {h} heads")));
-    }
-    let w = c.tensor(5, "qkv_weight")?;
-    let b = c.opt_tensor(6, "qkv_bias")?;
-    let pw = c.tensor(7, "proj_weight")?;
-    let pb = c.opt_tensor(8, "proj_bias")?;
-    if c.has(9, "mask") {
-        return Err(c.attr_err("_native_multi_head_attention with a mask is not supported"));
-    }
+    let wt = mha_weights(c, 3)?;
     let need_weights = c.bool(10, "need_weights", true)?;
     let average = c.bool(11, "average_attn_weights", true)?;
-    for x in [query, key, value] {
-        let d = c.dims(x)?;
-        if d.len() != 3 || d[2] != e {
-            return Err(c.err(format!("inputs must be [batch, seq, {e}], got {d:?}")));
+    let mask_type = c.opt_int(12, "mask_type")?;
+    let mask = match c.opt_tensor(9, "mask")? {
+        Some(m) => {
+            let b = c.dims(query)?[0];
+            Some(mha_mask(c, m, mask_type, b, wt.h)?)
         }
-    }
-    let mut proj = Vec::new();
-    for (i, x) in [query, key, value].into_iter().enumerate() {
-        let i = i as u64;
-        let wi = rows(c, w, i * e, (i + 1) * e)?;
-        let bi = match b {
-            Some(b) => Some(rows(c, b, i * e, (i + 1) * e)?),
-            None => None,
-        };
-        let y = linear_values(c, x, wi, bi)?;
-        proj.push(heads(c, y, h)?);
-    }
-    let scale = 1.0 / ((e / h) as f64).sqrt();
-    let (o, p) = attention(c, proj[0], proj[1], proj[2], scale, None, false)?;
-    let od = c.dims(o)?;
-    let o = c.transpose(o, &[0, 2, 1, 3])?;
-    let o = c.reshape(o, &[od[0], od[2], e])?;
-    let out = linear_values(c, o, pw, pb)?;
+        None => None,
+    };
+    let (out, p) = mha(c, query, key, value, &wt, mask)?;
     if !need_weights {
         return Ok(vec![Val::Tensor(out), Val::None]);
     }
@@ -187,4 +283,64 @@ fn native_mha(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
         p
     };
     Ok(vec![Val::Tensor(out), Val::Tensor(weights)])
+}
+
+/// `_transformer_encoder_layer_fwd(src, embed_dim, num_heads, qkv_weight, qkv_bias,
+/// proj_weight, proj_bias, use_gelu, norm_first, eps, norm_weight_1, norm_bias_1,
+/// norm_weight_2, norm_bias_2, ffn_weight_1, ffn_bias_1, ffn_weight_2, ffn_bias_2,
+/// mask, mask_type)`.
+fn encoder_layer(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let src = c.tensor(0, "src")?;
+    let wt = mha_weights(c, 1)?;
+    let gelu = c.bool(7, "use_gelu", false)?;
+    let norm_first = c.bool(8, "norm_first", false)?;
+    let epsilon = c.float(9, "eps", 1e-5)? as f32;
+    let n1 = (c.tensor(10, "norm_weight_1")?, c.tensor(11, "norm_bias_1")?);
+    let n2 = (c.tensor(12, "norm_weight_2")?, c.tensor(13, "norm_bias_2")?);
+    let f1 = (
+        c.tensor(14, "ffn_weight_1")?,
+        c.opt_tensor(15, "ffn_bias_1")?,
+    );
+    let f2 = (
+        c.tensor(16, "ffn_weight_2")?,
+        c.opt_tensor(17, "ffn_bias_2")?,
+    );
+    let mask_type = c.opt_int(19, "mask_type")?;
+    let mask = match c.opt_tensor(18, "mask")? {
+        Some(m) => {
+            let b = c.dims(src)?[0];
+            Some(mha_mask(c, m, mask_type, b, wt.h)?)
+        }
+        None => None,
+    };
+    let axis = c.rank(src).saturating_sub(1);
+    let norm = |c: &mut Call<'_>, x: ValueId, (w, b): (ValueId, ValueId)| {
+        c.add(Op::LayerNorm(LayerNorm { axis, epsilon }), &[x, w, b])
+    };
+    let ffn = |c: &mut Call<'_>, x: ValueId| -> Result<ValueId, IrError> {
+        let h = linear_values(c, x, f1.0, f1.1)?;
+        let act = if gelu {
+            UnaryOp::Gelu { tanh: false }
+        } else {
+            UnaryOp::Relu
+        };
+        let h = c.unary(act, h)?;
+        linear_values(c, h, f2.0, f2.1)
+    };
+    let out = if norm_first {
+        let a_in = norm(c, src, n1)?;
+        let (a, _) = mha(c, a_in, a_in, a_in, &wt, mask)?;
+        let x = c.binary(BinaryOp::Add, src, a)?;
+        let f_in = norm(c, x, n2)?;
+        let f = ffn(c, f_in)?;
+        c.binary(BinaryOp::Add, x, f)?
+    } else {
+        let (a, _) = mha(c, src, src, src, &wt, mask)?;
+        let x = c.binary(BinaryOp::Add, src, a)?;
+        let x = norm(c, x, n1)?;
+        let f = ffn(c, x)?;
+        let y = c.binary(BinaryOp::Add, x, f)?;
+        norm(c, y, n2)?
+    };
+    Ok(vec![Val::Tensor(out)])
 }

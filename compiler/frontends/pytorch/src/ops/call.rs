@@ -362,6 +362,21 @@ impl<'a> Call<'a> {
             .ok_or_else(|| IrError::Internal(format!("node `{name}` produced no output")))
     }
 
+    /// Adds an IR node with several outputs (TopK).
+    pub(crate) fn add_multi(
+        &mut self,
+        op: Op,
+        inputs: &[ValueId],
+    ) -> Result<Vec<ValueId>, IrError> {
+        let name = self.next_name();
+        self.graph.add_node(
+            &name,
+            op,
+            inputs.iter().map(|&v| Some(v)).collect(),
+            Vec::new(),
+        )
+    }
+
     /// Adds a constant.
     pub(crate) fn konst(&mut self, t: Tensor) -> ValueId {
         let name = format!("{}/const{}", self.node, self.added);

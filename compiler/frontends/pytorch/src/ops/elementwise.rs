@@ -23,6 +23,8 @@ pub(crate) const OPS: &[AtenOp] = &[
     op("sqrt", sqrt, ""),
     op("rsqrt", rsqrt, "Reciprocal(Sqrt)"),
     op("reciprocal", reciprocal, ""),
+    op("log1p", log1p, "Kahan's log(u)·x/(u−1), u = 1 + x"),
+    op("expm1", expm1, "Kahan's (u−1)·x/log(u), u = exp(x)"),
     op("abs", abs, ""),
     op("neg", neg, ""),
     op("erf", erf, ""),
@@ -69,6 +71,26 @@ pub(crate) const OPS: &[AtenOp] = &[
     op("logical_and", logical_and, ""),
     op("logical_or", logical_or, ""),
     op("logical_xor", logical_xor, ""),
+    op(
+        "bitwise_not",
+        bitwise_not,
+        "bool: logical not; ints: BitwiseNot",
+    ),
+    op(
+        "bitwise_and",
+        bitwise_and,
+        "bool: logical and; ints: BitwiseAnd",
+    ),
+    op(
+        "bitwise_or",
+        bitwise_or,
+        "bool: logical or; ints: BitwiseOr",
+    ),
+    op(
+        "bitwise_xor",
+        bitwise_xor,
+        "bool: logical xor; ints: BitwiseXor",
+    ),
     op("where", where_, "scalar or tensor branches, promoted"),
     op("masked_fill", masked_fill, "Where(mask, value, self)"),
 ];
@@ -143,6 +165,35 @@ fn rsqrt(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let x = c.tensor(0, "self")?;
     let s = c.unary(UnaryOp::Sqrt, x)?;
     one(c.unary(UnaryOp::Reciprocal, s)?)
+}
+
+/// `log(1 + x)` accurate for small `x`: with `u = 1 + x` rounded, `log(u)·x/(u − 1)`
+/// (and `x` itself where `u == 1`).
+fn log1p(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.tensor(0, "self")?;
+    let u = c.binary_scalar(BinaryOp::Add, x, 1.0)?;
+    let d = c.binary_scalar(BinaryOp::Sub, u, 1.0)?;
+    let l = c.unary(UnaryOp::Log, u)?;
+    let lx = c.binary(BinaryOp::Mul, l, x)?;
+    let q = c.binary(BinaryOp::Div, lx, d)?;
+    let tiny = c.binary_scalar(BinaryOp::Equal, d, 0.0)?;
+    one(c.add(Op::Where, &[tiny, x, q])?)
+}
+
+/// `exp(x) − 1` accurate for small `x`: with `u = exp(x)`, `(u − 1)·x/log(u)` (and `x`
+/// where `u == 1`, `−1` where `u − 1 == −1`).
+fn expm1(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.tensor(0, "self")?;
+    let u = c.unary(UnaryOp::Exp, x)?;
+    let d = c.binary_scalar(BinaryOp::Sub, u, 1.0)?;
+    let l = c.unary(UnaryOp::Log, u)?;
+    let dx = c.binary(BinaryOp::Mul, d, x)?;
+    let q = c.binary(BinaryOp::Div, dx, l)?;
+    let one_ = c.binary_scalar(BinaryOp::Equal, u, 1.0)?;
+    let r = c.add(Op::Where, &[one_, x, q])?;
+    let m1 = c.binary_scalar(BinaryOp::Equal, d, -1.0)?;
+    let neg = c.scalar(c.dtype(x), -1.0);
+    one(c.add(Op::Where, &[m1, neg, r])?)
 }
 
 fn round(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
@@ -608,6 +659,33 @@ fn logical_or(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
 }
 fn logical_xor(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     logical(c, 2)
+}
+
+fn bitwise_not(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.tensor(0, "self")?;
+    if c.dtype(x) == DType::Bool {
+        return one(not(c, x)?);
+    }
+    simple(c, UnaryOp::BitNot)
+}
+
+fn bitwise(c: &mut Call<'_>, kind: u8, op: BinaryOp) -> Result<Vec<Val>, IrError> {
+    let a = c.operand(0, "self")?;
+    let b = c.operand(1, "other")?;
+    if result_type(c, &[a, b]) == DType::Bool {
+        return logical(c, kind);
+    }
+    one(binary_promoted(c, op, a, b)?)
+}
+
+fn bitwise_and(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    bitwise(c, 0, BinaryOp::BitAnd)
+}
+fn bitwise_or(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    bitwise(c, 1, BinaryOp::BitOr)
+}
+fn bitwise_xor(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    bitwise(c, 2, BinaryOp::BitXor)
 }
 
 fn where_(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {

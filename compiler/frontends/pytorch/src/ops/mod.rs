@@ -21,6 +21,7 @@ pub(crate) mod movement;
 pub(crate) mod normalization;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
+pub(crate) mod resample;
 
 use crate::value::Val;
 pub(crate) use call::Call;
@@ -45,7 +46,7 @@ pub(crate) const fn op(name: &'static str, build: BuildFn, note: &'static str) -
     AtenOp { name, build, note }
 }
 
-const FAMILIES: [&[AtenOp]; 9] = [
+const FAMILIES: [&[AtenOp]; 10] = [
     elementwise::OPS,
     linalg::OPS,
     conv_pool::OPS,
@@ -55,6 +56,7 @@ const FAMILIES: [&[AtenOp]; 9] = [
     reduce::OPS,
     attention::OPS,
     recurrent::OPS,
+    resample::OPS,
 ];
 
 /// Every supported operator, in table order.

@@ -32,6 +32,11 @@ pub(crate) const OPS: &[AtenOp] = &[
     op("expand", expand, "Expand; -1 keeps a dim"),
     op("expand_as", expand_as, "Expand"),
     op("repeat", repeat, "Reshape, Expand, Reshape"),
+    op(
+        "repeat_interleave",
+        repeat_interleave,
+        "constant int repeats: Reshape, Expand, Reshape",
+    ),
     op("cat", cat, "Concat; dtypes promoted"),
     op("concat", cat, "Concat; dtypes promoted"),
     op("stack", stack, "Reshape each, Concat"),
@@ -43,7 +48,11 @@ pub(crate) const OPS: &[AtenOp] = &[
     op("select", select, "Slice and Reshape"),
     op("narrow", narrow, "Slice"),
     op("index_select", index_select, "Gather"),
-    op("index", index, "one index tensor (other dims None): Gather"),
+    op(
+        "index",
+        index,
+        "integer index tensors: Gather (one) or GatherND (several)",
+    ),
     op("embedding", embedding, "Gather of rows"),
     op("gather", gather, "GatherElements"),
     op("flip", flip, "Slice with step -1"),
@@ -265,6 +274,34 @@ fn repeat(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     one(c.reshape(e, &out)?)
 }
 
+/// `repeat_interleave(self, repeats, dim, output_size)` with one repeat count.
+fn repeat_interleave(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let mut x = c.tensor(0, "self")?;
+    let r = c.req_int(1, "repeats").map_err(|_| {
+        c.attr_err("repeat_interleave with per-element repeats (a tensor) is not supported")
+    })?;
+    let r = u64::try_from(r).map_err(|_| c.attr_err("negative repeats"))?;
+    let axis = match c.opt_int(2, "dim")? {
+        Some(d) => c.axis(d, c.rank(x).max(1))?,
+        None => {
+            let n: u64 = c.dims(x)?.iter().product();
+            x = c.reshape(x, &[n])?;
+            0
+        }
+    };
+    let d = c.dims(x)?;
+    let mut inter = d[..=axis].to_vec();
+    inter.push(1);
+    inter.extend(&d[axis + 1..]);
+    let mut big = inter.clone();
+    big[axis + 1] = r;
+    let mut out = d.clone();
+    out[axis] *= r;
+    let xi = c.reshape(x, &inter)?;
+    let e = c.add(Op::Expand(Expand { shape: big }), &[xi])?;
+    one(c.reshape(e, &out)?)
+}
+
 fn cat(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let ts: Vec<ValueId> = c.tensors(0, "tensors")?.into_iter().flatten().collect();
     // torch skips legacy empty 1-D tensors in cat.
@@ -483,7 +520,11 @@ fn index_select(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     one(c.add(Op::Gather(Gather { axis }), &[x, idx])?)
 }
 
-/// `index(self, indices)` with one index tensor; the dims before it `None`.
+/// `index(self, indices)`: advanced indexing with integer index tensors (`None` for
+/// dims taken whole). One index tensor is a Gather; several are broadcast, stacked and
+/// gathered with GatherND over the indexed dims moved to the front. As in numpy, the
+/// indexed result dims replace the indexed dims when those are adjacent, and lead
+/// otherwise.
 fn index(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let x = c.tensor(0, "self")?;
     let idx = c.tensors(1, "indices")?;
@@ -492,17 +533,63 @@ fn index(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
         .enumerate()
         .filter_map(|(i, t)| t.map(|t| (i, t)))
         .collect();
-    let [(axis, t)] = given[..] else {
-        return Err(
-            c.attr_err("advanced indexing with more than one index tensor is not supported")
-        );
-    };
-    if c.dtype(t) == neoc_ir::DType::Bool {
+    if given
+        .iter()
+        .any(|&(_, t)| c.dtype(t) == neoc_ir::DType::Bool)
+    {
         return Err(c.attr_err(
-            "indexing with a bool mask is not supported (its shape depends on the data)",
+            "indexing with a bool mask is not supported (its result shape depends on the data)",
         ));
     }
-    one(c.add(Op::Gather(Gather { axis }), &[x, t])?)
+    let d = c.dims(x)?;
+    if given.is_empty() || given.iter().any(|&(a, _)| a >= d.len()) {
+        return Err(c.attr_err(format!(
+            "{} index tensors for a tensor of rank {}",
+            idx.len(),
+            d.len()
+        )));
+    }
+    if let [(axis, t)] = given[..] {
+        return one(c.add(Op::Gather(Gather { axis }), &[x, t])?);
+    }
+    let axes: Vec<usize> = given.iter().map(|&(a, _)| a).collect();
+    let shapes: Vec<Vec<u64>> = given
+        .iter()
+        .map(|&(_, t)| c.dims(t))
+        .collect::<Result<_, _>>()?;
+    let refs: Vec<&[u64]> = shapes.iter().map(Vec::as_slice).collect();
+    let b = neoc_ir::shape::broadcast_shapes(&refs).map_err(|e| e.at(c.node, c.op))?;
+    let mut b1 = b.clone();
+    b1.push(1);
+    let mut cols = Vec::with_capacity(given.len());
+    for &(_, t) in &given {
+        let t = c.cast(t, neoc_ir::DType::I64)?;
+        let e = if c.dims(t)? == b {
+            t
+        } else {
+            c.add(Op::Expand(Expand { shape: b.clone() }), &[t])?
+        };
+        cols.push(c.reshape(e, &b1)?);
+    }
+    let stacked = c.add(Op::Concat(Concat { axis: b.len() }), &cols)?;
+    let rest: Vec<usize> = (0..d.len()).filter(|a| !axes.contains(a)).collect();
+    let perm: Vec<usize> = axes.iter().chain(&rest).copied().collect();
+    let xt = c.transpose(x, &perm)?;
+    let g = c.add(
+        Op::GatherNd(neoc_ir::ops::GatherNd { batch_dims: 0 }),
+        &[xt, stacked],
+    )?;
+    // g is [b..., rest...]; adjacent indexed dims go back where they were.
+    let adjacent = axes.windows(2).all(|w| w[1] == w[0] + 1);
+    if !adjacent || axes[0] == 0 {
+        return one(g);
+    }
+    let nb = b.len();
+    let before = rest.iter().filter(|&&a| a < axes[0]).count();
+    let mut out_perm: Vec<usize> = (nb..nb + before).collect();
+    out_perm.extend(0..nb);
+    out_perm.extend(nb + before..nb + rest.len());
+    one(c.transpose(g, &out_perm)?)
 }
 
 fn embedding(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {

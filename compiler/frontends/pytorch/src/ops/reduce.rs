@@ -10,7 +10,7 @@ use super::call::Call;
 use super::elementwise::binary_promoted;
 use super::{op, AtenOp};
 use crate::value::Val;
-use neoc_ir::ops::{ArgReduce, BinaryOp, CumSum, Reduce, ReduceKind, UnaryOp};
+use neoc_ir::ops::{ArgReduce, BinaryOp, CumSum, Reduce, ReduceKind, TopK, UnaryOp};
 use neoc_ir::{DType, IrError, Op, ValueId};
 
 pub(crate) const OPS: &[AtenOp] = &[
@@ -29,6 +29,7 @@ pub(crate) const OPS: &[AtenOp] = &[
     op("std", std, "sqrt(var)"),
     op("logsumexp", logsumexp, "max + log(sum(exp(x - max)))"),
     op("cumsum", cumsum, "CumSum"),
+    op("topk", topk, "TopK (values and int64 indices, sorted)"),
 ];
 
 fn one(v: ValueId) -> Result<Vec<Val>, IrError> {
@@ -277,4 +278,14 @@ fn cumsum(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
         }),
         &[x],
     )?)
+}
+
+/// `topk(self, k, dim=-1, largest=True, sorted=True)`.
+fn topk(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.tensor(0, "self")?;
+    let k = u64::try_from(c.req_int(1, "k")?).map_err(|_| c.attr_err("negative k"))?;
+    let axis = c.axis(c.int(2, "dim", -1)?, c.rank(x).max(1))?;
+    let largest = c.bool(3, "largest", true)?;
+    let out = c.add_multi(Op::TopK(TopK { axis, k, largest }), &[x])?;
+    Ok(out.into_iter().map(Val::Tensor).collect())
 }

@@ -27,14 +27,32 @@ const PRIMS: [&str; 11] = [
     "data",
 ];
 
+/// `torch.<name>` calls scripted code makes on lists, strings and numbers (shape
+/// checks, messages); they are evaluated here, not by the aten table.
+const SCALAR_ONLY: [&str; 11] = [
+    "len",
+    "__is__",
+    "__isnot__",
+    "__not__",
+    "format",
+    "floordiv",
+    "list",
+    "__getitem__",
+    "__contains__",
+    "__range_length",
+    "__derive_index",
+];
+
 /// Whether calling `path` is a supported operator: `Some(false)` for an operator
 /// neoc lacks, `None` for a name that is not an operator (a builtin, a variable).
 pub(crate) fn is_supported(path: &str) -> Option<bool> {
-    if path == "torch.device" {
+    if path == "torch.device" || path == "torch.warn" {
         return Some(true);
     }
     if let Some(rest) = path.strip_prefix("torch.") {
-        return Some(!rest.contains('.') && ops::lookup(rest).is_some());
+        return Some(
+            !rest.contains('.') && (ops::lookup(rest).is_some() || SCALAR_ONLY.contains(&rest)),
+        );
     }
     if let Some(rest) = path.strip_prefix("ops.aten.") {
         return Some(ops::lookup(rest).is_some());
@@ -73,6 +91,27 @@ pub(crate) fn call(
             Some(SVal::V(Val::Str(s))) => Ok(SVal::V(Val::Device(s.clone()))),
             _ => Ok(SVal::V(Val::Device("cpu".into()))),
         };
+    }
+    if path == "torch.format" {
+        // Error messages of scripted checks: `"{} != {}".format(a, b)`.
+        let mut parts = args.into_iter();
+        let mut out = match parts.next() {
+            Some(SVal::V(Val::Str(s))) => s,
+            _ => String::new(),
+        };
+        for a in parts {
+            let shown = match a {
+                SVal::V(Val::Int(i)) => i.to_string(),
+                SVal::V(Val::Float(f)) => f.to_string(),
+                SVal::V(Val::Str(s)) => s,
+                other => format!("{other:?}"),
+            };
+            out = out.replacen("{}", &shown, 1);
+        }
+        return Ok(SVal::V(Val::Str(out)));
+    }
+    if path == "torch.warn" {
+        return Ok(SVal::V(Val::None));
     }
     if let Some(name) = path
         .strip_prefix("torch.")
@@ -141,7 +180,7 @@ pub(crate) fn call(
             }
             _ => Err(it.code_err("getattr() of something that is not a module")),
         },
-        "warnings.warn" | "print" => Ok(SVal::V(Val::None)),
+        "warnings.warn" | "print" | "torch.warn" => Ok(SVal::V(Val::None)),
         p if p.starts_with("math.") => {
             let v = plain(it, first.unwrap_or(SVal::V(Val::None)))?;
             let x = scalar_of(it, &v)
@@ -364,6 +403,24 @@ fn scalar_op(it: &Interp<'_>, name: &str, args: &[Val]) -> Result<Option<Val>> {
         ("floor", [Val::Float(f)]) => Some(Val::Int(f.floor() as i64)),
         ("ceil", [Val::Float(f)]) => Some(Val::Int(f.ceil() as i64)),
         ("eq", [Val::Str(a), Val::Str(b)]) => Some(Val::Bool(a == b)),
+        ("len", [Val::List(l)]) => Some(Val::Int(l.len() as i64)),
+        ("list", [Val::List(l)]) => Some(Val::List(l.clone())),
+        ("__getitem__", [Val::List(l), Val::Int(i)]) => {
+            let j = if *i < 0 { i + l.len() as i64 } else { *i };
+            usize::try_from(j).ok().and_then(|j| l.get(j).cloned())
+        }
+        ("__contains__", [Val::List(l), x]) => Some(Val::Bool(l.contains(x))),
+        ("__range_length", [Val::Int(lo), Val::Int(hi), Val::Int(st)]) if *st != 0 => {
+            let n = if *st > 0 {
+                (hi - lo).max(0)
+            } else {
+                (lo - hi).max(0)
+            };
+            Some(Val::Int((n + st.abs() - 1) / st.abs()))
+        }
+        ("__derive_index", [Val::Int(i), Val::Int(start), Val::Int(st)]) => {
+            Some(Val::Int(start.wrapping_add(i.wrapping_mul(*st))))
+        }
         ("ne", [Val::Str(a), Val::Str(b)]) => Some(Val::Bool(a != b)),
         (op, [a, b]) => arith(op, a, b),
         _ => None,

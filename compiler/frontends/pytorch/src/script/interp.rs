@@ -280,7 +280,10 @@ impl<'a> Interp<'a> {
             }
             seen_funcs.push(q.clone());
             let (module, name) = q.rsplit_once('.').unwrap_or(("__torch__", &q));
-            let (f, entry) = self.load(module)?;
+            // References to classes (annotations, constructors) have no such file.
+            let Ok((f, entry)) = self.load(module) else {
+                continue;
+            };
             if let Some(d) = f.functions.iter().find(|d| d.name == name) {
                 let at = format!("{entry}:{{}} ({name})");
                 scan_def(d, &at, &mut missing, &mut funcs);
@@ -845,7 +848,14 @@ fn scan_def(def: &Def, at: &str, missing: &mut Vec<UnsupportedOp>, funcs: &mut V
                     .iter()
                     .for_each(|(_, a)| expr(a, line, at, missing, funcs));
             }
-            Expr::Attr(b, _) | Expr::Unary(_, b) => expr(b, line, at, missing, funcs),
+            Expr::Attr(b, _) => {
+                // A script function referenced before it is called (`_0 = __torch__.f`).
+                if let Some(p) = dotted(e).filter(|p| p.starts_with("__torch__.")) {
+                    funcs.push(p);
+                }
+                expr(b, line, at, missing, funcs)
+            }
+            Expr::Unary(_, b) => expr(b, line, at, missing, funcs),
             Expr::List(v) | Expr::Tuple(v) => {
                 v.iter().for_each(|a| expr(a, line, at, missing, funcs))
             }
