@@ -45,8 +45,8 @@ struct Entry {
 pub(crate) struct Archive {
     /// The model file, for messages.
     file: String,
-    /// How this archive is named in messages (`model.pt2` or
-    /// `model.pt2:serialized_state_dict.pt`).
+    /// Empty for the model file itself; for a nested archive, its entry name
+    /// (`serialized_state_dict.pt`), which messages put before the inner entry.
     label: String,
     bytes: Bytes,
     entries: Vec<Entry>,
@@ -58,27 +58,34 @@ pub(crate) fn looks_like_zip(bytes: &[u8]) -> bool {
 }
 
 impl Archive {
-    /// Reads the central directory of the zip in `bytes`. `label` names it in errors.
+    /// Reads the central directory of the zip in `bytes`. `label` is empty for the
+    /// model file, else the entry this archive is nested in.
     pub(crate) fn open(bytes: Bytes, file: &str, label: &str) -> Result<Archive> {
         let err = |message: String| PytorchError::Archive {
             file: file.to_string(),
             message,
         };
+        let what = if label.is_empty() {
+            "the file".to_string()
+        } else {
+            format!("entry `{label}`")
+        };
+        let at = place(label);
         if !looks_like_zip(&bytes) {
             return Err(err(format!(
-                "{label} is not a zip archive (torch.jit.save, torch.save and \
+                "{what} is not a zip archive (torch.jit.save, torch.save and \
                  torch.export.save all write zip files); the file may be truncated or not \
                  a PyTorch model"
             )));
         }
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes.clone())).map_err(|e| {
             err(format!(
-                "{label} is not a readable zip archive ({e}); the file may be truncated"
+                "{what} is not a readable zip archive ({e}); the file may be truncated"
             ))
         })?;
         if zip.len() > MAX_ENTRIES {
             return Err(err(format!(
-                "{label} has {} entries (limit {MAX_ENTRIES})",
+                "{what} has {} entries (limit {MAX_ENTRIES})",
                 zip.len()
             )));
         }
@@ -86,7 +93,7 @@ impl Archive {
         for i in 0..zip.len() {
             let f = zip
                 .by_index_raw(i)
-                .map_err(|e| err(format!("{label}: entry {i} is unreadable ({e})")))?;
+                .map_err(|e| err(format!("{at}entry {i} is unreadable ({e})")))?;
             // Built without zip's codecs, a deflated entry reads as method 8.
             #[allow(deprecated)]
             let method = match f.compression().to_u16() {
@@ -102,13 +109,13 @@ impl Archive {
                 .is_some_and(|end| end <= bytes.len());
             if !in_bounds {
                 return Err(err(format!(
-                    "{label}: entry `{name}` extends past the end of the archive; the file \
+                    "{at}entry `{name}` extends past the end of the archive; the file \
                      is truncated"
                 )));
             }
             if method == Method::Stored && f.size() != compressed as u64 {
                 return Err(err(format!(
-                    "{label}: stored entry `{name}` has inconsistent sizes"
+                    "{at}stored entry `{name}` has inconsistent sizes"
                 )));
             }
             entries.push(Entry {
@@ -128,9 +135,10 @@ impl Archive {
         })
     }
 
-    /// How this archive is named in messages.
-    pub(crate) fn label(&self) -> &str {
-        &self.label
+    /// What messages put before an entry name of this archive: nothing for the model
+    /// file, `serialized_state_dict.pt: ` for a nested archive.
+    pub(crate) fn place(&self) -> String {
+        place(&self.label)
     }
 
     /// The model file this archive comes from.
@@ -159,7 +167,7 @@ impl Archive {
     /// checked either way.
     pub(crate) fn read(&self, name: &str) -> Result<Bytes> {
         let Some(e) = self.entries.iter().find(|e| e.name == name) else {
-            return Err(self.err(format!("{}: the archive has no entry `{name}`", self.label)));
+            return Err(self.err(format!("{}the archive has no entry `{name}`", self.place())));
         };
         let raw = self.bytes.slice(e.start..e.start + e.compressed);
         let data = match e.method {
@@ -167,8 +175,9 @@ impl Archive {
             Method::Deflated => {
                 if e.size > MAX_INFLATED {
                     return Err(self.err(format!(
-                        "{}: entry `{name}` inflates to {} bytes (limit {MAX_INFLATED})",
-                        self.label, e.size
+                        "{}entry `{name}` inflates to {} bytes (limit {MAX_INFLATED})",
+                        self.place(),
+                        e.size
                     )));
                 }
                 let mut out = Vec::with_capacity(e.size as usize);
@@ -177,15 +186,15 @@ impl Archive {
                     .read_to_end(&mut out)
                     .map_err(|err| {
                         self.err(format!(
-                            "{}: entry `{name}` does not inflate ({err}); the file is corrupt",
-                            self.label
+                            "{}entry `{name}` does not inflate ({err}); the file is corrupt",
+                            self.place()
                         ))
                     })?;
                 if out.len() as u64 != e.size {
                     return Err(self.err(format!(
-                        "{}: entry `{name}` inflates to {} bytes, the directory says {}; the \
+                        "{}entry `{name}` inflates to {} bytes, the directory says {}; the \
                          file is corrupt",
-                        self.label,
+                        self.place(),
                         out.len(),
                         e.size
                     )));
@@ -194,16 +203,16 @@ impl Archive {
             }
             Method::Other(m) => {
                 return Err(self.err(format!(
-                    "{}: entry `{name}` uses zip compression method {m}; torch writes \
+                    "{}entry `{name}` uses zip compression method {m}; torch writes \
                      stored or deflated entries only",
-                    self.label
+                    self.place()
                 )))
             }
         };
         if crc32fast::hash(&data) != e.crc {
             return Err(self.err(format!(
-                "{}: entry `{name}` fails its CRC check; the file is corrupt",
-                self.label
+                "{}entry `{name}` fails its CRC check; the file is corrupt",
+                self.place()
             )));
         }
         Ok(data)
@@ -213,14 +222,19 @@ impl Archive {
     pub(crate) fn read_text(&self, name: &str) -> Result<String> {
         let b = self.read(name)?;
         String::from_utf8(b.to_vec())
-            .map_err(|_| self.err(format!("{}: entry `{name}` is not UTF-8 text", self.label)))
+            .map_err(|_| self.err(format!("{}entry `{name}` is not UTF-8 text", self.place())))
     }
 
     /// Opens entry `name`, itself a zip archive (torch.export's nested `torch.save`
     /// files), over a slice of this one.
     pub(crate) fn nested(&self, name: &str) -> Result<Archive> {
         let b = self.read(name)?;
-        Archive::open(b, &self.file, &format!("{}:{name}", self.label))
+        let label = if self.label.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.label)
+        };
+        Archive::open(b, &self.file, &label)
     }
 
     /// The common first path component of the entries that end in `suffix` (torch
@@ -235,6 +249,14 @@ impl Archive {
     }
 }
 
+fn place(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!("{label}: ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -242,7 +264,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_zip() {
-        let e = Archive::open(Bytes::from_static(b"hello"), "m.pt", "m.pt").unwrap_err();
+        let e = Archive::open(Bytes::from_static(b"hello"), "m.pt", "").unwrap_err();
         assert!(e.to_string().contains("not a zip archive"), "{e}");
         let e =
             Archive::open(Bytes::from_static(b"PK\x03\x04truncated"), "m.pt", "m.pt").unwrap_err();

@@ -146,7 +146,7 @@ fn import_named(
     name: &str,
     opts: &ImportOptions,
 ) -> Result<neoc_ir::Graph> {
-    let a = Archive::open(bytes, file, file)?;
+    let a = Archive::open(bytes, file, "")?;
     match format_of(&a) {
         Some(Format::Export) if a.contains(export::PROGRAM) => export::import(&a, name, opts),
         Some(Format::Export) => Err(PytorchError::Archive {

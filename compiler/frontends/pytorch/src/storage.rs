@@ -40,7 +40,7 @@ impl<'a> Storages<'a> {
         };
         crate::tensors::materialize(meta, &bytes).map_err(|message| PytorchError::Archive {
             file: self.archive.file().to_string(),
-            message: format!("{}: tensor `{what}`: {message}", self.archive.label()),
+            message: format!("{}tensor `{what}`: {message}", self.archive.place()),
         })
     }
 }

@@ -18,7 +18,7 @@ fn testmodels() -> PathBuf {
 
 fn entries(path: &Path) -> Vec<(String, Bytes)> {
     let bytes = Bytes::from(std::fs::read(path).unwrap());
-    let a = Archive::open(bytes, "t", "t").unwrap();
+    let a = Archive::open(bytes, "t", "").unwrap();
     let names: Vec<String> = a.names().map(str::to_string).collect();
     names
         .into_iter()
@@ -116,7 +116,7 @@ fn truncated_and_corrupted_files_are_errors() {
     // A flipped byte inside stored weights fails the entry's CRC.
     let path = testmodels().join("models/cnn/model.pt");
     let mut full = std::fs::read(&path).unwrap();
-    let a = Archive::open(Bytes::from(full.clone()), "t", "t").unwrap();
+    let a = Archive::open(Bytes::from(full.clone()), "t", "").unwrap();
     let w = a.read("model/data/0").unwrap();
     let at = full
         .windows(w.len().min(64))

@@ -184,6 +184,7 @@ fn check_ops(file: &str, nodes: &[Json]) -> Result<()> {
     for node in nodes {
         let target = node.get("target").and_then(Json::as_str).unwrap_or("?");
         let ok = target == "_operator.getitem"
+            || sym_op_name(target).is_some()
             || aten_name(target).is_some_and(|n| crate::ops::lookup(n).is_some());
         if ok {
             continue;
@@ -237,7 +238,14 @@ fn build_node(
         })?;
         named.push((arg_name.to_string(), v));
     }
-    let results = if target == "_operator.getitem" {
+    let results = if let Some(op) = sym_op_name(target) {
+        let args: Vec<&Val> = named.iter().map(|(_, v)| v).collect();
+        vec![sym_op(op, &args).ok_or_else(|| {
+            perr(format!(
+                "node `{at}`: {target} of values that are not known numbers"
+            ))
+        })?]
+    } else if target == "_operator.getitem" {
         match (named.first().map(|n| &n.1), named.get(1).map(|n| &n.1)) {
             (Some(Val::List(items)), Some(Val::Int(i))) => {
                 let i = usize::try_from(*i).ok().filter(|&i| i < items.len());
@@ -300,6 +308,60 @@ fn build_node(
     Ok(())
 }
 
+/// The operator of a size computation on symbolic ints (`_operator.mul`), which
+/// folds once the input shapes are bound.
+fn sym_op_name(target: &str) -> Option<&str> {
+    let op = target.strip_prefix("_operator.")?;
+    [
+        "add", "sub", "mul", "floordiv", "mod", "truediv", "neg", "eq", "ne", "lt", "le", "gt",
+        "ge",
+    ]
+    .contains(&op)
+    .then_some(op)
+}
+
+/// Evaluates a size computation on known numbers (Python semantics).
+fn sym_op(op: &str, args: &[&Val]) -> Option<Val> {
+    let num = |v: &Val| match v {
+        Val::Int(i) => Some((*i as f64, true)),
+        Val::Float(f) => Some((*f, false)),
+        Val::Bool(b) => Some((f64::from(u8::from(*b)), true)),
+        _ => None,
+    };
+    if op == "neg" {
+        return match args.first()? {
+            Val::Int(i) => Some(Val::Int(i.checked_neg()?)),
+            Val::Float(f) => Some(Val::Float(-f)),
+            _ => None,
+        };
+    }
+    let (a, ai) = num(args.first()?)?;
+    let (b, bi) = num(args.get(1)?)?;
+    let ints = ai && bi;
+    let n = |x: f64| {
+        if ints {
+            Val::Int(x as i64)
+        } else {
+            Val::Float(x)
+        }
+    };
+    Some(match op {
+        "add" => n(a + b),
+        "sub" => n(a - b),
+        "mul" => n(a * b),
+        "floordiv" if b != 0.0 => n((a / b).floor()),
+        "mod" if b != 0.0 => n(a - (a / b).floor() * b),
+        "truediv" if b != 0.0 => Val::Float(a / b),
+        "eq" => Val::Bool(a == b),
+        "ne" => Val::Bool(a != b),
+        "lt" => Val::Bool(a < b),
+        "le" => Val::Bool(a <= b),
+        "gt" => Val::Bool(a > b),
+        "ge" => Val::Bool(a >= b),
+        _ => return None,
+    })
+}
+
 /// A pickled dict archive nested in the `.pt2` (`None` when absent).
 struct Pickled {
     archive: Archive,
@@ -316,7 +378,7 @@ fn open_pickled(outer: &Archive, entry: &str) -> Result<Option<Pickled>> {
         .prefix_of("data.pkl")
         .ok_or_else(|| PytorchError::Archive {
             file: outer.file().to_string(),
-            message: format!("{}: no data.pkl inside", archive.label()),
+            message: format!("{}no data.pkl inside", archive.place()),
         })?;
     let data = archive.read(&format!("{prefix}data.pkl"))?;
     let label = format!("{entry}/data.pkl");
@@ -339,7 +401,7 @@ fn lookup_tensor(
             let Some(meta) = p.pickle.tensor(v) else {
                 return Some(Err(PytorchError::Program {
                     file: p.archive.file().to_string(),
-                    message: format!("`{key}` in {} is not a tensor", p.archive.label()),
+                    message: format!("{}`{key}` is not a tensor", p.archive.place()),
                 }));
             };
             let mut s = Storages::new(&p.archive, &format!("{}data/", p.prefix));

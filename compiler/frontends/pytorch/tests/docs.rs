@@ -1,0 +1,40 @@
+//! `docs/pytorch-frontend.md`'s operator table lists exactly the operators the aten
+//! table supports, with the same notes.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::Path;
+
+#[test]
+fn operator_table_matches_the_registry() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../docs/pytorch-frontend.md"),
+    )
+    .unwrap();
+    let start = doc.find("| aten op | notes |").unwrap();
+    let rows: Vec<(String, String)> = doc[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].trim_matches('`').to_string(), cells[1].to_string())
+        })
+        .collect();
+    let table: Vec<(String, String)> = neoc_pytorch::supported_ops()
+        .into_iter()
+        .map(|o| (o.name.to_string(), o.note.to_string()))
+        .collect();
+    for (name, note) in &table {
+        assert!(
+            rows.iter().any(|(n, d)| n == name && d == note),
+            "docs/pytorch-frontend.md lacks the row `| `{name}` | {note} |`"
+        );
+    }
+    for (name, _) in &rows {
+        assert!(
+            table.iter().any(|(n, _)| n == name),
+            "docs/pytorch-frontend.md lists `{name}`, which the aten table does not support"
+        );
+    }
+}
