@@ -86,6 +86,9 @@ pub(crate) fn dtype_from_export(code: i64) -> Option<DType> {
     })
 }
 
+/// The most bytes a strided (non-contiguous) tensor may be gathered into.
+const MAX_GATHER_BYTES: u64 = 1 << 32;
+
 /// Builds the IR constant for `meta` from the bytes of its storage entry. Errors are
 /// messages for the caller to place (they name no file).
 pub(crate) fn materialize(meta: &TensorMeta, storage: &Bytes) -> Result<Tensor, String> {
@@ -135,6 +138,11 @@ pub(crate) fn materialize(meta: &TensorMeta, storage: &Bytes) -> Result<Tensor, 
     let start = (meta.offset * esize) as usize;
     let data = if is_contiguous {
         storage.slice(start..start + (numel * esize) as usize)
+    } else if numel.saturating_mul(esize) > MAX_GATHER_BYTES {
+        return Err(format!(
+            "strided tensor of shape {:?} would be gathered into more than {MAX_GATHER_BYTES} bytes",
+            meta.size
+        ));
     } else {
         let mut out = Vec::with_capacity((numel * esize) as usize);
         let mut idx = vec![0u64; meta.size.len()];

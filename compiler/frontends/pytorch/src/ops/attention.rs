@@ -261,7 +261,7 @@ fn native_mha(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let mask_type = c.opt_int(12, "mask_type")?;
     let mask = match c.opt_tensor(9, "mask")? {
         Some(m) => {
-            let b = c.dims(query)?[0];
+            let b = c.dims(query)?.first().copied().unwrap_or(0);
             Some(mha_mask(c, m, mask_type, b, wt.h)?)
         }
         None => None,
@@ -308,7 +308,7 @@ fn encoder_layer(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let mask_type = c.opt_int(19, "mask_type")?;
     let mask = match c.opt_tensor(18, "mask")? {
         Some(m) => {
-            let b = c.dims(src)?[0];
+            let b = c.dims(src)?.first().copied().unwrap_or(0);
             Some(mha_mask(c, m, mask_type, b, wt.h)?)
         }
         None => None,

@@ -14,6 +14,11 @@ use neoc_ir::{DType, Graph, IrError, Op, Tensor, TensorType, ValueId};
 /// Largest constant an operator's import may build (fills, ranges).
 pub(crate) const MAX_BUILT_BYTES: u64 = 1 << 30;
 
+/// The most IR nodes one call may unroll into pieces (split outputs, adaptive-pool
+/// bins, recurrent steps): a hostile shape must not make the importer loop or allocate
+/// without bound.
+pub(crate) const MAX_PIECES: u64 = 1 << 16;
+
 /// One aten operator call being imported.
 #[derive(Debug)]
 pub(crate) struct Call<'a> {
@@ -400,6 +405,16 @@ impl<'a> Call<'a> {
                     "shape {dims:?} is too large for a constant built at import"
                 ))
             })
+    }
+
+    /// An error unless `n` pieces are within [`MAX_PIECES`].
+    pub(crate) fn check_pieces(&self, n: u64, what: &str) -> Result<(), IrError> {
+        if n > MAX_PIECES {
+            return Err(self.err(format!(
+                "{n} {what} is more than the {MAX_PIECES} an operator may unroll into"
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn unary(&mut self, op: UnaryOp, x: ValueId) -> Result<ValueId, IrError> {

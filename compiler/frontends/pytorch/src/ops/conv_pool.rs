@@ -113,6 +113,15 @@ fn batched(
     c.reshape(y, &yd[1..])
 }
 
+/// Window sizes, strides and dilations: every entry at least 1.
+fn positive(c: &Call<'_>, v: &[i64], what: &str) -> Result<Vec<u64>, IrError> {
+    let out = to_u64(c, v, what)?;
+    if out.contains(&0) {
+        return Err(c.attr_err(format!("{what} {v:?} must be positive")));
+    }
+    Ok(out)
+}
+
 fn to_u64(c: &Call<'_>, v: &[i64], what: &str) -> Result<Vec<u64>, IrError> {
     v.iter()
         .map(|&x| {
@@ -160,8 +169,11 @@ fn conv_impl(c: &mut Call<'_>, a: ConvArgs) -> Result<Vec<Val>, IrError> {
     let k = wd.len() - 2;
     let kernel = wd[2..].to_vec();
     let ones = vec![1i64; k];
-    let strides = to_u64(c, &c.ints_n(a.stride, "stride", k, &ones)?, "stride")?;
-    let dilations = to_u64(c, &c.ints_n(a.dilation, "dilation", k, &ones)?, "dilation")?;
+    if kernel.contains(&0) {
+        return Err(c.err(format!("weight {wd:?} has an empty kernel")));
+    }
+    let strides = positive(c, &c.ints_n(a.stride, "stride", k, &ones)?, "stride")?;
+    let dilations = positive(c, &c.ints_n(a.dilation, "dilation", k, &ones)?, "dilation")?;
     let group = c.int(a.groups, "groups", 1)?;
     let group = u64::try_from(group)
         .ok()
@@ -263,12 +275,12 @@ fn pool_impl(
 ) -> Result<Vec<Val>, IrError> {
     let x = c.tensor(0, "self")?;
     let k = pool_rank(c)?;
-    let kernel = to_u64(c, &c.ints_n(1, "kernel_size", k, &[])?, "kernel_size")?;
+    let kernel = positive(c, &c.ints_n(1, "kernel_size", k, &[])?, "kernel_size")?;
     let ks: Vec<i64> = kernel.iter().map(|&v| v as i64).collect();
-    let strides = to_u64(c, &c.ints_n(2, "stride", k, &ks)?, "stride")?;
+    let strides = positive(c, &c.ints_n(2, "stride", k, &ks)?, "stride")?;
     let p = to_u64(c, &c.ints_n(3, "padding", k, &vec![0; k])?, "padding")?;
     let dilations = match dilation {
-        Some(i) => to_u64(c, &c.ints_n(i, "dilation", k, &vec![1; k])?, "dilation")?,
+        Some(i) => positive(c, &c.ints_n(i, "dilation", k, &vec![1; k])?, "dilation")?,
         None => vec![1; k],
     };
     let ceil_mode = c.bool(ceil, "ceil_mode", false)?;
@@ -347,6 +359,7 @@ fn adaptive_batched(
         });
         return c.add(pool, &[x]);
     }
+    c.check_pieces(out.iter().sum(), "adaptive pooling bins")?;
     let reduce = match kind {
         PoolKind::Max => ReduceKind::Max,
         PoolKind::Avg { .. } => ReduceKind::Mean,

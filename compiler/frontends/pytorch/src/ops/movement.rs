@@ -365,6 +365,7 @@ fn slice_axis(
 /// Pieces of `sizes` along `axis`, as a list value.
 fn pieces(c: &mut Call<'_>, x: ValueId, axis: usize, sizes: &[u64]) -> Result<Vec<Val>, IrError> {
     let n = c.dims(x)?[axis];
+    c.check_pieces(sizes.len() as u64, "pieces")?;
     if sizes.iter().sum::<u64>() != n {
         return Err(c.err(format!("split sizes {sizes:?} do not add up to {n}")));
     }
@@ -404,6 +405,7 @@ fn split(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
                 .ok()
                 .filter(|&s| s > 0)
                 .ok_or_else(|| c.attr_err("split size must be positive"))?;
+            c.check_pieces(n / s, "pieces")?;
             let mut v = vec![s; (n / s) as usize];
             if n % s != 0 {
                 v.push(n % s);
@@ -426,6 +428,7 @@ fn chunk(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
         .ok_or_else(|| c.attr_err("chunks must be positive"))?;
     let n = d[axis];
     let s = n.div_ceil(k).max(1);
+    c.check_pieces(n / s, "pieces")?;
     let mut sizes = vec![s; (n / s) as usize];
     if n % s != 0 {
         sizes.push(n % s);
@@ -439,6 +442,7 @@ fn unbind(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let axis = c.axis(c.int(1, "dim", 0)?, d.len())?;
     let mut rest = d.clone();
     rest.remove(axis);
+    c.check_pieces(d[axis], "pieces")?;
     let mut out = Vec::new();
     for i in 0..d[axis] {
         let s = slice_axis(c, x, axis, i as i64, i as i64 + 1)?;

@@ -139,6 +139,10 @@ fn recurrent(c: &mut Call<'_>, cell: Cell) -> Result<Vec<Val>, IrError> {
     if xd.len() != 3 {
         return Err(c.err(format!("input must be 3-D, got {xd:?}")));
     }
+    c.check_pieces(
+        t_len_of(&xd, batch_first).saturating_mul(layers * dirs),
+        "recurrent steps",
+    )?;
     let mut input = if batch_first {
         c.transpose(x, &[1, 0, 2])?
     } else {
@@ -284,5 +288,13 @@ fn step(
             let f = if relu { UnaryOp::Relu } else { UnaryOp::Tanh };
             Ok((c.unary(f, sum)?, None))
         }
+    }
+}
+
+fn t_len_of(xd: &[u64], batch_first: bool) -> u64 {
+    if batch_first {
+        xd[1]
+    } else {
+        xd[0]
     }
 }

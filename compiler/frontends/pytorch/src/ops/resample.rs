@@ -128,6 +128,9 @@ fn targets(c: &Call<'_>, k: usize, scale_at: usize) -> Result<(Vec<u64>, Vec<f64
     }
     let mut sizes = d[..2].to_vec();
     sizes.extend(out);
+    if neoc_ir::shape::checked_elements(&sizes).is_none() {
+        return Err(c.err(format!("output shape {sizes:?} is too large")));
+    }
     let mut all = vec![1.0, 1.0];
     all.extend(scales);
     Ok((sizes, all))
