@@ -110,6 +110,16 @@ pub(crate) enum Obj {
     Tensor(TensorMeta),
 }
 
+impl PyVal {
+    /// The arena index of a reference (its identity), `None` for inline values.
+    pub(crate) fn ref_id(&self) -> Option<u32> {
+        match self {
+            PyVal::Ref(id) => Some(id.0),
+            _ => None,
+        }
+    }
+}
+
 /// The result of unpickling: the object arena and the root value.
 #[derive(Debug, Clone)]
 pub(crate) struct Pickle {

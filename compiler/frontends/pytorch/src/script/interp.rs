@@ -67,17 +67,11 @@ pub(crate) struct Interp<'a> {
     data: Storages<'a>,
     const_data: Storages<'a>,
     parsed: HashMap<String, Rc<parser::File>>,
-    tensors: HashMap<(bool, PyValKey), ValueId>,
+    /// IR constants of pickled tensors, by (from constants.pkl, object index).
+    tensors: HashMap<(bool, u32), ValueId>,
     frames: Vec<Frame>,
     steps: u64,
     pub(super) line: usize,
-}
-
-/// A hashable identity of a pickled object.
-type PyValKey = String;
-
-fn key_of(v: &PyVal) -> PyValKey {
-    format!("{v:?}")
 }
 
 impl<'a> Interp<'a> {
@@ -327,7 +321,7 @@ impl<'a> Interp<'a> {
                         path: path.to_string(),
                     },
                     Some(Obj::Tensor(meta)) => {
-                        let key = (is_const, key_of(v));
+                        let key = (is_const, v.ref_id().unwrap_or(u32::MAX));
                         if let Some(&t) = self.tensors.get(&key) {
                             return Ok(SVal::V(Val::Tensor(t)));
                         }
