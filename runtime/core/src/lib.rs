@@ -25,7 +25,7 @@ mod model;
 mod pool;
 mod tensor;
 
-pub use cpu::{host_cpu_features, CPU_FEATURES_MASK_ENV};
+pub use cpu::{aarch64_hwcap_features, host_cpu_features, CPU_FEATURES_MASK_ENV};
 pub use error::{Result, RuntimeError};
 pub use model::{Context, Model, SelectedVariant};
 pub use neoc_artifact::{Arch, DType, TargetInfo, TensorSpec};

@@ -1,5 +1,10 @@
 //! AArch64 specifics: target registration and the feature string of a CPU level.
-//! No AArch64 level is defined in `targets/spec` yet; this keeps the generic path honest.
+//!
+//! The generic code generator needs nothing else: NEON is implied by the architecture,
+//! `half` conversions are single `fcvt` instructions (no compiler-rt call), and `lld`
+//! picks the `aarch64linux` emulation from the object's ELF machine, so linking needs no
+//! AArch64 sysroot. Each level's `llvm_features` only switches extensions off (crypto on
+//! the Raspberry Pi profiles, SVE on Neoverse V1) or restates `+neon`.
 
 use inkwell::targets::{InitializationConfig, Target};
 use neoc_target_spec::CpuLevel;
@@ -9,7 +14,8 @@ pub(crate) fn initialize() {
     Target::initialize_aarch64(&InitializationConfig::default());
 }
 
-/// LLVM target features for `level` (NEON is implied by the architecture).
+/// LLVM target features for `level`: the CPU name (`cortex-a76`, `neoverse-n1`) implies
+/// its architecture version and extensions; the level adds or removes a few.
 pub(crate) fn features(level: &CpuLevel) -> String {
     level.llvm_features.to_string()
 }

@@ -34,7 +34,9 @@ pub struct CpuLevel {
     /// Extra LLVM target features (comma-separated `+feat`), may be empty.
     pub llvm_features: &'static str,
     /// CPU features the running machine must have, spelled as
-    /// `std::arch::is_x86_feature_detected!` spells them.
+    /// `std::arch::is_x86_feature_detected!` (or `is_aarch64_feature_detected!`) spells
+    /// them. On AArch64 this lists every extension the LLVM CPU lets the code generator
+    /// use, so a core without one is refused at load time instead of trapping (SIGILL).
     pub required_features: &'static [&'static str],
     /// Width of the widest float vector register, in bits.
     pub vector_bits: u32,
@@ -83,6 +85,69 @@ pub const X86_AVX2: CpuLevel = CpuLevel {
 };
 
 const X86_TRIPLE: &str = "x86_64-unknown-linux-gnu";
+const AARCH64_TRIPLE: &str = "aarch64-unknown-linux-gnu";
+
+/// ARMv8.2-A as Cortex-A76 / Neoverse N1 implement it: half-precision arithmetic, the
+/// int8 dot product (`sdot`/`udot`), LSE atomics, rounding doubling multiply.
+const V8_2_FEATURES: &[&str] = &["neon", "fp16", "dotprod", "lse", "rdm"];
+/// ARMv8.4-A+ as Neoverse V1 implements it: v8.2 plus FP16 multiply-accumulate long,
+/// BFloat16 and the int8 matrix multiply (`smmla`).
+const V8_4_FEATURES: &[&str] = &[
+    "neon", "fp16", "dotprod", "lse", "rdm", "fhm", "bf16", "i8mm",
+];
+
+/// ARMv8.0-A with NEON (Advanced SIMD), which every AArch64 Linux machine has: 32
+/// registers of 128 bits. Tuned for no particular core.
+pub const AARCH64_NEON: CpuLevel = CpuLevel {
+    name: "neon",
+    llvm_cpu: "generic",
+    llvm_features: "+neon",
+    required_features: &["neon"],
+    vector_bits: 128,
+    vector_registers: 32,
+};
+
+/// Cortex-A72 (Raspberry Pi 4): ARMv8.0-A. The Pi 4's BCM2711 has no crypto extension,
+/// so it is switched off (kernels never use it anyway).
+pub const AARCH64_CORTEX_A72: CpuLevel = CpuLevel {
+    name: "cortex-a72",
+    llvm_cpu: "cortex-a72",
+    llvm_features: "+neon,-aes,-sha2,-crypto",
+    required_features: &["neon"],
+    vector_bits: 128,
+    vector_registers: 32,
+};
+
+/// Cortex-A76 (Raspberry Pi 5, many phones and boards): ARMv8.2-A with dot product.
+pub const AARCH64_CORTEX_A76: CpuLevel = CpuLevel {
+    name: "cortex-a76",
+    llvm_cpu: "cortex-a76",
+    llvm_features: "+neon,-aes,-sha2,-crypto",
+    required_features: V8_2_FEATURES,
+    vector_bits: 128,
+    vector_registers: 32,
+};
+
+/// Neoverse N1 (AWS Graviton2, Ampere Altra): ARMv8.2-A with dot product.
+pub const AARCH64_NEOVERSE_N1: CpuLevel = CpuLevel {
+    name: "neoverse-n1",
+    llvm_cpu: "neoverse-n1",
+    llvm_features: "+neon",
+    required_features: V8_2_FEATURES,
+    vector_bits: 128,
+    vector_registers: 32,
+};
+
+/// Neoverse V1 (AWS Graviton3): ARMv8.4-A with bf16 and i8mm. SVE is switched off so
+/// the code runs on any core with these NEON extensions (SVE is not required).
+pub const AARCH64_NEOVERSE_V1: CpuLevel = CpuLevel {
+    name: "neoverse-v1",
+    llvm_cpu: "neoverse-v1",
+    llvm_features: "+neon,-sve,-sve2",
+    required_features: V8_4_FEATURES,
+    vector_bits: 128,
+    vector_registers: 32,
+};
 
 /// Every target this build of neoc accepts, in the order `neoc targets` lists them.
 pub fn all() -> Vec<Target> {
@@ -110,6 +175,45 @@ pub fn all() -> Vec<Target> {
             triple: X86_TRIPLE,
             levels: vec![X86_AVX512],
         },
+        Target {
+            name: "aarch64",
+            description: "any AArch64 (ARMv8.0-A) Linux machine: NEON, no newer extension \
+                          (Raspberry Pi 3/4, Cortex-A53/A55/A72, every Arm server)",
+            arch: Arch::Aarch64,
+            triple: AARCH64_TRIPLE,
+            levels: vec![AARCH64_NEON],
+        },
+        Target {
+            name: "aarch64-cortex-a72",
+            description: "tuned for Cortex-A72 (Raspberry Pi 4); ARMv8.0-A + NEON",
+            arch: Arch::Aarch64,
+            triple: AARCH64_TRIPLE,
+            levels: vec![AARCH64_CORTEX_A72],
+        },
+        Target {
+            name: "aarch64-cortex-a76",
+            description: "Cortex-A76 (Raspberry Pi 5); ARMv8.2-A: fp16, dotprod (int8 dot \
+                          product), lse, rdm",
+            arch: Arch::Aarch64,
+            triple: AARCH64_TRIPLE,
+            levels: vec![AARCH64_CORTEX_A76],
+        },
+        Target {
+            name: "aarch64-neoverse-n1",
+            description: "Neoverse N1 (AWS Graviton2, Ampere Altra); ARMv8.2-A: fp16, \
+                          dotprod (int8 dot product), lse, rdm",
+            arch: Arch::Aarch64,
+            triple: AARCH64_TRIPLE,
+            levels: vec![AARCH64_NEOVERSE_N1],
+        },
+        Target {
+            name: "aarch64-neoverse-v1",
+            description: "Neoverse V1 (AWS Graviton3); ARMv8.4-A: fp16, fhm, dotprod, bf16, \
+                          i8mm; NEON code, SVE not required",
+            arch: Arch::Aarch64,
+            triple: AARCH64_TRIPLE,
+            levels: vec![AARCH64_NEOVERSE_V1],
+        },
     ]
 }
 
@@ -122,6 +226,14 @@ const ALIASES: &[(&str, &str)] = &[
     ("x86-64-v4", "x86_64-avx512"),
     ("avx2", "x86_64-avx2"),
     ("avx512", "x86_64-avx512"),
+    ("arm64", "aarch64"),
+    ("aarch64-neon", "aarch64"),
+    ("raspberrypi4", "aarch64-cortex-a72"),
+    ("rpi4", "aarch64-cortex-a72"),
+    ("raspberrypi5", "aarch64-cortex-a76"),
+    ("rpi5", "aarch64-cortex-a76"),
+    ("graviton2", "aarch64-neoverse-n1"),
+    ("graviton3", "aarch64-neoverse-v1"),
 ];
 
 /// A `--target` name that this build does not know. Bad user input.
@@ -169,7 +281,11 @@ pub fn host_target_name() -> &'static str {
         }
         "x86_64-avx2"
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        "aarch64"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         "x86_64"
     }
@@ -215,6 +331,33 @@ mod tests {
             let mut sorted = bits.clone();
             sorted.sort_by(|a, b| b.cmp(a));
             assert_eq!(bits, sorted, "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn aarch64_profiles() {
+        let base = lookup("aarch64").unwrap();
+        assert_eq!(base.arch, Arch::Aarch64);
+        assert_eq!(base.triple, "aarch64-unknown-linux-gnu");
+        assert_eq!(base.levels[0].required_features, &["neon"]);
+        assert_eq!(lookup("graviton2").unwrap().name, "aarch64-neoverse-n1");
+        assert_eq!(lookup("rpi4").unwrap().name, "aarch64-cortex-a72");
+        for name in [
+            "aarch64-cortex-a76",
+            "aarch64-neoverse-n1",
+            "aarch64-neoverse-v1",
+        ] {
+            let t = lookup(name).unwrap();
+            assert!(t.levels[0].required_features.contains(&"dotprod"), "{name}");
+        }
+        let v1 = lookup("aarch64-neoverse-v1").unwrap();
+        assert!(!v1.levels[0].required_features.contains(&"sve"));
+        for t in all().iter().filter(|t| t.arch == Arch::Aarch64) {
+            // NEON: 32 registers of 128 bits (the GEMM tiles are sized for them).
+            assert_eq!(
+                (t.levels[0].vector_bits, t.levels[0].vector_registers),
+                (128, 32)
+            );
         }
     }
 }
