@@ -320,7 +320,13 @@ fn prim(it: &mut Interp<'_>, name: &str, args: Vec<SVal>) -> Result<SVal> {
             }))
         }
         "RaiseException" => Err(it.code_err("the model raises an exception here for these inputs")),
-        other => Err(it.code_err(format!("ops.prim.{other} is not supported"))),
+        other => Err(crate::error::PytorchError::UnsupportedOps {
+            file: it.file().to_string(),
+            ops: vec![crate::error::UnsupportedOp {
+                op: format!("ops.prim.{other}"),
+                nodes: vec![it.node_name()],
+            }],
+        }),
     }
 }
 
@@ -402,7 +408,14 @@ fn scalar_op(it: &Interp<'_>, name: &str, args: &[Val]) -> Result<Option<Val>> {
         ("neg", [Val::Float(f)]) => Some(Val::Float(-f)),
         ("floor", [Val::Float(f)]) => Some(Val::Int(f.floor() as i64)),
         ("ceil", [Val::Float(f)]) => Some(Val::Int(f.ceil() as i64)),
-        ("eq", [Val::Str(a), Val::Str(b)]) => Some(Val::Bool(a == b)),
+        // Lists, strings and None compare by value (`torch.ne(x.size(), [2, 3])`).
+        ("eq" | "ne", [a, b])
+            if [a, b]
+                .iter()
+                .any(|v| matches!(v, Val::List(_) | Val::Str(_) | Val::None)) =>
+        {
+            Some(Val::Bool((a == b) == (name == "eq")))
+        }
         ("len", [Val::List(l)]) => Some(Val::Int(l.len() as i64)),
         ("list", [Val::List(l)]) => Some(Val::List(l.clone())),
         ("__getitem__", [Val::List(l), Val::Int(i)]) => {
@@ -421,7 +434,6 @@ fn scalar_op(it: &Interp<'_>, name: &str, args: &[Val]) -> Result<Option<Val>> {
         ("__derive_index", [Val::Int(i), Val::Int(start), Val::Int(st)]) => {
             Some(Val::Int(start.wrapping_add(i.wrapping_mul(*st))))
         }
-        ("ne", [Val::Str(a), Val::Str(b)]) => Some(Val::Bool(a != b)),
         (op, [a, b]) => arith(op, a, b),
         _ => None,
     })

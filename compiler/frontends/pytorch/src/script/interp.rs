@@ -245,9 +245,11 @@ impl<'a> Interp<'a> {
 
     // ---- the operator check ----------------------------------------------------------
 
-    /// Every aten/prim operator the reachable code calls must be supported; all that
-    /// are not are reported together, with their code locations.
-    pub(crate) fn check_ops(&mut self, tree: &Pickle) -> Result<()> {
+    /// The aten/prim operators the module tree's code calls that are not supported,
+    /// with their code locations. Scripted code often calls some only in branches
+    /// never taken (training-mode paths, error checks), so the list is reported only
+    /// when the import reaches one of them, and then in full.
+    pub(crate) fn unsupported_ops(&mut self, tree: &Pickle) -> Result<Vec<UnsupportedOp>> {
         let mut classes: Vec<String> = tree
             .objects()
             .filter_map(|o| match o {
@@ -283,14 +285,7 @@ impl<'a> Interp<'a> {
                 scan_def(d, &at, &mut missing, &mut funcs);
             }
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(PytorchError::UnsupportedOps {
-                file: self.file.clone(),
-                ops: missing,
-            })
-        }
+        Ok(missing)
     }
 
     // ---- values ---------------------------------------------------------------------

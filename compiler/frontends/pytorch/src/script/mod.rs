@@ -67,7 +67,7 @@ pub(crate) fn import(archive: &Archive, name: &str, opts: &ImportOptions) -> Res
         }
     };
     let mut it = interp::Interp::new(archive, &prefix, &tree, consts.as_ref(), name);
-    it.check_ops(&tree)?;
+    let unsupported = it.unsupported_ops(&tree)?;
 
     let forward = it.method_params(&root_class, "forward")?;
     let example = traced.as_ref().map(example_inputs).unwrap_or_default();
@@ -91,7 +91,19 @@ pub(crate) fn import(archive: &Archive, name: &str, opts: &ImportOptions) -> Res
         let dtype = ex.map_or(DType::F32, |(d, _)| *d);
         inputs.push(it.add_input(p, TensorType::new(dtype, &dims)));
     }
-    let outs = it.run_forward(&root_class, inputs)?;
+    let outs = match it.run_forward(&root_class, inputs) {
+        Ok(outs) => outs,
+        // Reaching one unsupported operator reports all the code calls, at once.
+        Err(PytorchError::UnsupportedOps { file, ops }) => {
+            let ops = if unsupported.is_empty() {
+                ops
+            } else {
+                unsupported
+            };
+            return Err(PytorchError::UnsupportedOps { file, ops });
+        }
+        Err(e) => return Err(e),
+    };
     let mut graph = it.finish();
     build::set_outputs(&mut graph, file, &outs)?;
     Ok(graph)
