@@ -1,0 +1,360 @@
+//! AArch64, proven under emulation: every model under `testmodels/models/` is compiled for
+//! `--target aarch64`, run by the runtime cross-built for aarch64-unknown-linux-gnu (the
+//! `run_npy` example: runtime + `.npy` IO, no LLVM) under `qemu-aarch64`, and compared
+//! with the same onnxruntime references as on x86-64. The baseline runs on an emulated
+//! Cortex-A53 (ARMv8.0-A), so an instruction newer than the target allows would trap.
+//! Feature gating is shown with `-cpu`: an artifact for Neoverse N1/V1 is refused by the
+//! runtime's hwcap check on older cores, with a message, not by SIGILL.
+//!
+//! Needs `qemu-aarch64`, the `aarch64-linux-gnu-gcc` linker with its libc
+//! (`apt-get install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross`) and the Rust
+//! target (`rustup target add aarch64-unknown-linux-gnu`). When one is missing the tests
+//! print why and pass, unless `NEOC_REQUIRE_QEMU=1` (set by CI) makes that a failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use neoc_driver::{compile_file, CompileOptions};
+use neoc_runtime::{Model, RuntimeError};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const TRIPLE: &str = "aarch64-unknown-linux-gnu";
+const LINKER: &str = "aarch64-linux-gnu-gcc";
+const SYSROOT: &str = "/usr/aarch64-linux-gnu";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models_dir() -> PathBuf {
+    repo().join("testmodels/models")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("aarch64-qemu")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
+/// What is missing to cross-build and emulate, if anything.
+fn missing_tools() -> Vec<String> {
+    let mut missing = Vec::new();
+    if !on_path("qemu-aarch64") {
+        missing.push("qemu-aarch64 (apt-get install qemu-user)".to_string());
+    }
+    if !on_path(LINKER) {
+        missing.push(format!("{LINKER} (apt-get install gcc-aarch64-linux-gnu)"));
+    }
+    if !Path::new(SYSROOT).join("lib/libc.so.6").exists() {
+        missing.push(format!(
+            "{SYSROOT}/lib/libc.so.6 (apt-get install libc6-dev-arm64-cross)"
+        ));
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let has_std = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TRIPLE])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .is_some_and(|dir| {
+            std::fs::read_dir(dir).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+            })
+        });
+    if !has_std {
+        missing.push(format!(
+            "the Rust standard library for {TRIPLE} (rustup target add {TRIPLE})"
+        ));
+    }
+    missing
+}
+
+/// `true` when the tools are there; otherwise prints what is missing (visible with or
+/// without `--nocapture`, on stderr) and, when `NEOC_REQUIRE_QEMU=1`, fails.
+fn tools_present(test: &str) -> bool {
+    let missing = missing_tools();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "SKIPPED {test}: AArch64 emulation needs {}",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var("NEOC_REQUIRE_QEMU").as_deref() != Ok("1"),
+        "{msg} (NEOC_REQUIRE_QEMU=1)"
+    );
+    eprintln!("{msg}");
+    false
+}
+
+/// The `run_npy` example of `neoc-runtime`, cross-built once per test process (release,
+/// in its own target directory so the outer `cargo test`'s build lock is not needed).
+fn runner() -> &'static Path {
+    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
+    RUNNER.get_or_init(|| {
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aarch64-runner");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(repo())
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "neoc-runtime",
+                "--example",
+                "run_npy",
+            ])
+            .args(["--target", TRIPLE, "--target-dir"])
+            .arg(&target_dir)
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cross-building the runner failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target_dir.join(TRIPLE).join("release/examples/run_npy")
+    })
+}
+
+/// Runs the cross-built runner under `qemu-aarch64 -cpu <cpu>`.
+fn qemu(cpu: &str, artifact: &Path, inputs: &Path, outputs: &Path) -> Output {
+    Command::new("qemu-aarch64")
+        .args(["-L", SYSROOT, "-cpu", cpu])
+        .arg(runner())
+        .args([artifact, inputs, outputs])
+        .output()
+        .unwrap()
+}
+
+fn compile(model: &str, target: &str, dir: &Path) -> PathBuf {
+    let opts = CompileOptions {
+        target: target.into(),
+        ..CompileOptions::default()
+    };
+    let (artifact, _) = compile_file(&models_dir().join(model).join("model.onnx"), &opts)
+        .unwrap_or_else(|e| panic!("{model} for {target}: {e}"));
+    let path = dir.join(format!("{model}.{target}.neo"));
+    std::fs::write(&path, artifact.to_bytes()).unwrap();
+    path
+}
+
+/// A `.npy` file's values as `f64`.
+fn read_values(path: &Path) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        other => panic!("{}: {other:?}", path.display()),
+    };
+    let values = match descr.as_str() {
+        "<f4" => npy
+            .into_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "<i8" => npy
+            .into_vec::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        "<i4" => npy
+            .into_vec::<i32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "|u1" => npy
+            .into_vec::<u8>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "|b1" => npy
+            .into_vec::<bool>()
+            .unwrap()
+            .into_iter()
+            .map(|b| f64::from(u8::from(b)))
+            .collect(),
+        other => panic!("{}: unsupported dtype {other}", path.display()),
+    };
+    (shape, values)
+}
+
+/// Compares every output in `out` with the model's references; returns the failures.
+fn compare(model: &str, out: &Path, label: &str) -> Vec<String> {
+    let dir = models_dir().join(model);
+    let case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let (rtol, atol) = (
+        case["rtol"].as_f64().unwrap(),
+        case["atol"].as_f64().unwrap(),
+    );
+    let mut failures = Vec::new();
+    for e in std::fs::read_dir(dir.join("expected")).unwrap() {
+        let want_path = e.unwrap().path();
+        let name = want_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let got_path = out.join(&name);
+        if !got_path.exists() {
+            failures.push(format!("{model}/{name}: no output written"));
+            continue;
+        }
+        let (want_shape, want) = read_values(&want_path);
+        let (got_shape, got) = read_values(&got_path);
+        if want_shape != got_shape {
+            failures.push(format!(
+                "{model}/{name}: shape {got_shape:?}, want {want_shape:?}"
+            ));
+            continue;
+        }
+        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
+        for (g, w) in got.iter().zip(&want) {
+            let abs = (g - w).abs();
+            let ok = abs <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan());
+            if abs.is_finite() {
+                max_abs = max_abs.max(abs);
+                if *w != 0.0 {
+                    max_rel = max_rel.max(abs / w.abs());
+                }
+            }
+            bad += usize::from(!ok);
+        }
+        println!(
+            "{model}/{name} [{label}]: max abs err {max_abs:.3e}, max rel err {max_rel:.3e}, \
+             {bad} of {} outside rtol {rtol} atol {atol}",
+            want.len()
+        );
+        if bad > 0 {
+            failures.push(format!(
+                "{model}/{name}: {bad} elements out of tolerance (max abs {max_abs:.3e})"
+            ));
+        }
+    }
+    failures
+}
+
+/// Every committed test model, compiled for the NEON baseline and run on an emulated
+/// Cortex-A53, matches the onnxruntime references.
+#[test]
+fn every_model_matches_references_under_qemu() {
+    if !tools_present("every_model_matches_references_under_qemu") {
+        return;
+    }
+    let dir = scratch("models");
+    let mut names: Vec<String> = std::fs::read_dir(models_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut failures = Vec::new();
+    for name in &names {
+        let t = std::time::Instant::now();
+        let artifact = compile(name, "aarch64", &dir);
+        let compile_s = t.elapsed().as_secs_f64();
+        let out = dir.join(format!("{name}.out"));
+        let t = std::time::Instant::now();
+        let run = qemu(
+            "cortex-a53",
+            &artifact,
+            &models_dir().join(name).join("inputs"),
+            &out,
+        );
+        let label = format!(
+            "aarch64 under qemu -cpu cortex-a53, compiled in {compile_s:.1}s, ran in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        if !run.status.success() {
+            failures.push(format!(
+                "{name}: runner failed ({}): {}",
+                run.status,
+                String::from_utf8_lossy(&run.stderr).trim()
+            ));
+            continue;
+        }
+        failures.extend(compare(name, &out, &label));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An artifact for a newer core is refused by the runtime's hwcap check on an older one
+/// (exit status 1 and a message naming the missing extensions; no SIGILL), and runs on a
+/// core that has them.
+#[test]
+fn newer_core_artifacts_are_refused_on_older_cores() {
+    if !tools_present("newer_core_artifacts_are_refused_on_older_cores") {
+        return;
+    }
+    let dir = scratch("gating");
+    let inputs = models_dir().join("lenet/inputs");
+    // (target, emulated core, expected: Ok = runs, Err(missing feature named))
+    let cases: [(&str, &str, Result<(), &str>); 6] = [
+        ("aarch64-neoverse-n1", "cortex-a53", Err("dotprod")),
+        ("aarch64-neoverse-n1", "cortex-a72", Err("dotprod")),
+        ("aarch64-neoverse-n1", "neoverse-n1", Ok(())),
+        ("aarch64-neoverse-v1", "neoverse-n1", Err("i8mm")),
+        ("aarch64-neoverse-v1", "max", Ok(())),
+        ("aarch64-cortex-a72", "cortex-a72", Ok(())),
+    ];
+    let mut failures = Vec::new();
+    for (target, cpu, expect) in cases {
+        let artifact = dir.join(format!("lenet.{target}.neo"));
+        if !artifact.exists() {
+            compile("lenet", target, &dir);
+        }
+        let out = dir.join(format!("{target}.{cpu}.out"));
+        let run = qemu(cpu, &artifact, &inputs, &out);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        println!("{target} on -cpu {cpu}: {} {}", run.status, stderr.trim());
+        match expect {
+            Ok(()) if run.status.success() => {
+                failures.extend(compare("lenet", &out, &format!("{target} on {cpu}")));
+            }
+            Err(feature)
+                if run.status.code() == Some(1)
+                    && stderr.contains("needs CPU features")
+                    && stderr.contains(feature) => {}
+            _ => failures.push(format!(
+                "{target} on -cpu {cpu}: expected {expect:?}, got {}: {}",
+                run.status,
+                stderr.trim()
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Loading an AArch64 artifact on another architecture is a typed error naming both.
+#[cfg(not(target_arch = "aarch64"))]
+#[test]
+fn aarch64_artifact_is_refused_on_this_host() {
+    let dir = scratch("wrong-arch");
+    let path = compile("mlp", "aarch64", &dir);
+    let err = Model::load(&path)
+        .err()
+        .expect("an AArch64 artifact must not load here");
+    assert!(matches!(err, RuntimeError::WrongArch { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("aarch64") && msg.contains(std::env::consts::ARCH),
+        "{msg}"
+    );
+}
