@@ -348,9 +348,7 @@ fn newer_core_artifacts_are_refused_on_older_cores() {
 fn aarch64_artifact_is_refused_on_this_host() {
     let dir = scratch("wrong-arch");
     let path = compile("mlp", "aarch64", &dir);
-    let err = Model::load(&path)
-        .err()
-        .expect("an AArch64 artifact must not load here");
+    let err = Model::load(&path).expect_err("an AArch64 artifact must not load here");
     assert!(matches!(err, RuntimeError::WrongArch { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
