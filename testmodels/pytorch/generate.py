@@ -11,6 +11,7 @@ Writes, relative to testmodels/pytorch/:
     models/<name>/model.pt            torch.jit.trace + torch.jit.save (example inputs stored)
     models/<name>/model.pt2           torch.export.export + torch.export.save
     models/<name>/model_core.pt2      the same program after run_decompositions() (core aten)
+    models/<name>/model_scripted.pt   (cnn) torch.jit.script + torch.jit.save: no shapes inside
     models/<name>/inputs/<arg>.npy    one per forward argument, named like it
     models/<name>/expected/output_<i>.npy   torch's outputs (eval mode, no_grad), flattened
     models/<name>/case.json           description, torch version, tolerances, inputs
@@ -68,7 +69,7 @@ def randomize_norms(m: nn.Module, seed: int) -> None:
 
 
 def write_case(out: Path, name: str, module: nn.Module, inputs: dict, description: str,
-               rtol: float, atol: float, core: bool = True) -> None:
+               rtol: float, atol: float, core: bool = True, scripted: bool = False) -> None:
     """Saves the module in both formats with torch's reference outputs."""
     d = out / name
     if d.exists():
@@ -84,6 +85,8 @@ def write_case(out: Path, name: str, module: nn.Module, inputs: dict, descriptio
     torch.export.save(ep, str(d / "model.pt2"))
     if core:
         torch.export.save(ep.run_decompositions(), str(d / "model_core.pt2"))
+    if scripted:  # no example inputs: importers need the input shapes (case.json)
+        torch.jit.script(module).save(str(d / "model_scripted.pt"))
     outs = list(ref) if isinstance(ref, (tuple, list)) else [ref]
     for k, v in inputs.items():
         save_npy(d / "inputs" / f"{k}.npy", v.numpy())
@@ -97,7 +100,8 @@ def write_case(out: Path, name: str, module: nn.Module, inputs: dict, descriptio
         "inputs": [{"name": k, "dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)}
                    for k, v in inputs.items()],
         "outputs": [list(o.shape) for o in outs],
-        "formats": ["model.pt", "model.pt2"] + (["model_core.pt2"] if core else []),
+        "formats": ["model.pt", "model.pt2"] + (["model_core.pt2"] if core else [])
+                   + (["model_scripted.pt"] if scripted else []),
     }
     (d / "case.json").write_text(json.dumps(case, indent=2) + "\n")
     print(f"{name}: {', '.join(case['formats'])}; outputs {case['outputs']}")
@@ -161,8 +165,9 @@ def gen_cnn(out: Path) -> None:
                "BatchNorm (randomized stats), ReLU, MaxPool(ceil_mode), depthwise conv, "
                "hardswish, squeeze-excite (adaptive pool, 1x1 convs, hardsigmoid, mul), residual "
                "add, SiLU, grouped dilated conv with padding='same', ReLU6, GELU, AvgPool, "
-               "adaptive pool to 2x2, flatten, dropout (eval), Linear; input 2x3x32x32 N(0,1)",
-               rtol=1e-4, atol=1e-5)
+               "adaptive pool to 2x2, flatten, dropout (eval), Linear; input 2x3x32x32 N(0,1); "
+               "also scripted (torch.jit.script: control flow folded at import)",
+               rtol=1e-4, atol=1e-5, scripted=True)
 
 
 class EncoderLayer(nn.Module):

@@ -50,7 +50,11 @@ fn read_npy(path: &Path) -> Npy {
         ),
         "|b1" => (
             DType::Bool,
-            npy.into_vec::<bool>().unwrap().into_iter().map(u8::from).collect(),
+            npy.into_vec::<bool>()
+                .unwrap()
+                .into_iter()
+                .map(u8::from)
+                .collect(),
         ),
         other => panic!("{}: dtype {other}", path.display()),
     };
@@ -72,9 +76,24 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
         case["atol"].as_f64().unwrap(),
     );
     let name = format!("{}/{format}", dir.file_name().unwrap().to_string_lossy());
+    // Every format gets the shapes (scripted archives record none; the others agree).
+    let input_shapes = case["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let dims = i["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap());
+            (i["name"].as_str().unwrap().to_string(), dims.collect())
+        })
+        .collect();
     let opts = CompileOptions {
         target: neoc_target_spec::host_target_name().into(),
         opt_level,
+        input_shapes,
         ..CompileOptions::default()
     };
     let t = std::time::Instant::now();

@@ -47,7 +47,23 @@ fn check(dir: &Path, format: &str) {
     let (rtol, atol) = (c["rtol"].as_f64().unwrap(), c["atol"].as_f64().unwrap());
     let path = dir.join(format);
     let name = format!("{}/{format}", dir.file_name().unwrap().to_string_lossy());
-    let g = neoc_pytorch::import_file(&path, &Default::default())
+    // Every format gets the shapes (scripted archives record none; the others agree).
+    let opts = neoc_pytorch::ImportOptions {
+        input_shapes: c["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let dims = i["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap());
+                (i["name"].as_str().unwrap().to_string(), dims.collect())
+            })
+            .collect(),
+    };
+    let g = neoc_pytorch::import_file(&path, &opts)
         .unwrap_or_else(|e| panic!("{name}: import failed: {e}"));
     let inputs: Vec<Tensor> = g
         .inputs()
