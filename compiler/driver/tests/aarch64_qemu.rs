@@ -342,6 +342,46 @@ fn newer_core_artifacts_are_refused_on_older_cores() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The runtime's own test suite (loader, arena, thread pool, hwcap decoding, errors),
+/// cross-built and run under qemu-aarch64 through the `runner` of `.cargo/config.toml`;
+/// its fixtures' C kernels come from the cross compiler (`CC`).
+#[test]
+fn runtime_test_suite_passes_under_qemu() {
+    if !tools_present("runtime_test_suite_passes_under_qemu") {
+        return;
+    }
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aarch64-runner");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(repo())
+        .args([
+            "test",
+            "-p",
+            "neoc-runtime",
+            "--target",
+            TRIPLE,
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            format!("qemu-aarch64 -L {SYSROOT}"),
+        )
+        .env("CC", LINKER)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| l.starts_with("test result")) {
+        println!("neoc-runtime on aarch64: {line}");
+    }
+    assert!(
+        out.status.success() && !stdout.contains("SKIPPED"),
+        "neoc-runtime's tests failed under qemu-aarch64:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Loading an AArch64 artifact on another architecture is a typed error naming both.
 #[cfg(not(target_arch = "aarch64"))]
 #[test]

@@ -127,13 +127,25 @@ mod tests {
         )
         .ok()?;
         let out = dir.join("k.so");
-        let ok = std::process::Command::new("cc")
-            .args(["-shared", "-fPIC", "-O2", "-nostdlib", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .is_ok_and(|s| s.success());
-        let so = if ok { std::fs::read(&out).ok() } else { None };
+        // The host's `cc`, or the cross compiler when this test runs under qemu-user
+        // (`cargo test --target aarch64-unknown-linux-gnu`): the first whose output is an
+        // ELF for this architecture (e_machine at offset 18: 62 x86-64, 183 AArch64).
+        let machine: u16 = if cfg!(target_arch = "aarch64") {
+            183
+        } else {
+            62
+        };
+        let cross = format!("{}-linux-gnu-gcc", std::env::consts::ARCH);
+        let so = ["cc", cross.as_str()].into_iter().find_map(|compiler| {
+            let ok = std::process::Command::new(compiler)
+                .args(["-shared", "-fPIC", "-O2", "-nostdlib", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .status()
+                .is_ok_and(|s| s.success());
+            let so = std::fs::read(&out).ok().filter(|_| ok)?;
+            (so.get(18..20) == Some(&machine.to_le_bytes()[..])).then_some(so)
+        });
         let _ = std::fs::remove_dir_all(&dir);
         if so.is_none() {
             eprintln!("SKIPPED: no working C compiler (cc)");
