@@ -135,9 +135,23 @@ fn damaged_entries_never_panic() {
         ("models/bert/model.pt", ".py"),
         ("models/rnn/model.pt", ".py"),
         ("models/bert/model.pt2", ".json"),
+        ("models/cnn/model.pt", ".py"),
+        ("models/cnn/model_scripted.pt", ".py"),
+        ("models/rnn/model.pt2", ".json"),
+        ("models/cnn/model_core.pt2", ".json"),
+        ("models/bert/model.pt", "data.pkl"),
         ("models/cnn/model.pt2", "state_dict.pt"),
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // NEOC_FUZZ_ITERS / NEOC_FUZZ_SEED run it longer or differently.
+    let iters: usize = std::env::var("NEOC_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let seed: u64 = std::env::var("NEOC_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(seed | 1);
     let (mut ok, mut err) = (0, 0);
     for (file, which) in cases {
         let base = entries(&testmodels().join(file));
@@ -148,11 +162,34 @@ fn damaged_entries_never_panic() {
             .map(|(i, _)| i)
             .collect();
         assert!(!targets.is_empty(), "{file}: no {which} entry");
-        for _ in 0..40 {
+        for _ in 0..iters {
             let mut es = base.clone();
             let t = targets[rng.below(targets.len())];
             let mut b = es[t].1.to_vec();
-            match rng.below(4) {
+            match rng.below(6) {
+                // Numbers in code or JSON replaced by extreme ones (shapes, strides,
+                // split sizes, kernel sizes...).
+                4 | 5 => {
+                    let starts: Vec<usize> = (0..b.len())
+                        .filter(|&i| {
+                            b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+                        })
+                        .collect();
+                    if let Some(&i) = starts.get(rng.below(starts.len())) {
+                        let end = (i..b.len())
+                            .find(|&j| !b[j].is_ascii_digit())
+                            .unwrap_or(b.len());
+                        let pick = [
+                            "9223372036854775807",
+                            "4294967296",
+                            "0",
+                            "1099511627776",
+                            "65537",
+                        ];
+                        let v = pick[rng.below(pick.len())].as_bytes().to_vec();
+                        b.splice(i..end, v);
+                    }
+                }
                 0 => b.truncate(rng.below(b.len())),
                 1 => {
                     for _ in 0..1 + rng.below(4) {

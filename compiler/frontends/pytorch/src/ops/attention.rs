@@ -14,7 +14,7 @@ use super::call::Call;
 use super::linalg::linear_values;
 use super::{op, AtenOp};
 use crate::value::Val;
-use neoc_ir::ops::{BinaryOp, LayerNorm, Reduce, ReduceKind, Slice, SliceAxis, Softmax, UnaryOp};
+use neoc_ir::ops::{BinaryOp, LayerNorm, Reduce, ReduceKind, Softmax, UnaryOp};
 use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
 pub(crate) const OPS: &[AtenOp] = &[
@@ -137,17 +137,7 @@ fn sdpa(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
 }
 
 fn rows(c: &mut Call<'_>, w: ValueId, start: u64, end: u64) -> Result<ValueId, IrError> {
-    c.add(
-        Op::Slice(Slice {
-            axes: vec![SliceAxis {
-                axis: 0,
-                start: start as i64,
-                end: end as i64,
-                step: 1,
-            }],
-        }),
-        &[w],
-    )
+    c.slice1(w, 0, start, end)
 }
 
 /// `[B, L, E]` → `[B, H, L, E/H]`.

@@ -407,6 +407,40 @@ impl<'a> Call<'a> {
             })
     }
 
+    /// `x[start..end]` along `axis` (step 1). The IR's Slice takes clamped bounds, so
+    /// bounds outside the dim are an error here (a weight shorter than its layer says).
+    pub(crate) fn slice1(
+        &mut self,
+        x: ValueId,
+        axis: usize,
+        start: u64,
+        end: u64,
+    ) -> Result<ValueId, IrError> {
+        let d = self.dims(x)?;
+        let Some(&n) = d.get(axis) else {
+            return Err(self.err(format!("slice of axis {axis} of a tensor of shape {d:?}")));
+        };
+        if start > end || end > n {
+            return Err(self.err(format!(
+                "slice {start}..{end} of axis {axis} is out of range for shape {d:?}"
+            )));
+        }
+        if start == 0 && end == n {
+            return Ok(x);
+        }
+        self.add(
+            Op::Slice(neoc_ir::ops::Slice {
+                axes: vec![neoc_ir::ops::SliceAxis {
+                    axis,
+                    start: start as i64,
+                    end: end as i64,
+                    step: 1,
+                }],
+            }),
+            &[x],
+        )
+    }
+
     /// An error unless `n` pieces are within [`MAX_PIECES`].
     pub(crate) fn check_pieces(&self, n: u64, what: &str) -> Result<(), IrError> {
         if n > MAX_PIECES {

@@ -122,10 +122,17 @@ fn positive(c: &Call<'_>, v: &[i64], what: &str) -> Result<Vec<u64>, IrError> {
     Ok(out)
 }
 
+/// The largest window, stride, dilation or padding accepted (far above real models;
+/// keeps the IR's window arithmetic from overflowing).
+const MAX_WINDOW: u64 = 1 << 31;
+
 fn to_u64(c: &Call<'_>, v: &[i64], what: &str) -> Result<Vec<u64>, IrError> {
     v.iter()
         .map(|&x| {
-            u64::try_from(x).map_err(|_| c.attr_err(format!("{what} {v:?} must not be negative")))
+            u64::try_from(x)
+                .ok()
+                .filter(|&x| x <= MAX_WINDOW)
+                .ok_or_else(|| c.attr_err(format!("{what} {v:?} must be in 0..=2^31")))
         })
         .collect()
 }
@@ -137,7 +144,9 @@ fn conv_pads(c: &Call<'_>, i: usize, kernel: &[u64], dil: &[u64]) -> Result<Vec<
         return match s.as_str() {
             "valid" => Ok(vec![0; 2 * k]),
             "same" => {
-                let total: Vec<u64> = (0..k).map(|j| dil[j] * (kernel[j] - 1)).collect();
+                let total: Vec<u64> = (0..k)
+                    .map(|j| dil[j].saturating_mul(kernel[j].saturating_sub(1)))
+                    .collect();
                 let mut p: Vec<u64> = total.iter().map(|t| t / 2).collect();
                 p.extend(total.iter().map(|t| t - t / 2));
                 Ok(p)
@@ -359,7 +368,8 @@ fn adaptive_batched(
         });
         return c.add(pool, &[x]);
     }
-    c.check_pieces(out.iter().sum(), "adaptive pooling bins")?;
+    let bins = out.iter().fold(0u64, |a, &o| a.saturating_add(o));
+    c.check_pieces(bins, "adaptive pooling bins")?;
     let reduce = match kind {
         PoolKind::Max => ReduceKind::Max,
         PoolKind::Avg { .. } => ReduceKind::Mean,

@@ -264,7 +264,11 @@ fn repeat(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
         .collect::<Result<Vec<_>, _>>()?;
     let inter: Vec<u64> = d.iter().flat_map(|&n| [1, n]).collect();
     let big: Vec<u64> = d.iter().zip(&reps).flat_map(|(&n, &r)| [r, n]).collect();
-    let out: Vec<u64> = d.iter().zip(&reps).map(|(&n, &r)| n * r).collect();
+    let out: Vec<u64> = d
+        .iter()
+        .zip(&reps)
+        .map(|(&n, &r)| n.checked_mul(r).ok_or_else(|| c.err("repeat overflows")))
+        .collect::<Result<_, _>>()?;
     let xi = c.reshape(x, &inter)?;
     let e = if inter == big {
         xi
@@ -296,7 +300,9 @@ fn repeat_interleave(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let mut big = inter.clone();
     big[axis + 1] = r;
     let mut out = d.clone();
-    out[axis] *= r;
+    out[axis] = out[axis]
+        .checked_mul(r)
+        .ok_or_else(|| c.err("repeat_interleave overflows"))?;
     let xi = c.reshape(x, &inter)?;
     let e = c.add(Op::Expand(Expand { shape: big }), &[xi])?;
     one(c.reshape(e, &out)?)
@@ -349,24 +355,18 @@ fn slice_axis(
     start: i64,
     end: i64,
 ) -> Result<ValueId, IrError> {
-    c.add(
-        Op::Slice(Slice {
-            axes: vec![SliceAxis {
-                axis,
-                start,
-                end,
-                step: 1,
-            }],
-        }),
-        &[x],
-    )
+    let (s, e) = (u64::try_from(start), u64::try_from(end));
+    match (s, e) {
+        (Ok(s), Ok(e)) => c.slice1(x, axis, s, e),
+        _ => Err(c.err(format!("slice {start}..{end} is out of range"))),
+    }
 }
 
 /// Pieces of `sizes` along `axis`, as a list value.
 fn pieces(c: &mut Call<'_>, x: ValueId, axis: usize, sizes: &[u64]) -> Result<Vec<Val>, IrError> {
     let n = c.dims(x)?[axis];
     c.check_pieces(sizes.len() as u64, "pieces")?;
-    if sizes.iter().sum::<u64>() != n {
+    if sizes.iter().try_fold(0u64, |a, &s| a.checked_add(s)) != Some(n) {
         return Err(c.err(format!("split sizes {sizes:?} do not add up to {n}")));
     }
     let mut out = Vec::with_capacity(sizes.len());
@@ -509,7 +509,7 @@ fn narrow(c: &mut Call<'_>) -> Result<Vec<Val>, IrError> {
     let len = c.req_int(3, "length")?;
     let n = d[axis] as i64;
     let start = if start < 0 { start + n } else { start };
-    if start < 0 || len < 0 || start + len > n {
+    if start < 0 || len < 0 || start.checked_add(len).is_none_or(|e| e > n) {
         return Err(c.err(format!(
             "narrow({start}, {len}) is out of range for size {n}"
         )));

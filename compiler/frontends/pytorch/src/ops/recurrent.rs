@@ -12,7 +12,7 @@
 use super::call::Call;
 use super::{op, AtenOp};
 use crate::value::Val;
-use neoc_ir::ops::{BinaryOp, Concat, Gemm, Slice, SliceAxis, UnaryOp};
+use neoc_ir::ops::{BinaryOp, Concat, Gemm, UnaryOp};
 use neoc_ir::{IrError, Op, ValueId};
 
 pub(crate) const OPS: &[AtenOp] = &[
@@ -63,17 +63,7 @@ fn slice0(
     start: u64,
     end: u64,
 ) -> Result<ValueId, IrError> {
-    c.add(
-        Op::Slice(Slice {
-            axes: vec![SliceAxis {
-                axis,
-                start: start as i64,
-                end: end as i64,
-                step: 1,
-            }],
-        }),
-        &[x],
-    )
+    c.slice1(x, axis, start, end)
 }
 
 /// `x · wᵀ + b` for 2-D `x`.
@@ -123,10 +113,11 @@ fn recurrent(c: &mut Call<'_>, cell: Cell) -> Result<Vec<Val>, IrError> {
         1
     };
     let batch_first = c.bool(8, "batch_first", false)?;
+    // Every layer has weights, so a count past the parameters' is refused below.
     let layers = u64::try_from(layers)
         .ok()
-        .filter(|&l| l > 0)
-        .ok_or_else(|| c.attr_err("num_layers must be positive"))?;
+        .filter(|&l| l > 0 && l <= params.len() as u64)
+        .ok_or_else(|| c.attr_err(format!("num_layers {layers} does not fit the weights")))?;
     let per = if has_biases { 4 } else { 2 };
     if params.len() as u64 != layers * dirs * per {
         return Err(c.attr_err(format!(

@@ -161,14 +161,16 @@ pub(crate) fn call(
                 _ => return Err(it.code_err("range() needs 1 to 3 arguments")),
             };
             let count = if step > 0 {
-                (end - start).max(0) / step
+                end.saturating_sub(start).max(0) / step
             } else {
-                (start - end).max(0) / -step
+                start.saturating_sub(end).max(0) / step.saturating_neg()
             };
             if count > 1_000_000 {
                 return Err(it.code_err("range() is too long to unroll"));
             }
-            let items = (0..count).map(|i| Val::Int(start + i * step)).collect();
+            let items = (0..count)
+                .map(|i| Val::Int(start.wrapping_add(i.wrapping_mul(step))))
+                .collect();
             Ok(SVal::V(Val::List(items)))
         }
         "getattr" => match (first, args.get(1)) {
@@ -425,11 +427,12 @@ fn scalar_op(it: &Interp<'_>, name: &str, args: &[Val]) -> Result<Option<Val>> {
         ("__contains__", [Val::List(l), x]) => Some(Val::Bool(l.contains(x))),
         ("__range_length", [Val::Int(lo), Val::Int(hi), Val::Int(st)]) if *st != 0 => {
             let n = if *st > 0 {
-                (hi - lo).max(0)
+                hi.saturating_sub(*lo).max(0)
             } else {
-                (lo - hi).max(0)
+                lo.saturating_sub(*hi).max(0)
             };
-            Some(Val::Int((n + st.abs() - 1) / st.abs()))
+            let s = st.saturating_abs();
+            Some(Val::Int(n.saturating_add(s - 1) / s))
         }
         ("__derive_index", [Val::Int(i), Val::Int(start), Val::Int(st)]) => {
             Some(Val::Int(start.wrapping_add(i.wrapping_mul(*st))))
