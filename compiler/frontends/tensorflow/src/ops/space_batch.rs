@@ -1,0 +1,145 @@
+//! `SpaceToBatchND` and `BatchToSpaceND`, which TF wraps around a convolution to run it
+//! dilated (`tf.nn.convolution` with `dilation_rate` > 1 and VALID-style padding).
+//!
+//! Both are exact data movement: SpaceToBatchND pads the spatial dims, splits each into
+//! `(size / block, block)`, moves the block factors in front of the batch and merges
+//! them into it; BatchToSpaceND undoes that and crops. Each is a Pad or Slice plus
+//! Reshape, Transpose, Reshape; the optimizer is left the pattern.
+
+use super::{op, Ctx, TfOp};
+use crate::value::Val;
+use neoc_ir::ops::{Pad, PadMode, Slice, SliceAxis};
+use neoc_ir::{IrError, Op};
+
+pub(crate) const OPS: &[TfOp] = &[
+    op(
+        "SpaceToBatchND",
+        space_to_batch,
+        "block_shape and paddings constant; Pad, Reshape, Transpose, Reshape",
+    ),
+    op(
+        "BatchToSpaceND",
+        batch_to_space,
+        "block_shape and crops constant; Reshape, Transpose, Reshape, Slice",
+    ),
+];
+
+/// Block sizes (input 1) and begin/end amounts (input 2) for `m` spatial dims.
+fn blocks(c: &mut Ctx<'_>, what: &str, d: &[u64]) -> Result<(Vec<u64>, Vec<[u64; 2]>), IrError> {
+    let b = c.const_ints(1, "block_shape")?;
+    let p = c.const_ints(2, what)?;
+    let m = b.len();
+    if m == 0 || m + 1 > d.len() || p.len() != 2 * m {
+        return Err(c.err(format!(
+            "block_shape {b:?} and {what} {p:?} do not fit shape {d:?}"
+        )));
+    }
+    let b = b
+        .iter()
+        .map(|&x| u64::try_from(x).ok().filter(|&x| x >= 1))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| c.err(format!("block_shape {b:?} must be positive")))?;
+    let p = p
+        .chunks(2)
+        .map(|q| Some([u64::try_from(q[0]).ok()?, u64::try_from(q[1]).ok()?]))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| c.err(format!("{what} {p:?} must be non-negative")))?;
+    Ok((b, p))
+}
+
+fn space_to_batch(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.input(0)?;
+    let d = c.dims(x)?;
+    let (b, p) = blocks(c, "paddings", &d)?;
+    let m = b.len();
+    let mut v = c.plain(x)?;
+    if p.iter().any(|q| q[0] + q[1] > 0) {
+        let mut pads = vec![0i64; 2 * d.len()];
+        for i in 0..m {
+            pads[1 + i] = p[i][0] as i64;
+            pads[d.len() + 1 + i] = p[i][1] as i64;
+        }
+        v = c.add(
+            Op::Pad(Pad {
+                pads,
+                mode: PadMode::Constant,
+                value: 0.0,
+            }),
+            vec![v],
+        )?;
+    }
+    // [N, S1, .., Sm, R..] → [N, S1/b1, b1, .., Sm/bm, bm, R..]
+    let mut split = vec![d[0]];
+    let mut outer = vec![];
+    for i in 0..m {
+        let s = d[1 + i] + p[i][0] + p[i][1];
+        if s % b[i] != 0 {
+            return Err(c.err(format!(
+                "padded dim {} ({s}) is not a multiple of {}",
+                1 + i,
+                b[i]
+            )));
+        }
+        split.extend([s / b[i], b[i]]);
+        outer.push(s / b[i]);
+    }
+    split.extend(&d[1 + m..]);
+    let v = c.reshape(v, split)?;
+    // → [b1, .., bm, N, S1/b1, .., Sm/bm, R..]
+    let mut perm: Vec<usize> = (0..m).map(|i| 2 + 2 * i).collect();
+    perm.push(0);
+    perm.extend((0..m).map(|i| 1 + 2 * i));
+    perm.extend(1 + 2 * m..d.len() + m);
+    let v = c.transpose(v, &perm)?;
+    let mut shape = vec![d[0] * b.iter().product::<u64>()];
+    shape.extend(outer);
+    shape.extend(&d[1 + m..]);
+    let v = c.reshape(v, shape)?;
+    Ok(vec![c.plain_out(v)])
+}
+
+fn batch_to_space(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
+    let x = c.input(0)?;
+    let d = c.dims(x)?;
+    let (b, crops) = blocks(c, "crops", &d)?;
+    let m = b.len();
+    let prod: u64 = b.iter().product();
+    if d[0] % prod != 0 {
+        return Err(c.err(format!("batch {} is not a multiple of {prod}", d[0])));
+    }
+    let n = d[0] / prod;
+    // [b1..bm, N, S1..Sm, R..] → [N, S1, b1, .., Sm, bm, R..] → [N, S1·b1, .., R..]
+    let mut split = b.clone();
+    split.push(n);
+    split.extend(&d[1..]);
+    let v = c.plain(x)?;
+    let v = c.reshape(v, split)?;
+    let mut perm = vec![m];
+    for i in 0..m {
+        perm.extend([m + 1 + i, i]);
+    }
+    perm.extend(2 * m + 1..d.len() + m);
+    let v = c.transpose(v, &perm)?;
+    let mut shape = vec![n];
+    shape.extend((0..m).map(|i| d[1 + i] * b[i]));
+    shape.extend(&d[1 + m..]);
+    let mut v = c.reshape(v, shape.clone())?;
+    let axes: Vec<SliceAxis> = (0..m)
+        .filter(|&i| crops[i][0] + crops[i][1] > 0)
+        .map(|i| SliceAxis {
+            axis: 1 + i,
+            start: crops[i][0] as i64,
+            end: shape[1 + i] as i64 - crops[i][1] as i64,
+            step: 1,
+        })
+        .collect();
+    if axes.iter().any(|a| a.end < a.start) {
+        return Err(c.err(format!(
+            "crops {crops:?} remove more than the dims {shape:?}"
+        )));
+    }
+    if !axes.is_empty() {
+        v = c.add(Op::Slice(Slice { axes }), vec![v])?;
+    }
+    Ok(vec![c.plain_out(v)])
+}
