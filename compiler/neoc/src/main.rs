@@ -723,19 +723,26 @@ fn targets() {
     println!("targets (use with --target):");
     for t in neoc_target_spec::all() {
         let aliases = neoc_target_spec::aliases_of(t.name);
-        println!("  {:<16} {}", t.name, t.description);
+        println!("  {:<20} {}", t.name, t.description);
         let levels: Vec<String> = t
             .levels
             .iter()
-            .map(|l| format!("{} ({})", l.name, l.llvm_cpu))
+            .map(|l| {
+                format!(
+                    "{} (cpu {}; needs {})",
+                    l.name,
+                    l.llvm_cpu,
+                    l.required_features.join(",")
+                )
+            })
             .collect();
-        println!("  {:<16} code variants: {}", "", levels.join(", "));
+        println!("  {:<20} code variants: {}", "", levels.join(", "));
         if !aliases.is_empty() {
-            println!("  {:<16} aliases: {}", "", aliases.join(", "));
+            println!("  {:<20} aliases: {}", "", aliases.join(", "));
         }
     }
     println!(
-        "  {:<16} the best single-level target for this machine (here: {})",
+        "  {:<20} the best single-level target for this machine (here: {})",
         "host",
         neoc_target_spec::host_target_name()
     );
