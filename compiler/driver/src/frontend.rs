@@ -2,7 +2,7 @@
 
 use crate::error::DriverError;
 use neoc_ir::Graph;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The source frameworks neoc can import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,14 +10,18 @@ pub enum Framework {
     Onnx,
     /// torch.export (`.pt2`) and TorchScript (`torch.jit.save`) archives.
     Pytorch,
+    /// Frozen GraphDefs (`.pb`) and SavedModel directories.
+    Tensorflow,
 }
 
 impl Framework {
-    /// The framework of a `--framework` name (`onnx`, `pytorch`/`torch`).
+    /// The framework of a `--framework` name (`onnx`, `pytorch`/`torch`,
+    /// `tensorflow`/`tf`).
     pub fn from_name(name: &str) -> Option<Framework> {
         match name.to_ascii_lowercase().as_str() {
             "onnx" => Some(Framework::Onnx),
             "pytorch" | "torch" => Some(Framework::Pytorch),
+            "tensorflow" | "tf" => Some(Framework::Tensorflow),
             _ => None,
         }
     }
@@ -26,6 +30,9 @@ impl Framework {
 /// Detects the framework from the extension, falling back to the file's first bytes
 /// (and, for a zip, its directory: the torch.export or TorchScript layout).
 pub fn detect(path: &Path) -> Result<Framework, DriverError> {
+    if neoc_tensorflow::detect(path).is_some() {
+        return Ok(Framework::Tensorflow);
+    }
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -65,10 +72,56 @@ pub fn import_as(
     input_shapes: &[(String, Vec<u64>)],
     constant_inputs: &[(String, neoc_ir::Tensor)],
 ) -> Result<Graph, DriverError> {
+    import_with(
+        path,
+        framework,
+        input_shapes,
+        constant_inputs,
+        &ModelSelection::default(),
+    )
+}
+
+/// Which part of a model to import, for formats that hold several entry points or
+/// keep weights in another file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSelection {
+    /// A TensorFlow SavedModel's signature (`--signature`; default `serving_default`).
+    pub signature: Option<String>,
+    /// A TensorFlow frozen graph's outputs (`--outputs a,b`; default: the nodes nothing
+    /// reads).
+    pub outputs: Vec<String>,
+    /// An MXNet parameters file (`--params`; default: found beside the symbol file).
+    pub params: Option<PathBuf>,
+}
+
+/// [`import_as`] with a [`ModelSelection`].
+pub fn import_with(
+    path: &Path,
+    framework: Option<Framework>,
+    input_shapes: &[(String, Vec<u64>)],
+    constant_inputs: &[(String, neoc_ir::Tensor)],
+    selection: &ModelSelection,
+) -> Result<Graph, DriverError> {
     let framework = match framework {
         Some(f) => f,
         None => detect(path)?,
     };
+    let only_for = |flag: &str, what: &str| {
+        Err(DriverError::Usage(format!(
+            "{flag} applies to {what} models only"
+        )))
+    };
+    if framework != Framework::Tensorflow {
+        if selection.signature.is_some() {
+            return only_for("--signature", "TensorFlow SavedModel");
+        }
+        if !selection.outputs.is_empty() {
+            return only_for("--outputs", "TensorFlow frozen-graph");
+        }
+    }
+    if selection.params.is_some() {
+        return only_for("--params", "MXNet");
+    }
     match framework {
         Framework::Onnx => {
             let opts = neoc_onnx::ImportOptions {
@@ -90,6 +143,20 @@ pub fn import_as(
             // A bad PyTorch model reads like any frontend error: the message names the
             // file and the node.
             neoc_pytorch::import_file(path, &opts).map_err(|e| DriverError::Usage(e.to_string()))
+        }
+        Framework::Tensorflow => {
+            if let Some((name, _)) = constant_inputs.first() {
+                return Err(DriverError::Usage(format!(
+                    "--constant-input {name}: binding inputs to constants is not supported for \
+                     TensorFlow models"
+                )));
+            }
+            let opts = neoc_tensorflow::ImportOptions {
+                input_shapes: input_shapes.to_vec(),
+                signature: selection.signature.clone(),
+                outputs: selection.outputs.clone(),
+            };
+            Ok(neoc_tensorflow::import_path(path, &opts)?)
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod plan;
 pub use plan::ir_dtype;
 
 pub use error::DriverError;
-pub use frontend::{import, Framework};
+pub use frontend::{import, Framework, ModelSelection};
 
 use neoc_artifact::Artifact;
 use neoc_ir::Graph;
@@ -44,6 +44,8 @@ pub struct CompileOptions {
     pub disabled_passes: Vec<String>,
     /// Print the graph IR to stderr after each of these passes (`--print-ir-after`).
     pub print_ir_after: Vec<String>,
+    /// Which part of the model to import (`--signature`, `--outputs`, `--params`).
+    pub selection: ModelSelection,
 }
 
 impl Default for CompileOptions {
@@ -55,6 +57,7 @@ impl Default for CompileOptions {
             constant_inputs: Vec::new(),
             disabled_passes: Vec::new(),
             print_ir_after: Vec::new(),
+            selection: ModelSelection::default(),
         }
     }
 }
@@ -83,7 +86,13 @@ pub fn compile_file(
     opts: &CompileOptions,
 ) -> Result<(Artifact, CompileReport), DriverError> {
     let t0 = Instant::now();
-    let graph = import(path, &opts.input_shapes, &opts.constant_inputs)?;
+    let graph = frontend::import_with(
+        path,
+        None,
+        &opts.input_shapes,
+        &opts.constant_inputs,
+        &opts.selection,
+    )?;
     let import_time = t0.elapsed();
     let source = path
         .file_name()

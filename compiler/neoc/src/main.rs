@@ -28,13 +28,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Compile a model (ONNX, torch.export .pt2, TorchScript .pt) into a one-file artifact.
+    /// Compile a model (ONNX, torch.export .pt2, TorchScript .pt, TensorFlow frozen .pb or
+    /// SavedModel directory) into a one-file artifact.
     Compile {
-        /// The model file (.onnx, .pt2, .pt).
+        /// The model file (.onnx, .pt2, .pt, .pb) or SavedModel directory.
         model: PathBuf,
-        /// The model's framework (onnx, pytorch); detected from the file when omitted.
+        /// The model's framework (onnx, pytorch, tensorflow); detected when omitted.
         #[arg(long)]
         framework: Option<String>,
+        /// The SavedModel signature to compile (default serving_default).
+        #[arg(long)]
+        signature: Option<String>,
+        /// A frozen graph's outputs, comma-separated node names (default: the nodes
+        /// nothing reads).
+        #[arg(long, value_delimiter = ',')]
+        outputs: Vec<String>,
         /// Target to compile for (see `neoc targets`).
         #[arg(long, short = 't', default_value = "x86_64")]
         target: String,
@@ -158,6 +166,8 @@ fn main() -> ExitCode {
         Command::Compile {
             model,
             framework,
+            signature,
+            outputs,
             target,
             output,
             opt_level,
@@ -170,6 +180,11 @@ fn main() -> ExitCode {
             &model,
             CompileArgs {
                 framework,
+                selection: neoc_driver::ModelSelection {
+                    signature,
+                    outputs,
+                    params: None,
+                },
                 target,
                 output,
                 opt_level,
@@ -260,6 +275,7 @@ pub(crate) fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
 /// The options of `neoc compile`.
 struct CompileArgs {
     framework: Option<String>,
+    selection: neoc_driver::ModelSelection,
     target: String,
     output: Option<PathBuf>,
     opt_level: u8,
@@ -301,19 +317,22 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
         constant_inputs,
         disabled_passes: args.disabled_passes,
         print_ir_after: args.print_ir_after,
+        selection: args.selection,
     };
     let start = Instant::now();
     let (artifact, report) = match args.framework.as_deref() {
         None => neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?,
         Some(name) => {
-            let framework = neoc_driver::Framework::from_name(name)
-                .ok_or_else(|| format!("--framework `{name}`: expected onnx or pytorch"))?;
+            let framework = neoc_driver::Framework::from_name(name).ok_or_else(|| {
+                format!("--framework `{name}`: expected onnx, pytorch or tensorflow")
+            })?;
             let t = Instant::now();
-            let graph = neoc_driver::frontend::import_as(
+            let graph = neoc_driver::frontend::import_with(
                 model,
                 Some(framework),
                 &opts.input_shapes,
                 &opts.constant_inputs,
+                &opts.selection,
             )
             .map_err(|e| e.to_string())?;
             let import_time = t.elapsed();

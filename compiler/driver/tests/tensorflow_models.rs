@@ -1,0 +1,263 @@
+//! End-to-end numerics of the TensorFlow frontend: every model under
+//! `testmodels/tensorflow/models/` is compiled from each of its forms (frozen graph
+//! `frozen.pb`, SavedModel directory `saved_model`), run through the runtime on its
+//! stored inputs, and compared with TensorFlow's own outputs within the tolerances of
+//! its `case.json`. `testmodels/tensorflow/large/*` (Keras MobileNetV2 and ResNet50 from
+//! `generate.py --large`, not committed) is checked too when present. Every comparison
+//! prints max abs/rel error (`cargo test -- --nocapture` shows them). Error models
+//! (`testmodels/tensorflow/errors/`) must fail with messages naming what is wrong.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use neoc_driver::{compile_file, CompileOptions};
+use neoc_runtime::{DType, Model, TensorRef};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/tensorflow")
+}
+
+/// A `.npy` file as raw little-endian data.
+struct Npy {
+    dtype: DType,
+    shape: Vec<u64>,
+    data: Vec<u8>,
+}
+
+fn read_npy(path: &Path) -> Npy {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        other => panic!("{}: {other:?}", path.display()),
+    };
+    let (dtype, data): (DType, Vec<u8>) = match descr.as_str() {
+        "<f4" => (
+            DType::F32,
+            npy.into_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .flat_map(f32::to_le_bytes)
+                .collect(),
+        ),
+        "<i4" => (
+            DType::I32,
+            npy.into_vec::<i32>()
+                .unwrap()
+                .into_iter()
+                .flat_map(i32::to_le_bytes)
+                .collect(),
+        ),
+        other => panic!("{}: dtype {other}", path.display()),
+    };
+    Npy { dtype, shape, data }
+}
+
+fn f32s(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(4)
+        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
+fn case(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap()
+}
+
+/// Compiles `dir/<format>` at `opt_level`, runs it, and checks every output.
+fn check(dir: &Path, format: &str, opt_level: u8) {
+    let case = case(dir);
+    let (rtol, atol) = (
+        case["rtol"].as_f64().unwrap(),
+        case["atol"].as_f64().unwrap(),
+    );
+    let name = format!("{}/{format}", dir.file_name().unwrap().to_string_lossy());
+    let opts = CompileOptions {
+        target: neoc_target_spec::host_target_name().into(),
+        opt_level,
+        // The Keras SavedModel signature leaves the batch dim unknown.
+        input_shapes: case["input_shapes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let d = v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap());
+                (k.clone(), d.collect())
+            })
+            .collect(),
+        ..CompileOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let (artifact, report) = compile_file(&dir.join(format), &opts)
+        .unwrap_or_else(|e| panic!("{name} -O{opt_level}: compile failed: {e}"));
+    let compile_s = t.elapsed().as_secs_f64();
+    let model = Model::from_bytes(artifact.to_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let inputs: Vec<Npy> = model
+        .inputs()
+        .iter()
+        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
+        .collect();
+    let refs: Vec<TensorRef<'_>> = inputs
+        .iter()
+        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect();
+    let outputs = model
+        .run(&refs)
+        .unwrap_or_else(|e| panic!("{name} -O{opt_level}: run failed: {e}"));
+    assert_eq!(
+        outputs.len(),
+        case["outputs"].as_array().unwrap().len(),
+        "{name}: outputs"
+    );
+    for (i, (spec, got)) in model.outputs().iter().zip(&outputs).enumerate() {
+        let want = read_npy(&dir.join("expected").join(format!("output_{i}.npy")));
+        assert_eq!(got.dtype(), want.dtype, "{name}/{}: dtype", spec.name);
+        assert_eq!(got.shape(), &want.shape[..], "{name}/{}: shape", spec.name);
+        let (g, w) = (f32s(got.as_bytes()), f32s(&want.data));
+        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
+        for (a, b) in g.iter().zip(&w) {
+            let d = (a - b).abs();
+            max_abs = max_abs.max(d);
+            if *b != 0.0 {
+                max_rel = max_rel.max(d / b.abs());
+            }
+            // NaN differences count as failures.
+            let ok = d <= atol + rtol * b.abs();
+            bad += usize::from(!ok);
+        }
+        println!(
+            "{name}/{} [-O{opt_level}, {} steps, compiled in {compile_s:.2}s]: max abs err \
+             {max_abs:.3e}, max rel err {max_rel:.3e}, {bad} of {} outside rtol {rtol} atol \
+             {atol}",
+            spec.name,
+            report.steps,
+            w.len()
+        );
+        assert_eq!(
+            bad, 0,
+            "{name} -O{opt_level} output {i}: {bad} elements out of tolerance"
+        );
+    }
+}
+
+fn formats(dir: &Path) -> Vec<String> {
+    case(dir)["formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn check_model(name: &str) {
+    let dir = root().join("models").join(name);
+    for f in formats(&dir) {
+        for level in [0, 2] {
+            check(&dir, &f, level);
+        }
+    }
+}
+
+#[test]
+fn cnn() {
+    check_model("cnn");
+}
+
+#[test]
+fn bert() {
+    check_model("bert");
+}
+
+#[test]
+fn ops() {
+    check_model("ops");
+}
+
+/// Keras applications generated locally (`generate.py --large`), checked when present.
+#[test]
+fn large_models_when_present() {
+    let Ok(entries) = std::fs::read_dir(root().join("large")) else {
+        println!("testmodels/tensorflow/large is absent (generate.py --large); skipping");
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    for dir in dirs.into_iter().filter(|d| d.join("case.json").exists()) {
+        for f in formats(&dir) {
+            check(&dir, &f, 2);
+        }
+    }
+}
+
+/// The framework is detected from a `.pb` file and from a SavedModel directory (or its
+/// `saved_model.pb`).
+#[test]
+fn framework_is_detected() {
+    use neoc_driver::frontend::detect;
+    use neoc_driver::Framework;
+    let dir = root().join("models/cnn");
+    assert_eq!(
+        detect(&dir.join("frozen.pb")).unwrap(),
+        Framework::Tensorflow
+    );
+    assert_eq!(
+        detect(&dir.join("saved_model")).unwrap(),
+        Framework::Tensorflow
+    );
+    assert_eq!(
+        detect(&dir.join("saved_model/saved_model.pb")).unwrap(),
+        Framework::Tensorflow
+    );
+}
+
+fn compile_err(path: &Path, opts: &CompileOptions) -> String {
+    match compile_file(path, opts) {
+        Ok(_) => panic!("{} compiled but must be refused", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Bad models fail with messages that name the file, the node or what to do.
+#[test]
+fn errors_name_the_problem() {
+    let opts = CompileOptions::default();
+    let e = compile_err(&root().join("errors/unsupported_ops.pb"), &opts);
+    println!("{e}");
+    assert!(e.contains("unsupported_ops.pb"), "{e}");
+    for op in ["Conv3D", "Cumprod", "RFFT", "BesselI0e"] {
+        assert!(e.contains(op), "{op} missing from: {e}");
+    }
+    let e = compile_err(&root().join("errors/unknown_batch.pb"), &opts);
+    println!("{e}");
+    assert!(e.contains("--input-shape x=N,4"), "{e}");
+    let fixed = CompileOptions {
+        input_shapes: vec![("x".into(), vec![3, 4])],
+        ..CompileOptions::default()
+    };
+    compile_file(&root().join("errors/unknown_batch.pb"), &fixed).unwrap();
+    // A missing signature lists the model's signatures.
+    let sm = root().join("models/cnn/saved_model");
+    let bad_sig = CompileOptions {
+        selection: neoc_driver::ModelSelection {
+            signature: Some("nope".into()),
+            ..Default::default()
+        },
+        ..CompileOptions::default()
+    };
+    let e = compile_err(&sm, &bad_sig);
+    println!("{e}");
+    assert!(
+        e.contains("\"serving_default\"") && e.contains("\"serve\""),
+        "{e}"
+    );
+    // --outputs picks frozen-graph tensors by name; a wrong name is named back.
+    let outs = |o: &str| CompileOptions {
+        selection: neoc_driver::ModelSelection {
+            outputs: vec![o.into()],
+            ..Default::default()
+        },
+        ..CompileOptions::default()
+    };
+    let e = compile_err(&root().join("models/cnn/frozen.pb"), &outs("nope"));
+    assert!(e.contains("no node named \"nope\""), "{e}");
+}
