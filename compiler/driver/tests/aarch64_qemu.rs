@@ -15,6 +15,7 @@
 
 use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{Model, RuntimeError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -94,7 +95,8 @@ fn tools_present(test: &str) -> bool {
         std::env::var("NEOC_REQUIRE_QEMU").as_deref() != Ok("1"),
         "{msg} (NEOC_REQUIRE_QEMU=1)"
     );
-    eprintln!("{msg}");
+    // Written to the stderr handle, not with eprintln!, which the test harness captures.
+    let _ = writeln!(std::io::stderr(), "{msg}");
     false
 }
 
