@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// Bad input: the file is not a model format neoc reads.
-    #[error("{file}: cannot tell the model format from the file name or contents; expected an ONNX model (.onnx), a PyTorch archive (.pt2, .pt) or a TensorFlow model (frozen .pb, SavedModel directory)")]
+    #[error("{file}: cannot tell the model format from the file name or contents; expected an ONNX model (.onnx), a PyTorch archive (.pt2, .pt) a TensorFlow model (frozen .pb, SavedModel directory) or an MXNet symbol (-symbol.json)")]
     UnknownFormat { file: PathBuf },
     /// Bad input: the ONNX frontend rejected the model.
     #[error(transparent)]
@@ -13,6 +13,9 @@ pub enum DriverError {
     /// Bad input: the TensorFlow frontend rejected the model.
     #[error(transparent)]
     Tensorflow(#[from] neoc_tensorflow::TfError),
+    /// Bad input: the MXNet frontend rejected the model.
+    #[error(transparent)]
+    Mxnet(#[from] neoc_mxnet::MxnetError),
     /// Bad input: `--target` names no known target.
     #[error(transparent)]
     Target(#[from] neoc_target_spec::UnknownTarget),

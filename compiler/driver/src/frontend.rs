@@ -12,16 +12,19 @@ pub enum Framework {
     Pytorch,
     /// Frozen GraphDefs (`.pb`) and SavedModel directories.
     Tensorflow,
+    /// Symbol JSON (`*-symbol.json`) with its `.params` (`HybridBlock.export`).
+    Mxnet,
 }
 
 impl Framework {
     /// The framework of a `--framework` name (`onnx`, `pytorch`/`torch`,
-    /// `tensorflow`/`tf`).
+    /// `tensorflow`/`tf`, `mxnet`).
     pub fn from_name(name: &str) -> Option<Framework> {
         match name.to_ascii_lowercase().as_str() {
             "onnx" => Some(Framework::Onnx),
             "pytorch" | "torch" => Some(Framework::Pytorch),
             "tensorflow" | "tf" => Some(Framework::Tensorflow),
+            "mxnet" => Some(Framework::Mxnet),
             _ => None,
         }
     }
@@ -32,6 +35,9 @@ impl Framework {
 pub fn detect(path: &Path) -> Result<Framework, DriverError> {
     if neoc_tensorflow::detect(path).is_some() {
         return Ok(Framework::Tensorflow);
+    }
+    if neoc_mxnet::detect(path) {
+        return Ok(Framework::Mxnet);
     }
     let ext = path
         .extension()
@@ -119,7 +125,7 @@ pub fn import_with(
             return only_for("--outputs", "TensorFlow frozen-graph");
         }
     }
-    if selection.params.is_some() {
+    if selection.params.is_some() && framework != Framework::Mxnet {
         return only_for("--params", "MXNet");
     }
     match framework {
@@ -157,6 +163,19 @@ pub fn import_with(
                 outputs: selection.outputs.clone(),
             };
             Ok(neoc_tensorflow::import_path(path, &opts)?)
+        }
+        Framework::Mxnet => {
+            if let Some((name, _)) = constant_inputs.first() {
+                return Err(DriverError::Usage(format!(
+                    "--constant-input {name}: binding inputs to constants is not supported for \
+                     MXNet models"
+                )));
+            }
+            let opts = neoc_mxnet::ImportOptions {
+                input_shapes: input_shapes.to_vec(),
+                params: selection.params.clone(),
+            };
+            Ok(neoc_mxnet::import_file(path, &opts)?)
         }
     }
 }

@@ -29,11 +29,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Compile a model (ONNX, torch.export .pt2, TorchScript .pt, TensorFlow frozen .pb or
-    /// SavedModel directory) into a one-file artifact.
+    /// SavedModel directory, MXNet -symbol.json) into a one-file artifact.
     Compile {
-        /// The model file (.onnx, .pt2, .pt, .pb) or SavedModel directory.
+        /// The model file (.onnx, .pt2, .pt, .pb, -symbol.json) or SavedModel directory.
         model: PathBuf,
-        /// The model's framework (onnx, pytorch, tensorflow); detected when omitted.
+        /// The model's framework (onnx, pytorch, tensorflow, mxnet); detected when omitted.
         #[arg(long)]
         framework: Option<String>,
         /// The SavedModel signature to compile (default serving_default).
@@ -43,6 +43,10 @@ enum Command {
         /// nothing reads).
         #[arg(long, value_delimiter = ',')]
         outputs: Vec<String>,
+        /// An MXNet model's parameters file (default: the newest <prefix>-NNNN.params
+        /// beside the symbol).
+        #[arg(long)]
+        params: Option<PathBuf>,
         /// Target to compile for (see `neoc targets`).
         #[arg(long, short = 't', default_value = "x86_64")]
         target: String,
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
             framework,
             signature,
             outputs,
+            params,
             target,
             output,
             opt_level,
@@ -183,7 +188,7 @@ fn main() -> ExitCode {
                 selection: neoc_driver::ModelSelection {
                     signature,
                     outputs,
-                    params: None,
+                    params,
                 },
                 target,
                 output,
@@ -324,7 +329,7 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
         None => neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?,
         Some(name) => {
             let framework = neoc_driver::Framework::from_name(name).ok_or_else(|| {
-                format!("--framework `{name}`: expected onnx, pytorch or tensorflow")
+                format!("--framework `{name}`: expected onnx, pytorch, tensorflow or mxnet")
             })?;
             let t = Instant::now();
             let graph = neoc_driver::frontend::import_with(
