@@ -578,9 +578,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 op: op @ (BinaryOp::Min | BinaryOp::Max),
                 lhs,
                 rhs,
-            } if self.ty(lhs)?.is_float()
-                && (plain_constant(rhs) || plain_constant(lhs)) =>
-            {
+            } if self.ty(lhs)?.is_float() && (plain_constant(rhs) || plain_constant(lhs)) => {
                 let (x, c) = if plain_constant(rhs) {
                     (lhs, rhs)
                 } else {

@@ -127,8 +127,15 @@ fn clamping_against_constants_keeps_nan_on_either_side() {
     let out = b.param("out", ScalarType::F32, 4 * n as u64, Access::Write);
     let v = b.vector_var("v", ScalarType::F32, 16);
     b.assign(v, Expr::vload(x, Expr::i64(0), 16));
-    let (lo, hi) = (Expr::splat(Expr::f32(0.0), 16), Expr::splat(Expr::f32(6.0), 16));
-    b.store(out, Expr::i64(0), Expr::var(v).max(lo.clone()).min(hi.clone()));
+    let (lo, hi) = (
+        Expr::splat(Expr::f32(0.0), 16),
+        Expr::splat(Expr::f32(6.0), 16),
+    );
+    b.store(
+        out,
+        Expr::i64(0),
+        Expr::var(v).max(lo.clone()).min(hi.clone()),
+    );
     b.store(out, Expr::i64(n), hi.min(lo.max(Expr::var(v))));
     b.for_loop("i", 0, n, LoopKind::Serial, |b, i| {
         let s = Expr::load(x, i.clone());
@@ -147,7 +154,11 @@ fn clamping_against_constants_keeps_nan_on_either_side() {
         lib.call("clamp", &[ptr(&mut xs), ptr(&mut o)], 0, 1);
         for j in 0..4 {
             for (i, &a) in xs.iter().enumerate() {
-                let want = if a.is_nan() { f32::NAN } else { a.clamp(0.0, 6.0) };
+                let want = if a.is_nan() {
+                    f32::NAN
+                } else {
+                    a.clamp(0.0, 6.0)
+                };
                 let got = o[j * n as usize + i];
                 assert!(
                     got == want || (got.is_nan() && want.is_nan()),
