@@ -10,6 +10,9 @@ pub enum DriverError {
     /// Bad input: the ONNX frontend rejected the model.
     #[error(transparent)]
     Onnx(#[from] neoc_onnx::OnnxError),
+    /// Bad input: the PyTorch frontend rejected the model.
+    #[error(transparent)]
+    Pytorch(#[from] neoc_pytorch::PytorchError),
     /// Bad input: the TensorFlow frontend rejected the model.
     #[error(transparent)]
     Tensorflow(#[from] neoc_tensorflow::TfError),

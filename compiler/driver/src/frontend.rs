@@ -146,9 +146,7 @@ pub fn import_with(
             let opts = neoc_pytorch::ImportOptions {
                 input_shapes: input_shapes.to_vec(),
             };
-            // A bad PyTorch model reads like any frontend error: the message names the
-            // file and the node.
-            neoc_pytorch::import_file(path, &opts).map_err(|e| DriverError::Usage(e.to_string()))
+            Ok(neoc_pytorch::import_file(path, &opts)?)
         }
         Framework::Tensorflow => {
             if let Some((name, _)) = constant_inputs.first() {
