@@ -5,14 +5,16 @@
 //! 1. the frontend's registry check lists every operator without a mapping (with its
 //!    opset and node names) before anything is built;
 //! 2. when every operator maps, the model is imported and optimised (an import error
-//!    names the node and stops the check: later nodes depend on it);
+//!    names the node and stops the check: later nodes depend on it); the PyTorch,
+//!    TensorFlow and MXNet frontends list all their unsupported operators in that error;
 //! 3. every node of the optimised graph is lowered on its own, and each one that code
 //!    generation refuses (an element type, an operator form) is collected.
 //!
 //! Machine code is not generated: lowering decides what compiles; LLVM compiles what
 //! lowering produces.
 
-use crate::{frontend, optimize, CompileOptions, DriverError};
+use crate::frontend::{self, Framework};
+use crate::{optimize, CompileOptions, DriverError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,7 +53,13 @@ impl CheckReport {
 /// `Err` is reserved for files that cannot be read as a model at all.
 pub fn check(path: &Path, opts: &CompileOptions) -> Result<CheckReport, DriverError> {
     let target = neoc_target_spec::lookup(&opts.target)?;
-    let info = neoc_onnx::read_model_info(path)?;
+    let framework = frontend::detect(path)?;
+    // ONNX models are counted from the protobuf (it works for unsupported ones too);
+    // the other frontends list their unsupported operators in their import error.
+    let info = match framework {
+        Framework::Onnx => Some(neoc_onnx::read_model_info(path)?),
+        _ => None,
+    };
     let mut graph = match frontend::import(path, &opts.input_shapes, &opts.constant_inputs) {
         Ok(g) => g,
         Err(DriverError::Onnx(neoc_onnx::OnnxError::UnsupportedOps { ops, .. })) => {
@@ -91,11 +99,18 @@ pub fn check(path: &Path, opts: &CompileOptions) -> Result<CheckReport, DriverEr
         }
     }
     if by_op.is_empty() {
-        let nodes = info.op_counts.values().sum();
-        return Ok(CheckReport::Supported {
-            nodes,
-            ops: info.op_counts.len(),
-        });
+        let (nodes, ops) = match &info {
+            Some(info) => (info.op_counts.values().sum(), info.op_counts.len()),
+            None => {
+                let names: std::collections::BTreeSet<&str> = graph
+                    .topo_order()
+                    .into_iter()
+                    .map(|n| graph.node(n).op.name())
+                    .collect();
+                (graph.node_count(), names.len())
+            }
+        };
+        return Ok(CheckReport::Supported { nodes, ops });
     }
     let gaps = by_op
         .into_iter()

@@ -31,7 +31,7 @@ pub(crate) fn check(
             opts.target
         ),
         CheckReport::Stopped(message) => {
-            println!("{file}: not supported: the import stops at a node:\n  {message}");
+            println!("{file}: not supported:\n  {message}");
         }
         CheckReport::Gaps(gaps) => {
             let nodes: usize = gaps.iter().map(|g| g.nodes.len()).sum();
