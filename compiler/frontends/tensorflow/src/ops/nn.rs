@@ -69,8 +69,8 @@ fn hw(c: &Ctx<'_>, name: &str, nhwc: bool, default: Option<u64>) -> Result<[u64;
             let get = |i: usize| {
                 u64::try_from(v[i])
                     .ok()
-                    .filter(|&x| x >= 1)
-                    .ok_or_else(|| c.attr_err(format!("`{name}` {v:?} must be positive")))
+                    .filter(|&x| (1..=1 << 31).contains(&x))
+                    .ok_or_else(|| c.attr_err(format!("`{name}` {v:?} must be between 1 and 2^31")))
             };
             Ok([get(h)?, get(w)?])
         }
