@@ -44,7 +44,7 @@ pub(crate) const OPS: &[MxOp] = &[
     op("abs", abs, ""),
     op("negative", negative, ""),
     op("erf", erf, ""),
-    op("softsign", softsign, "x / (1 + |x|)"),
+    op("softsign", softsign, "x / (1 + abs(x))"),
     op("clip", clip, "a_min, a_max"),
     op("add_n", add_n, "chain of Add"),
     op("ElementWiseSum", add_n, "chain of Add"),

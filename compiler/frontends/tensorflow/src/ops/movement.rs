@@ -39,7 +39,7 @@ pub(crate) const OPS: &[TfOp] = &[
     op("Tile", tile, "multiples constant; Reshape, Expand, Reshape"),
     op("Pad", pad, "paddings constant"),
     op("PadV2", pad, "paddings and constant_values constant"),
-    op("MirrorPad", pad, "REFLECT or SYMMETRIC"),
+    op("MirrorPad", pad, "REFLECT (SYMMETRIC is refused)"),
 ];
 
 fn identity(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
