@@ -297,6 +297,40 @@ def ops() -> None:
     print(f"{out.relative_to(ROOT)}: outputs {keys}")
 
 
+def tf1() -> None:
+    """A TF1-style SavedModel (graph mode, Session, SavedModelBuilder): variables are
+    read by name, a resource variable (VarHandleOp) and a reference one (VariableV2)."""
+    out = MODELS / "tf1"
+    if out.exists():
+        shutil.rmtree(out)
+    rng = np.random.default_rng(9)
+    x_val = rng.normal(0, 1, (2, 6)).astype(np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [2, 6], name="x")
+        w = tf.compat.v1.get_variable(
+            "dense/w", initializer=rng.normal(0, 0.5, (6, 4)).astype(np.float32),
+            use_resource=True)
+        b = tf.compat.v1.Variable(rng.normal(0, 0.5, 4).astype(np.float32), name="dense/b",
+                                  use_resource=False)
+        y = tf.nn.tanh(tf.compat.v1.matmul(x, w) + b, name="y")
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            y_val = sess.run(y, {x: x_val})
+            sig = tf.compat.v1.saved_model.predict_signature_def(inputs={"x": x},
+                                                                  outputs={"y": y})
+            builder = tf.compat.v1.saved_model.Builder(str(out / "saved_model"))
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": sig})
+            builder.save()
+    save_npy(out / "inputs" / "x.npy", x_val)
+    save_npy(out / "expected" / "output_0.npy", y_val)
+    write_case(out, "TF1 SavedModel (Session + SavedModelBuilder): MatMul of a resource "
+               "variable, Add of a reference variable (VariableV2), Tanh; variables read by "
+               "name", {"x": x_val}, [y_val], ["saved_model"], {"x": [2, 6]})
+    print(f"{out.relative_to(ROOT)}: saved_model")
+
+
 # ---- error models ----------------------------------------------------------------------
 
 def errors() -> None:
@@ -349,7 +383,7 @@ def main(argv: list[str]) -> None:
     if "--large" in argv:
         large([a for a in argv if a != "--large"])
         return
-    todo = {"cnn": cnn, "bert": bert, "ops": ops, "errors": errors}
+    todo = {"cnn": cnn, "bert": bert, "ops": ops, "tf1": tf1, "errors": errors}
     for name in argv or list(todo):
         todo[name]()
 

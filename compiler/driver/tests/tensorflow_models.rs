@@ -173,6 +173,11 @@ fn ops() {
     check_model("ops");
 }
 
+#[test]
+fn tf1_saved_model() {
+    check_model("tf1");
+}
+
 /// Keras applications generated locally (`generate.py --large`), checked when present.
 #[test]
 fn large_models_when_present() {

@@ -124,7 +124,11 @@ pub fn import_file(symbol: &Path, opts: &ImportOptions) -> Result<neoc_ir::Graph
             message: format!("{} bytes is too large for a symbol file", meta.len()),
         });
     }
-    let text = std::fs::read_to_string(symbol).map_err(|e| io(&file, e))?;
+    let bytes = std::fs::read(symbol).map_err(|e| io(&file, e))?;
+    let text = String::from_utf8(bytes).map_err(|_| MxnetError::Symbol {
+        file: file.clone(),
+        message: "not an MXNet symbol: the file is not JSON text".into(),
+    })?;
     let sym = symbol::parse(&text).map_err(|message| MxnetError::Symbol {
         file: file.clone(),
         message,

@@ -455,9 +455,15 @@ impl<'m, 'r> Importer<'m, 'r> {
                 node.name,
                 if top { "" } else { " (inside a function)" }
             ))),
-            "VarHandleOp" | "VariableV2" if top => {
+            // A resource variable is a handle that ReadVariableOp reads; a TF1
+            // reference variable is its value.
+            "VarHandleOp" if top => {
                 let v = self.resources.variable(&mut self.g, node)?;
                 Ok(vec![Val::Resource(v)])
+            }
+            "VariableV2" if top => {
+                let v = self.resources.variable(&mut self.g, node)?;
+                Ok(vec![self.input_val(v)])
             }
             op => {
                 let Some(spec) = ops::lookup(op) else {

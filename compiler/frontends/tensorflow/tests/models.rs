@@ -118,3 +118,8 @@ fn bert() {
 fn ops() {
     check_model(&root().join("models/ops"));
 }
+
+#[test]
+fn tf1_saved_model() {
+    check_model(&root().join("models/tf1"));
+}
