@@ -223,6 +223,12 @@ class OpsModule(tf.Module):
         y, _, _ = tf.compat.v1.nn.fused_batch_norm(
             y, self.scale, self.offset, self.mean, self.var, epsilon=1e-3, is_training=False)
         y = tf.nn.leaky_relu(y, 0.1)
+        # Training-mode batch norm (batch statistics), as tf_keras' LayerNormalization
+        # uses it: channels-first over a [1, rows, cols, 1] view.
+        ln, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            tf.reshape(y, [1, 16, 48, 1]), tf.ones([16]), tf.zeros([16]), epsilon=1e-3,
+            data_format="NCHW", is_training=True)
+        y = y + 0.5 * tf.reshape(ln, [2, 8, 8, 6])
         y = tf.pad(y, [[0, 0], [1, 2], [2, 1], [0, 0]], constant_values=0.5)
         y = tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
         y = tf.nn.avg_pool2d(y, 2, 2, "VALID")
@@ -286,7 +292,7 @@ def ops() -> None:
     write_case(
         out,
         "raw TF ops in a tf.Module (variables captured by the SavedModel): Conv2D, "
-        "FusedBatchNormV3, LeakyRelu, Pad/PadV2/MirrorPad, AvgPool, ResizeBilinear/"
+        "FusedBatchNormV3 (inference, and training mode NCHW as tf_keras LayerNorm), LeakyRelu, Pad/PadV2/MirrorPad, AvgPool, ResizeBilinear/"
         "ResizeNearestNeighbor (half-pixel, align_corners), Sum/Max/Min/Prod/Mean, "
         "StridedSlice (ellipsis, new axis, shrink, negative stride), Unpack/Pack, Split/SplitV, "
         "Tile, Einsum, BatchMatMulV2 (adj_x), GatherV2, FloorDiv/FloorMod, Select, Pow, Erf, "

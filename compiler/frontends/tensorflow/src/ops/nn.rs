@@ -9,7 +9,9 @@
 use super::{op, Ctx, TfOp};
 use crate::value::{TensorId, Val};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
-use neoc_ir::ops::{BatchNorm, Conv, Gemm, Pool, PoolKind, Softmax};
+use neoc_ir::ops::{
+    BatchNorm, BinaryOp, Conv, Gemm, Pool, PoolKind, Reduce, ReduceKind, Softmax, UnaryOp,
+};
 use neoc_ir::{IrError, Op, ValueId};
 
 pub(crate) const OPS: &[TfOp] = &[
@@ -17,9 +19,9 @@ pub(crate) const OPS: &[TfOp] = &[
     op("DepthwiseConv2dNative", depthwise, "grouped Conv; HWCM filter reordered at import"),
     op("MaxPool", max_pool, "SAME/VALID"),
     op("AvgPool", avg_pool, "SAME/VALID; padding never counted"),
-    op("FusedBatchNorm", fused_batch_norm, "inference (is_training=false)"),
-    op("FusedBatchNormV2", fused_batch_norm, "inference (is_training=false)"),
-    op("FusedBatchNormV3", fused_batch_norm, "inference (is_training=false)"),
+    op("FusedBatchNorm", fused_batch_norm, "given statistics; is_training=true: the batch's (N, H, W) statistics"),
+    op("FusedBatchNormV2", fused_batch_norm, "as FusedBatchNorm"),
+    op("FusedBatchNormV3", fused_batch_norm, "as FusedBatchNorm"),
     op("Softmax", softmax, "last axis"),
     op("LogSoftmax", log_softmax, "last axis"),
     op("MatMul", matmul, "Gemm with transpose_a/transpose_b"),
@@ -205,29 +207,77 @@ fn avg_pool(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
 
 /// Outputs: `y`, then `batch_mean`/`batch_variance` (the given statistics, as in
 /// inference), then the reserve spaces (also the statistics; nothing reads them in an
-/// inference graph).
+/// inference graph). With `is_training=true` the statistics are the batch's own
+/// (tf_keras' LayerNormalization uses that to normalise): see [`batch_stats_norm`].
 fn fused_batch_norm(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
-    if c.attr_b("is_training", true) {
-        return Err(c.attr_err(
-            "is_training=true (batch statistics) is a training-mode batch norm; export the \
-             model for inference (Keras: training=False)",
-        ));
-    }
     let x = c.input(0)?;
     let (xv, nhwc) = spatial_input(c, x)?;
+    let epsilon = c.attr_f("epsilon", 1e-4);
+    if c.attr_b("is_training", true) {
+        return batch_stats_norm(c, xv, nhwc, epsilon);
+    }
     let stats = (1..5)
         .map(|i| {
             let t = c.input(i)?;
             c.plain(t)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let epsilon = c.attr_f("epsilon", 1e-4);
     let mut ins = vec![xv];
     ins.extend(&stats);
     let v = c.add(Op::BatchNorm(BatchNorm { epsilon }), ins)?;
     let y = spatial_output(c, v, nhwc);
     let (mean, var) = (c.val(3)?, c.val(4)?);
     Ok(vec![y, mean, var, mean, var, mean])
+}
+
+/// Training-mode FusedBatchNorm: normalises by the mean and (biased) variance over N,
+/// H, W of each channel; `batch_variance` is the unbiased one, as TF returns it.
+fn batch_stats_norm(
+    c: &mut Ctx<'_>,
+    xv: ValueId,
+    nhwc: bool,
+    epsilon: f32,
+) -> Result<Vec<Val>, IrError> {
+    let d =
+        c.g.value(xv)
+            .ty
+            .dims()
+            .map_err(|e| e.at(c.name(), c.op()))?;
+    let dt = c.g.value(xv).ty.dtype;
+    let per_channel = |c: &mut Ctx<'_>, i: usize| -> Result<ValueId, IrError> {
+        let t = c.input(i)?;
+        let v = c.plain(t)?;
+        c.reshape(v, vec![d[1], 1, 1])
+    };
+    let (scale, offset) = (per_channel(c, 1)?, per_channel(c, 2)?);
+    let mean_of = |c: &mut Ctx<'_>, v: ValueId| {
+        c.add(
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axes: vec![0, 2, 3],
+                keepdims: true,
+            }),
+            vec![v],
+        )
+    };
+    let mean = mean_of(c, xv)?;
+    let centered = c.add(Op::Binary(BinaryOp::Sub), vec![xv, mean])?;
+    let sq = c.add(Op::Binary(BinaryOp::Mul), vec![centered, centered])?;
+    let var = mean_of(c, sq)?;
+    let eps = c.scalar(dt, f64::from(epsilon));
+    let ve = c.add(Op::Binary(BinaryOp::Add), vec![var, eps])?;
+    let sd = c.add(Op::Unary(UnaryOp::Sqrt), vec![ve])?;
+    let k = c.add(Op::Binary(BinaryOp::Div), vec![scale, sd])?;
+    let scaled = c.add(Op::Binary(BinaryOp::Mul), vec![centered, k])?;
+    let y = c.add(Op::Binary(BinaryOp::Add), vec![scaled, offset])?;
+    let y = spatial_output(c, y, nhwc);
+    let n = d[0] * d[2] * d[3];
+    let mean_c = c.reshape(mean, vec![d[1]])?;
+    let var_c = c.reshape(var, vec![d[1]])?;
+    let bessel = c.scalar(dt, n as f64 / (n.max(2) - 1) as f64);
+    let var_u = c.add(Op::Binary(BinaryOp::Mul), vec![var_c, bessel])?;
+    let (m, v) = (c.plain_out(mean_c), c.plain_out(var_u));
+    Ok(vec![y, m, v, m, v, m])
 }
 
 fn softmax_of(c: &mut Ctx<'_>, log: bool) -> Result<Vec<Val>, IrError> {
