@@ -216,6 +216,7 @@ class OpsModule(tf.Module):
         self.mean = tf.Variable(rng.normal(0, 0.2, 6).astype(np.float32), name="mean")
         self.var = tf.Variable(rng.uniform(0.5, 1.5, 6).astype(np.float32), name="var")
         self.m = tf.Variable(rng.normal(0, 0.3, (6, 5)).astype(np.float32), name="m")
+        self.dw = tf.Variable(rng.normal(0, 0.3, (3, 3, 6, 1)).astype(np.float32), name="dw")
 
     @tf.function(input_signature=[tf.TensorSpec([2, 8, 8, 4], tf.float32, name="x")])
     def __call__(self, x):
@@ -229,6 +230,10 @@ class OpsModule(tf.Module):
             tf.reshape(y, [1, 16, 48, 1]), tf.ones([16]), tf.zeros([16]), epsilon=1e-3,
             data_format="NCHW", is_training=True)
         y = y + 0.5 * tf.reshape(ln, [2, 8, 8, 6])
+        # Dilated convolutions, which TF writes as SpaceToBatchND -> conv -> BatchToSpaceND
+        # (SAME padding: the crops differ from the paddings).
+        y = y + tf.nn.atrous_conv2d(y, self.dw[..., :1] * tf.ones([1, 1, 1, 6]), 2, "SAME")
+        y = y + tf.nn.depthwise_conv2d(y, self.dw, [1, 1, 1, 1], "SAME", dilations=[3, 3])
         y = tf.pad(y, [[0, 0], [1, 2], [2, 1], [0, 0]], constant_values=0.5)
         y = tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
         y = tf.nn.avg_pool2d(y, 2, 2, "VALID")
@@ -291,7 +296,8 @@ def ops() -> None:
     # (tf.function flattens dicts sorted by key), as the SavedModel's signature is.
     write_case(
         out,
-        "raw TF ops in a tf.Module (variables captured by the SavedModel): Conv2D, "
+        "raw TF ops in a tf.Module (variables captured by the SavedModel): Conv2D, dilated "
+        "Conv2D and DepthwiseConv2dNative with SAME padding (SpaceToBatchND/BatchToSpaceND), "
         "FusedBatchNormV3 (inference, and training mode NCHW as tf_keras LayerNorm), LeakyRelu, Pad/PadV2/MirrorPad, AvgPool, ResizeBilinear/"
         "ResizeNearestNeighbor (half-pixel, align_corners), Sum/Max/Min/Prod/Mean, "
         "StridedSlice (ellipsis, new axis, shrink, negative stride), Unpack/Pack, Split/SplitV, "

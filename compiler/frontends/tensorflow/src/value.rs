@@ -14,7 +14,9 @@
 //! form is materialised (one Transpose) only when asked for and then cached, so a
 //! Keras CNN gets one Transpose after its input and none between its layers.
 
+use neoc_ir::ops::Conv;
 use neoc_ir::ValueId;
+use std::collections::HashMap;
 
 /// The permutation from TF's NHWC to the IR's NCHW (`nchw = Transpose(nhwc, TO_NCHW)`).
 pub(crate) const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
@@ -40,10 +42,33 @@ pub(crate) enum Val {
     Resource(ValueId),
 }
 
+/// How a tensor was made, for the one pattern that spans several TF ops: a dilated
+/// convolution, which TF writes as `SpaceToBatchND → Conv2D → BatchToSpaceND`.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// `SpaceToBatchND` of the NHWC `input` over H and W.
+    SpaceToBatch {
+        input: TensorId,
+        block: [u64; 2],
+        /// `[[top, bottom], [left, right]]`.
+        pads: [[u64; 2]; 2],
+    },
+    /// A stride-1, undilated, unpadded NHWC convolution of such a tensor: `conv` with
+    /// the IR weights `w`, to be redone dilated on `input`.
+    BatchedConv {
+        input: TensorId,
+        block: [u64; 2],
+        pads: [[u64; 2]; 2],
+        conv: Conv,
+        w: ValueId,
+    },
+}
+
 /// Every tensor imported so far, with its forms (the materialisation cache).
 #[derive(Debug, Default)]
 pub(crate) struct Values {
     forms: Vec<Forms>,
+    origins: HashMap<usize, Origin>,
 }
 
 impl Values {
@@ -60,5 +85,13 @@ impl Values {
         if let Some(slot) = self.forms.get_mut(t.0) {
             *slot = f;
         }
+    }
+
+    pub(crate) fn origin(&self, t: TensorId) -> Option<&Origin> {
+        self.origins.get(&t.0)
+    }
+
+    pub(crate) fn set_origin(&mut self, t: TensorId, o: Origin) {
+        self.origins.insert(t.0, o);
     }
 }

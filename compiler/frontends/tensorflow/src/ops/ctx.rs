@@ -2,7 +2,7 @@
 //! and to move tensors between their plain (TF) and NCHW forms ([`crate::value`]).
 
 use crate::proto::NodeDef;
-use crate::value::{Forms, TensorId, Val, Values, TO_NCHW, TO_NHWC};
+use crate::value::{Forms, Origin, TensorId, Val, Values, TO_NCHW, TO_NHWC};
 use neoc_ir::ops::{Reshape, Transpose};
 use neoc_ir::{DType, Graph, IrError, Op, Tensor, TensorType, ValueId};
 
@@ -262,5 +262,17 @@ impl<'a> Ctx<'a> {
             plain: None,
             nchw: Some(v),
         }))
+    }
+
+    /// How `t` was made, when it is part of a multi-op pattern.
+    pub(crate) fn origin(&self, t: TensorId) -> Option<Origin> {
+        self.vals.origin(t).cloned()
+    }
+
+    /// Records how the tensor `v` was made.
+    pub(crate) fn set_origin(&mut self, v: Val, o: Origin) {
+        if let Val::Tensor(t) = v {
+            self.vals.set_origin(t, o);
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! `SAME_UPPER`); `AvgPool` never counts padding, as TF does.
 
 use super::{op, Ctx, TfOp};
-use crate::value::{TensorId, Val};
+use crate::value::{Origin, TensorId, Val};
 use neoc_ir::ops::conv::{resolve_auto_pad, AutoPad};
 use neoc_ir::ops::{
     BatchNorm, BinaryOp, Conv, Gemm, Pool, PoolKind, Reduce, ReduceKind, Softmax, UnaryOp,
@@ -165,8 +165,28 @@ fn conv(c: &mut Ctx<'_>, depthwise: bool) -> Result<Vec<Val>, IrError> {
         dilations: dilations.to_vec(),
         group,
     };
+    let plain_conv = nhwc
+        && conv.strides == [1, 1]
+        && conv.dilations == [1, 1]
+        && conv.pads.iter().all(|&p| p == 0);
+    let batched = match c.origin(x) {
+        Some(Origin::SpaceToBatch { input, block, pads }) if plain_conv => {
+            Some(Origin::BatchedConv {
+                input,
+                block,
+                pads,
+                conv: conv.clone(),
+                w,
+            })
+        }
+        _ => None,
+    };
     let v = c.add(Op::Conv(conv), vec![xv, w])?;
-    Ok(vec![spatial_output(c, v, nhwc)])
+    let out = spatial_output(c, v, nhwc);
+    if let Some(o) = batched {
+        c.set_origin(out, o);
+    }
+    Ok(vec![out])
 }
 
 fn pool(c: &mut Ctx<'_>, kind: PoolKind) -> Result<Vec<Val>, IrError> {

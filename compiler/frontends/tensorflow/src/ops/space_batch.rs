@@ -4,11 +4,17 @@
 //! Both are exact data movement: SpaceToBatchND pads the spatial dims, splits each into
 //! `(size / block, block)`, moves the block factors in front of the batch and merges
 //! them into it; BatchToSpaceND undoes that and crops. Each is a Pad or Slice plus
-//! Reshape, Transpose, Reshape; the optimizer is left the pattern.
+//! Reshape, Transpose, Reshape.
+//!
+//! The pattern `SpaceToBatchND(x, b, pads) → Conv2D(VALID, stride 1) → BatchToSpaceND(b,
+//! crops)` is one convolution of `x` with dilation `b` and padding `pads - crops` (the
+//! conv of the batch-interleaved image visits exactly the taps `b` apart): the builders
+//! record each step's [`Origin`] and BatchToSpaceND emits that convolution when the
+//! chain is complete; the data-movement nodes built on the way are then dead.
 
 use super::{op, Ctx, TfOp};
-use crate::value::Val;
-use neoc_ir::ops::{Pad, PadMode, Slice, SliceAxis};
+use crate::value::{Origin, Val};
+use neoc_ir::ops::{Conv, Pad, PadMode, Slice, SliceAxis};
 use neoc_ir::{IrError, Op};
 
 pub(crate) const OPS: &[TfOp] = &[
@@ -95,13 +101,65 @@ fn space_to_batch(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     shape.extend(outer);
     shape.extend(&d[1 + m..]);
     let v = c.reshape(v, shape)?;
-    Ok(vec![c.plain_out(v)])
+    let out = c.plain_out(v);
+    if let ([bh, bw], [ph, pw], 4) = (b.as_slice(), p.as_slice(), d.len()) {
+        let o = Origin::SpaceToBatch {
+            input: x,
+            block: [*bh, *bw],
+            pads: [*ph, *pw],
+        };
+        c.set_origin(out, o);
+    }
+    Ok(vec![out])
+}
+
+/// The dilated convolution a `SpaceToBatchND → Conv2D → BatchToSpaceND` chain computes,
+/// when `x` ends such a chain with this `block` and `crops`.
+fn dilated_conv(
+    c: &mut Ctx<'_>,
+    x: crate::value::TensorId,
+    block: &[u64],
+    crops: &[[u64; 2]],
+) -> Result<Option<Val>, IrError> {
+    let Some(Origin::BatchedConv {
+        input,
+        block: ob,
+        pads,
+        conv,
+        w,
+    }) = c.origin(x)
+    else {
+        return Ok(None);
+    };
+    if block != ob || crops.len() != 2 {
+        return Ok(None);
+    }
+    let sub = |p: u64, q: u64| p.checked_sub(q);
+    let (Some(t), Some(l), Some(bo), Some(r)) = (
+        sub(pads[0][0], crops[0][0]),
+        sub(pads[1][0], crops[1][0]),
+        sub(pads[0][1], crops[0][1]),
+        sub(pads[1][1], crops[1][1]),
+    ) else {
+        return Ok(None);
+    };
+    let dilated = Conv {
+        pads: vec![t, l, bo, r],
+        dilations: ob.to_vec(),
+        ..conv
+    };
+    let xv = c.nchw(input)?;
+    let v = c.add(Op::Conv(dilated), vec![xv, w])?;
+    Ok(Some(c.nchw_out(v)))
 }
 
 fn batch_to_space(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     let x = c.input(0)?;
     let d = c.dims(x)?;
     let (b, crops) = blocks(c, "crops", &d)?;
+    if let Some(v) = dilated_conv(c, x, &b, &crops)? {
+        return Ok(vec![v]);
+    }
     let m = b.len();
     let prod: u64 = b.iter().product();
     if d[0] % prod != 0 {
