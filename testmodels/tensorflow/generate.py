@@ -26,8 +26,8 @@ Writes, relative to testmodels/tensorflow/:
     large/<name>/...                  same layout, only with --large (git-ignored)
 
 References come from TensorFlow itself (float32, CPU, one thread), never from neoc.
-Everything is seeded. Pinned: tensorflow-cpu 2.16.2, keras 3.15.1, numpy 1.26.4
-(requirements.txt beside this file).
+Everything is seeded. Pinned: tensorflow-cpu 2.16.2, keras 3.15.1, tf-keras 2.16.0 (the
+keras2 model), numpy 1.26.4 (requirements.txt beside this file).
 """
 
 from __future__ import annotations
@@ -343,6 +343,60 @@ def tf1() -> None:
     print(f"{out.relative_to(ROOT)}: saved_model")
 
 
+def keras2() -> None:
+    """A Keras 2 (tf_keras) model saved the Keras 2 way (`model.save(save_format="tf")`):
+    its SavedModel nests the layers' call functions, its batch norm is FusedBatchNormV3,
+    its Embedding reads the variable with ResourceGather."""
+    import tf_keras as k2
+
+    k2.utils.set_random_seed(13)
+    img = k2.Input((16, 16, 3), batch_size=1, name="image")
+    x = k2.layers.Conv2D(8, 3, padding="same")(img)
+    x = k2.layers.BatchNormalization()(x)
+    x = k2.layers.ReLU(6.0)(x)
+    x = k2.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = k2.layers.BatchNormalization()(x)
+    x = k2.layers.GlobalAveragePooling2D()(x)
+    ids = k2.Input((8,), batch_size=1, dtype="int32", name="ids")
+    t = k2.layers.Embedding(40, 8)(ids)
+    a = k2.layers.MultiHeadAttention(2, 4)(t, t)
+    t = k2.layers.LayerNormalization()(t + a)
+    t = k2.layers.Dense(8, activation="gelu")(t)
+    t = k2.layers.GlobalAveragePooling1D()(t)
+    out = k2.layers.Dense(5, kernel_initializer=k2.initializers.RandomNormal(stddev=1.0))(
+        k2.layers.Concatenate()([x, t]))
+    model = k2.Model([img, ids], out)
+    rng = np.random.default_rng(14)
+    for layer in model.layers:
+        if isinstance(layer, k2.layers.BatchNormalization):
+            n = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
+                               rng.normal(0, 0.2, n), rng.uniform(0.5, 1.5, n)])
+    image = rng.normal(0, 1, (1, 16, 16, 3)).astype(np.float32)
+    id_vals = rng.integers(0, 40, (1, 8)).astype(np.int32)
+    out_dir = MODELS / "keras2"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    specs = [tf.TensorSpec(image.shape, tf.float32, name="image"),
+             tf.TensorSpec(id_vals.shape, tf.int32, name="ids")]
+    gd = freeze(lambda a, b: model([a, b], training=False), specs)
+    (out_dir / "frozen.pb").write_bytes(gd.SerializeToString())
+    model.save(str(out_dir / "saved_model"), save_format="tf")
+    y = model([image, id_vals], training=False).numpy()
+    save_npy(out_dir / "inputs" / "image.npy", image)
+    save_npy(out_dir / "inputs" / "ids.npy", id_vals)
+    save_npy(out_dir / "expected" / "output_0.npy", y)
+    write_case(out_dir, f"Keras 2 (tf_keras {k2.__version__}) functional model with two inputs: "
+               "Conv2D, BatchNormalization (FusedBatchNormV3, randomized), ReLU6, "
+               "DepthwiseConv2D, GlobalAveragePooling2D; Embedding (ResourceGather), "
+               "MultiHeadAttention, LayerNormalization, Dense(gelu), GlobalAveragePooling1D; "
+               "Concatenate, Dense; saved with model.save(save_format='tf') and frozen",
+               {"image": image, "ids": id_vals}, [y], ["frozen.pb", "saved_model"],
+               {"image": list(image.shape), "ids": list(id_vals.shape)})
+    print(f"{out_dir.relative_to(ROOT)}: frozen.pb, saved_model")
+
+
 # ---- error models ----------------------------------------------------------------------
 
 def errors() -> None:
@@ -395,7 +449,8 @@ def main(argv: list[str]) -> None:
     if "--large" in argv:
         large([a for a in argv if a != "--large"])
         return
-    todo = {"cnn": cnn, "bert": bert, "ops": ops, "tf1": tf1, "errors": errors}
+    todo = {"cnn": cnn, "bert": bert, "ops": ops, "tf1": tf1, "keras2": keras2,
+            "errors": errors}
     for name in argv or list(todo):
         todo[name]()
 

@@ -178,6 +178,11 @@ fn tf1_saved_model() {
     check_model("tf1");
 }
 
+#[test]
+fn keras2() {
+    check_model("keras2");
+}
+
 /// Keras applications generated locally (`generate.py --large`), checked when present.
 #[test]
 fn large_models_when_present() {

@@ -123,3 +123,8 @@ fn ops() {
 fn tf1_saved_model() {
     check_model(&root().join("models/tf1"));
 }
+
+#[test]
+fn keras2() {
+    check_model(&root().join("models/keras2"));
+}

@@ -25,6 +25,11 @@ pub(crate) const OPS: &[TfOp] = &[
     ),
     op("GatherV2", gather_v2, "axis constant; batch_dims 0"),
     op("Gather", gather_v1, "axis 0"),
+    op(
+        "ResourceGather",
+        resource_gather,
+        "rows of a variable (axis 0); batch_dims 0",
+    ),
 ];
 
 /// One entry of the dense spec: a range over one input dim, or a shrunk index.
@@ -242,4 +247,22 @@ fn gather_v2(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
 
 fn gather_v1(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     gather(c, 0)
+}
+
+/// `ResourceGather(variable, indices)`: GatherV2 along axis 0 of the variable's value
+/// (what tf_keras' Embedding reads).
+fn resource_gather(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
+    if c.attr_i("batch_dims", 0) != 0 {
+        return Err(c.attr_err("batch_dims other than 0 is not supported"));
+    }
+    let Val::Resource(table) = c.val(0)? else {
+        return Err(c.err("input 0 must be a variable handle"));
+    };
+    let i = c.input(1)?;
+    let mut iv = c.plain(i)?;
+    if !matches!(c.dtype(i)?, DType::I32 | DType::I64) {
+        iv = c.add(Op::Cast(neoc_ir::ops::Cast { to: DType::I64 }), vec![iv])?;
+    }
+    let v = c.add(Op::Gather(Gather { axis: 0 }), vec![table, iv])?;
+    Ok(vec![c.plain_out(v)])
 }
