@@ -202,11 +202,21 @@ fn hostile_attribute_values_never_panic() {
                         let j = (next() % t.int_val.len() as u64) as usize;
                         t.int_val[j] = x as i32;
                     }
-                    if t.tensor_content.len() >= 4 {
-                        // Overwrite one 4-byte element (int32 shapes, axes, perms).
+                    // Overwrite one element of an integer constant (shapes, axes,
+                    // perms, paddings, multiples).
+                    let w = match t.dtype {
+                        3 => 4, // DT_INT32
+                        9 => 8, // DT_INT64
+                        _ => 0,
+                    };
+                    if w > 0 && t.tensor_content.len() >= w {
                         let mut c = t.tensor_content.to_vec();
-                        let j = (next() % (c.len() as u64 / 4)) as usize * 4;
-                        c[j..j + 4].copy_from_slice(&(x as i32).to_le_bytes());
+                        let j = (next() % (c.len() / w) as u64) as usize * w;
+                        if w == 4 {
+                            c[j..j + 4].copy_from_slice(&(x as i32).to_le_bytes());
+                        } else {
+                            c[j..j + 8].copy_from_slice(&x.to_le_bytes());
+                        }
                         t.tensor_content = c.into();
                     }
                     if let Some(s) = t.tensor_shape.as_mut() {

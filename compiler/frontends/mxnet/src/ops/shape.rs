@@ -98,7 +98,11 @@ fn resolve(input: &[u64], spec: &[i64]) -> Result<Vec<u64>, String> {
         j += 1;
     }
     let total: u64 = input.iter().product();
-    let known: u64 = out.iter().flatten().product();
+    let known = out
+        .iter()
+        .flatten()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or("the shape is too large")?;
     let unknown = out.iter().filter(|d| d.is_none()).count();
     let fill = match unknown {
         0 => 1,
@@ -106,7 +110,7 @@ fn resolve(input: &[u64], spec: &[i64]) -> Result<Vec<u64>, String> {
         _ => return Err("cannot infer the -1 dims".into()),
     };
     let res: Vec<u64> = out.into_iter().map(|d| d.unwrap_or(fill)).collect();
-    if res.iter().product::<u64>() != total {
+    if res.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)) != Some(total) {
         return Err(format!(
             "{res:?} does not hold the {total} elements of {input:?}"
         ));

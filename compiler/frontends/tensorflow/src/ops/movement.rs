@@ -244,6 +244,9 @@ fn unpack(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     let x = c.input(0)?;
     let d = c.dims(x)?;
     let a = axis(c, c.attr_i("axis", 0), d.len())?;
+    if d[a] > MAX_PIECES {
+        return Err(c.err(format!("{} outputs are too many", d[a])));
+    }
     pieces(c, x, a, &vec![1; d[a] as usize], true)
 }
 
@@ -266,9 +269,12 @@ fn split_v(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     let sizes = c.const_ints(1, "size_splits")?;
     let a = c.const_int(2, "split_dim")?;
     let a = axis(c, a, d.len())?;
-    let known: i64 = sizes.iter().filter(|&&s| s >= 0).sum();
+    let known = sizes
+        .iter()
+        .filter(|&&s| s >= 0)
+        .try_fold(0i64, |acc, &s| acc.checked_add(s));
     let unknown = sizes.iter().filter(|&&s| s < 0).count();
-    let rest = d[a] as i64 - known;
+    let rest = known.map_or(-1, |k| d[a] as i64 - k);
     if unknown > 1 || rest < 0 || (unknown == 0 && rest != 0) {
         return Err(c.err(format!("size_splits {sizes:?} do not add up to {}", d[a])));
     }
@@ -292,7 +298,14 @@ fn tile(c: &mut Ctx<'_>) -> Result<Vec<Val>, IrError> {
     for (&n, &k) in d.iter().zip(&m) {
         inter.extend([1, n]);
         big.extend([k as u64, n]);
-        out.push(k as u64 * n);
+        out.push(
+            (k as u64)
+                .checked_mul(n)
+                .ok_or_else(|| c.err(format!("multiples {m:?} are too large")))?,
+        );
+    }
+    if neoc_ir::shape::checked_elements(&big).is_none() {
+        return Err(c.err(format!("multiples {m:?} are too large")));
     }
     let r = c.reshape(v, inter)?;
     let e = c.add(Op::Expand(Expand { shape: big }), vec![r])?;

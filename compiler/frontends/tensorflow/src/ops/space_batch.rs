@@ -42,14 +42,21 @@ fn blocks(c: &mut Ctx<'_>, what: &str, d: &[u64]) -> Result<(Vec<u64>, Vec<[u64;
     }
     let b = b
         .iter()
-        .map(|&x| u64::try_from(x).ok().filter(|&x| x >= 1))
+        .map(|&x| {
+            u64::try_from(x)
+                .ok()
+                .filter(|&x| (1..=1 << 31).contains(&x))
+        })
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| c.err(format!("block_shape {b:?} must be positive")))?;
+        .ok_or_else(|| c.err(format!("block_shape {b:?} must be between 1 and 2^31")))?;
     let p = p
         .chunks(2)
-        .map(|q| Some([u64::try_from(q[0]).ok()?, u64::try_from(q[1]).ok()?]))
+        .map(|q| {
+            let get = |v: i64| u64::try_from(v).ok().filter(|&v| v <= 1 << 31);
+            Some([get(q[0])?, get(q[1])?])
+        })
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| c.err(format!("{what} {p:?} must be non-negative")))?;
+        .ok_or_else(|| c.err(format!("{what} {p:?} must be between 0 and 2^31")))?;
     Ok((b, p))
 }
 
