@@ -556,3 +556,39 @@ pub unsafe extern "C" fn neoc_run(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> String {
+        // SAFETY: neoc_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(neoc_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn panics_become_a_status_and_a_message() {
+        let s = guard(|| panic!("kernel table corrupt"));
+        assert_eq!(s, NeocStatus::Panic);
+        assert!(last().contains("kernel table corrupt"), "{}", last());
+        assert_eq!(guard(|| Ok(())), NeocStatus::Ok);
+        let s = guard(|| Err(fail(NeocStatus::Run, "bad\0input")));
+        assert_eq!(s, NeocStatus::Run);
+        assert_eq!(last(), "bad input");
+    }
+
+    #[test]
+    fn last_error_is_per_thread() {
+        set_last_error("main thread");
+        let other = std::thread::spawn(|| {
+            set_last_error("other thread");
+            last()
+        })
+        .join();
+        assert_eq!(other.ok().as_deref(), Some("other thread"));
+        assert_eq!(last(), "main thread");
+    }
+}
