@@ -12,6 +12,9 @@ use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{DType, Model, TensorRef};
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::case;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/mxnet")
 }
@@ -21,10 +24,6 @@ fn read_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().to_vec();
     (shape, npy.into_vec::<f32>().unwrap())
-}
-
-fn case(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap()
 }
 
 fn check(dir: &Path, opt_level: u8) {

@@ -9,68 +9,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use neoc_driver::{compile_file, CompileOptions};
-use neoc_runtime::{DType, Model, TensorRef};
+use neoc_runtime::{Model, TensorRef};
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{case, f32s, read_npy, Npy};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/pytorch")
 }
 
-/// A `.npy` file as raw little-endian data.
-struct Npy {
-    dtype: DType,
-    shape: Vec<u64>,
-    data: Vec<u8>,
-}
-
-fn read_npy(path: &Path) -> Npy {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(t) => t.to_string(),
-        other => panic!("{}: {other:?}", path.display()),
-    };
-    let (dtype, data): (DType, Vec<u8>) = match descr.as_str() {
-        "<f4" => (
-            DType::F32,
-            npy.into_vec::<f32>()
-                .unwrap()
-                .into_iter()
-                .flat_map(f32::to_le_bytes)
-                .collect(),
-        ),
-        "<i8" => (
-            DType::I64,
-            npy.into_vec::<i64>()
-                .unwrap()
-                .into_iter()
-                .flat_map(i64::to_le_bytes)
-                .collect(),
-        ),
-        "|b1" => (
-            DType::Bool,
-            npy.into_vec::<bool>()
-                .unwrap()
-                .into_iter()
-                .map(u8::from)
-                .collect(),
-        ),
-        other => panic!("{}: dtype {other}", path.display()),
-    };
-    Npy { dtype, shape, data }
-}
-
-fn f32s(b: &[u8]) -> Vec<f64> {
-    b.chunks_exact(4)
-        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-        .collect()
-}
-
 /// Compiles `dir/<format>` at `opt_level`, runs it, and checks every output.
 fn check(dir: &Path, format: &str, opt_level: u8) {
-    let case: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let case = case(dir);
     let (rtol, atol) = (
         case["rtol"].as_f64().unwrap(),
         case["atol"].as_f64().unwrap(),
@@ -153,8 +104,7 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
 }
 
 fn formats(dir: &Path) -> Vec<String> {
-    let case: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let case = case(dir);
     case["formats"]
         .as_array()
         .unwrap()

@@ -10,58 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use neoc_driver::{compile_file, CompileOptions};
-use neoc_runtime::{DType, Model, TensorRef};
+use neoc_runtime::{Model, TensorRef};
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{case, f32s, read_npy, Npy};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/tensorflow")
-}
-
-/// A `.npy` file as raw little-endian data.
-struct Npy {
-    dtype: DType,
-    shape: Vec<u64>,
-    data: Vec<u8>,
-}
-
-fn read_npy(path: &Path) -> Npy {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(t) => t.to_string(),
-        other => panic!("{}: {other:?}", path.display()),
-    };
-    let (dtype, data): (DType, Vec<u8>) = match descr.as_str() {
-        "<f4" => (
-            DType::F32,
-            npy.into_vec::<f32>()
-                .unwrap()
-                .into_iter()
-                .flat_map(f32::to_le_bytes)
-                .collect(),
-        ),
-        "<i4" => (
-            DType::I32,
-            npy.into_vec::<i32>()
-                .unwrap()
-                .into_iter()
-                .flat_map(i32::to_le_bytes)
-                .collect(),
-        ),
-        other => panic!("{}: dtype {other}", path.display()),
-    };
-    Npy { dtype, shape, data }
-}
-
-fn f32s(b: &[u8]) -> Vec<f64> {
-    b.chunks_exact(4)
-        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-        .collect()
-}
-
-fn case(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap()
 }
 
 /// Compiles `dir/<format>` at `opt_level`, runs it, and checks every output.
