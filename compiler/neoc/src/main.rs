@@ -683,6 +683,14 @@ fn inspect_artifact(file: &Path) -> Result<(), String> {
     println!("target: {} ({}, {})", t.name, t.arch, t.triple);
     println!("code variants (best first; the runtime picks the first this CPU supports):");
     let host = neoc_runtime::host_cpu_features();
+    // An artifact for another architecture: its features mean nothing on this CPU.
+    let foreign = (t.arch.to_string() != std::env::consts::ARCH).then(|| {
+        format!(
+            "not on this machine: built for {}, this machine is {}",
+            t.arch,
+            std::env::consts::ARCH
+        )
+    });
     for v in view.variants() {
         let missing: Vec<&str> = v
             .required_features
@@ -690,10 +698,10 @@ fn inspect_artifact(file: &Path) -> Result<(), String> {
             .map(|s| s.as_str())
             .filter(|f| !host.contains(f))
             .collect();
-        let ok = if missing.is_empty() {
-            "runs here".to_string()
-        } else {
-            format!("not on this CPU: lacks {}", missing.join(", "))
+        let ok = match (&foreign, missing.is_empty()) {
+            (Some(why), _) => why.clone(),
+            (None, true) => "runs here".to_string(),
+            (None, false) => format!("not on this CPU: lacks {}", missing.join(", ")),
         };
         println!(
             "  {:<8} cpu {:<10} {:>10}  needs {}  [{ok}]",

@@ -181,6 +181,35 @@ fn check_lists_what_cannot_compile_and_sets_the_exit_status() {
 }
 
 #[test]
+fn inspect_names_another_architecture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("lenet_aarch64.neo");
+    let model = testmodels().join("models/lenet/model.onnx");
+    let o = neoc(&[
+        "compile",
+        s(&model),
+        "--target",
+        "aarch64",
+        "-o",
+        s(&out),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = neoc(&["inspect", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    if std::env::consts::ARCH != "aarch64" {
+        assert!(
+            text.contains(&format!(
+                "not on this machine: built for aarch64, this machine is {}",
+                std::env::consts::ARCH
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn missing_model_file() {
     let o = neoc(&["compile", "/nonexistent/model.onnx"]);
     assert_fails(&o, &["/nonexistent/model.onnx"]);
