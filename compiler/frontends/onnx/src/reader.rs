@@ -289,7 +289,7 @@ impl TensorReader {
                     ext(format!(
                         "cannot read data file {}: {}",
                         path.display(),
-                        io_reason(&e)
+                        neoc_ir::error::io_reason(&e)
                     ))
                 })?;
                 self.files.insert(path.clone(), d.clone());
@@ -312,14 +312,6 @@ impl TensorReader {
             )));
         };
         Ok(data.slice(offset as usize..end as usize))
-    }
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 pub enum PytorchError {
     /// Bad input: the model file could not be read.
-    #[error("cannot read {file}: {}", io_reason(source))]
+    #[error("cannot read {file}: {}", neoc_ir::error::io_reason(source))]
     Io {
         file: String,
         #[source]
@@ -54,7 +54,7 @@ pub enum PytorchError {
         message: String,
     },
     /// Bad input: operators without a mapping, all of them at once.
-    #[error("{file}: {} unsupported operator{}: {}", ops.len(), if ops.len() == 1 { "" } else { "s" }, list(ops))]
+    #[error("{file}: {} unsupported operator{}: {}", ops.len(), if ops.len() == 1 { "" } else { "s" }, neoc_ir::error::comma_list(ops))]
     UnsupportedOps {
         file: String,
         ops: Vec<UnsupportedOp>,
@@ -108,31 +108,7 @@ impl fmt::Display for UnsupportedOp {
 /// Result alias of this crate.
 pub type Result<T, E = PytorchError> = std::result::Result<T, E>;
 
-fn list(ops: &[UnsupportedOp]) -> String {
-    ops.iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// An I/O error's description without the `(os error N)` suffix.
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-/// An IR error's message without the node prefix (the frontend adds file, node, op).
+/// An IR error's message without the node prefix (the variant adds file, node, op).
 fn ir_detail(e: &IrError) -> String {
-    match e {
-        IrError::Shape { message, .. } => message.clone(),
-        IrError::Attribute { message, .. } => format!("invalid argument: {message}"),
-        IrError::NotConstant { what, .. } => format!(
-            "{what} must be a constant (computable at compile time): neoc compiles \
-             static shapes, dynamic ones are not supported"
-        ),
-        IrError::Internal(m) => format!("internal error: {m}"),
-    }
+    e.detail("argument", "")
 }
