@@ -8,11 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use neoc_driver::{compile_file, CompileOptions};
-use neoc_runtime::{Model, TensorRef};
+use neoc_runtime::Model;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{read_npy, Npy};
+use common::{errors, read_npy, stored_inputs, tensor_refs, values};
 
 fn testmodels() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels")
@@ -30,24 +30,6 @@ fn read_case(dir: &Path) -> Case {
         rtol: v["rtol"].as_f64().unwrap(),
         atol: v["atol"].as_f64().unwrap(),
     }
-}
-
-/// Compiles and runs the model in `dir` for `target` at `opt_level`, asserting every
-/// output matches its reference.
-/// The case's stored inputs, in the model's signature order.
-fn stored_inputs(model: &Model, dir: &Path) -> Vec<Npy> {
-    model
-        .inputs()
-        .iter()
-        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
-        .collect()
-}
-
-fn tensor_refs(inputs: &[Npy]) -> Vec<TensorRef<'_>> {
-    inputs
-        .iter()
-        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
-        .collect()
 }
 
 fn check_dir(dir: &Path, target: &str, opt_level: u8) {
@@ -83,36 +65,28 @@ fn check_variant(dir: &Path, target: &str, opt_level: u8, only: Option<&str>) {
         let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
         assert_eq!(got.dtype(), want.dtype, "{name}/{}: dtype", spec.name);
         assert_eq!(got.shape(), &want.shape[..], "{name}/{}: shape", spec.name);
-        let got = Npy {
-            dtype: got.dtype(),
-            shape: got.shape().to_vec(),
-            data: got.as_bytes().to_vec(),
-        };
-        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
         let wv = want.values();
-        for (g, w) in got.values().into_iter().zip(&wv) {
-            let abs = (g - w).abs();
-            let ok = abs <= case.atol + case.rtol * w.abs() || (g.is_nan() && w.is_nan());
-            if abs.is_finite() {
-                max_abs = max_abs.max(abs);
-            }
-            if *w != 0.0 && abs.is_finite() {
-                max_rel = max_rel.max(abs / w.abs());
-            }
-            bad += usize::from(!ok);
-        }
-        let scale = wv.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let e = errors(
+            &values(got.dtype(), got.as_bytes()),
+            &wv,
+            case.rtol,
+            case.atol,
+        );
         println!(
             "{name}/{} [{target} -O{opt_level}, {} kernels, compiled in {compile_s:.2}s]: \
-             max abs err {max_abs:.3e}, max rel err {max_rel:.3e}, max abs err / max |ref| {:.3e}, \
-             {bad} of {} outside rtol {} atol {}",
+             max abs err {:.3e}, max rel err {:.3e}, max abs err / max |ref| {:.3e}, \
+             {} of {} outside rtol {} atol {}",
             spec.name,
             report.steps,
-            max_abs / scale.max(f64::MIN_POSITIVE),
+            e.max_abs,
+            e.max_rel,
+            e.scaled,
+            e.bad,
             wv.len(),
             case.rtol,
             case.atol
         );
+        let (bad, max_abs) = (e.bad, e.max_abs);
         if bad > 0 {
             failures.push(format!(
                 "{}: {bad} elements out of tolerance (max abs {max_abs:.3e})",

@@ -9,21 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use neoc_driver::{compile_file, CompileOptions};
-use neoc_runtime::{DType, Model, TensorRef};
+use neoc_runtime::Model;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::case;
+use common::{case, errors, input_shapes, read_npy, stored_inputs, tensor_refs, values};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/mxnet")
-}
-
-fn read_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
 }
 
 fn check(dir: &Path, opt_level: u8) {
@@ -36,15 +29,7 @@ fn check(dir: &Path, opt_level: u8) {
     let opts = CompileOptions {
         target: neoc_target_spec::host_target_name().into(),
         opt_level,
-        input_shapes: case["input_shapes"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                let d = v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap());
-                (k.clone(), d.collect())
-            })
-            .collect(),
+        input_shapes: input_shapes(&case),
         ..CompileOptions::default()
     };
     let t = std::time::Instant::now();
@@ -52,36 +37,30 @@ fn check(dir: &Path, opt_level: u8) {
         .unwrap_or_else(|e| panic!("{name} -O{opt_level}: compile failed: {e}"));
     let compile_s = t.elapsed().as_secs_f64();
     let model = Model::from_bytes(artifact.to_bytes()).unwrap();
-    let (shape, x) = read_f32(&dir.join("inputs/data.npy"));
-    let data: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let inputs = stored_inputs(&model, dir);
     let outputs = model
-        .run(&[TensorRef::new(DType::F32, &shape, &data)])
+        .run(&tensor_refs(&inputs))
         .unwrap_or_else(|e| panic!("{name} -O{opt_level}: run failed: {e}"));
     assert_eq!(outputs.len(), case["outputs"].as_array().unwrap().len());
     for (i, (spec, got)) in model.outputs().iter().zip(&outputs).enumerate() {
-        let (wshape, want) = read_f32(&dir.join("expected").join(format!("output_{i}.npy")));
-        assert_eq!(got.shape(), &wshape[..], "{name}/{}: shape", spec.name);
-        let g = got.as_f32().unwrap();
-        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
-        for (&a, &b) in g.iter().zip(&want) {
-            let (a, b) = (f64::from(a), f64::from(b));
-            let d = (a - b).abs();
-            max_abs = max_abs.max(d);
-            if b != 0.0 {
-                max_rel = max_rel.max(d / b.abs());
-            }
-            let ok = d <= atol + rtol * b.abs(); // NaN differences count as failures
-            bad += usize::from(!ok);
-        }
+        let want = read_npy(&dir.join("expected").join(format!("output_{i}.npy")));
+        assert_eq!(got.shape(), &want.shape[..], "{name}/{}: shape", spec.name);
+        let w = want.values();
+        let e = errors(&values(got.dtype(), got.as_bytes()), &w, rtol, atol);
         println!(
             "{name}/{} [-O{opt_level}, {} steps, compiled in {compile_s:.2}s]: max abs err \
-             {max_abs:.3e}, max rel err {max_rel:.3e}, {bad} of {} outside rtol {rtol} atol \
-             {atol}",
+             {:.3e}, max rel err {:.3e}, {} of {} outside rtol {rtol} atol {atol}",
             spec.name,
             report.steps,
-            want.len()
+            e.max_abs,
+            e.max_rel,
+            e.bad,
+            w.len()
         );
-        assert_eq!(bad, 0, "{name} -O{opt_level} output {i}: out of tolerance");
+        assert_eq!(
+            e.bad, 0,
+            "{name} -O{opt_level} output {i}: out of tolerance"
+        );
     }
 }
 

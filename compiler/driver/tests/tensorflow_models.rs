@@ -10,11 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use neoc_driver::{compile_file, CompileOptions};
-use neoc_runtime::{Model, TensorRef};
+use neoc_runtime::Model;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{case, f32s, read_npy, Npy};
+use common::{case, errors, formats, input_shapes, read_npy, stored_inputs, tensor_refs, values};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/tensorflow")
@@ -32,15 +32,7 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
         target: neoc_target_spec::host_target_name().into(),
         opt_level,
         // The Keras SavedModel signature leaves the batch dim unknown.
-        input_shapes: case["input_shapes"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                let d = v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap());
-                (k.clone(), d.collect())
-            })
-            .collect(),
+        input_shapes: input_shapes(&case),
         ..CompileOptions::default()
     };
     let t = std::time::Instant::now();
@@ -48,17 +40,9 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
         .unwrap_or_else(|e| panic!("{name} -O{opt_level}: compile failed: {e}"));
     let compile_s = t.elapsed().as_secs_f64();
     let model = Model::from_bytes(artifact.to_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let inputs: Vec<Npy> = model
-        .inputs()
-        .iter()
-        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
-        .collect();
-    let refs: Vec<TensorRef<'_>> = inputs
-        .iter()
-        .map(|t| TensorRef::new(t.dtype, &t.shape, &t.data))
-        .collect();
+    let inputs = stored_inputs(&model, dir);
     let outputs = model
-        .run(&refs)
+        .run(&tensor_refs(&inputs))
         .unwrap_or_else(|e| panic!("{name} -O{opt_level}: run failed: {e}"));
     assert_eq!(
         outputs.len(),
@@ -69,45 +53,29 @@ fn check(dir: &Path, format: &str, opt_level: u8) {
         let want = read_npy(&dir.join("expected").join(format!("output_{i}.npy")));
         assert_eq!(got.dtype(), want.dtype, "{name}/{}: dtype", spec.name);
         assert_eq!(got.shape(), &want.shape[..], "{name}/{}: shape", spec.name);
-        let (g, w) = (f32s(got.as_bytes()), f32s(&want.data));
-        let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
-        for (a, b) in g.iter().zip(&w) {
-            let d = (a - b).abs();
-            max_abs = max_abs.max(d);
-            if *b != 0.0 {
-                max_rel = max_rel.max(d / b.abs());
-            }
-            // NaN differences count as failures.
-            let ok = d <= atol + rtol * b.abs();
-            bad += usize::from(!ok);
-        }
+        let w = want.values();
+        let e = errors(&values(got.dtype(), got.as_bytes()), &w, rtol, atol);
         println!(
             "{name}/{} [-O{opt_level}, {} steps, compiled in {compile_s:.2}s]: max abs err \
-             {max_abs:.3e}, max rel err {max_rel:.3e}, {bad} of {} outside rtol {rtol} atol \
-             {atol}",
+             {:.3e}, max rel err {:.3e}, {} of {} outside rtol {rtol} atol {atol}",
             spec.name,
             report.steps,
+            e.max_abs,
+            e.max_rel,
+            e.bad,
             w.len()
         );
         assert_eq!(
-            bad, 0,
-            "{name} -O{opt_level} output {i}: {bad} elements out of tolerance"
+            e.bad, 0,
+            "{name} -O{opt_level} output {i}: {} elements out of tolerance",
+            e.bad
         );
     }
 }
 
-fn formats(dir: &Path) -> Vec<String> {
-    case(dir)["formats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect()
-}
-
 fn check_model(name: &str) {
     let dir = root().join("models").join(name);
-    for f in formats(&dir) {
+    for f in formats(&case(&dir)) {
         for level in [0, 2] {
             check(&dir, &f, level);
         }
@@ -149,7 +117,7 @@ fn large_models_when_present() {
     let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
     dirs.sort();
     for dir in dirs.into_iter().filter(|d| d.join("case.json").exists()) {
-        for f in formats(&dir) {
+        for f in formats(&case(&dir)) {
             check(&dir, &f, 2);
         }
     }

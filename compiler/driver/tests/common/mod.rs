@@ -78,3 +78,80 @@ pub fn case(dir: &Path) -> serde_json::Value {
 pub fn f32s(b: &[u8]) -> Vec<f64> {
     values(DType::F32, b)
 }
+
+/// The case's stored inputs (`inputs/<name>.npy`), in the model's signature order.
+pub fn stored_inputs(model: &neoc_runtime::Model, dir: &Path) -> Vec<Npy> {
+    model
+        .inputs()
+        .iter()
+        .map(|s| read_npy(&dir.join("inputs").join(format!("{}.npy", s.name))))
+        .collect()
+}
+
+/// `inputs` as runtime tensor references.
+pub fn tensor_refs(inputs: &[Npy]) -> Vec<neoc_runtime::TensorRef<'_>> {
+    inputs
+        .iter()
+        .map(|t| neoc_runtime::TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect()
+}
+
+/// `case.json`'s `input_shapes` object as `--input-shape` pairs (none when absent).
+pub fn input_shapes(case: &serde_json::Value) -> Vec<(String, Vec<u64>)> {
+    case["input_shapes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let d = v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap());
+                    (k.clone(), d.collect())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `case.json`'s `formats` list (the model files of one case).
+pub fn formats(case: &serde_json::Value) -> Vec<String> {
+    case["formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// How far one output is from its reference.
+#[derive(Debug, Clone, Copy)]
+pub struct Errors {
+    pub max_abs: f64,
+    pub max_rel: f64,
+    /// `max_abs / max |ref|`.
+    pub scaled: f64,
+    /// Elements outside `atol + rtol·|ref|` (NaN equals NaN; any other NaN is outside).
+    pub bad: usize,
+}
+
+/// Compares `got` with `want` element by element.
+pub fn errors(got: &[f64], want: &[f64], rtol: f64, atol: f64) -> Errors {
+    let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, 0usize);
+    for (g, w) in got.iter().zip(want) {
+        let abs = (g - w).abs();
+        let ok = abs <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan());
+        if abs.is_finite() {
+            max_abs = max_abs.max(abs);
+            if *w != 0.0 {
+                max_rel = max_rel.max(abs / w.abs());
+            }
+        }
+        bad += usize::from(!ok);
+    }
+    assert_eq!(got.len(), want.len(), "element counts differ");
+    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+    Errors {
+        max_abs,
+        max_rel,
+        scaled: max_abs / scale.max(f64::MIN_POSITIVE),
+        bad,
+    }
+}
