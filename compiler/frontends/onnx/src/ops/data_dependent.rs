@@ -92,21 +92,28 @@ fn unique(c: &mut NodeCtx<'_>) -> Built {
             .find(|o| *o != Ordering::Equal)
             .unwrap_or(Ordering::Equal)
     };
-    // First occurrences, in input order.
-    let mut firsts: Vec<usize> = Vec::new();
-    let mut inverse = Vec::with_capacity(slices.len());
-    for (k, s) in slices.iter().enumerate() {
-        match firsts
-            .iter()
-            .position(|&f| cmp(&slices[f], s) == Ordering::Equal)
-        {
-            Some(p) => inverse.push(p),
-            None => {
-                inverse.push(firsts.len());
-                firsts.push(k);
-            }
+    // First occurrences, in input order: a stable sort by value groups equal slices
+    // (O(n log n); a pairwise search would be quadratic on a large constant).
+    let mut by_value: Vec<usize> = (0..slices.len()).collect();
+    by_value.sort_by(|&a, &b| cmp(&slices[a], &slices[b]));
+    let mut group_of = vec![0usize; slices.len()];
+    let mut group_first: Vec<usize> = Vec::new();
+    for (pos, &k) in by_value.iter().enumerate() {
+        let same = pos > 0 && cmp(&slices[by_value[pos - 1]], &slices[k]) == Ordering::Equal;
+        if !same {
+            group_first.push(k);
         }
+        group_of[k] = group_first.len() - 1;
     }
+    // Number the groups by first occurrence.
+    let mut groups: Vec<usize> = (0..group_first.len()).collect();
+    groups.sort_by_key(|&g| group_first[g]);
+    let mut number = vec![0usize; group_first.len()];
+    for (n, &g) in groups.iter().enumerate() {
+        number[g] = n;
+    }
+    let firsts: Vec<usize> = groups.iter().map(|&g| group_first[g]).collect();
+    let inverse: Vec<usize> = group_of.iter().map(|&g| number[g]).collect();
     // Output order: sorted by value, or by first occurrence.
     let mut order: Vec<usize> = (0..firsts.len()).collect();
     if sorted {
