@@ -84,7 +84,10 @@ pub(crate) fn write_doc(
          (Resize `sizes`, Tile `repeats`, Reshape `shape`, ...) first fails with \"must be a\n\
          constant\"; it is then compiled once per data set with that set's rank-0 and\n\
          rank-1 inputs bound as constants — what `neoc compile --constant-input NAME=FILE.npy`\n\
-         does for users — and the remaining inputs fed at run time.\n\n\
+         does for users — and the remaining inputs fed at run time. Inputs with symbolic\n\
+         dims get the data set's shapes. Where that is still not enough (operators whose\n\
+         output shape depends on values: NonZero, Unique), every input is bound and the\n\
+         case checks the compile-time evaluation, not a kernel.\n\n\
          `testmodels/onnx-node/manifest.txt` lists the cases that must pass (one per line,\n\
          `#` comments). Tags: `tol:X` sets rtol and atol to X, `rtol:X` / `atol:X` set one,\n\
          `skip-target:NAME[,NAME]` does not run the case when the host target is one of\n\
