@@ -1,0 +1,57 @@
+"""Type stubs of the native module ``neoc._neoc`` (re-exported by ``neoc``)."""
+
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+ArrayLike = npt.ArrayLike
+Inputs = Union[Mapping[str, ArrayLike], Sequence[ArrayLike], np.ndarray]
+
+def load(path: Union[str, os.PathLike[str]], threads: Optional[int] = None) -> Model:
+    """Loads the artifact at ``path``, validates it and picks the code variant this CPU runs
+    best. ``threads``: threads per run (None: one per CPU). Releases the GIL.
+
+    Raises ``ModelNotFoundError`` if the file does not exist, ``Error`` if it is not a valid
+    artifact or cannot run on this machine."""
+
+class TensorInfo:
+    """An input or output of a model."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy dtype of the arrays ``run`` takes and returns for it."""
+    @property
+    def type(self) -> str:
+        """The runtime's name for the element type, e.g. "float32" or "bfloat16"."""
+
+class Model:
+    """A loaded model: immutable, safe to run from several threads at once."""
+
+    def run(self, inputs: Inputs) -> Dict[str, np.ndarray]:
+        """Runs the model on a dict {name: array}, a list of arrays in input order, or one
+        array (one-input models). Returns {output name: array} in output order. Releases
+        the GIL. Raises ``InputError`` (a ``ValueError``) when the inputs do not match."""
+    @property
+    def inputs(self) -> List[TensorInfo]: ...
+    @property
+    def outputs(self) -> List[TensorInfo]: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def variant(self) -> Optional[str]: ...
+    @property
+    def metadata(self) -> Dict[str, str]: ...
+    @property
+    def compiler_version(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def threads(self) -> int: ...

@@ -1,0 +1,219 @@
+//! The Python classes `neoc.Model` and `neoc.TensorInfo`, and `neoc.load`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use numpy::{PyArray1, PyArrayDescr};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use neoc_runtime::{DType, Tensor, TensorSpec};
+
+use crate::contexts::ContextPool;
+use crate::inputs::{Inputs, Refs};
+use crate::{dtype, errors};
+
+/// Loads the artifact at `path` (str or path-like), validates it and picks the code
+/// variant this CPU runs best. `threads` is the number of threads each run uses (None:
+/// one per CPU). The GIL is released while loading.
+#[pyfunction]
+#[pyo3(signature = (path, threads = None))]
+pub fn load(py: Python<'_>, path: PathBuf, threads: Option<usize>) -> PyResult<Model> {
+    let loaded = py.detach(|| catch_unwind(|| neoc_runtime::Model::load(&path)));
+    let model = match loaded {
+        Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
+        Err(_) => return Err(errors::internal(py, "loading a model")),
+    };
+    let threads = threads.unwrap_or(0);
+    Ok(Model {
+        inner: Arc::new(model),
+        contexts: ContextPool::new(threads),
+        threads,
+    })
+}
+
+/// A loaded model: immutable, and safe to run from several Python threads at once.
+#[pyclass(frozen, module = "neoc")]
+#[derive(Debug)]
+pub struct Model {
+    inner: Arc<neoc_runtime::Model>,
+    contexts: ContextPool,
+    threads: usize,
+}
+
+#[pymethods]
+impl Model {
+    /// Runs the model. `inputs` is a dict {name: array}, a list of arrays in the order of
+    /// `inputs`, or one array for a one-input model. Returns {output name: array} in the
+    /// order of `outputs`. The GIL is released during the run.
+    fn run<'py>(&self, inputs: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let py = inputs.py();
+        let given = Inputs::collect(&self.inner, inputs)?;
+        let refs = given.refs();
+        let model = &*self.inner;
+        let pool = &self.contexts;
+        let result = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut ctx = pool.take(model)?;
+                let out = match &refs {
+                    Refs::Positional(r) => ctx.run(model, r),
+                    Refs::Named(r) => ctx.run_named(model, r),
+                };
+                pool.give_back(ctx);
+                out
+            }))
+        });
+        let outputs = match result {
+            Ok(r) => r.map_err(|e| errors::runtime(py, e))?,
+            Err(_) => return Err(errors::internal(py, "running a model")),
+        };
+        let dict = PyDict::new(py);
+        for (spec, t) in model.outputs().iter().zip(&outputs) {
+            dict.set_item(&spec.name, to_numpy(py, t)?)?;
+        }
+        Ok(dict)
+    }
+
+    /// The inputs, in signature order.
+    #[getter]
+    fn inputs(&self) -> Vec<TensorInfo> {
+        self.inner.inputs().iter().map(TensorInfo::from).collect()
+    }
+
+    /// The outputs, in signature order (the order of `run`'s dict).
+    #[getter]
+    fn outputs(&self) -> Vec<TensorInfo> {
+        self.inner.outputs().iter().map(TensorInfo::from).collect()
+    }
+
+    /// The `--target` it was compiled for, e.g. "x86_64".
+    #[getter]
+    fn target(&self) -> &str {
+        &self.inner.target().name
+    }
+
+    /// The code variant chosen for this CPU, e.g. "avx2" (None when the plan has no
+    /// kernels).
+    #[getter]
+    fn variant(&self) -> Option<&str> {
+        self.inner.variant().map(|v| v.name.as_str())
+    }
+
+    /// The key/value metadata stored in the artifact.
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.metadata() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// The version of neoc that compiled it.
+    #[getter]
+    fn compiler_version(&self) -> &str {
+        self.inner.compiler_version()
+    }
+
+    /// The path it was loaded from, as given.
+    #[getter]
+    fn path(&self) -> &str {
+        self.inner.file()
+    }
+
+    /// Threads per run (0: one per CPU).
+    #[getter]
+    fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn __repr__(&self) -> String {
+        let sig = |specs: &[TensorSpec]| {
+            specs
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "<neoc.Model {:?} target={} variant={} inputs=[{}] outputs=[{}]>",
+            self.inner.file(),
+            self.inner.target().name,
+            self.variant().unwrap_or("none"),
+            sig(self.inner.inputs()),
+            sig(self.inner.outputs()),
+        )
+    }
+
+    /// Execution contexts kept for reuse (one per run that was ever in flight at once).
+    #[getter]
+    fn _idle_contexts(&self) -> usize {
+        self.contexts.idle()
+    }
+}
+
+/// An input or output of a model: name, shape and dtype.
+#[pyclass(frozen, module = "neoc")]
+#[derive(Debug)]
+pub struct TensorInfo {
+    name: String,
+    shape: Vec<u64>,
+    dtype: DType,
+}
+
+impl From<&TensorSpec> for TensorInfo {
+    fn from(s: &TensorSpec) -> Self {
+        TensorInfo {
+            name: s.name.clone(),
+            shape: s.shape.clone(),
+            dtype: s.dtype,
+        }
+    }
+}
+
+#[pymethods]
+impl TensorInfo {
+    /// Its name in the signature.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The static shape.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.shape)
+    }
+
+    /// The runtime's name for the element type, e.g. "float32" or "bfloat16".
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        self.dtype.name()
+    }
+
+    /// The NumPy dtype of the arrays `run` takes and returns for it (see the dtype table in
+    /// docs/embedding.md for the types NumPy lacks).
+    #[getter]
+    fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDescr>> {
+        dtype::numpy_dtype(py, self.dtype)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let shape = PyTuple::new(py, &self.shape)?;
+        Ok(format!(
+            "TensorInfo(name={:?}, shape={}, dtype={})",
+            self.name,
+            shape.repr()?,
+            self.dtype.name()
+        ))
+    }
+}
+
+/// A fresh NumPy array holding a copy of `t`.
+fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let flat = PyArray1::<u8>::from_slice(py, t.as_bytes());
+    let shape = PyTuple::new(py, t.shape())?;
+    flat.call_method1("view", (dtype::numpy_dtype(py, t.dtype())?,))?
+        .call_method1("reshape", (shape,))
+}
