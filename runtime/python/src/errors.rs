@@ -46,6 +46,7 @@ fn kind(e: &RuntimeError) -> Kind {
     }
 }
 
+/// Raises `kind` with `message`; `filename` is `ModelNotFoundError`'s second argument.
 fn raise(py: Python<'_>, kind: Kind, message: String, filename: Option<&str>) -> PyErr {
     let (cell, name) = match kind {
         Kind::Error => (&ERROR, "Error"),
@@ -67,8 +68,8 @@ fn raise(py: Python<'_>, kind: Kind, message: String, filename: Option<&str>) ->
 /// runtime's message.
 pub fn runtime(py: Python<'_>, e: RuntimeError) -> PyErr {
     let kind = kind(&e);
-    let filename = match &e {
-        RuntimeError::Io { file, .. } => Some(file.clone()),
+    let filename = match (&e, kind) {
+        (RuntimeError::Io { file, .. }, Kind::NotFound) => Some(file.clone()),
         _ => None,
     };
     raise(py, kind, e.to_string(), filename.as_deref())
