@@ -15,10 +15,12 @@ pub mod error;
 pub mod frontend;
 pub mod inspect;
 pub mod plan;
+pub mod progress;
 pub use plan::ir_dtype;
 
 pub use error::DriverError;
 pub use frontend::{import, Framework, ModelSelection};
+pub use progress::{Progress, Stage};
 
 use neoc_artifact::Artifact;
 use neoc_ir::Graph;
@@ -46,6 +48,8 @@ pub struct CompileOptions {
     pub print_ir_after: Vec<String>,
     /// Which part of the model to import (`--signature`, `--outputs`, `--params`).
     pub selection: ModelSelection,
+    /// Called as stages start and finish (see [`progress`]); none by default.
+    pub progress: Progress,
 }
 
 impl Default for CompileOptions {
@@ -58,6 +62,7 @@ impl Default for CompileOptions {
             disabled_passes: Vec::new(),
             print_ir_after: Vec::new(),
             selection: ModelSelection::default(),
+            progress: Progress::default(),
         }
     }
 }
@@ -86,6 +91,7 @@ pub fn compile_file(
     opts: &CompileOptions,
 ) -> Result<(Artifact, CompileReport), DriverError> {
     let t0 = Instant::now();
+    opts.progress.report(Stage::Import, 0, 1);
     let graph = frontend::import_with(
         path,
         None,
@@ -94,6 +100,7 @@ pub fn compile_file(
         &opts.selection,
     )?;
     let import_time = t0.elapsed();
+    opts.progress.report(Stage::Import, 1, 1);
     let source = path
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -135,7 +142,9 @@ pub fn compile_graph(
 
     let t = Instant::now();
     report.nodes_before_passes = graph.node_count();
+    opts.progress.report(Stage::Passes, 0, 1);
     optimize(&mut graph, source, opts)?;
+    opts.progress.report(Stage::Passes, 1, 1);
     report.passes_time = t.elapsed();
     report.graph_nodes = graph.node_count();
 
@@ -145,7 +154,9 @@ pub fn compile_graph(
         registers: l.vector_registers,
     };
     let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
+    opts.progress.report(Stage::Lowering, 0, 1);
     let planned = plan::plan(&graph, source, first_unit)?;
+    opts.progress.report(Stage::Lowering, 1, 1);
     report.lower_time = t.elapsed();
     report.steps = planned.artifact_plan.steps.len();
     report.unique_kernels = planned.module.kernels.len();
@@ -154,9 +165,12 @@ pub fn compile_graph(
     report.weight_bytes = planned.weights.len() as u64;
 
     let t = Instant::now();
+    let (levels, started) = (target.levels.len(), std::cell::Cell::new(0));
     let variants = codegen::generate(&target, opts.opt_level, |level| {
+        opts.progress.report(Stage::Codegen, started.replace(started.get() + 1), levels);
         planned.module_for(&graph, source, unit_of(level))
     })?;
+    opts.progress.report(Stage::Codegen, levels, levels);
     report.codegen_time = t.elapsed();
     report.variants = variants.iter().map(|v| v.name.clone()).collect();
 

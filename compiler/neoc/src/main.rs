@@ -2,14 +2,20 @@
 //! diagnostics; the work happens in `neoc-driver` (compiling) and `neoc-runtime`
 //! (running).
 //!
-//! Exit codes: 0 success, 1 an error (bad model, bad input, failed run), 2 bad usage.
+//! Exit codes: see [`diag::Exit`] and the table in docs/cli.md (0 success, 1 model or
+//! compile error, 2 bad usage, 3 an artifact that cannot be loaded or run).
 
 mod bench_profile;
 mod check;
+mod diag;
+mod hints;
+mod inspect;
 mod npy;
+mod progress;
 mod roofline;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use diag::Failure;
 use neoc_runtime::{Model, TensorRef};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +30,12 @@ use std::time::Instant;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print nothing but errors and results: no progress, no summaries.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+    /// Colour in messages: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = diag::ColorChoice::Auto, global = true)]
+    color: diag::ColorChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,9 +81,6 @@ enum Command {
         /// Print the graph IR to stderr after a pass (repeatable).
         #[arg(long = "print-ir-after", value_name = "PASS")]
         print_ir_after: Vec<String>,
-        /// Print nothing but errors.
-        #[arg(long, short = 'q')]
-        quiet: bool,
     },
     /// Run a compiled artifact on .npy inputs.
     Run {
@@ -126,6 +135,9 @@ enum Command {
         /// Optimisation level of the pipeline that --ir/--kernels/--dot show.
         #[arg(long = "opt-level", short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
         opt_level: u8,
+        /// Print one JSON object (schema in docs/cli.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List everything in a model that neoc cannot compile, all at once (exit status 0
     /// when the whole model compiles, 1 when something does not).
@@ -150,6 +162,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Print a shell completion script (e.g. `neoc completions bash > ~/.local/share/bash-completion/completions/neoc`).
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Output piped into a reader that stops early (`neoc inspect m.onnx --ir | head`) ends
@@ -165,7 +182,9 @@ fn quiet_broken_pipe() {
 
 fn main() -> ExitCode {
     quiet_broken_pipe();
-    let cli = Cli::parse();
+    let cli = parse_args();
+    let color = cli.color.enabled();
+    let quiet = cli.quiet;
     let result = match cli.command {
         Command::Compile {
             model,
@@ -180,7 +199,6 @@ fn main() -> ExitCode {
             constant_inputs,
             disabled_passes,
             print_ir_after,
-            quiet,
         } => compile(
             &model,
             CompileArgs {
@@ -197,15 +215,15 @@ fn main() -> ExitCode {
                 constant_inputs,
                 disabled_passes,
                 print_ir_after,
-                quiet,
             },
+            quiet,
         ),
         Command::Run {
             artifact,
             inputs,
             output_dir,
             threads,
-        } => run(&artifact, &inputs, output_dir.as_deref(), threads),
+        } => run(&artifact, &inputs, output_dir.as_deref(), threads, quiet),
         Command::Bench {
             artifact,
             inputs,
@@ -232,13 +250,18 @@ fn main() -> ExitCode {
             dot,
             dot_before_passes,
             opt_level,
-        } => inspect(
+            json,
+        } => inspect::inspect(
             &file,
-            ir,
-            kernels,
-            dot.as_deref(),
-            dot_before_passes,
-            opt_level,
+            inspect::InspectArgs {
+                ir,
+                kernels,
+                dot: dot.as_deref(),
+                dot_before_passes,
+                opt_level,
+                json,
+                quiet,
+            },
         ),
         Command::Check {
             model,
@@ -247,22 +270,46 @@ fn main() -> ExitCode {
             constant_inputs,
         } => match check::check(&model, target, &input_shapes, &constant_inputs) {
             Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(1),
-            Err(e) => Err(e),
+            Ok(false) => return ExitCode::from(diag::Exit::Model as u8),
+            Err(e) => Err(Failure::from(e)),
         },
         Command::Targets => {
             targets();
             Ok(())
         }
-        Command::Roofline { threads } => roofline::roofline(threads),
+        Command::Roofline { threads } => roofline::roofline(threads).map_err(Failure::from),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "neoc", &mut std::io::stdout());
+            Ok(())
+        }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(1)
+    diag::finish(result, color)
+}
+
+/// Parses the command line, with the parser's own messages coloured as `--color` says
+/// (it is read before the rest, so that a usage error obeys it too). Usage errors exit 2.
+fn parse_args() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut choice = diag::ColorChoice::Auto;
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        let value = match a.strip_prefix("--color=") {
+            Some(v) => Some(v.to_string()),
+            None if a == "--color" => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
+            None => None,
+        };
+        if let Some(v) =
+            value.and_then(|v| <diag::ColorChoice as clap::ValueEnum>::from_str(&v, true).ok())
+        {
+            choice = v;
         }
     }
+    let color = match (choice, choice.enabled()) {
+        (diag::ColorChoice::Auto, false) => clap::ColorChoice::Never,
+        (c, _) => c.for_clap(),
+    };
+    let matches = Cli::command().color(color).get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 pub(crate) fn parse_shape(s: &str) -> Result<(String, Vec<u64>), String> {
@@ -288,7 +335,6 @@ struct CompileArgs {
     constant_inputs: Vec<String>,
     disabled_passes: Vec<String>,
     print_ir_after: Vec<String>,
-    quiet: bool,
 }
 
 /// `NAME=FILE.npy` of `--constant-input` as a graph-IR tensor.
@@ -303,18 +349,20 @@ pub(crate) fn parse_constant(s: &str) -> Result<(String, neoc_ir::Tensor), Strin
     Ok((name.to_string(), tensor))
 }
 
-fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
+fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> {
     let input_shapes = args
         .input_shapes
         .iter()
         .map(|s| parse_shape(s))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
     let constant_inputs = args
         .constant_inputs
         .iter()
         .map(|s| parse_constant(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let (output, quiet) = (args.output, args.quiet);
+    let output = args.output;
+    let status = progress::StatusLine::stderr(quiet);
     let opts = neoc_driver::CompileOptions {
         target: args.target,
         opt_level: args.opt_level,
@@ -323,15 +371,23 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
         disabled_passes: args.disabled_passes,
         print_ir_after: args.print_ir_after,
         selection: args.selection,
+        progress: status.callback(),
     };
     let start = Instant::now();
+    let driver_err = |e| {
+        status.clear();
+        hints::driver(e, model)
+    };
     let (artifact, report) = match args.framework.as_deref() {
-        None => neoc_driver::compile_file(model, &opts).map_err(|e| e.to_string())?,
+        None => neoc_driver::compile_file(model, &opts).map_err(driver_err)?,
         Some(name) => {
             let framework = neoc_driver::Framework::from_name(name).ok_or_else(|| {
-                format!("--framework `{name}`: expected onnx, pytorch, tensorflow or mxnet")
+                Failure::usage(format!(
+                    "--framework `{name}`: expected onnx, pytorch, tensorflow or mxnet"
+                ))
             })?;
             let t = Instant::now();
+            opts.progress.report(neoc_driver::Stage::Import, 0, 1);
             let graph = neoc_driver::frontend::import_with(
                 model,
                 Some(framework),
@@ -339,19 +395,21 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
                 &opts.constant_inputs,
                 &opts.selection,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(driver_err)?;
             let import_time = t.elapsed();
+            opts.progress.report(neoc_driver::Stage::Import, 1, 1);
             let source = model.file_name().map(|s| s.to_string_lossy().into_owned());
             let (a, mut r) = neoc_driver::compile_graph(graph, &source.unwrap_or_default(), &opts)
-                .map_err(|e| e.to_string())?;
+                .map_err(driver_err)?;
             r.import_time = import_time;
             (a, r)
         }
     };
     let out = output.unwrap_or_else(|| model.with_extension("neo"));
-    artifact
-        .write_to(&out)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    status.writing();
+    let written = artifact.write_to(&out);
+    status.clear();
+    written.map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     if !quiet {
         let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!(
@@ -386,8 +444,16 @@ fn compile(model: &Path, args: CompileArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `--input` arguments into tensors matched to the model's inputs by name.
-fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, String> {
+/// Reads `--input` arguments into tensors matched to the model's inputs by name; an
+/// input that does not fit the artifact is a runtime failure (exit 3).
+fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, Failure> {
+    read_inputs_inner(model, args).map_err(|f| Failure {
+        code: diag::Exit::Runtime,
+        ..f
+    })
+}
+
+fn read_inputs_inner(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, Failure> {
     let specs = model.inputs();
     let mut slots: Vec<Option<npy::NpyTensor>> = vec![None; specs.len()];
     for a in args {
@@ -409,25 +475,33 @@ fn read_inputs(model: &Model, args: &[String]) -> Result<Vec<npy::NpyTensor>, St
             })?,
             None if specs.len() == 1 => 0,
             None => {
-                return Err(format!(
+                return Err(Failure::from(format!(
                     "--input {a}: the model has {} inputs; name them as NAME=FILE.npy",
                     specs.len()
-                ))
+                )))
             }
         };
-        slots[idx] = Some(npy::read(Path::new(file))?);
+        let t = npy::read(Path::new(file)).map_err(|e| {
+            let f = Failure::from(e);
+            if Path::new(file).exists() {
+                f
+            } else {
+                f.with_hint(format!("there is no file at {file}; check the path"))
+            }
+        })?;
+        slots[idx] = Some(t);
     }
     slots
         .into_iter()
         .zip(specs)
         .map(|(t, s)| {
             t.ok_or_else(|| {
-                format!(
+                Failure::from(format!(
                     "missing input \"{}\" ({}): pass --input {}=FILE.npy",
                     s.name,
                     s.type_string(),
                     s.name
-                )
+                ))
             })
         })
         .collect()
@@ -438,8 +512,10 @@ fn run(
     inputs: &[String],
     output_dir: Option<&Path>,
     threads: usize,
-) -> Result<(), String> {
-    let model = Model::load(artifact).map_err(|e| e.to_string())?;
+    quiet: bool,
+) -> Result<(), Failure> {
+    let runtime_err = |e| hints::runtime(e, artifact);
+    let model = Model::load(artifact).map_err(runtime_err)?;
     let tensors = read_inputs(&model, inputs)?;
     let refs: Vec<TensorRef<'_>> = tensors
         .iter()
@@ -447,8 +523,8 @@ fn run(
         .collect();
     let mut ctx = model
         .new_context_with_threads(threads)
-        .map_err(|e| e.to_string())?;
-    let outputs = ctx.run(&model, &refs).map_err(|e| e.to_string())?;
+        .map_err(runtime_err)?;
+    let outputs = ctx.run(&model, &refs).map_err(runtime_err)?;
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -458,7 +534,9 @@ fn run(
             Some(dir) => {
                 let path = dir.join(format!("{}.npy", sanitize(&spec.name)));
                 npy::write(&path, t.dtype(), t.shape(), t.as_bytes())?;
-                println!("{} {} -> {}", spec.name, spec.type_string(), path.display());
+                if !quiet {
+                    println!("{} {} -> {}", spec.name, spec.type_string(), path.display());
+                }
             }
             None => {
                 let preview = match t.as_f32() {
@@ -501,7 +579,7 @@ struct BenchOptions {
     json: bool,
 }
 
-fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), String> {
+fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), Failure> {
     let BenchOptions {
         iterations,
         warmup,
@@ -509,7 +587,8 @@ fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), S
         profile,
         json,
     } = opts;
-    let model = Model::load(artifact).map_err(|e| e.to_string())?;
+    let runtime_err = |e| hints::runtime(e, artifact);
+    let model = Model::load(artifact).map_err(runtime_err)?;
     let tensors: Vec<npy::NpyTensor> = if inputs.is_empty() {
         model
             .inputs()
@@ -554,15 +633,15 @@ fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), S
     };
     let mut ctx = model
         .new_context_with_threads(threads)
-        .map_err(|e| e.to_string())?;
+        .map_err(runtime_err)?;
     for _ in 0..warmup {
-        ctx.run(&model, &refs).map_err(|e| e.to_string())?;
+        ctx.run(&model, &refs).map_err(runtime_err)?;
     }
     ctx.set_profiling(profile);
     let mut samples = Vec::with_capacity(iterations as usize);
     for _ in 0..iterations.max(1) {
         let t = Instant::now();
-        ctx.run(&model, &refs).map_err(|e| e.to_string())?;
+        ctx.run(&model, &refs).map_err(runtime_err)?;
         samples.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut times = samples.clone();
@@ -599,154 +678,6 @@ fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), S
     println!("throughput: {:.1} inferences/s", 1e3 / pct(0.5));
     if profile {
         print!("{}", bench_profile::table(&steps));
-    }
-    Ok(())
-}
-
-fn is_artifact(path: &Path) -> bool {
-    let mut magic = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && magic == neoc_artifact::MAGIC
-}
-
-fn inspect(
-    file: &Path,
-    ir: bool,
-    kernels: bool,
-    dot: Option<&Path>,
-    dot_before_passes: bool,
-    opt_level: u8,
-) -> Result<(), String> {
-    if is_artifact(file) {
-        return inspect_artifact(file);
-    }
-    let info = neoc_onnx::read_model_info(file).map_err(|e| e.to_string())?;
-    let graph = neoc_driver::import(file, &[], &[]).ok();
-    print!(
-        "{}",
-        neoc_driver::inspect::model_report(&info, graph.as_ref())
-    );
-    let title = file.display().to_string();
-    if let (Some(path), true, Some(g)) = (dot, dot_before_passes, graph.as_ref()) {
-        write_dot(path, g, &title)?;
-    }
-    if ir || kernels || (dot.is_some() && !dot_before_passes) {
-        let mut g = neoc_driver::import(file, &[], &[]).map_err(|e| e.to_string())?;
-        let opts = neoc_driver::CompileOptions {
-            opt_level,
-            ..neoc_driver::CompileOptions::default()
-        };
-        neoc_driver::optimize(&mut g, &title, &opts).map_err(|e| e.to_string())?;
-        if let (Some(path), false) = (dot, dot_before_passes) {
-            write_dot(path, &g, &title)?;
-        }
-        if ir {
-            println!("\n{g:#}");
-        }
-        if kernels {
-            let source = file.display().to_string();
-            // Kernel IR as lowered for the best level of x86_64 (AVX-512 register tiles).
-            let unit = neoc_kernel::VectorUnit::default();
-            let planned = neoc_driver::plan::plan(&g, &source, unit).map_err(|e| e.to_string())?;
-            println!("\n{}", planned.module);
-        }
-    }
-    Ok(())
-}
-
-fn write_dot(path: &Path, g: &neoc_ir::Graph, title: &str) -> Result<(), String> {
-    std::fs::write(path, neoc_ir::dot::to_dot(g, title))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
-}
-
-fn inspect_artifact(file: &Path) -> Result<(), String> {
-    use neoc_driver::inspect::human_bytes;
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let view =
-        neoc_artifact::Artifact::parse(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-    println!(
-        "artifact: {} ({})",
-        file.display(),
-        human_bytes(bytes.len() as u64)
-    );
-    println!(
-        "format version {} (readable by runtimes >= {}), built by {}",
-        view.format_version(),
-        view.min_reader_version(),
-        view.compiler_version()
-    );
-    let t = view.target();
-    println!("target: {} ({}, {})", t.name, t.arch, t.triple);
-    println!("code variants (best first; the runtime picks the first this CPU supports):");
-    let host = neoc_runtime::host_cpu_features();
-    // An artifact for another architecture: its features mean nothing on this CPU.
-    let foreign = (t.arch.to_string() != std::env::consts::ARCH).then(|| {
-        format!(
-            "not on this machine: built for {}, this machine is {}",
-            t.arch,
-            std::env::consts::ARCH
-        )
-    });
-    for v in view.variants() {
-        let missing: Vec<&str> = v
-            .required_features
-            .iter()
-            .map(|s| s.as_str())
-            .filter(|f| !host.contains(f))
-            .collect();
-        let ok = match (&foreign, missing.is_empty()) {
-            (Some(why), _) => why.clone(),
-            (None, true) => "runs here".to_string(),
-            (None, false) => format!("not on this CPU: lacks {}", missing.join(", ")),
-        };
-        println!(
-            "  {:<8} cpu {:<10} {:>10}  needs {}  [{ok}]",
-            v.name,
-            v.cpu,
-            human_bytes(v.code.len() as u64),
-            v.required_features.join(",")
-        );
-    }
-    println!("inputs:");
-    for s in view.inputs() {
-        println!("  {} {}", s.name, s.type_string());
-    }
-    println!("outputs:");
-    for s in view.outputs() {
-        println!("  {} {}", s.name, s.type_string());
-    }
-    let plan = view.plan();
-    let naive = view
-        .metadata()
-        .iter()
-        .find(|(k, _)| k == neoc_driver::NAIVE_INTERMEDIATE_BYTES)
-        .and_then(|(_, v)| v.parse::<u64>().ok())
-        .map_or(String::new(), |n| {
-            format!(" (naive sum of intermediates {})", human_bytes(n))
-        });
-    println!(
-        "plan: {} steps, {} kernels, arena {}{naive}, weights {}",
-        plan.steps.len(),
-        plan.kernels.len(),
-        human_bytes(plan.arena_size),
-        human_bytes(view.weights().len() as u64)
-    );
-    for (i, s) in plan.steps.iter().enumerate() {
-        let info = plan.kernels.get(s.kernel as usize);
-        let k = info.map_or("?", |k| k.symbol.as_str());
-        let par = if info.is_some_and(|k| k.parallel) {
-            "parallel"
-        } else {
-            "        "
-        };
-        println!("  {i:>4} {k:<20} {par} {}", s.label);
-    }
-    for (k, v) in view.metadata() {
-        println!("meta {k}: {v}");
     }
     Ok(())
 }

@@ -39,8 +39,13 @@ fn stdout(o: &Output) -> String {
 
 /// Asserts a clean failure: exit code 1, an `error:` line containing every needle, no panic.
 fn assert_fails(o: &Output, needles: &[&str]) {
+    assert_fails_with(o, 1, needles)
+}
+
+/// As [`assert_fails`] with another exit code (docs/cli.md: 2 usage, 3 runtime).
+fn assert_fails_with(o: &Output, code: i32, needles: &[&str]) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {err}");
+    assert_eq!(o.status.code(), Some(code), "exit code; stderr: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
     assert!(err.starts_with("error: "), "stderr: {err}");
     for n in needles {
@@ -219,7 +224,7 @@ fn missing_model_file() {
 fn unknown_target_lists_known_ones() {
     let model = testmodels().join("models/mlp/model.onnx");
     let o = neoc(&["compile", s(&model), "--target", "mips", "-o", "/dev/null"]);
-    assert_fails(&o, &["mips", "x86_64-avx2"]);
+    assert_fails_with(&o, 2, &["mips", "x86_64-avx2"]);
 }
 
 #[test]
@@ -230,16 +235,16 @@ fn wrong_input_shape_and_missing_input_file() {
     let wrong = testmodels().join("models/lenet/inputs/input.npy");
     let arg = format!("input={}", s(&wrong));
     let o = neoc(&["run", s(&art), "--input", &arg]);
-    assert_fails(&o, &["input", "float32[4,64]", "float32[2,1,28,28]"]);
+    assert_fails_with(&o, 3, &["input", "float32[4,64]", "float32[2,1,28,28]"]);
 
     let o = neoc(&["run", s(&art), "--input", "input=/nonexistent/x.npy"]);
-    assert_fails(&o, &["/nonexistent/x.npy"]);
+    assert_fails_with(&o, 3, &["/nonexistent/x.npy"]);
 
     let o = neoc(&["run", s(&art)]);
-    assert_fails(&o, &["missing input", "input"]);
+    assert_fails_with(&o, 3, &["missing input", "input"]);
 
     let o = neoc(&["run", s(&art), "--input", "nosuch=/dev/null"]);
-    assert_fails(&o, &["nosuch"]);
+    assert_fails_with(&o, 3, &["nosuch"]);
 }
 
 #[test]
@@ -253,7 +258,7 @@ fn artifact_for_missing_cpu_features_is_refused() {
         &["run", s(&art), "--input", &arg],
         ("NEOC_CPU_FEATURES_MASK", "avx512f,avx512bw"),
     );
-    assert_fails(&o, &["mlp.neo", "avx512f"]);
+    assert_fails_with(&o, 3, &["mlp.neo", "avx512f"]);
 
     // The two-level artifact falls back to AVX2 on the same "CPU".
     let art2 = compile_mlp(tmp.path(), "x86_64");
@@ -272,7 +277,7 @@ fn artifact_for_missing_cpu_features_is_refused() {
     let forged = tmp.path().join("forged.neo");
     a.write_to(&forged).unwrap();
     let o = neoc(&["run", s(&forged), "--input", &arg]);
-    assert_fails(&o, &["forged.neo", "neoc-test-nonexistent"]);
+    assert_fails_with(&o, 3, &["forged.neo", "neoc-test-nonexistent"]);
 }
 
 #[test]
@@ -286,7 +291,7 @@ fn corrupt_and_truncated_artifacts_are_rejected() {
     let cut = tmp.path().join("cut.neo");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let o = neoc(&["run", s(&cut), "--input", &arg]);
-    assert_fails(&o, &["cut.neo", "truncated"]);
+    assert_fails_with(&o, 3, &["cut.neo", "truncated"]);
 
     let mut flipped = bytes.clone();
     let at = bytes.len() - 100;
@@ -294,11 +299,11 @@ fn corrupt_and_truncated_artifacts_are_rejected() {
     let bad = tmp.path().join("flipped.neo");
     std::fs::write(&bad, &flipped).unwrap();
     let o = neoc(&["run", s(&bad), "--input", &arg]);
-    assert_fails(&o, &["flipped.neo"]);
+    assert_fails_with(&o, 3, &["flipped.neo"]);
 
     let garbage = testmodels().join("errors/garbage.onnx");
     let o = neoc(&["run", s(&garbage), "--input", &arg]);
-    assert_fails(&o, &["garbage.onnx"]);
+    assert_fails_with(&o, 3, &["garbage.onnx"]);
 }
 
 #[test]
