@@ -6,7 +6,9 @@
 //!
 //! Vectors: [`Expr::VLoad`], [`Expr::Splat`] and vector variables produce values of
 //! several lanes; arithmetic (`+ - * /`, min, max, neg, fma) on float vectors works lane
-//! by lane, and a vector `Store` writes consecutive elements. Everything else is scalar.
+//! by lane, and a vector `Store` writes consecutive elements. `i32` vectors exist for
+//! the int8 GEMM: loaded, broadcast, kept in variables, stored and combined only by
+//! [`Expr::DotBytes`]. Everything else is scalar.
 //! Microkernels use them to keep a register tile explicit instead of hoping a loop
 //! vectorizer finds it.
 
@@ -160,6 +162,17 @@ pub enum Expr {
         b: Box<Expr>,
         c: Box<Expr>,
     },
+    /// Integer dot product of byte groups, the int8 GEMM step: in every `i32` lane,
+    /// `acc + Σ_{j<4} u8(a.byte[j]) · i8(b.byte[j])` (bytes in little-endian order; `a`'s
+    /// are unsigned, `b`'s signed), wrapping on overflow (a sum of 4 products cannot
+    /// overflow by itself). `acc`, `a` and `b` are `i32` with the same lanes. Backends
+    /// emit AVX-512 VNNI / AVX-VNNI `vpdpbusd` when the CPU level has it and widening
+    /// multiplies and adds otherwise (`docs/quantization.md`).
+    DotBytes {
+        acc: Box<Expr>,
+        a: Box<Expr>,
+        b: Box<Expr>,
+    },
 }
 
 impl Expr {
@@ -245,6 +258,13 @@ impl Expr {
             c: Box::new(c),
         }
     }
+    pub fn dot_bytes(acc: Expr, a: Expr, b: Expr) -> Expr {
+        Expr::DotBytes {
+            acc: Box::new(acc),
+            a: Box::new(a),
+            b: Box::new(b),
+        }
+    }
     pub fn min(self, rhs: Expr) -> Expr {
         Expr::binary(BinaryOp::Min, self, rhs)
     }
@@ -281,6 +301,7 @@ impl Expr {
             Expr::Select { then, .. } => then.ty(kernel)?,
             Expr::Cast { to, .. } | Expr::Bitcast { to, .. } => *to,
             Expr::Fma { a, .. } => a.ty(kernel)?,
+            Expr::DotBytes { acc, .. } => acc.ty(kernel)?,
         })
     }
 }
@@ -296,6 +317,7 @@ impl Expr {
             Expr::Binary { lhs, .. } => lhs.lanes(kernel),
             Expr::Select { then, .. } => then.lanes(kernel),
             Expr::Fma { a, .. } => a.lanes(kernel),
+            Expr::DotBytes { acc, .. } => acc.lanes(kernel),
             Expr::FConst(..)
             | Expr::IConst(..)
             | Expr::BConst(_)

@@ -146,6 +146,7 @@ fn e(x: &Expr) -> String {
         Expr::Cast { to, arg } => format!("{to}({})", e(arg)),
         Expr::Bitcast { to, arg } => format!("bitcast<{to}>({})", e(arg)),
         Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(a), e(b), e(c)),
+        Expr::DotBytes { acc, a, b } => format!("dot_bytes({}, {}, {})", e(acc), e(a), e(b)),
     }
 }
 

@@ -166,6 +166,12 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             expect(k, c, t)?;
             Ok(t)
         }
+        Expr::DotBytes { acc, a, b } => {
+            for x in [acc, a, b] {
+                expect(k, x, ScalarType::I32)?;
+            }
+            Ok(ScalarType::I32)
+        }
     }
 }
 
@@ -224,6 +230,7 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
             n
         }
         Expr::Fma { a, b, c } => same(&[a, b, c])?,
+        Expr::DotBytes { acc, a, b } => same(&[acc, a, b])?,
         Expr::LaneReduce { op, arg } => {
             let n = lanes(k, arg)?;
             if !matches!(op, BinaryOp::Add | BinaryOp::Min | BinaryOp::Max) {
@@ -254,7 +261,14 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
     }
     if n > 1 {
         let t = check(k, e)?;
-        if !t.is_float() {
+        // Integer vectors: i32 words of the int8 GEMM (loads, broadcasts, variables
+        // and byte dot products only).
+        let int_vector = t == ScalarType::I32
+            && matches!(
+                e,
+                Expr::Var(_) | Expr::VLoad { .. } | Expr::Splat { .. } | Expr::DotBytes { .. }
+            );
+        if !t.is_float() && !int_vector {
             return Err(format!("a vector of {t} in {e:?}; vectors are float-only"));
         }
     }

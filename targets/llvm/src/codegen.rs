@@ -33,6 +33,7 @@ use crate::ir::Ir;
 use crate::math::MathLib;
 use crate::Result;
 
+mod dot;
 mod scalar;
 
 /// Function attributes shared by every function of a module: the CPU level.
@@ -657,6 +658,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let c = self.expr(c)?.into_float_value();
                 self.ir.fma(a, b, c)?.into()
             }
+            Expr::DotBytes { acc, a, b } => self.dot_bytes(acc, a, b)?,
         })
     }
 

@@ -64,12 +64,40 @@ const V4_FEATURES: &[&str] = &[
     "avx512cd", "avx512dq", "avx512vl",
 ];
 
+const V4_VNNI_FEATURES: &[&str] = &[
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "bmi1",
+    "bmi2",
+    "lzcnt",
+    "movbe",
+    "avx512f",
+    "avx512bw",
+    "avx512cd",
+    "avx512dq",
+    "avx512vl",
+    "avx512vnni",
+];
+
 /// x86-64-v4: AVX-512 (F, BW, CD, DQ, VL) on top of v3.
 pub const X86_AVX512: CpuLevel = CpuLevel {
     name: "avx512",
     llvm_cpu: "x86-64-v4",
     llvm_features: "+prefer-no-gather,-prefer-256-bit",
     required_features: V4_FEATURES,
+    vector_bits: 512,
+    vector_registers: 32,
+};
+
+/// x86-64-v4 plus AVX-512 VNNI (Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4): the int8
+/// dot product `vpdpbusd` (docs/quantization.md).
+pub const X86_AVX512_VNNI: CpuLevel = CpuLevel {
+    name: "avx512-vnni",
+    llvm_cpu: "x86-64-v4",
+    llvm_features: "+avx512vnni,+prefer-no-gather,-prefer-256-bit",
+    required_features: V4_VNNI_FEATURES,
     vector_bits: 512,
     vector_registers: 32,
 };
@@ -174,6 +202,14 @@ pub fn all() -> Vec<Target> {
             arch: Arch::X86_64,
             triple: X86_TRIPLE,
             levels: vec![X86_AVX512],
+        },
+        Target {
+            name: "x86_64-avx512-vnni",
+            description: "x86-64-v4 with AVX-512 VNNI (int8 dot products): Cascade Lake, \
+                          Ice Lake, Sapphire Rapids, Zen 4 and newer",
+            arch: Arch::X86_64,
+            triple: X86_TRIPLE,
+            levels: vec![X86_AVX512_VNNI],
         },
         Target {
             name: "aarch64",

@@ -21,6 +21,7 @@ pub mod movement;
 pub mod normalization;
 pub mod pad;
 pub mod pool;
+pub mod quant;
 pub mod reduce;
 pub mod resize;
 pub mod scatter;
@@ -45,6 +46,7 @@ pub use movement::{
 pub use normalization::{BatchNorm, Softmax};
 pub use pad::{Pad, PadMode};
 pub use pool::{GlobalPool, Pool, PoolKind};
+pub use quant::QConv;
 pub use reduce::{Reduce, ReduceKind};
 pub use resize::Resize;
 pub use scatter::{GatherNd, ScatterElements, ScatterNd, ScatterReduction};
@@ -132,6 +134,9 @@ pub enum Op {
     /// 2-D convolution over channel-blocked tensors: inputs `x` (blocked), `w[, bias]`
     /// (planar).
     BlockedConv(BlockedConv),
+    /// Integer convolution of a u8 input and i8 weights, with an i32, dequantized or
+    /// requantized output: inputs `x, w[, bias[, scale]]` (`docs/quantization.md`).
+    QConv(QConv),
 }
 
 impl Op {
@@ -183,6 +188,7 @@ impl Op {
             Op::ToBlocked(_) => "ToBlocked",
             Op::FromBlocked(_) => "FromBlocked",
             Op::BlockedConv(_) => "BlockedConv",
+            Op::QConv(_) => "QConv",
         }
     }
 
@@ -217,6 +223,7 @@ impl Op {
             | Op::GridSample(_) => (2, 2),
             Op::ScatterNd(_) | Op::ScatterElements(_) => (3, 3),
             Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) | Op::ConvTranspose(_) => (2, 3),
+            Op::QConv(_) => (2, 4),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
@@ -288,6 +295,12 @@ impl Op {
             Op::ToBlocked(b) => one(b.infer_to(req[0])?),
             Op::FromBlocked(b) => one(b.infer_from(req[0])?),
             Op::BlockedConv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
+            Op::QConv(c) => one(c.infer(
+                req[0],
+                req[1],
+                inputs.get(2).copied().flatten(),
+                inputs.get(3).copied().flatten(),
+            )?),
         }
     }
 
@@ -357,6 +370,7 @@ impl Op {
             Op::ToBlocked(b) => b.to_blocked(req[0]),
             Op::FromBlocked(b) => b.from_blocked(req[0]),
             Op::BlockedConv(c) => c.eval(inputs, out),
+            Op::QConv(c) => c.eval(inputs, out),
             Op::Pool(p) => crate::reference::pool(p, req[0], out),
             Op::GlobalPool(g) => crate::reference::global_pool(g, req[0], out),
             Op::Gemm(g) => crate::reference::gemm(g, inputs, out),
@@ -429,6 +443,7 @@ impl fmt::Display for Op {
             Op::ScatterElements(s) => format!("axis={} reduction={}", s.axis, s.reduction.name()),
             Op::ToBlocked(b) | Op::FromBlocked(b) => format!("block={}", b.block),
             Op::BlockedConv(c) => c.attrs(),
+            Op::QConv(c) => c.attrs(),
             Op::LayerNorm(l) => format!("axis={} epsilon={:?}", l.axis, l.epsilon),
             Op::Lrn(l) => format!(
                 "size={} alpha={:?} beta={:?} bias={:?}",

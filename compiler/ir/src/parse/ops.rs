@@ -223,7 +223,7 @@ impl<'a> Parser<'a> {
             return Ok(Op::Binary(b));
         }
         let op = match a.op {
-            "Conv" | "BlockedConv" => {
+            "Conv" | "BlockedConv" | "QConv" => {
                 let kernel = self.required(a, "kernel", Self::u64s)?;
                 let k = kernel.len();
                 let conv = Conv {
@@ -235,6 +235,21 @@ impl<'a> Parser<'a> {
                 };
                 if a.op == "Conv" {
                     Op::Conv(conv)
+                } else if a.op == "QConv" {
+                    Op::QConv(crate::ops::QConv {
+                        conv,
+                        x_zero: self.required(a, "x_zero", |p, v| p.scalar(v, "an integer"))?,
+                        out: self.required(a, "out", Self::dtype)?,
+                        y_zero: self
+                            .take(a, "y_zero", |p, v| p.scalar(v, "an integer"))?
+                            .unwrap_or(0),
+                        y_min: self
+                            .take(a, "y_min", |p, v| p.scalar(v, "an integer"))?
+                            .unwrap_or(0),
+                        y_max: self
+                            .take(a, "y_max", |p, v| p.scalar(v, "an integer"))?
+                            .unwrap_or(0),
+                    })
                 } else {
                     Op::BlockedConv(crate::ops::BlockedConv {
                         conv,

@@ -15,6 +15,7 @@ mod depthwise;
 mod elementwise;
 mod fused;
 mod grid_sample;
+mod int8_gemm;
 mod linalg;
 mod movement;
 mod normalization;
@@ -463,6 +464,7 @@ pub fn lower_node(
         Op::Cast(_) => elementwise::cast(&mut cx)?,
         Op::Conv(c) => conv::conv(&mut cx, c, None)?,
         Op::BlockedConv(c) => blocked::conv(&mut cx, c, None)?,
+        Op::QConv(q) => int8_gemm::qconv(&mut cx, q, None)?,
         Op::ConvTranspose(c) => conv_transpose::conv_transpose(&mut cx, c)?,
         Op::ToBlocked(b) => blocked::convert(&mut cx, b, true)?,
         Op::FromBlocked(b) => blocked::convert(&mut cx, b, false)?,
@@ -480,6 +482,7 @@ pub fn lower_node(
             Op::BlockedConv(c) => blocked::conv(&mut cx, c, Some(f))?,
             Op::Gemm(g) => linalg::gemm(&mut cx, g, Some(f))?,
             Op::MatMul => linalg::matmul(&mut cx, Some(f))?,
+            Op::QConv(q) => int8_gemm::qconv(&mut cx, q, Some(f))?,
             other => {
                 return cx.err(format!(
                     "internal: no fused lowering for a {} anchor",

@@ -19,8 +19,11 @@
 //!   f32: exact while partial sums stay below 2^24); QLinearMatMul / QLinearConv take
 //!   that integer product (plus QLinearConv's int32 bias), scale it by
 //!   `a_scale · b_scale / y_scale`, add `y_zero_point`, round half to even and
-//!   saturate. These run through float and int32 kernels; int8 kernels are the INT8
-//!   issue's work.
+//!   saturate. When the operands suit the int8 kernels (u8 activations, constant i8
+//!   weights without zero point, constant scales) the four become one `QConv`
+//!   ([`int8`]); otherwise they run through the float and int32 kernels as above.
+
+mod int8;
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
@@ -317,6 +320,9 @@ fn centred(
 }
 
 fn matmul_integer(c: &mut NodeCtx<'_>) -> Built {
+    if let Some(b) = int8::matmul(c, false)? {
+        return Ok(b);
+    }
     let (a, b) = (c.req(0)?, c.req(1)?);
     let ra = c.dims(a)?.len();
     // A per-row zero point [M] runs along A's rows: shape [M, 1].
@@ -328,6 +334,9 @@ fn matmul_integer(c: &mut NodeCtx<'_>) -> Built {
 }
 
 fn conv_integer(c: &mut NodeCtx<'_>) -> Built {
+    if let Some(b) = int8::conv(c, false)? {
+        return Ok(b);
+    }
     let (x, w) = (c.req(0)?, c.req(1)?);
     let op = super::conv_pool::conv_op(c, x, w)?;
     let wr = c.dims(w)?.len();
@@ -391,6 +400,9 @@ fn requantize(
 }
 
 fn qlinear_matmul(c: &mut NodeCtx<'_>) -> Built {
+    if let Some(b) = int8::matmul(c, true)? {
+        return Ok(b);
+    }
     let (a, sa, za) = (c.req(0)?, c.req(1)?, c.input(2));
     let (b, sb, zb) = (c.req(3)?, c.req(4)?, c.input(5));
     let (sy, zy) = (c.req(6)?, c.input(7));
@@ -403,6 +415,9 @@ fn qlinear_matmul(c: &mut NodeCtx<'_>) -> Built {
 }
 
 fn qlinear_conv(c: &mut NodeCtx<'_>) -> Built {
+    if let Some(b) = int8::conv(c, true)? {
+        return Ok(b);
+    }
     let (x, sx, zx) = (c.req(0)?, c.req(1)?, c.input(2));
     let (w, sw, zw) = (c.req(3)?, c.req(4)?, c.input(5));
     let (sy, zy, bias) = (c.req(6)?, c.input(7), c.input(8));

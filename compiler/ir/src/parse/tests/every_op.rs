@@ -116,9 +116,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::ScatterElements(_) => 35,
         Op::TopK(_) => 36,
         Op::GridSample(_) => 37,
+        Op::QConv(_) => 38,
     }
 }
-pub(super) const OP_COUNT: usize = 38;
+pub(super) const OP_COUNT: usize = 39;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -422,6 +423,28 @@ pub(crate) fn every_op() -> Graph {
         Op::ConvTranspose(ct),
         &[x, ctw],
     ));
+    let qx = g.add_input("qx", TensorType::new(DType::U8, &[1, 2, 3, 3]));
+    let qw = g.add_const(
+        "qw",
+        Tensor::from_f64_as(DType::I8, vec![2, 2, 2, 2], &[-3.0; 16]),
+    );
+    let qb = g.add_const("qb", Tensor::from_f64_as(DType::I32, vec![2], &[7.0, -9.0]));
+    let qconv = crate::ops::QConv {
+        conv: Conv {
+            kernel: vec![2, 2],
+            strides: vec![1, 1],
+            pads: vec![1, 0, 0, 1],
+            dilations: vec![1, 1],
+            group: 1,
+        },
+        x_zero: 128,
+        out: DType::U8,
+        y_zero: 3,
+        y_min: 3,
+        y_max: 255,
+    };
+    let qs = g.add_const("qs", Tensor::from_f32(vec![2], &[0.5, 0.25]));
+    outs.push(node(&mut g, "qconv", Op::QConv(qconv), &[qx, qw, qb, qs]));
     let grid = g.add_const("grid", Tensor::from_f32(vec![1, 3, 5, 2], &[0.25; 30]));
     let gs = crate::ops::GridSample {
         mode: crate::ops::GridMode::Cubic,

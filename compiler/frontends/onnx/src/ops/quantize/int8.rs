@@ -1,0 +1,197 @@
+//! The int8 kernel form of the operator-form ops: QLinearConv, QLinearMatMul,
+//! ConvInteger and MatMulInteger become one `QConv` (`docs/quantization.md`) when the
+//! operands are what the int8 kernels take:
+//! - the activation is u8 with a constant per-tensor zero point;
+//! - the weights are a constant i8 tensor with no (or an all-zero) zero point;
+//! - scales (QLinear*) are constants; the weight scale per tensor or per output
+//!   channel; the output zero point a constant u8 or i8 scalar.
+//!
+//! Otherwise the callers fall back to the float/int32 form in `quantize.rs`. Matrix
+//! products run as 1×1 convolutions: `A[.., K]` viewed as `[rows, K, 1, 1]`, `B[K, N]`
+//! transposed at compile time to `[N, K, 1, 1]`.
+//!
+//! The requantization scale is `(x_scale · w_scale[m]) / y_scale` in f32, the order
+//! onnxruntime computes it in.
+
+use crate::context::NodeCtx;
+use neoc_ir::ops::{Conv, QConv, Reshape};
+use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
+
+/// A u8 activation's constant zero point (0 when absent).
+fn u8_zero(c: &NodeCtx<'_>, x: ValueId, zp: usize) -> Option<i32> {
+    if c.ty(x).dtype != DType::U8 {
+        return None;
+    }
+    match c.input(zp) {
+        None => Some(0),
+        Some(_) => {
+            let t = c.const_input(zp)?;
+            (t.num_elements() == 1).then(|| t.to_f64_vec()[0] as i32)
+        }
+    }
+}
+
+/// Constant i8 weights (input `w`) whose zero point (input `zp`) is absent or zero.
+fn i8_weights(c: &NodeCtx<'_>, w: usize, zp: usize) -> Option<Tensor> {
+    let t = c.const_input(w)?;
+    if t.dtype != DType::I8 {
+        return None;
+    }
+    if c.input(zp).is_some() && c.const_input(zp)?.to_f64_vec().iter().any(|&z| z != 0.0) {
+        return None;
+    }
+    Some(t.clone())
+}
+
+/// A constant float input (any float type) as f32 values.
+fn f32s(c: &NodeCtx<'_>, i: usize) -> Option<Vec<f32>> {
+    let t = c.const_input(i)?;
+    t.dtype.is_float().then(|| t.to_f32_vec())
+}
+
+/// `(sx · sw[m]) / sy` for `m` output channels; `None` when a scale is not a constant
+/// scalar (x, y) or a scalar / `[m]` vector (w).
+fn multiplier(
+    c: &NodeCtx<'_>,
+    (sx, sw, sy): (usize, usize, Option<usize>),
+    m: usize,
+) -> Option<Vec<f32>> {
+    let x = f32s(c, sx)?;
+    let w = f32s(c, sw)?;
+    let y = match sy {
+        Some(i) => f32s(c, i)?,
+        None => vec![1.0],
+    };
+    if x.len() != 1 || y.len() != 1 || !(w.len() == 1 || w.len() == m) {
+        return None;
+    }
+    Some(
+        (0..m)
+            .map(|i| (x[0] * w[if w.len() == 1 { 0 } else { i }]) / y[0])
+            .collect(),
+    )
+}
+
+/// Output form of a requantizing op: (type, zero point) from the zero-point input.
+fn y_form(c: &NodeCtx<'_>, zy: usize, fallback: DType) -> Option<(DType, i32)> {
+    match c.input(zy) {
+        None => Some((fallback, 0)),
+        Some(v) => {
+            let t = c.const_input(zy)?;
+            let dt = c.ty(v).dtype;
+            (t.num_elements() == 1 && matches!(dt, DType::U8 | DType::I8))
+                .then(|| (dt, t.to_f64_vec()[0] as i32))
+        }
+    }
+}
+
+fn qconv_op(conv: Conv, x_zero: i32, out: DType, y_zero: i32) -> Op {
+    let (y_min, y_max) = match out {
+        DType::U8 => (0, 255),
+        DType::I8 => (-128, 127),
+        _ => (0, 0),
+    };
+    Op::QConv(QConv {
+        conv,
+        x_zero,
+        out,
+        y_zero,
+        y_min,
+        y_max,
+    })
+}
+
+/// QLinearConv (`requant`) or ConvInteger as a QConv; `Ok(None)`: use the float form.
+pub(super) fn conv(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<ValueId>>, IrError> {
+    // Input positions: QLinearConv x, sx, zx, w, sw, zw, sy, zy, bias; ConvInteger x, w, zx, zw.
+    let (xi, zxi, wi, zwi) = if requant { (0, 2, 3, 5) } else { (0, 2, 1, 3) };
+    let x = c.req(xi)?;
+    let (Some(x_zero), Some(w)) = (u8_zero(c, x, zxi), i8_weights(c, wi, zwi)) else {
+        return Ok(None);
+    };
+    let wv = c.req(wi)?;
+    let Op::Conv(conv) = super::super::conv_pool::conv_op(c, x, wv)? else {
+        return Ok(None);
+    };
+    let m = w.shape[0] as usize;
+    let wc = c.constant("w_i8", w);
+    if !requant {
+        let op = qconv_op(conv, x_zero, DType::I32, 0);
+        return c.emit1(op, vec![Some(x), Some(wc)]).map(Some);
+    }
+    let (Some(scale), Some((out, y_zero))) =
+        (multiplier(c, (1, 4, Some(6)), m), y_form(c, 7, DType::U8))
+    else {
+        return Ok(None);
+    };
+    let bias = match c.input(8) {
+        None => None,
+        Some(b) if c.const_input(8).is_some() && c.ty(b).dtype == DType::I32 => Some(b),
+        Some(_) => return Ok(None),
+    };
+    let scale = c.constant("scale", Tensor::from_f32(vec![m as u64], &scale));
+    let op = qconv_op(conv, x_zero, out, y_zero);
+    c.emit1(op, vec![Some(x), Some(wc), bias, Some(scale)])
+        .map(Some)
+}
+
+/// QLinearMatMul (`requant`) or MatMulInteger as a 1×1 QConv; `Ok(None)`: use the
+/// float/int32 form.
+pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<ValueId>>, IrError> {
+    // QLinearMatMul a, sa, za, b, sb, zb, sy, zy; MatMulInteger a, b, za, zb.
+    let (bi, zbi) = if requant { (3, 5) } else { (1, 3) };
+    let a = c.req(0)?;
+    let (Some(x_zero), Some(b)) = (u8_zero(c, a, 2), i8_weights(c, bi, zbi)) else {
+        return Ok(None);
+    };
+    let ad = c.dims(a)?;
+    if b.shape.len() != 2 || ad.len() < 2 || ad[ad.len() - 1] != b.shape[0] {
+        return Ok(None);
+    }
+    let (k, n) = (b.shape[0], b.shape[1]);
+    let rows: u64 = ad[..ad.len() - 1].iter().product();
+    let bv = b.to_f64_vec();
+    let mut wt = vec![0.0; bv.len()];
+    for (i, v) in bv.iter().enumerate() {
+        let (kk, nn) = (i as u64 / n, i as u64 % n);
+        wt[(nn * k + kk) as usize] = *v;
+    }
+    let form = if requant {
+        match (
+            multiplier(c, (1, 4, Some(6)), n as usize),
+            y_form(c, 7, DType::U8),
+        ) {
+            (Some(s), Some(f)) => Some((s, f)),
+            _ => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let w = c.constant("w_t", Tensor::from_f64_as(DType::I8, vec![n, k, 1, 1], &wt));
+    let view = Op::Reshape(Reshape {
+        shape: vec![rows, k, 1, 1],
+    });
+    let a4 = c.inner("a_rows", view, vec![Some(a)])?;
+    let conv = Conv {
+        kernel: vec![1, 1],
+        strides: vec![1, 1],
+        pads: vec![0; 4],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let y = match form {
+        None => {
+            let op = qconv_op(conv, x_zero, DType::I32, 0);
+            c.inner("product", op, vec![Some(a4), Some(w)])?
+        }
+        Some((scale, (out, y_zero))) => {
+            let s = c.constant("scale", Tensor::from_f32(vec![n], &scale));
+            let op = qconv_op(conv, x_zero, out, y_zero);
+            c.inner("product", op, vec![Some(a4), Some(w), None, Some(s)])?
+        }
+    };
+    let mut shape = ad[..ad.len() - 1].to_vec();
+    shape.push(n);
+    c.emit1(Op::Reshape(Reshape { shape }), vec![Some(y)])
+        .map(Some)
+}

@@ -1,0 +1,159 @@
+//! Integer convolution of quantized tensors: what pre-quantized models (QDQ patterns,
+//! QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger) and `--quantize int8` become.
+//!
+//! `QConv` is ONNX `ConvInteger` with a per-tensor activation zero point, weights
+//! without a zero point (symmetric int8), an optional int32 bias added to the
+//! accumulator, and the output conversion fused in:
+//!
+//! ```text
+//! acc[n, m, ...] = bias[m] + Σ (x[n, c, ...] − x_zero) · w[m, c, ...]        (int32, exact)
+//! out=i32:  y = acc
+//! out=f32:  y = f32(acc) · scale[m]                                          (dequantized)
+//! out=u8/i8: y = clamp(round_half_even(f32(acc) · scale[m]) + y_zero, y_min, y_max)
+//! ```
+//!
+//! Inputs: `x` u8 `[N, C, S...]`, `w` i8 `[M, C/group, k...]`, `bias` i32 `[M]`
+//! (optional), `scale` f32 `[M]` (required unless `out=i32`; for a requantized output it
+//! is `x_scale · w_scale[m] / y_scale`). Padding reads as `x_zero` (a real zero). A ReLU
+//! before the output quantizer is `y_min = y_zero`. Matrix products run as 1×1
+//! convolutions over `[M, K, 1, 1]` views (`docs/quantization.md`).
+
+use super::conv::Conv;
+use super::dims;
+use crate::dtype::DType;
+use crate::error::{shape_err, OpResult};
+use crate::shape::TensorType;
+use crate::tensor::Tensor;
+
+/// A quantized convolution: geometry, the activation zero point, the output form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QConv {
+    pub conv: Conv,
+    /// Zero point of the u8 input `x` (0..=255).
+    pub x_zero: i32,
+    /// The output type: `i32` (the accumulator), `f32` (dequantized), `u8` or `i8`
+    /// (requantized).
+    pub out: DType,
+    /// Zero point and clamp range of a requantized output (ignored otherwise).
+    pub y_zero: i32,
+    pub y_min: i32,
+    pub y_max: i32,
+}
+
+impl QConv {
+    pub(crate) fn attrs(&self) -> String {
+        format!(
+            "x_zero={} out={} y_zero={} y_min={} y_max={} {}",
+            self.x_zero,
+            self.out,
+            self.y_zero,
+            self.y_min,
+            self.y_max,
+            self.conv.attrs()
+        )
+    }
+
+    /// True when the output is quantized (u8 or i8).
+    pub fn requantizes(&self) -> bool {
+        matches!(self.out, DType::U8 | DType::I8)
+    }
+
+    pub(crate) fn infer(
+        &self,
+        x: &TensorType,
+        w: &TensorType,
+        bias: Option<&TensorType>,
+        scale: Option<&TensorType>,
+    ) -> OpResult<TensorType> {
+        if x.dtype != DType::U8 || w.dtype != DType::I8 {
+            return shape_err(format!(
+                "QConv takes u8 input and i8 weights, got {} and {}",
+                x.dtype, w.dtype
+            ));
+        }
+        if let Some(b) = bias.filter(|b| b.dtype != DType::I32) {
+            return shape_err(format!("QConv bias must be i32, got {}", b.dtype));
+        }
+        if !(0..=255).contains(&self.x_zero) {
+            return shape_err(format!("x_zero {} is not a u8 value", self.x_zero));
+        }
+        let range = match self.out {
+            DType::U8 => 0..=255,
+            DType::I8 => -128..=127,
+            DType::I32 | DType::F32 => 0..=0,
+            other => return shape_err(format!("QConv cannot output {other}")),
+        };
+        if self.requantizes()
+            && !(range.contains(&self.y_min)
+                && range.contains(&self.y_max)
+                && self.y_min <= self.y_max
+                && range.contains(&self.y_zero))
+        {
+            return shape_err(format!(
+                "output zero point {} or range {}..={} does not fit {}",
+                self.y_zero, self.y_min, self.y_max, self.out
+            ));
+        }
+        let y = self.conv.infer(x, w, bias)?;
+        match scale {
+            Some(s) if s.dtype != DType::F32 || dims(s)? != [y.dims()?[1]] => {
+                return shape_err(format!("QConv scale must be f32 [{}]", y.dims()?[1]))
+            }
+            None if self.out != DType::I32 => {
+                return shape_err(format!("a QConv with {} output needs a scale", self.out))
+            }
+            _ => {}
+        }
+        Ok(TensorType {
+            dtype: self.out,
+            shape: y.shape,
+        })
+    }
+
+    /// Reference: the convolution of the centred operands in f64 (exact: every partial
+    /// sum is an integer far below 2^53).
+    pub(crate) fn eval(&self, inputs: &[Option<&Tensor>], out: &TensorType) -> OpResult<Tensor> {
+        let (Some(Some(x)), Some(Some(w))) = (inputs.first(), inputs.get(1)) else {
+            return shape_err("QConv needs x and w");
+        };
+        let zx = f64::from(self.x_zero);
+        let xc: Vec<f64> = x.to_f64_vec().iter().map(|v| v - zx).collect();
+        let xc = Tensor::from_f64_as(DType::F64, x.shape.clone(), &xc);
+        let wc = Tensor::from_f64_as(DType::F64, w.shape.clone(), &w.to_f64_vec());
+        let bc = inputs
+            .get(2)
+            .copied()
+            .flatten()
+            .map(|b| Tensor::from_f64_as(DType::F64, b.shape.clone(), &b.to_f64_vec()));
+        let acc_ty = TensorType {
+            dtype: DType::F64,
+            shape: out.shape.clone(),
+        };
+        let acc =
+            crate::reference::conv(&self.conv, &[Some(&xc), Some(&wc), bc.as_ref()], &acc_ty)?;
+        let Some(Some(scale)) = inputs.get(3) else {
+            return Ok(Tensor::from_f64_as(
+                DType::I32,
+                acc.shape.clone(),
+                &acc.to_f64_vec(),
+            ));
+        };
+        let scale = scale.to_f32_vec();
+        let per = acc.shape[2..].iter().product::<u64>().max(1) as usize;
+        let m = scale.len().max(1);
+        let y: Vec<f64> = acc
+            .to_f64_vec()
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                let v = (a as f32) * scale[(i / per) % m];
+                if !self.requantizes() {
+                    return f64::from(v);
+                }
+                let q = f64::from(v.round_ties_even()) + f64::from(self.y_zero);
+                q.clamp(f64::from(self.y_min), f64::from(self.y_max))
+            })
+            .collect();
+        Ok(Tensor::from_f64_as(self.out, acc.shape.clone(), &y))
+    }
+}

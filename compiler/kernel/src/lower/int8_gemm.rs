@@ -1,0 +1,417 @@
+//! Int8 convolution and matrix products (`QConv`): u8 activations × i8 weights, i32
+//! accumulation, requantization in the epilogue.
+//!
+//! Two stages per node:
+//! - **pack** (parallel over groups × groups of four reduction taps): writes the
+//!   activations as the GEMM's streamed operand, `XS[g][k/4][column]`, one `i32` per
+//!   (four consecutive taps, output pixel), the four u8 taps in its bytes. It is im2col
+//!   for windows and strides (padding reads as the zero point `x_zero`, a real zero) and
+//!   a byte interleave for 1×1 convolutions. Columns are the output pixels of every
+//!   image (`n · P + p`), padded to a multiple of 16.
+//! - **gemm** (parallel over groups × column tiles × row panels): a register tile of
+//!   `MR` output channels × `NV` vectors of pixels in `i32` vector variables; per four
+//!   taps one vector load per column vector, one broadcast weight word per row and one
+//!   [`Expr::DotBytes`] (`vpdpbusd` with VNNI) per accumulator. The finished tile goes
+//!   to an `i32` scratch slot and the epilogue converts it while it is in cache:
+//!   `acc + comp[m]` (bias − x_zero · Σw, folded at compile time), then the output form
+//!   of the op (i32, dequantized f32, or requantized u8/i8 with rounding half to even
+//!   and saturation).
+//!
+//! Weights are packed at compile time into `W4[g][m][k/4]` words. Tile sizes follow the
+//! vector unit: 6 × 4×16 lanes on AVX-512 (24 of 32 registers accumulate), 4 × 2×8 on
+//! AVX2, 6 × 4×4 on NEON.
+
+use super::conv::Geometry;
+use super::{ArgRef, ConstElem, Ctx, LowerError};
+use crate::builder::KernelBuilder;
+use crate::expr::{BinaryOp, Expr, UnaryOp};
+use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
+use neoc_ir::ops::{Fused, QConv};
+use neoc_ir::DType;
+
+/// Columns are padded to a multiple of this (the widest vector), independently of the
+/// vector unit, so scratch sizes are the same for every CPU level.
+const COL_ALIGN: i64 = 16;
+
+impl ConstElem for i32 {
+    const TYPE: ScalarType = ScalarType::I32;
+    fn extend_le(self, out: &mut Vec<u8>) {
+        out.extend(self.to_le_bytes());
+    }
+}
+
+/// Sizes of one node's product.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    groups: i64,
+    /// Output channels per group (GEMM rows).
+    m: i64,
+    /// Taps per output value (input channels per group × kernel area).
+    k: i64,
+    /// `ceil(k / 4)`: reduction steps of four bytes.
+    k4: i64,
+    /// Output pixels per image.
+    p: i64,
+    /// Images × pixels.
+    cols: i64,
+    cols_pad: i64,
+}
+
+/// Register tile for the vector unit: lanes per vector, vectors per tile row, rows.
+fn tile(cx: &Ctx<'_>) -> (u32, i64, i64) {
+    let lanes = (cx.unit.bits / 32).clamp(4, 16);
+    if cx.unit.registers >= 32 {
+        (lanes, 4, 6)
+    } else {
+        (lanes, 2, 4)
+    }
+}
+
+pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Result<(), LowerError> {
+    if fused.is_some() {
+        return cx.err("internal: a QConv carries its output conversion, not an epilogue");
+    }
+    let (vx, vw) = (cx.operand(0)?, cx.operand(1)?);
+    let (xd, wd, yd) = (cx.dims(vx)?, cx.dims(vw)?, cx.dims(cx.output(0))?);
+    let c = &q.conv;
+    let Some(geo) = Geometry::new(
+        &xd[2..],
+        &yd[2..],
+        &c.kernel,
+        &c.strides,
+        &c.pads,
+        &c.dilations,
+    ) else {
+        return cx.err("int8 convolution supports 1-D and 2-D windows only");
+    };
+    let Some(w) = cx.graph.const_value(vw).map(|t| t.bytes().to_vec()) else {
+        return cx.err("int8 convolution needs constant weights");
+    };
+    let int_const = |cx: &Ctx<'_>, i: usize| -> Result<Option<Vec<i32>>, LowerError> {
+        match cx.input(i) {
+            None => Ok(None),
+            Some(v) => match cx.graph.const_value(v) {
+                Some(t) => Ok(Some(
+                    t.bytes()
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                )),
+                None => cx.err(format!("int8 convolution needs a constant input {i}")),
+            },
+        }
+    };
+    let bias = int_const(cx, 2)?;
+    let scale = match cx.input(3) {
+        None => None,
+        Some(v) => match cx.const_f32(v) {
+            Some(s) => Some(s),
+            None => return cx.err("int8 convolution needs a constant scale"),
+        },
+    };
+    let groups = c.group as i64;
+    let oc = wd[0] as i64;
+    let taps = geo.kh * geo.kw;
+    let k = wd[1] as i64 * taps;
+    let p = geo.oh * geo.ow;
+    let cols = xd[0] as i64 * p;
+    let d = Dims {
+        groups,
+        m: oc / groups,
+        k,
+        k4: (k + 3) / 4,
+        p,
+        cols,
+        cols_pad: (cols + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN,
+    };
+
+    // Compile-time weights: 4 taps per word, and bias − x_zero · Σw per channel.
+    let mut w4 = Vec::with_capacity((oc * d.k4) as usize);
+    let mut comp = Vec::with_capacity(oc as usize);
+    for row in 0..oc as usize {
+        let taps_of = &w[row * k as usize..(row + 1) * k as usize];
+        for kg in 0..d.k4 as usize {
+            let byte = |t: usize| taps_of.get(4 * kg + t).copied().unwrap_or(0);
+            w4.push(i32::from_le_bytes([byte(0), byte(1), byte(2), byte(3)]));
+        }
+        let sum: i32 = taps_of.iter().map(|&b| i32::from(b as i8)).sum();
+        let b = bias.as_ref().map_or(0, |b| b[row]);
+        comp.push(b.wrapping_sub(q.x_zero.wrapping_mul(sum)));
+    }
+
+    pack_stage(cx, q, &geo, &d, &xd)?;
+
+    let xs_len = (d.groups * d.k4 * d.cols_pad) as u64;
+    let xs = cx.bind_scratch(0, ScalarType::I32, xs_len);
+    let w4b = cx.bind_constant("w4", &w4);
+    let compb = cx.bind_constant("comp", &comp);
+    let scaleb = scale.map(|s| cx.bind_constant("scale", &s));
+    let y = cx.bind_output(0)?;
+    let acc_len = (oc * d.cols_pad) as u64;
+    cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
+    let accs =
+        cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
+    let (lanes, nv, mr) = tile(cx);
+    let out = Out {
+        q,
+        comp: compb,
+        scale: scaleb,
+        y,
+        oc,
+    };
+    gemm(&mut cx.b, &d, (lanes, nv, mr), (xs, w4b, accs), &out);
+    Ok(())
+}
+
+/// The pack stage: `XS[g][kg][col]` words of four u8 taps (see the module docs).
+fn pack_stage(
+    cx: &mut Ctx<'_>,
+    q: &QConv,
+    geo: &Geometry,
+    d: &Dims,
+    xd: &[u64],
+) -> Result<(), LowerError> {
+    let mut st = cx.stage("pack");
+    let x = cx.stage_input(&mut st, 0)?;
+    let xs = st.scratch(
+        0,
+        ScalarType::I32,
+        (d.groups * d.k4 * d.cols_pad) as u64,
+        Access::Write,
+    );
+    let (n, c) = (xd[0] as i64, xd[1] as i64);
+    let cg = c / d.groups;
+    let taps = geo.kh * geo.kw;
+    let (d, geo) = (*d, *geo);
+    let zx = Expr::IConst(i64::from(q.x_zero), ScalarType::I32);
+    let b = &mut st.b;
+    b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
+        let gi = t.clone() / Expr::i64(d.k4);
+        let kg = t.clone() % Expr::i64(d.k4);
+        // Per byte of the word: its tap's channel, kernel row and column.
+        let mut tap: Vec<(VarId, VarId, VarId, VarId)> = Vec::new();
+        for j in 0..4i64 {
+            let kt = kg.clone() * Expr::i64(4) + Expr::i64(j);
+            let valid = b.let_var(
+                format!("valid{j}"),
+                ScalarType::Bool,
+                kt.clone().lt(Expr::i64(d.k)),
+            );
+            let ci = b.let_var(
+                format!("c{j}"),
+                ScalarType::I64,
+                gi.clone() * Expr::i64(cg) + (kt.clone() / Expr::i64(taps)).min(Expr::i64(cg - 1)),
+            );
+            let r = kt % Expr::i64(taps);
+            let ky = b.let_var(
+                format!("ky{j}"),
+                ScalarType::I64,
+                r.clone() / Expr::i64(geo.kw) * Expr::i64(geo.dh) - Expr::i64(geo.ph),
+            );
+            let kx = b.let_var(
+                format!("kx{j}"),
+                ScalarType::I64,
+                r % Expr::i64(geo.kw) * Expr::i64(geo.dw) - Expr::i64(geo.pw),
+            );
+            tap.push((valid, ci, ky, kx));
+        }
+        let row = t * Expr::i64(d.cols_pad);
+        b.for_loop("n", 0, n, LoopKind::Serial, |b, ni| {
+            b.for_loop("oy", 0, geo.oh, LoopKind::Serial, |b, oy| {
+                b.for_loop("ox", 0, geo.ow, LoopKind::Vectorize, |b, ox| {
+                    let mut word: Option<Expr> = None;
+                    for (j, &(valid, ci, ky, kx)) in tap.iter().enumerate() {
+                        let iy = oy.clone() * Expr::i64(geo.sh) + Expr::var(ky);
+                        let ix = ox.clone() * Expr::i64(geo.sw) + Expr::var(kx);
+                        let inside = Expr::var(valid)
+                            .and(iy.clone().ge(Expr::i64(0)))
+                            .and(iy.clone().lt(Expr::i64(geo.h)))
+                            .and(ix.clone().ge(Expr::i64(0)))
+                            .and(ix.clone().lt(Expr::i64(geo.w)));
+                        let plane = (ni.clone() * Expr::i64(c) + Expr::var(ci)) * Expr::i64(geo.h);
+                        let at = (plane.clone() + iy) * Expr::i64(geo.w) + ix;
+                        let safe = Expr::select(inside.clone(), at, plane * Expr::i64(geo.w));
+                        let v = Expr::select(
+                            inside,
+                            Expr::cast(ScalarType::I32, Expr::load(x, safe)),
+                            zx.clone(),
+                        );
+                        let v = if j == 0 {
+                            v
+                        } else {
+                            Expr::binary(
+                                BinaryOp::Shl,
+                                v,
+                                Expr::IConst(8 * j as i64, ScalarType::I32),
+                            )
+                        };
+                        word = Some(match word {
+                            None => v,
+                            Some(w) => Expr::binary(BinaryOp::Or, w, v),
+                        });
+                    }
+                    let col = ni.clone() * Expr::i64(d.p) + oy.clone() * Expr::i64(geo.ow) + ox;
+                    b.store(xs, row.clone() + col, word.unwrap_or(zx.clone()));
+                });
+            });
+        });
+    });
+    cx.add_stage(st)
+}
+
+/// Where the epilogue reads and writes, and the op's output form.
+struct Out<'a> {
+    q: &'a QConv,
+    comp: BufId,
+    scale: Option<BufId>,
+    y: BufId,
+    oc: i64,
+}
+
+/// The gemm kernel: one parallel loop over (group, column tile, row panel).
+fn gemm(
+    b: &mut KernelBuilder,
+    d: &Dims,
+    (lanes, nv, mr): (u32, i64, i64),
+    bufs: (BufId, BufId, BufId),
+    out: &Out<'_>,
+) {
+    let l = i64::from(lanes);
+    let vecs = d.cols_pad / l;
+    let (full_ct, tail_v) = (vecs / nv, vecs % nv);
+    let col_tiles = full_ct + i64::from(tail_v > 0);
+    let (full_rp, tail_rows) = (d.m / mr, d.m % mr);
+    let panels = full_rp + i64::from(tail_rows > 0);
+    let per_group = col_tiles * panels;
+    b.for_loop("t", 0, d.groups * per_group, LoopKind::Parallel, |b, t| {
+        let gi = t.clone() / Expr::i64(per_group);
+        let r = t % Expr::i64(per_group);
+        let ct = r.clone() / Expr::i64(panels);
+        let rp = r % Expr::i64(panels);
+        let col0 = ct.clone() * Expr::i64(nv * l);
+        let row0 = rp.clone() * Expr::i64(mr);
+        let rows_of = |b: &mut KernelBuilder, nvec: i64| {
+            let at = (gi.clone(), row0.clone(), col0.clone());
+            if tail_rows == 0 {
+                tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
+            } else if full_rp == 0 {
+                tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
+            } else {
+                b.if_else(
+                    rp.clone().lt(Expr::i64(full_rp)),
+                    |b| tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
+                    |b| tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
+                );
+            }
+        };
+        if tail_v == 0 {
+            rows_of(b, nv);
+        } else if full_ct == 0 {
+            rows_of(b, tail_v);
+        } else {
+            b.if_else(
+                ct.lt(Expr::i64(full_ct)),
+                |b| rows_of(b, nv),
+                |b| rows_of(b, tail_v),
+            );
+        }
+    });
+}
+
+/// One tile of `rows` output channels × `nvec` vectors of columns at (`row0`, `col0`)
+/// of group `gi`, then its epilogue.
+fn tile_code(
+    b: &mut KernelBuilder,
+    d: &Dims,
+    (lanes, nvec, rows): (u32, i64, i64),
+    (xs, w4, accs): (BufId, BufId, BufId),
+    out: &Out<'_>,
+    (gi, row0, col0): &(Expr, Expr, Expr),
+) {
+    let i32t = ScalarType::I32;
+    let l = i64::from(lanes);
+    let acc: Vec<Vec<VarId>> = (0..rows)
+        .map(|i| {
+            (0..nvec)
+                .map(|j| b.vector_var(format!("acc{i}_{j}"), i32t, lanes))
+                .collect()
+        })
+        .collect();
+    for row in &acc {
+        for &v in row {
+            b.assign(v, Expr::splat(Expr::IConst(0, i32t), lanes));
+        }
+    }
+    let av: Vec<VarId> = (0..nvec)
+        .map(|j| b.vector_var(format!("x{j}"), i32t, lanes))
+        .collect();
+    let wv = b.var("w", i32t);
+    let row_base = gi.clone() * Expr::i64(d.m) + row0.clone();
+    b.for_loop("kg", 0, d.k4, LoopKind::Serial, |b, kg| {
+        let xrow =
+            (gi.clone() * Expr::i64(d.k4) + kg.clone()) * Expr::i64(d.cols_pad) + col0.clone();
+        for (j, &v) in av.iter().enumerate() {
+            b.assign(
+                v,
+                Expr::vload(xs, xrow.clone() + Expr::i64(j as i64 * l), lanes),
+            );
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let wat = (row_base.clone() + Expr::i64(i as i64)) * Expr::i64(d.k4) + kg.clone();
+            b.assign(wv, Expr::load(w4, wat));
+            for (&a, &x) in row.iter().zip(&av) {
+                let dot = Expr::dot_bytes(
+                    Expr::var(a),
+                    Expr::var(x),
+                    Expr::splat(Expr::var(wv), lanes),
+                );
+                b.assign(a, dot);
+            }
+        }
+    });
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &a) in row.iter().enumerate() {
+            let at = (row_base.clone() + Expr::i64(i as i64)) * Expr::i64(d.cols_pad)
+                + col0.clone()
+                + Expr::i64(j as i64 * l);
+            b.store(accs, at, Expr::var(a));
+        }
+    }
+    // Epilogue over the tile's valid columns, while it is in cache.
+    let hi = (col0.clone() + Expr::i64(nvec * l)).min(Expr::i64(d.cols));
+    b.for_loop("i", 0, rows, LoopKind::Serial, |b, i| {
+        let ch = row_base.clone() + i;
+        b.for_loop("j", col0.clone(), hi, LoopKind::Vectorize, |b, col| {
+            let a = Expr::load(accs, ch.clone() * Expr::i64(d.cols_pad) + col.clone())
+                + Expr::load(out.comp, ch.clone());
+            let at = if d.cols == d.p {
+                ch.clone() * Expr::i64(d.p) + col
+            } else {
+                let n = col.clone() / Expr::i64(d.p);
+                (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col % Expr::i64(d.p)
+            };
+            let v = output_value(out, a, &ch);
+            b.store(out.y, at, v);
+        });
+    });
+}
+
+/// The op's output for accumulator `a` (i32, compensation added) of channel `ch`.
+fn output_value(out: &Out<'_>, a: Expr, ch: &Expr) -> Expr {
+    let f32t = ScalarType::F32;
+    let Some(scale) = out.scale else {
+        return a;
+    };
+    let v = Expr::cast(f32t, a) * Expr::load(scale, ch.clone());
+    let to = match out.q.out {
+        DType::U8 => ScalarType::U8,
+        DType::I8 => ScalarType::I8,
+        _ => return v,
+    };
+    let q = out.q;
+    let r = Expr::unary(UnaryOp::Round, v) + Expr::f32(q.y_zero as f32);
+    let r = r
+        .max(Expr::f32(q.y_min as f32))
+        .min(Expr::f32(q.y_max as f32));
+    Expr::cast(to, r)
+}
