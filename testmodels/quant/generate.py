@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Quantized test models and their onnxruntime references (the INT8 issue).
+
+    testmodels/.venv-quant/bin/python testmodels/quant/generate.py          # committed cases
+    testmodels/.venv-quant/bin/python testmodels/quant/generate.py --large  # resnet50 int8 (not committed)
+
+Writes, under testmodels/quant/ (committed) and testmodels/large/ (``--large``):
+
+    <case>/model.onnx, <case>/inputs/<input>.npy, <case>/expected/<output>.npy, <case>/case.json
+
+like testmodels/models/<name>/ (the driver tests read both the same way), plus for the
+digits CNN:
+
+    digits/calibration/*.npy     calibration samples (float32 [32,1,8,8] each: the issue's
+                                 "a file whose first axis is larger than the batch is split")
+    digits/test/x.npy, y.npy     the held-out test set (360 images, int64 labels)
+    digits*/expected/test_logits.npy   onnxruntime logits of every test image (batch 1 each)
+
+Cases:
+- ``digits``: a small CNN (conv 3x3 x3 with a residual Add, global pooling, linear)
+  trained with torch on scikit-learn's 8x8 digits until the training loss stops
+  improving; exported to ONNX (opset 13, batch 1). case.json records the float test accuracy.
+- ``digits_qdq`` / ``digits_qop``: the same model quantized by
+  ``onnxruntime.quantization.quantize_static`` (u8 activations, per-channel i8 weights,
+  MinMax calibration on digits/calibration) in QDQ and in QOperator (QLinearConv...) form.
+- ``qop_ops``: hand-built QLinearConv (strided, padded, per-channel), QLinearMatMul,
+  ConvInteger and MatMulInteger (int32 outputs: neoc must match exactly).
+- ``mobilenet_v2_qdq``: testmodels/models/mobilenet_v2 quantized in QDQ form
+  (calibration: 8 seeded N(0,1) images).
+- ``--large``: ``resnet50_int8_qdq`` and ``resnet50_int8_qop`` from testmodels/large/resnet50
+  (run testmodels/gen/generate.py --large first), into testmodels/large/.
+
+References: onnxruntime CPU provider, one thread, graph optimizations disabled, like
+testmodels/gen. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+
+HERE = Path(__file__).resolve().parent  # testmodels/quant
+ROOT = HERE.parent  # testmodels
+LARGE = ROOT / "large"
+FRAMEWORK = f"onnxruntime {ort.__version__}"
+
+
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    arr = np.ascontiguousarray(np.asarray(arr)) if np.asarray(arr).ndim else np.asarray(arr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, arr, version=(1, 0), allow_pickle=False)
+
+
+def session(path: Path) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def write_case(out: Path, model_path: Path, inputs: dict, description: str, extra=None) -> None:
+    """Runs onnxruntime on `inputs` and writes inputs/, expected/ and case.json."""
+    sess = session(model_path)
+    outs = sess.run(None, inputs)
+    for name, arr in inputs.items():
+        save_npy(out / "inputs" / f"{name}.npy", arr)
+    for o, arr in zip(sess.get_outputs(), outs):
+        save_npy(out / "expected" / f"{o.name}.npy", arr)
+    case = {"description": description, "framework": FRAMEWORK, "opset": opset_of(model_path)}
+    case.update(extra or {})
+    (out / "case.json").write_text(json.dumps(case, indent=2) + "\n")
+    ops: dict[str, int] = {}
+    for n in onnx.load(str(model_path)).graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    (out / "ops.txt").write_text("".join(f"{k} {v}\n" for k, v in sorted(ops.items())))
+
+
+def opset_of(path: Path) -> int:
+    m = onnx.load(str(path))
+    return max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+
+
+class NpyReader(CalibrationDataReader):
+    """Feeds calibration samples (batch 1 each) to quantize_static."""
+
+    def __init__(self, name: str, samples: np.ndarray):
+        self.items = iter([{name: s[None].astype(np.float32)} for s in samples])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+def quantize(src: Path, dst: Path, samples: np.ndarray, fmt: QuantFormat) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    quantize_static(
+        str(src),
+        str(dst),
+        NpyReader(session(src).get_inputs()[0].name, samples),
+        quant_format=fmt,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        # QOperator form: only the standard-domain operators (QLinearConv,
+        # QLinearMatMul); Add/Gemm/pooling would become com.microsoft contrib ops.
+        op_types_to_quantize=["Conv", "MatMul"] if fmt == QuantFormat.QOperator else None,
+    )
+
+
+# --------------------------------------------------------------------------
+# digits CNN
+# --------------------------------------------------------------------------
+
+
+def digits() -> None:
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+            self.c2 = torch.nn.Conv2d(16, 32, 3, padding=1, stride=2)
+            self.c3 = torch.nn.Conv2d(32, 32, 3, padding=1)
+            self.fc = torch.nn.Linear(32, 10)
+
+        def forward(self, t):
+            t = torch.relu(self.c1(t))
+            t = torch.relu(self.c2(t))
+            t = torch.relu(self.c3(t) + t)
+            t = torch.nn.functional.adaptive_avg_pool2d(t, 1).flatten(1)
+            return self.fc(t)
+
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(xtr), torch.from_numpy(ytr)
+    gen = torch.Generator().manual_seed(1)
+    for epoch in range(60):
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), 32):
+            idx = perm[i : i + 32]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        train_loss = float(torch.nn.functional.cross_entropy(net(xt), yt))
+        acc = float((net(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
+    print(f"digits: train loss {train_loss:.4f}, float test accuracy {acc:.4f}")
+
+    base = HERE / "digits"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    model = base / "model.onnx"
+    torch.onnx.export(
+        net,
+        torch.from_numpy(xte[:1]),
+        str(model),
+        input_names=["input"],
+        output_names=["output"],
+        opset_version=13,
+        dynamo=False,
+    )
+    save_npy(base / "test" / "x.npy", xte)
+    save_npy(base / "test" / "y.npy", yte.astype(np.int64))
+    calib = xtr[:128]
+    for i in range(4):
+        save_npy(base / "calibration" / f"part{i}.npy", calib[i * 32 : (i + 1) * 32])
+
+    def finish(case: Path, what: str) -> None:
+        sess = session(case / "model.onnx")
+        logits = np.concatenate([sess.run(None, {"input": s[None]})[0] for s in xte])
+        case_acc = float((logits.argmax(1) == yte).mean())
+        save_npy(case / "expected" / "test_logits.npy", logits.astype(np.float32))
+        write_case(
+            case,
+            case / "model.onnx",
+            {"input": xte[:1]},
+            what,
+            {"test_accuracy": case_acc, "float_test_accuracy": acc, "train_loss": train_loss},
+        )
+        print(f"{case.name}: onnxruntime test accuracy {case_acc:.4f}")
+
+    finish(base, "digits CNN (torch, trained on sklearn 8x8 digits), float")
+    for fmt, name in ((QuantFormat.QDQ, "digits_qdq"), (QuantFormat.QOperator, "digits_qop")):
+        case = HERE / name
+        shutil.rmtree(case, ignore_errors=True)
+        quantize(model, case / "model.onnx", calib, fmt)
+        finish(case, f"digits CNN quantized by quantize_static ({fmt.name}, u8/i8 per-channel, MinMax)")
+
+
+# --------------------------------------------------------------------------
+# hand-built operator-form cases
+# --------------------------------------------------------------------------
+
+
+def qop_ops() -> None:
+    rng = np.random.default_rng(20)
+    U8, I8, I32, F = TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32, TensorProto.FLOAT
+
+    def init(name, arr):
+        return numpy_helper.from_array(np.asarray(arr), name)
+
+    w = rng.integers(-127, 128, size=(24, 8, 3, 3), dtype=np.int8)
+    w_scale = rng.uniform(0.002, 0.01, size=24).astype(np.float32)
+    bias = rng.integers(-3000, 3000, size=24, dtype=np.int32)
+    w2 = rng.integers(-127, 128, size=(25, 24), dtype=np.int8)
+    w3 = rng.integers(0, 256, size=(16, 8, 1, 1), dtype=np.uint8)  # onnxruntime: u8 only
+    inits = [
+        init("x_scale", np.float32(0.05)), init("x_zp", np.uint8(121)),
+        init("w", w), init("w_scale", w_scale), init("w_zp", np.zeros(24, np.int8)),
+        init("y_scale", np.float32(0.7)), init("y_zp", np.uint8(100)), init("bias", bias),
+        init("w2", w2), init("w2_scale", np.float32(0.004)), init("w2_zp", np.int8(0)),
+        init("m_scale", np.float32(0.3)), init("m_zp", np.uint8(90)),
+        init("w3", w3), init("w3_zp", np.uint8(128)),
+    ]
+    nodes = [
+        helper.make_node(
+            "QLinearConv",
+            ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "bias"],
+            ["conv_q"], strides=[2, 2], pads=[1, 0, 1, 2], name="qconv",
+        ),
+        helper.make_node(
+            "QLinearMatMul",
+            ["a", "x_scale", "x_zp", "w2", "w2_scale", "w2_zp", "m_scale", "m_zp"],
+            ["matmul_q"], name="qmatmul",
+        ),
+        helper.make_node("ConvInteger", ["x", "w3", "x_zp", "w3_zp"], ["conv_i32"], name="convint"),
+        helper.make_node("MatMulInteger", ["a", "w2", "x_zp", "w2_zp"], ["matmul_i32"], name="mmint"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qop_ops",
+        [
+            helper.make_tensor_value_info("x", U8, [1, 8, 9, 10]),
+            helper.make_tensor_value_info("a", U8, [2, 24, 25]),
+        ],
+        [
+            helper.make_tensor_value_info("conv_q", U8, [1, 24, 5, 5]),
+            helper.make_tensor_value_info("matmul_q", U8, [2, 24, 24]),
+            helper.make_tensor_value_info("conv_i32", I32, [1, 16, 9, 10]),
+            helper.make_tensor_value_info("matmul_i32", I32, [2, 24, 24]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model, full_check=True)
+    case = HERE / "qop_ops"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    onnx.save(model, str(case / "model.onnx"))
+    x = rng.integers(0, 256, size=(1, 8, 9, 10), dtype=np.uint8)
+    a = rng.integers(0, 256, size=(2, 24, 25), dtype=np.uint8)
+    write_case(
+        case, case / "model.onnx", {"x": x, "a": a},
+        "QLinearConv (stride 2, asymmetric pads, per-channel, int32 bias), QLinearMatMul, "
+        "ConvInteger, MatMulInteger",
+    )
+    print("qop_ops done")
+
+
+# --------------------------------------------------------------------------
+# seeded image models
+# --------------------------------------------------------------------------
+
+
+def image_model(src_case: Path, name: str, dst_root: Path, formats) -> None:
+    src = src_case / "model.onnx"
+    x = np.load(src_case / "inputs" / "input.npy")
+    calib = np.random.default_rng(7).standard_normal((8,) + x.shape[1:]).astype(np.float32)
+    for fmt, suffix in formats:
+        case = dst_root / f"{name}_{suffix}"
+        shutil.rmtree(case, ignore_errors=True)
+        quantize(src, case / "model.onnx", calib, fmt)
+        write_case(
+            case, case / "model.onnx", {"input": x},
+            f"{src_case.name} quantized by quantize_static ({fmt.name}, u8/i8 per-channel, "
+            "MinMax on 8 seeded N(0,1) images)",
+        )
+        if dst_root == LARGE:  # 4.8 MB: not committed
+            save_npy(case / "calibration" / "samples.npy", calib)
+        print(f"{case.name} done")
+
+
+def main(argv: list[str]) -> None:
+    if "--large" in argv:
+        r50 = LARGE / "resnet50"
+        if not (r50 / "model.onnx").exists():
+            sys.exit("testmodels/large/resnet50 is missing: run testmodels/gen/generate.py --large")
+        image_model(
+            r50, "resnet50_int8", LARGE,
+            [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")],
+        )
+        return
+    digits()
+    qop_ops()
+    image_model(ROOT / "models" / "mobilenet_v2", "mobilenet_v2", HERE, [(QuantFormat.QDQ, "qdq")])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
