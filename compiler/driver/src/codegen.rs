@@ -1,4 +1,5 @@
-//! Code generation: one shared object per CPU level of the target, best level first.
+//! Code generation: one shared object per CPU level of the target, best level first (for a
+//! CUDA target: one PTX module for its compute capability, `docs/cuda.md`).
 
 use crate::error::DriverError;
 use neoc_artifact::CodeVariant;
@@ -21,7 +22,17 @@ pub fn generate(
         .iter()
         .map(|level| {
             let module = module_for(level)?;
-            let code = neoc_llvm::compile_shared_object(&module, target, level, &opts)?;
+            let code = if target.arch == neoc_target_spec::Arch::Nvptx64 {
+                // CUDA: PTX text; each kernel's launch size travels in the PTX.
+                let threads: Vec<u64> = module
+                    .kernels
+                    .iter()
+                    .map(neoc_kernel::gpu::launch_threads)
+                    .collect();
+                neoc_llvm::compile_ptx(&module, &threads, target, level, &opts)?.into_bytes()
+            } else {
+                neoc_llvm::compile_shared_object(&module, target, level, &opts)?
+            };
             Ok(CodeVariant {
                 name: level.name.to_string(),
                 cpu: level.llvm_cpu.to_string(),

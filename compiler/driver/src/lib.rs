@@ -181,6 +181,7 @@ pub fn compile_graph(
             arch: match target.arch {
                 neoc_target_spec::Arch::X86_64 => neoc_artifact::Arch::X86_64,
                 neoc_target_spec::Arch::Aarch64 => neoc_artifact::Arch::Aarch64,
+                neoc_target_spec::Arch::Nvptx64 => neoc_artifact::Arch::Nvptx,
             },
             triple: target.triple.to_string(),
         },

@@ -22,6 +22,7 @@
 
 pub mod builder;
 pub mod expr;
+pub mod gpu;
 pub mod kernel;
 pub mod lower;
 pub mod print;

@@ -41,6 +41,9 @@ mod scalar;
 pub(crate) struct FnAttrs {
     pub cpu: String,
     pub features: String,
+    /// The target has SIMD registers: `Vectorize` marks become vectorizer hints (false
+    /// for NVPTX, where a thread is scalar and the hint only produces remarks).
+    pub simd: bool,
 }
 
 impl FnAttrs {
@@ -65,7 +68,7 @@ impl FnAttrs {
     }
 }
 
-fn enum_attr(ctx: &Context, name: &str, val: u64) -> Attribute {
+pub(crate) fn enum_attr(ctx: &Context, name: &str, val: u64) -> Attribute {
     ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), val)
 }
 
@@ -102,35 +105,10 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
 
     /// Adds the exported function of `k` and its body to the module.
     pub fn kernel(&mut self, k: &Kernel) -> Result<()> {
+        let body = self.kernel_body(k)?;
         let ctx = self.ctx;
         let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
         let i64t = ctx.i64_type();
-
-        // The body: one pointer parameter per buffer, then task and ntasks.
-        let mut body_params: Vec<_> = k.params.iter().map(|_| ptr.into()).collect();
-        body_params.push(i64t.into());
-        body_params.push(i64t.into());
-        let body_name = format!("{}.body", k.name);
-        let body = self.module.add_function(
-            &body_name,
-            ctx.void_type().fn_type(&body_params, false),
-            Some(Linkage::Private),
-        );
-        self.attrs.apply(ctx, body);
-        body.add_attribute(AttributeLoc::Function, enum_attr(ctx, "alwaysinline", 0));
-        for (i, p) in k.params.iter().enumerate() {
-            let loc = AttributeLoc::Param(i as u32);
-            body.add_attribute(loc, enum_attr(ctx, "noalias", 0));
-            body.add_attribute(loc, enum_attr(ctx, "nocapture", 0));
-            body.add_attribute(loc, enum_attr(ctx, "noundef", 0));
-            body.add_attribute(loc, enum_attr(ctx, "align", p.elem.size_bytes()));
-            if p.byte_len() > 0 {
-                body.add_attribute(loc, enum_attr(ctx, "dereferenceable", p.byte_len()));
-            }
-            if p.access == Access::Read {
-                body.add_attribute(loc, enum_attr(ctx, "readonly", 0));
-            }
-        }
 
         // The exported entry point of the calling convention.
         let entry = self.module.add_function(
@@ -169,8 +147,50 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
             .build_call(body, &call_args, "")
             .map_err(|e| ir.err(e))?;
         builder.build_return(None).map_err(|e| ir.err(e))?;
+        Ok(())
+    }
 
-        // The body's code.
+    /// Adds `k.body`: the loop nest as a private `alwaysinline` function of one pointer
+    /// per buffer, then `task` and `ntasks` (the entry points of the CPU calling
+    /// convention and of the NVPTX kernels both call it).
+    pub fn kernel_body(&mut self, k: &Kernel) -> Result<FunctionValue<'ctx>> {
+        let ctx = self.ctx;
+        let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
+        let i64t = ctx.i64_type();
+
+        // One pointer parameter per buffer, then task and ntasks.
+        let mut body_params: Vec<_> = k.params.iter().map(|_| ptr.into()).collect();
+        body_params.push(i64t.into());
+        body_params.push(i64t.into());
+        let body_name = format!("{}.body", k.name);
+        let body = self.module.add_function(
+            &body_name,
+            ctx.void_type().fn_type(&body_params, false),
+            Some(Linkage::Private),
+        );
+        self.attrs.apply(ctx, body);
+        body.add_attribute(AttributeLoc::Function, enum_attr(ctx, "alwaysinline", 0));
+        for (i, p) in k.params.iter().enumerate() {
+            let loc = AttributeLoc::Param(i as u32);
+            body.add_attribute(loc, enum_attr(ctx, "noalias", 0));
+            body.add_attribute(loc, enum_attr(ctx, "nocapture", 0));
+            body.add_attribute(loc, enum_attr(ctx, "noundef", 0));
+            body.add_attribute(loc, enum_attr(ctx, "align", p.elem.size_bytes()));
+            if p.byte_len() > 0 {
+                body.add_attribute(loc, enum_attr(ctx, "dereferenceable", p.byte_len()));
+            }
+            if p.access == Access::Read {
+                body.add_attribute(loc, enum_attr(ctx, "readonly", 0));
+            }
+        }
+
+        let builder = ctx.create_builder();
+        let ir = Ir {
+            ctx,
+            module: self.module,
+            b: &builder,
+            what: &k.name,
+        };
         builder.position_at_end(ctx.append_basic_block(body, "entry"));
         let mut bufs = Vec::new();
         for i in 0..k.params.len() {
@@ -194,10 +214,11 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
             vars,
             task: param_int(&ir, body, n)?,
             ntasks: param_int(&ir, body, n + 1)?,
+            simd: self.attrs.simd,
         };
         gen.block(&k.body, true)?;
         builder.build_return(None).map_err(|e| ir.err(e))?;
-        Ok(())
+        Ok(body)
     }
 }
 
@@ -251,6 +272,7 @@ struct KernelGen<'a, 'b, 'ctx> {
     vars: Vec<PointerValue<'ctx>>,
     task: IntValue<'ctx>,
     ntasks: IntValue<'ctx>,
+    simd: bool,
 }
 
 impl<'ctx> KernelGen<'_, '_, 'ctx> {
@@ -437,6 +459,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
         let ctx = self.ir.ctx;
         let props: Vec<MetadataValue<'ctx>> = match kind {
             LoopKind::Serial | LoopKind::Parallel => return None,
+            LoopKind::Vectorize if !self.simd => return None,
             LoopKind::Vectorize => vec![ctx.metadata_node(&[
                 ctx.metadata_string("llvm.loop.vectorize.enable").into(),
                 ctx.bool_type().const_int(1, false).into(),

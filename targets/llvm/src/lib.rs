@@ -22,6 +22,7 @@ mod codegen;
 mod ir;
 mod link;
 mod math;
+mod nvptx;
 mod x86_64;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use inkwell::OptimizationLevel;
 use neoc_target_spec::{Arch, CpuLevel, Target};
 
 pub use link::{find_linker, Linker};
+pub use nvptx::{compile_ptx, ptx_threads, PTX_THREADS_SUFFIX};
 
 /// Options of one code generation run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +132,13 @@ pub fn compile_shared_object(
     level: &CpuLevel,
     opts: &CodegenOptions,
 ) -> Result<Vec<u8>> {
+    check_kernels(module)?;
+    let object = compile_object(module, target, level, opts)?;
+    link::link_shared_object(&object)
+}
+
+/// Runs the kernel IR verifier on every kernel and checks that names are unique.
+pub(crate) fn check_kernels(module: &neoc_kernel::Module) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for k in &module.kernels {
         neoc_kernel::verify_kernel(k)?;
@@ -137,8 +146,7 @@ pub fn compile_shared_object(
             return Err(LlvmError::DuplicateKernel(k.name.clone()));
         }
     }
-    let object = compile_object(module, target, level, opts)?;
-    link::link_shared_object(&object)
+    Ok(())
 }
 
 /// Compiles `module` to a relocatable ELF object (the input of the link step).
@@ -148,6 +156,14 @@ pub fn compile_object(
     level: &CpuLevel,
     opts: &CodegenOptions,
 ) -> Result<Vec<u8>> {
+    if target.arch == Arch::Nvptx64 {
+        return Err(LlvmError::TargetMachine {
+            triple: target.triple.to_string(),
+            cpu: level.llvm_cpu.to_string(),
+            features: features_for(target, level),
+            message: "a CUDA target produces PTX (compile_ptx), not an object".into(),
+        });
+    }
     let opt = opts.opt_level.min(3);
     let machine = target_machine(target, level, opt)?;
     let context = Context::create();
@@ -158,35 +174,15 @@ pub fn compile_object(
     let attrs = codegen::FnAttrs {
         cpu: level.llvm_cpu.to_string(),
         features: features_for(target, level),
+        simd: true,
     };
     let mut cg = codegen::ModuleCodegen::new(&context, &llmod, attrs);
     for k in &module.kernels {
         cg.kernel(k)?;
     }
 
-    if let Err(message) = llmod.verify() {
-        if let Some(path) = &opts.emit_llvm_ir {
-            write_ir(&llmod, path)?;
-        }
-        let message = message.to_string();
-        return Err(LlvmError::Verification {
-            kernel: codegen::kernel_named_in(&message, module),
-            message,
-        });
-    }
-
-    let pass_opts = PassBuilderOptions::create();
-    let vectorize = opt >= 2;
-    pass_opts.set_loop_vectorization(vectorize);
-    pass_opts.set_loop_slp_vectorization(vectorize);
-    pass_opts.set_loop_interleaving(vectorize);
-    pass_opts.set_loop_unrolling(opt >= 1);
-    llmod
-        .run_passes(&format!("default<O{opt}>"), &machine, pass_opts)
-        .map_err(|e| LlvmError::Llvm {
-            stage: "optimisation",
-            message: e.to_string(),
-        })?;
+    verify_module(&llmod, module, opts)?;
+    optimise(&llmod, &machine, opt)?;
 
     if let Some(path) = &opts.emit_llvm_ir {
         write_ir(&llmod, path)?;
@@ -208,7 +204,47 @@ pub fn compile_object(
     Ok(buf.as_slice().to_vec())
 }
 
-fn write_ir(llmod: &inkwell::module::Module<'_>, path: &std::path::Path) -> Result<()> {
+/// Runs LLVM's verifier; on failure writes the unoptimised IR where asked and names the
+/// kernel the message is about.
+pub(crate) fn verify_module(
+    llmod: &inkwell::module::Module<'_>,
+    module: &neoc_kernel::Module,
+    opts: &CodegenOptions,
+) -> Result<()> {
+    if let Err(message) = llmod.verify() {
+        if let Some(path) = &opts.emit_llvm_ir {
+            write_ir(llmod, path)?;
+        }
+        let message = message.to_string();
+        return Err(LlvmError::Verification {
+            kernel: codegen::kernel_named_in(&message, module),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// The new pass manager's `default<O{opt}>` pipeline, vectorizers on from `opt = 2`.
+pub(crate) fn optimise(
+    llmod: &inkwell::module::Module<'_>,
+    machine: &TargetMachine,
+    opt: u8,
+) -> Result<()> {
+    let pass_opts = PassBuilderOptions::create();
+    let vectorize = opt >= 2;
+    pass_opts.set_loop_vectorization(vectorize);
+    pass_opts.set_loop_slp_vectorization(vectorize);
+    pass_opts.set_loop_interleaving(vectorize);
+    pass_opts.set_loop_unrolling(opt >= 1);
+    llmod
+        .run_passes(&format!("default<O{opt}>"), machine, pass_opts)
+        .map_err(|e| LlvmError::Llvm {
+            stage: "optimisation",
+            message: e.to_string(),
+        })
+}
+
+pub(crate) fn write_ir(llmod: &inkwell::module::Module<'_>, path: &std::path::Path) -> Result<()> {
     llmod.print_to_file(path).map_err(|e| LlvmError::Io {
         context: format!("writing LLVM IR to {}", path.display()),
         source: std::io::Error::other(e.to_string()),
@@ -219,10 +255,11 @@ fn features_for(target: &Target, level: &CpuLevel) -> String {
     match target.arch {
         Arch::X86_64 => x86_64::features(level),
         Arch::Aarch64 => aarch64::features(level),
+        Arch::Nvptx64 => nvptx::features(level),
     }
 }
 
-fn target_machine(target: &Target, level: &CpuLevel, opt: u8) -> Result<TargetMachine> {
+pub(crate) fn target_machine(target: &Target, level: &CpuLevel, opt: u8) -> Result<TargetMachine> {
     let features = features_for(target, level);
     let fail = |message: String| LlvmError::TargetMachine {
         triple: target.triple.to_string(),
@@ -233,6 +270,7 @@ fn target_machine(target: &Target, level: &CpuLevel, opt: u8) -> Result<TargetMa
     match target.arch {
         Arch::X86_64 => x86_64::initialize(),
         Arch::Aarch64 => aarch64::initialize(),
+        Arch::Nvptx64 => nvptx::initialize(),
     }
     let triple = inkwell::targets::TargetTriple::create(target.triple);
     let llvm_target = LlvmTarget::from_triple(&triple).map_err(|e| fail(e.to_string()))?;
@@ -248,7 +286,11 @@ fn target_machine(target: &Target, level: &CpuLevel, opt: u8) -> Result<TargetMa
             level.llvm_cpu,
             &features,
             level_opt,
-            RelocMode::PIC,
+            if target.arch == Arch::Nvptx64 {
+                RelocMode::Default
+            } else {
+                RelocMode::PIC
+            },
             CodeModel::Default,
         )
         .ok_or_else(|| fail("LLVM returned no target machine".to_string()))

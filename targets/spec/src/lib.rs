@@ -13,6 +13,8 @@ use std::fmt;
 pub enum Arch {
     X86_64,
     Aarch64,
+    /// NVIDIA GPUs: the code is PTX text for one compute capability (`docs/cuda.md`).
+    Nvptx64,
 }
 
 impl fmt::Display for Arch {
@@ -20,6 +22,7 @@ impl fmt::Display for Arch {
         f.write_str(match self {
             Arch::X86_64 => "x86_64",
             Arch::Aarch64 => "aarch64",
+            Arch::Nvptx64 => "nvptx64",
         })
     }
 }
@@ -177,8 +180,90 @@ pub const AARCH64_NEOVERSE_V1: CpuLevel = CpuLevel {
     vector_registers: 32,
 };
 
+const NVPTX_TRIPLE: &str = "nvptx64-nvidia-cuda";
+
+/// One CUDA compute capability as a code level. `llvm_cpu` is LLVM's `sm_NN`,
+/// `llvm_features` the PTX ISA version (the oldest that LLVM accepts for that `sm`, so the
+/// PTX loads on the oldest driver possible), and `required_features` holds the single
+/// name `sm_NN`: the CUDA executor reads it as "compute capability N.N or newer" (the
+/// driver JIT-compiles PTX for newer GPUs). GPU schedules size per-thread register tiles
+/// from `vector_bits`/`vector_registers`: small, since a GPU thread has few registers and
+/// the parallelism comes from threads, not lanes.
+const fn cuda_level(
+    name: &'static str,
+    ptx: &'static str,
+    req: &'static [&'static str],
+) -> CpuLevel {
+    CpuLevel {
+        name,
+        llvm_cpu: name,
+        llvm_features: ptx,
+        required_features: req,
+        vector_bits: 128,
+        vector_registers: 32,
+    }
+}
+
+pub const CUDA_SM70: CpuLevel = cuda_level("sm_70", "+ptx63", &["sm_70"]);
+pub const CUDA_SM75: CpuLevel = cuda_level("sm_75", "+ptx63", &["sm_75"]);
+pub const CUDA_SM80: CpuLevel = cuda_level("sm_80", "+ptx70", &["sm_80"]);
+pub const CUDA_SM86: CpuLevel = cuda_level("sm_86", "+ptx71", &["sm_86"]);
+pub const CUDA_SM89: CpuLevel = cuda_level("sm_89", "+ptx78", &["sm_89"]);
+pub const CUDA_SM90: CpuLevel = cuda_level("sm_90", "+ptx78", &["sm_90"]);
+
+/// The CUDA targets: name, description, level.
+fn cuda_targets() -> Vec<Target> {
+    [
+        (
+            "cuda-sm70",
+            "NVIDIA Volta (compute capability 7.0): V100, Titan V",
+            CUDA_SM70,
+        ),
+        (
+            "cuda-sm75",
+            "NVIDIA Turing (7.5): T4, RTX 20xx, Quadro RTX",
+            CUDA_SM75,
+        ),
+        (
+            "cuda-sm80",
+            "NVIDIA Ampere data center (8.0): A100, A30",
+            CUDA_SM80,
+        ),
+        (
+            "cuda-sm86",
+            "NVIDIA Ampere (8.6): RTX 30xx, A10, A40, RTX A6000",
+            CUDA_SM86,
+        ),
+        (
+            "cuda-sm89",
+            "NVIDIA Ada (8.9): L4, L40, RTX 40xx",
+            CUDA_SM89,
+        ),
+        (
+            "cuda-sm90",
+            "NVIDIA Hopper (9.0): H100, H200, GH200",
+            CUDA_SM90,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, description, level)| Target {
+        name,
+        description,
+        arch: Arch::Nvptx64,
+        triple: NVPTX_TRIPLE,
+        levels: vec![level],
+    })
+    .collect()
+}
+
 /// Every target this build of neoc accepts, in the order `neoc targets` lists them.
 pub fn all() -> Vec<Target> {
+    let mut targets = cpu_targets();
+    targets.extend(cuda_targets());
+    targets
+}
+
+fn cpu_targets() -> Vec<Target> {
     vec![
         Target {
             name: "x86_64",
@@ -270,6 +355,24 @@ const ALIASES: &[(&str, &str)] = &[
     ("rpi5", "aarch64-cortex-a76"),
     ("graviton2", "aarch64-neoverse-n1"),
     ("graviton3", "aarch64-neoverse-v1"),
+    ("cuda", "cuda-sm70"),
+    ("v100", "cuda-sm70"),
+    ("sm_70", "cuda-sm70"),
+    ("t4", "cuda-sm75"),
+    ("rtx2080", "cuda-sm75"),
+    ("sm_75", "cuda-sm75"),
+    ("a100", "cuda-sm80"),
+    ("sm_80", "cuda-sm80"),
+    ("a10", "cuda-sm86"),
+    ("rtx3090", "cuda-sm86"),
+    ("sm_86", "cuda-sm86"),
+    ("l4", "cuda-sm89"),
+    ("l40", "cuda-sm89"),
+    ("rtx4090", "cuda-sm89"),
+    ("sm_89", "cuda-sm89"),
+    ("h100", "cuda-sm90"),
+    ("h200", "cuda-sm90"),
+    ("sm_90", "cuda-sm90"),
 ];
 
 /// A `--target` name that this build does not know. Bad user input.
@@ -395,5 +498,40 @@ mod tests {
                 (128, 32)
             );
         }
+    }
+
+    #[test]
+    fn cuda_targets_and_aliases() {
+        let names: Vec<&str> = all()
+            .iter()
+            .filter(|t| t.arch == Arch::Nvptx64)
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cuda-sm70",
+                "cuda-sm75",
+                "cuda-sm80",
+                "cuda-sm86",
+                "cuda-sm89",
+                "cuda-sm90"
+            ]
+        );
+        for (alias, target) in [
+            ("h100", "cuda-sm90"),
+            ("h200", "cuda-sm90"),
+            ("a100", "cuda-sm80"),
+            ("l4", "cuda-sm89"),
+            ("t4", "cuda-sm75"),
+            ("v100", "cuda-sm70"),
+            ("rtx4090", "cuda-sm89"),
+        ] {
+            assert_eq!(lookup(alias).unwrap().name, target, "{alias}");
+        }
+        let h100 = lookup("h100").unwrap();
+        assert_eq!(h100.triple, "nvptx64-nvidia-cuda");
+        assert_eq!(h100.levels[0].llvm_cpu, "sm_90");
+        assert_eq!(h100.levels[0].required_features, &["sm_90"]);
     }
 }

@@ -1,0 +1,44 @@
+//! GPU scheduling of kernel IR: how a kernel is spread over CUDA threads.
+//!
+//! The NVPTX backend treats one GPU thread as one *task* of the CPU calling convention:
+//! a top-level [`LoopKind::Parallel`] loop is split into as many chunks as there are
+//! threads. [`launch_threads`] says how many threads a kernel is launched with: the
+//! largest trip count of its top-level parallel loops, so that each thread runs one
+//! iteration, or 1 for a kernel that is not made only of parallel loops (it then runs on
+//! one thread: correct, slow). CPU lowering is untouched by this module; see
+//! `docs/cuda.md`.
+
+use crate::expr::Expr;
+use crate::kernel::{Kernel, LoopKind, Stmt};
+
+/// The most threads one kernel is launched with; larger loops give each thread a chunk
+/// of consecutive iterations.
+pub const MAX_THREADS: u64 = 1 << 30;
+
+/// How many GPU threads `k` should be launched with (see the module docs).
+pub fn launch_threads(k: &Kernel) -> u64 {
+    let mut most = 1u64;
+    for s in &k.body {
+        match s {
+            Stmt::For {
+                kind: LoopKind::Parallel,
+                lo,
+                hi,
+                ..
+            } => {
+                let trips = match (lo, hi) {
+                    (Expr::IConst(l, _), Expr::IConst(h, _)) => h.saturating_sub(*l).max(0) as u64,
+                    // Bounds only known at run time: one chunk per thread of a full
+                    // block (the split is correct for any thread count).
+                    _ => 256,
+                };
+                most = most.max(trips);
+            }
+            _ => return 1,
+        }
+    }
+    if k.body.is_empty() {
+        return 1;
+    }
+    most.clamp(1, MAX_THREADS)
+}
