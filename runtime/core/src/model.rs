@@ -67,6 +67,28 @@ impl Model {
     ///
     /// The file is memory-mapped, and the weights are used in place: it must not be modified
     /// while the model is loaded.
+    ///
+    /// ```
+    /// use neoc_runtime::{DType, Model};
+    /// # fn npy(rel: &str) -> Vec<f32> {
+    /// #     let path = format!("{}/../../testmodels/models/mlp/{rel}", env!("CARGO_MANIFEST_DIR"));
+    /// #     let bytes = std::fs::read(&path).expect(&path);
+    /// #     npyz::NpyFile::new(&bytes[..]).and_then(|f| f.into_vec()).expect(&path)
+    /// # }
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testmodels/artifacts/mlp_x86_64.neo");
+    /// let model = Model::load(path)?;
+    /// assert_eq!(model.target().name, "x86_64");
+    /// let input = &model.inputs()[0];
+    /// assert_eq!((input.name.as_str(), input.dtype, &input.shape[..]), ("input", DType::F32, &[4, 64][..]));
+    /// // The best code variant this CPU runs (AVX-512 or AVX2 for this artifact).
+    /// let variant = model.variant().map(|v| v.name.as_str());
+    /// assert!(matches!(variant, Some("avx512" | "avx2")), "{variant:?}");
+    ///
+    /// // A missing file is an error naming it, not a panic.
+    /// let err = Model::load("no/such/model.neo").unwrap_err();
+    /// assert!(err.to_string().starts_with("cannot read no/such/model.neo"), "{err}");
+    /// # Ok::<(), neoc_runtime::RuntimeError>(())
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let file = path.display().to_string();
@@ -171,6 +193,27 @@ impl Model {
     }
 
     /// Like [`Model::run`], with inputs given by name in any order.
+    ///
+    /// ```
+    /// # use neoc_runtime::{Model, TensorRef};
+    /// # fn npy(rel: &str) -> Vec<f32> {
+    /// #     let path = format!("{}/../../testmodels/models/mlp/{rel}", env!("CARGO_MANIFEST_DIR"));
+    /// #     let bytes = std::fs::read(&path).expect(&path);
+    /// #     npyz::NpyFile::new(&bytes[..]).and_then(|f| f.into_vec()).expect(&path)
+    /// # }
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testmodels/artifacts/mlp_x86_64.neo");
+    /// let model = Model::load(path)?;
+    /// let x = npy("inputs/input.npy");
+    /// let out = model.run_named(&[("input", TensorRef::f32(&[4, 64], &x))])?;
+    /// let want = npy("expected/output.npy");
+    /// let y = out[0].as_f32().unwrap_or_default();
+    /// assert!(y.len() == want.len() && y.iter().zip(&want).all(|(g, w)| (g - w).abs() <= 1e-5 + 1e-4 * w.abs()));
+    ///
+    /// // An unknown name is refused with the model's input names.
+    /// let err = model.run_named(&[("image", TensorRef::f32(&[4, 64], &x))]).unwrap_err();
+    /// assert!(err.to_string().contains("\"image\""), "{err}");
+    /// # Ok::<(), neoc_runtime::RuntimeError>(())
+    /// ```
     pub fn run_named(&self, inputs: &[(&str, TensorRef<'_>)]) -> Result<Vec<Tensor>> {
         self.new_context()?.run_named(self, inputs)
     }
@@ -364,7 +407,33 @@ impl Context {
     }
 
     /// Runs `model` on `inputs`, given in signature order; returns the outputs in signature
-    /// order.
+    /// order. Inputs are read in place (copied only when misaligned for their dtype);
+    /// every dtype and shape is checked against the signature first.
+    ///
+    /// ```
+    /// use neoc_runtime::{Model, RuntimeError, TensorRef};
+    /// # fn npy(rel: &str) -> Vec<f32> {
+    /// #     let path = format!("{}/../../testmodels/models/mlp/{rel}", env!("CARGO_MANIFEST_DIR"));
+    /// #     let bytes = std::fs::read(&path).expect(&path);
+    /// #     npyz::NpyFile::new(&bytes[..]).and_then(|f| f.into_vec()).expect(&path)
+    /// # }
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testmodels/artifacts/mlp_x86_64.neo");
+    /// let model = Model::load(path)?;
+    /// let mut ctx = model.new_context_with_threads(2)?; // this context's own 2-thread pool
+    /// let (x, want) = (npy("inputs/input.npy"), npy("expected/output.npy"));
+    /// for _ in 0..2 {
+    ///     // Reused: the arena is allocated once.
+    ///     let out = ctx.run(&model, &[TensorRef::from_slice(&[4, 64], &x)])?;
+    ///     let y: &[f32] = out[0].as_slice().unwrap_or_default();
+    ///     assert!(y.len() == want.len() && y.iter().zip(&want).all(|(g, w)| (g - w).abs() <= 1e-5 + 1e-4 * w.abs()));
+    /// }
+    ///
+    /// // The wrong shape is refused before anything runs, with what was expected.
+    /// let err = ctx.run(&model, &[TensorRef::f32(&[2, 128], &x)]).unwrap_err();
+    /// assert!(matches!(&err, RuntimeError::InputMismatch { expected, found, .. }
+    ///     if expected == "float32[4,64]" && found == "float32[2,128]"), "{err}");
+    /// # Ok::<(), RuntimeError>(())
+    /// ```
     pub fn run(&mut self, model: &Model, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
         if inputs.len() != model.inputs.len() {
             return Err(RuntimeError::InputCount {

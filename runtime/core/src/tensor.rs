@@ -122,7 +122,21 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Rust element types with a matching [`DType`], for typed tensor access.
+/// Rust element types with a matching [`DType`], for typed tensor access: `f32`, `f64`,
+/// `i8`, `u8`, `i16`, `u16`, `i32`, `u32`, `i64`, `u64` (sealed: the runtime knows the
+/// layout of each).
+///
+/// ```
+/// use neoc_runtime::{DType, Element, Tensor};
+/// fn sum<T: Element + Into<f64>>(t: &Tensor) -> Option<f64> {
+///     Some(t.as_slice::<T>()?.iter().map(|&v| v.into()).sum())
+/// }
+/// assert_eq!(<u8 as Element>::DTYPE, DType::U8);
+/// let t = Tensor::from_slice([3], &[1.5f32, 2.0, 4.5])?;
+/// assert_eq!(sum::<f32>(&t), Some(8.0));
+/// assert_eq!(sum::<i32>(&t), None);
+/// # Ok::<(), neoc_runtime::RuntimeError>(())
+/// ```
 pub trait Element: sealed::Sealed + Copy + 'static {
     const DTYPE: DType;
 }
@@ -188,6 +202,16 @@ impl Tensor {
     }
 
     /// A tensor holding a copy of `data`, whose length must match `shape`.
+    ///
+    /// ```
+    /// use neoc_runtime::{DType, Tensor};
+    /// let t = Tensor::from_slice([2, 3], &[1i32, 2, 3, 4, 5, 6])?;
+    /// assert_eq!((t.dtype(), t.shape(), t.len()), (DType::I32, &[2u64, 3][..], 6));
+    /// assert_eq!(t.as_slice::<i32>(), Some(&[1, 2, 3, 4, 5, 6][..]));
+    /// assert_eq!(t.as_slice::<f32>(), None); // typed access checks the dtype
+    /// assert!(Tensor::from_slice([4], &[1.0f32; 3]).is_err()); // 3 values for 4 elements
+    /// # Ok::<(), neoc_runtime::RuntimeError>(())
+    /// ```
     pub fn from_slice<T: Element>(shape: impl Into<Vec<u64>>, data: &[T]) -> Result<Tensor> {
         Tensor::from_bytes(T::DTYPE, shape, as_bytes(data))
     }
@@ -283,6 +307,16 @@ impl<'a> TensorRef<'a> {
         TensorRef { dtype, shape, data }
     }
 
+    /// Borrows typed data, without copying: the run reads `data` in place (a `&[T]` is
+    /// always aligned for `T`). Its length is checked against `shape` by the run.
+    ///
+    /// ```
+    /// use neoc_runtime::{DType, TensorRef};
+    /// let pixels = vec![0u8; 3 * 4 * 4];
+    /// let t = TensorRef::from_slice(&[1, 3, 4, 4], &pixels);
+    /// assert_eq!((t.dtype, t.type_string()), (DType::U8, "uint8[1,3,4,4]".to_string()));
+    /// assert!(std::ptr::eq(t.data.as_ptr(), pixels.as_ptr())); // the caller's buffer itself
+    /// ```
     pub fn from_slice<T: Element>(shape: &'a [u64], data: &'a [T]) -> Self {
         TensorRef {
             dtype: T::DTYPE,
