@@ -111,3 +111,29 @@ def test_outputs_are_fresh_arrays(lenet):
     second = model.run(x)["output"]
     np.testing.assert_array_equal(second, keep)
     assert not np.shares_memory(first, second)
+
+
+def test_contiguous_input_is_not_copied(compile_model):
+    """NumPy reports its allocations to tracemalloc: a contiguous input must not cause one
+    of its size (a strided one must, for its contiguous copy)."""
+    import tracemalloc
+
+    case = compile_model("mobilenet_v2")
+    model = neoc.load(case.artifact, threads=1)
+    x = case.input("input")
+    model.run(x)  # the context exists from here on
+
+    def peak(given):
+        tracemalloc.start()
+        try:
+            model.run(given)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    contiguous = peak(x)
+    strided = peak(np.asfortranarray(x))
+    print(f"traced peak: contiguous input {contiguous} B, strided {strided} B, "
+          f"input {x.nbytes} B")
+    assert contiguous < x.nbytes // 4
+    assert strided >= x.nbytes

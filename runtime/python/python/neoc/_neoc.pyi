@@ -1,15 +1,16 @@
 """Type stubs of the native module ``neoc._neoc`` (re-exported by ``neoc``)."""
 
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["Model", "TensorInfo", "__version__", "load"]
+
 __version__: str
 
-ArrayLike = npt.ArrayLike
-Inputs = Union[Mapping[str, ArrayLike], Sequence[ArrayLike], np.ndarray]
+_Inputs = Union[Mapping[str, npt.ArrayLike], Sequence[npt.ArrayLike], np.ndarray]
 
 def load(path: Union[str, os.PathLike[str]], threads: Optional[int] = None) -> Model:
     """Loads the artifact at ``path``, validates it and picks the code variant this CPU runs
@@ -18,6 +19,7 @@ def load(path: Union[str, os.PathLike[str]], threads: Optional[int] = None) -> M
     Raises ``ModelNotFoundError`` if the file does not exist, ``Error`` if it is not a valid
     artifact or cannot run on this machine."""
 
+@final
 class TensorInfo:
     """An input or output of a model."""
 
@@ -32,10 +34,11 @@ class TensorInfo:
     def type(self) -> str:
         """The runtime's name for the element type, e.g. "float32" or "bfloat16"."""
 
+@final
 class Model:
     """A loaded model: immutable, safe to run from several threads at once."""
 
-    def run(self, inputs: Inputs) -> Dict[str, np.ndarray]:
+    def run(self, inputs: _Inputs) -> Dict[str, np.ndarray]:
         """Runs the model on a dict {name: array}, a list of arrays in input order, or one
         array (one-input models). Returns {output name: array} in output order. Releases
         the GIL. Raises ``InputError`` (a ``ValueError``) when the inputs do not match."""
