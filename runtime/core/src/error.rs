@@ -39,6 +39,14 @@ pub enum RuntimeError {
         host: &'static str,
     },
 
+    /// Bad input: a CUDA artifact (PTX), which this CPU runtime does not run.
+    #[error(
+        "{file} was compiled for the CUDA target {target}: the CPU runtime cannot run it; \
+         use the CUDA executor (crate neoc-cuda; `neoc run` and `neoc bench` pick it for CUDA \
+         artifacts) or recompile for a CPU target"
+    )]
+    CudaArtifact { file: String, target: String },
+
     /// Bad input: no code variant runs on this CPU. `missing` lists what the least
     /// demanding variant needs and the CPU lacks; `available` what the CPU has.
     #[error(

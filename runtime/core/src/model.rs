@@ -129,6 +129,12 @@ impl Model {
             source: Box::new(source),
         })?;
         let target = view.target().clone();
+        if target.arch == neoc_artifact::Arch::Nvptx {
+            return Err(RuntimeError::CudaArtifact {
+                file: file.to_string(),
+                target: target.name,
+            });
+        }
         if cpu::host_arch() != Some(target.arch) {
             return Err(RuntimeError::WrongArch {
                 file: file.to_string(),
