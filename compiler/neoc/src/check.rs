@@ -1,6 +1,7 @@
 //! `neoc check MODEL`: prints every operator (and node) neoc cannot compile, grouped,
 //! with counts and opsets; the work is `neoc_driver::check`.
 
+use crate::diag::Failure;
 use neoc_driver::check::{CheckReport, Gap};
 use std::path::Path;
 
@@ -10,20 +11,31 @@ pub(crate) fn check(
     target: String,
     input_shapes: &[String],
     constant_inputs: &[String],
-) -> Result<bool, String> {
+) -> Result<bool, Failure> {
     let opts = neoc_driver::CompileOptions {
         target,
         input_shapes: input_shapes
             .iter()
             .map(|s| crate::parse_shape(s))
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, _>>()
+            .map_err(Failure::usage)?,
         constant_inputs: constant_inputs
             .iter()
             .map(|s| crate::parse_constant(s))
             .collect::<Result<_, _>>()?,
         ..neoc_driver::CompileOptions::default()
     };
-    let report = neoc_driver::check::check(model, &opts).map_err(|e| e.to_string())?;
+    let report = neoc_driver::check::check(model, &opts).map_err(|e| {
+        let mut f = crate::hints::driver(e, model);
+        // Pointing at `neoc check` from `neoc check` would not help.
+        if f.hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("`neoc check"))
+        {
+            f.hint = None;
+        }
+        f
+    })?;
     let file = model.display();
     match &report {
         CheckReport::Supported { nodes, ops } => println!(

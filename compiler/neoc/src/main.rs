@@ -271,7 +271,7 @@ fn main() -> ExitCode {
         } => match check::check(&model, target, &input_shapes, &constant_inputs) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(diag::Exit::Model as u8),
-            Err(e) => Err(Failure::from(e)),
+            Err(e) => Err(e),
         },
         Command::Targets => {
             targets();

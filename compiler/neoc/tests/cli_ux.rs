@@ -257,6 +257,8 @@ fn exit_codes_follow_the_table() {
         "/dev/null",
     ]);
     assert_exit(&o, 2, &["nope"]);
+    let o = neoc(&["check", s(&model), "--target", "mips"]);
+    assert_exit(&o, 2, &["mips", "hint: `neoc targets`"]);
     // 3: an artifact that cannot be loaded or run.
     let art = compile_mlp(tmp.path());
     let bytes = std::fs::read(&art).unwrap();
