@@ -1,4 +1,4 @@
-//! The Python classes `neoc.Model` and `neoc.TensorInfo`, and `neoc.load`.
+//! The Python classes `neoc.Model` and `neoc.TensorInfo`, and `neoc.load`/`load_bytes`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use numpy::{PyArray1, PyArrayDescr};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyTuple};
 
 use neoc_runtime::{DType, Tensor, TensorSpec};
 
@@ -25,12 +25,36 @@ pub fn load(py: Python<'_>, path: PathBuf, threads: Option<usize>) -> PyResult<M
         Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
         Err(_) => return Err(errors::internal(py, "loading a model")),
     };
-    let threads = threads.unwrap_or(0);
-    Ok(Model {
-        inner: Arc::new(model),
-        contexts: ContextPool::new(threads),
-        threads,
-    })
+    Ok(Model::new(model, threads))
+}
+
+/// Loads an artifact held in memory (`bytes`, `bytearray`, ...), e.g. read from a package
+/// resource; the weights are copied. Errors name it `<in-memory artifact>`.
+#[pyfunction]
+#[pyo3(signature = (data, threads = None))]
+pub fn load_bytes(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<Model> {
+    // One copy (through `memoryview(data).tobytes()` for other bytes-like objects: the
+    // limited API of Python 3.9 has no buffer protocol).
+    let data = match data.cast::<PyBytes>() {
+        Ok(b) => b.as_bytes().to_vec(),
+        Err(_) => py
+            .get_type::<PyMemoryView>()
+            .call1((data,))?
+            .call_method0("tobytes")?
+            .cast_into::<PyBytes>()?
+            .as_bytes()
+            .to_vec(),
+    };
+    let loaded = py.detach(|| catch_unwind(|| neoc_runtime::Model::from_bytes(data)));
+    let model = match loaded {
+        Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
+        Err(_) => return Err(errors::internal(py, "loading a model")),
+    };
+    Ok(Model::new(model, threads))
 }
 
 /// A loaded model: immutable, and safe to run from several Python threads at once.
@@ -40,6 +64,17 @@ pub struct Model {
     inner: Arc<neoc_runtime::Model>,
     contexts: ContextPool,
     threads: usize,
+}
+
+impl Model {
+    fn new(model: neoc_runtime::Model, threads: Option<usize>) -> Self {
+        let threads = threads.unwrap_or(0);
+        Model {
+            inner: Arc::new(model),
+            contexts: ContextPool::new(threads),
+            threads,
+        }
+    }
 }
 
 #[pymethods]
@@ -116,7 +151,7 @@ impl Model {
         self.inner.compiler_version()
     }
 
-    /// The path it was loaded from, as given.
+    /// The path it was loaded from, as given (`<in-memory artifact>` for `load_bytes`).
     #[getter]
     fn path(&self) -> &str {
         self.inner.file()

@@ -130,3 +130,12 @@ def test_errors_leave_the_model_usable(model, lenet):
         with pytest.raises(neoc.InputError):
             model.run(bad)
     lenet.assert_matches(model.run(lenet.input("input")), model)
+
+
+def test_corrupt_bytes(lenet):
+    data = lenet.artifact.read_bytes()
+    with pytest.raises(neoc.Error, match=r"^<in-memory artifact>: truncated: expected \d+ bytes"):
+        neoc.load_bytes(data[: len(data) // 2])
+    for not_bytes in ("model.neo", 5, None):
+        with pytest.raises(TypeError, match="bytes-like object is required"):
+            neoc.load_bytes(not_bytes)

@@ -137,3 +137,18 @@ def test_contiguous_input_is_not_copied(compile_model):
           f"input {x.nbytes} B")
     assert contiguous < x.nbytes // 4
     assert strided >= x.nbytes
+
+
+def test_load_bytes(lenet):
+    data = lenet.artifact.read_bytes()
+    model = neoc.load_bytes(data)
+    assert model.path == "<in-memory artifact>"
+    lenet.assert_matches(model.run(lenet.input("input")), model)
+    np.testing.assert_array_equal(
+        neoc.load_bytes(bytearray(data), threads=1).run(lenet.input("input"))["output"],
+        model.run(lenet.input("input"))["output"],
+    )
+    np.testing.assert_array_equal(
+        neoc.load_bytes(memoryview(data)).run(lenet.input("input"))["output"],
+        model.run(lenet.input("input"))["output"],
+    )

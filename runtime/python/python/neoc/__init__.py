@@ -14,7 +14,7 @@ releases the GIL, so runs from several threads execute in parallel. Errors are
 """
 
 from ._errors import Error, InputError, ModelNotFoundError
-from ._neoc import Model, TensorInfo, __version__, load
+from ._neoc import Model, TensorInfo, __version__, load, load_bytes
 
 __all__ = [
     "Error",
@@ -24,4 +24,5 @@ __all__ = [
     "TensorInfo",
     "__version__",
     "load",
+    "load_bytes",
 ]

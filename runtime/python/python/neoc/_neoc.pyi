@@ -6,7 +6,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Model", "TensorInfo", "__version__", "load"]
+__all__ = ["Model", "TensorInfo", "__version__", "load", "load_bytes"]
 
 __version__: str
 
@@ -18,6 +18,10 @@ def load(path: Union[str, os.PathLike[str]], threads: Optional[int] = None) -> M
 
     Raises ``ModelNotFoundError`` if the file does not exist, ``Error`` if it is not a valid
     artifact or cannot run on this machine."""
+
+def load_bytes(data: Union[bytes, bytearray, memoryview], threads: Optional[int] = None) -> Model:
+    """Loads an artifact held in memory (bytes, bytearray, ...); the weights are copied.
+    Errors name it ``<in-memory artifact>``. Releases the GIL."""
 
 @final
 class TensorInfo:
