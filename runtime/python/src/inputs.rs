@@ -49,7 +49,10 @@ impl<'py> Inputs<'py> {
         let specs = model.inputs();
         if let Ok(dict) = given.cast::<PyDict>() {
             let mut values = Vec::with_capacity(dict.len());
-            for (k, v) in dict.iter() {
+            // Iterate over a snapshot: converting a value may run Python code (`__array__`)
+            // that could change the dict.
+            for item in dict.items().iter() {
+                let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
                 let name: String = k.extract().map_err(|_| {
                     pyo3::exceptions::PyTypeError::new_err(format!(
                         "input names must be str, got {}",
