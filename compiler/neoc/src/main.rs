@@ -7,6 +7,7 @@
 
 mod bench_profile;
 mod check;
+mod cuda;
 mod diag;
 mod hints;
 mod inspect;
@@ -514,6 +515,9 @@ fn run(
     threads: usize,
     quiet: bool,
 ) -> Result<(), Failure> {
+    if cuda::is_cuda(artifact) {
+        return cuda::run(artifact, inputs, output_dir, quiet);
+    }
     let runtime_err = |e| hints::runtime(e, artifact);
     let model = Model::load(artifact).map_err(runtime_err)?;
     let tensors = read_inputs(&model, inputs)?;
@@ -587,6 +591,9 @@ fn bench(artifact: &Path, inputs: &[String], opts: BenchOptions) -> Result<(), F
         profile,
         json,
     } = opts;
+    if cuda::is_cuda(artifact) {
+        return cuda::bench(artifact, inputs, iterations, warmup, json);
+    }
     let runtime_err = |e| hints::runtime(e, artifact);
     let model = Model::load(artifact).map_err(runtime_err)?;
     let tensors: Vec<npy::NpyTensor> = if inputs.is_empty() {
