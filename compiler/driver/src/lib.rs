@@ -154,9 +154,8 @@ pub fn compile_graph(
         registers: l.vector_registers,
     };
     let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
-    opts.progress.report(Stage::Lowering, 0, 1);
-    let planned = plan::plan(&graph, source, first_unit)?;
-    opts.progress.report(Stage::Lowering, 1, 1);
+    let lowered = |done, total| opts.progress.report(Stage::Lowering, done, total);
+    let planned = plan::plan_reporting(&graph, source, first_unit, &lowered)?;
     report.lower_time = t.elapsed();
     report.steps = planned.artifact_plan.steps.len();
     report.unique_kernels = planned.module.kernels.len();
@@ -167,7 +166,8 @@ pub fn compile_graph(
     let t = Instant::now();
     let (levels, started) = (target.levels.len(), std::cell::Cell::new(0));
     let variants = codegen::generate(&target, opts.opt_level, |level| {
-        opts.progress.report(Stage::Codegen, started.replace(started.get() + 1), levels);
+        opts.progress
+            .report(Stage::Codegen, started.replace(started.get() + 1), levels);
         planned.module_for(&graph, source, unit_of(level))
     })?;
     opts.progress.report(Stage::Codegen, levels, levels);

@@ -277,6 +277,16 @@ fn last_uses(graph: &Graph, order: &[neoc_ir::NodeId]) -> HashMap<ValueId, Optio
 /// Plans `graph` with kernels lowered for `unit` (see [`Planned::module_for`] for the
 /// other levels of a target).
 pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, DriverError> {
+    plan_reporting(graph, file, unit, &|_, _| {})
+}
+
+/// [`plan`], calling `lowered(done, total)` as graph nodes are lowered (for progress).
+pub fn plan_reporting(
+    graph: &Graph,
+    file: &str,
+    unit: VectorUnit,
+    lowered: &dyn Fn(usize, usize),
+) -> Result<Planned, DriverError> {
     let mut table = KernelTable::default();
     let mut steps: Vec<PendingStep> = Vec::new();
     // Storage-class root of each value (views point at their source).
@@ -286,6 +296,7 @@ pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, Driv
     let last_use = last_uses(graph, &order);
     let mut intermediate_bytes = 0u64;
     for (pos, &n) in order.iter().enumerate() {
+        lowered(pos, order.len());
         let node = graph.node(n);
         let symbol = format!("k{}_{}", steps.len(), symbol_part(node.op.name()));
         // In place: an elementwise node may overwrite an input whose storage class
@@ -343,6 +354,7 @@ pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, Driv
             }
         }
     }
+    lowered(order.len(), order.len());
 
     // Graph outputs: claim the producing storage class, or copy.
     let mut storage: HashMap<ValueId, Storage> = HashMap::new();

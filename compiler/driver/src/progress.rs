@@ -17,7 +17,7 @@ pub enum Stage {
     Import,
     /// The graph passes of the optimisation level (units: the pipeline).
     Passes,
-    /// Lowering graph nodes to kernels and planning memory (units: the plan).
+    /// Lowering graph nodes to kernels and planning memory (units: graph nodes).
     Lowering,
     /// Generating and linking code, one variant per CPU level (units: variants).
     Codegen,
@@ -37,6 +37,7 @@ impl Stage {
     /// What the stage counts (`codegen 1/2 variants`).
     pub fn unit(self) -> &'static str {
         match self {
+            Stage::Lowering => "nodes",
             Stage::Codegen => "variants",
             _ => "",
         }

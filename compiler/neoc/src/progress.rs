@@ -10,7 +10,7 @@
 use neoc_driver::Stage;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The stages as the status line numbers them; `write` is the CLI's own last stage.
 const STAGES: usize = 5;
@@ -46,8 +46,13 @@ pub(crate) fn line(
 pub(crate) struct StatusLine {
     start: Instant,
     active: bool,
-    drawn: Arc<Mutex<bool>>,
+    /// When the line was last drawn (`None`: not yet).
+    drawn: Arc<Mutex<Option<Instant>>>,
 }
+
+/// Counts between a stage's start and end are drawn at most this often (lowering
+/// reports every graph node).
+const REDRAW: Duration = Duration::from_millis(50);
 
 impl StatusLine {
     /// A status line on stderr when it is a terminal and not `quiet`.
@@ -55,40 +60,48 @@ impl StatusLine {
         StatusLine {
             start: Instant::now(),
             active: !quiet && std::io::stderr().is_terminal(),
-            drawn: Arc::new(Mutex::new(false)),
+            drawn: Arc::new(Mutex::new(None)),
         }
     }
 
-    fn draw(&self, text: &str) {
+    /// Draws `text()`; unless `always`, only when the last draw is `REDRAW` ago.
+    fn draw(&self, text: impl FnOnce() -> String, always: bool) {
         if !self.active {
             return;
         }
+        let Ok(mut last) = self.drawn.lock() else {
+            return;
+        };
+        if !always && last.is_some_and(|t| t.elapsed() < REDRAW) {
+            return;
+        }
+        *last = Some(Instant::now());
         let mut err = std::io::stderr().lock();
         // `\r` back to the start of the line, `ESC[2K` clears it.
-        let _ = write!(err, "\r\x1b[2K{text}");
+        let _ = write!(err, "\r\x1b[2K{}", text());
         let _ = err.flush();
-        if let Ok(mut d) = self.drawn.lock() {
-            *d = true;
-        }
     }
 
-    /// Shows a driver stage.
+    /// Shows a driver stage: its start and end always, counts in between throttled.
     pub fn stage(&self, stage: Stage, done: usize, total: usize) {
         let secs = self.start.elapsed().as_secs_f64();
-        self.draw(&line(
-            stage.name(),
-            position(stage),
-            done,
-            total,
-            stage.unit(),
-            secs,
-        ));
+        let text = || {
+            line(
+                stage.name(),
+                position(stage),
+                done,
+                total,
+                stage.unit(),
+                secs,
+            )
+        };
+        self.draw(text, done == 0 || done >= total);
     }
 
     /// Shows the CLI's last stage, writing the artifact.
     pub fn writing(&self) {
         let secs = self.start.elapsed().as_secs_f64();
-        self.draw(&line("write", STAGES, 0, 1, "", secs));
+        self.draw(|| line("write", STAGES, 0, 1, "", secs), true);
     }
 
     /// The callback the driver calls.
@@ -99,7 +112,7 @@ impl StatusLine {
 
     /// Erases the line, so that what follows (the summary, an error) starts clean.
     pub fn clear(&self) {
-        let drawn = self.drawn.lock().map(|d| *d).unwrap_or(false);
+        let drawn = self.drawn.lock().map(|d| d.is_some()).unwrap_or(false);
         if self.active && drawn {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[2K");
@@ -127,6 +140,6 @@ mod tests {
         let s = StatusLine::stderr(true);
         s.stage(Stage::Import, 0, 1);
         s.clear();
-        assert!(!*s.drawn.lock().unwrap_or_else(|e| e.into_inner()));
+        assert!(s.drawn.lock().unwrap_or_else(|e| e.into_inner()).is_none());
     }
 }
