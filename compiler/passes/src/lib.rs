@@ -10,7 +10,8 @@
 //!
 //! ```text
 //! level 0   dce
-//! level 1   ┌▶ constant-fold → remove-identity → transpose-cancel → cse → dce ─┐  (fixed point)
+//! level 1   int8-qdq (QDQ models onto the int8 kernels, before folding)
+//!           ┌▶ constant-fold → remove-identity → transpose-cancel → cse → dce ─┐  (fixed point)
 //!           └──────────────────────────────────────────────────────────────────┘
 //! level 2   level 1
 //!           ┌▶ fold-pad → fold-batchnorm → fold-scalar → cleanups of level 1 ──┐  (fixed point)
@@ -23,7 +24,7 @@
 //! | level | passes |
 //! |---|---|
 //! | 0 | `dce` (only what code generation needs) |
-//! | 1 | cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
+//! | 1 | `int8-qdq`, then cleanups to a fixed point: `constant-fold`, `remove-identity`, `transpose-cancel`, `cse`, `dce` |
 //! | 2 | 1, then algebraic folds with the cleanups to a fixed point (`fold-pad`, `fold-batchnorm`, `fold-scalar`), then patterns (`fuse-layernorm`, `fuse-softmax`), fusion (`fuse-elementwise`, `fuse-epilogue`), `recognize-gelu`, `dce` |
 //! | 3 | 2, then `blocked-layout` (NCHW16c/NCHW8c for depthwise and pointwise convolutions, conversions inserted and cancelled) and `dce` |
 //!
@@ -42,6 +43,7 @@ pub mod dce;
 pub mod fold_batchnorm;
 pub mod fold_pad;
 pub mod fold_scalar;
+pub mod int8_qdq;
 pub mod patch;
 pub mod remove_identity;
 pub mod transpose_cancel;
@@ -158,6 +160,11 @@ pub const PASSES: &[Pass] = &[
         name: "blocked-layout",
         run: blocked_layout::run,
     },
+    // Quantized models onto the int8 kernels (docs/quantization.md).
+    Pass {
+        name: "int8-qdq",
+        run: int8_qdq::run,
+    },
 ];
 
 /// Most rounds a fixed-point group runs; each rewrite shrinks or simplifies the graph,
@@ -199,6 +206,8 @@ pub fn pipeline(opt_level: u8) -> Vec<Step> {
     if opt_level == 0 {
         return vec![Step::Once("dce")];
     }
+    // Before constant folding, which folds the weights' DequantizeLinear away.
+    steps.push(Step::Once("int8-qdq"));
     steps.push(Step::FixedPoint(CLEANUPS));
     if opt_level >= 2 {
         steps.push(Step::FixedPoint(FOLDS));

@@ -243,10 +243,16 @@ fn quantize(c: &mut NodeCtx<'_>) -> Built {
     c.emit1(Op::Cast(Cast { to: q }), vec![Some(sat)])
 }
 
-/// `(x − zero_point) · scale` in float32, in the scale's type.
+/// `(x − zero_point) · scale` in float32, in the scale's type. `x` may also be int32
+/// (quantized biases; the zero point is 0 then).
 fn dequantize(c: &mut NodeCtx<'_>) -> Built {
     let (x, scale) = (c.req(0)?, c.req(1)?);
-    quantized_type(c, Some(x))?;
+    if c.ty(x).dtype != DType::I32 {
+        quantized_type(c, Some(x))?;
+    }
+    if let Some(v) = int8::dequantize_constant(c)? {
+        return Ok(v);
+    }
     let out = c.ty(scale).dtype;
     let xd = c.dims(x)?;
     let scale = along_axis(c, scale, &xd, "scale")?;

@@ -195,3 +195,93 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
     c.emit1(Op::Reshape(Reshape { shape }), vec![Some(y)])
         .map(Some)
 }
+
+/// DequantizeLinear of a constant integer tensor (weights, biases of QDQ models) with
+/// constant scale and zero point: `Mul(Sub(Cast<f32>(q), zp), scale)` added *unfolded*
+/// (the `Sub` only for a nonzero zero point; scale and zero point shaped along the axis
+/// as constants), so that the `int8-qdq` pass still sees the integer tensor and its
+/// scales; the constant folder folds whatever that pass leaves. `Ok(None)`: not this
+/// case (blocked quantization, runtime scales, a float scale other than f32).
+pub(super) fn dequantize_constant(c: &mut NodeCtx<'_>) -> Result<Option<Vec<ValueId>>, IrError> {
+    let (x, scale) = (c.req(0)?, c.req(1)?);
+    let (Some(q), Some(s)) = (c.const_input(0), c.const_input(1)) else {
+        return Ok(None);
+    };
+    let block = if c.opset >= 21 {
+        c.attrs.int("block_size", 0)?
+    } else {
+        0
+    };
+    if block != 0 || c.ty(scale).dtype != DType::F32 || !q.dtype.is_int() {
+        return Ok(None);
+    }
+    let xd = q.shape.clone();
+    let zp = match c.input(2) {
+        None => None,
+        Some(_) => match c.const_input(2) {
+            Some(z) => Some(z.clone()),
+            None => return Ok(None),
+        },
+    };
+    // Scale and zero point as constants that broadcast along `axis`.
+    let shaped = |c: &NodeCtx<'_>, t: &Tensor| -> Result<Option<Tensor>, IrError> {
+        let n = t.num_elements();
+        if t.shape.len() <= 1 && n <= 1 {
+            return Ok(Some(Tensor::from_f32(
+                vec![],
+                &[t.to_f32_vec().first().copied().unwrap_or(0.0)],
+            )));
+        }
+        let axis = c.axis(c.attrs.int("axis", 1)?, xd.len())?;
+        if t.shape.len() != 1 || xd.get(axis) != Some(&n) {
+            return Ok(None);
+        }
+        let mut shape = vec![n];
+        shape.resize(xd.len() - axis, 1);
+        Ok(Some(Tensor::from_f32(shape, &t.to_f32_vec())))
+    };
+    let Some(s) = shaped(c, s)? else {
+        return Ok(None);
+    };
+    let zp = match zp {
+        Some(z) if z.to_f64_vec().iter().any(|&v| v != 0.0) => match shaped(c, &z)? {
+            Some(z) => Some(z),
+            None => return Ok(None),
+        },
+        _ => None,
+    };
+    let node = c.name.to_string();
+    let unfolded = |c: &mut NodeCtx<'_>, name: String, op: Op, ins: Vec<ValueId>| {
+        let out = c.graph.add_node_unfolded(
+            &name,
+            op,
+            ins.into_iter().map(Some).collect(),
+            vec![name.clone()],
+        )?;
+        Ok::<ValueId, IrError>(out[0])
+    };
+    let mut v = unfolded(
+        c,
+        format!("{node}/x_f"),
+        Op::Cast(neoc_ir::ops::Cast { to: DType::F32 }),
+        vec![x],
+    )?;
+    if let Some(z) = zp {
+        let zc = c.constant("zero_point_f", z);
+        v = unfolded(
+            c,
+            format!("{node}/centered"),
+            Op::Binary(neoc_ir::ops::BinaryOp::Sub),
+            vec![v, zc],
+        )?;
+    }
+    let sc = c.constant("scale_f", s);
+    let name = c.output_name(0);
+    let out = c.graph.add_node_unfolded(
+        node,
+        Op::Binary(neoc_ir::ops::BinaryOp::Mul),
+        vec![Some(v), Some(sc)],
+        vec![name],
+    )?;
+    Ok(Some(out))
+}

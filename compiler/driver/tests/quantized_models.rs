@@ -1,0 +1,208 @@
+//! Quantized models (`testmodels/quant/`, made by `testmodels/quant/generate.py` with
+//! onnxruntime's `quantize_static`) compiled and run, compared with onnxruntime:
+//! integer outputs exactly, requantized (u8) outputs within one quantum, and the
+//! trained digits CNN's test-set accuracy against onnxruntime's and the float model's.
+//! Every comparison prints its figures (`cargo test -- --nocapture`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use neoc_driver::{compile_file, CompileOptions};
+use neoc_runtime::{DType, Model, TensorRef};
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{case, read_npy, stored_inputs, tensor_refs, values};
+
+fn quant() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
+}
+
+/// QConv nodes (int8 kernels) and float Conv/Gemm/MatMul nodes left after `-O2`.
+fn int8_and_float_anchors(dir: &Path) -> (usize, usize) {
+    let mut g = neoc_driver::import(&dir.join("model.onnx"), &[], &[]).unwrap();
+    neoc_driver::optimize(&mut g, "model.onnx", &CompileOptions::default()).unwrap();
+    let (mut int8, mut float) = (0, 0);
+    for n in g.topo_order() {
+        let op = &g.node(n).op;
+        let op = match op {
+            neoc_ir::Op::Fused(f) => f.anchor.as_ref(),
+            op => op,
+        };
+        match op {
+            neoc_ir::Op::QConv(_) => int8 += 1,
+            neoc_ir::Op::Conv(_) | neoc_ir::Op::Gemm(_) | neoc_ir::Op::MatMul => float += 1,
+            _ => {}
+        }
+    }
+    (int8, float)
+}
+
+/// Every quantized convolution and matrix product runs on the int8 kernels (depthwise
+/// ones too); what stays float: qop_ops' ConvInteger (u8 weights) and digits_qop's Gemm
+/// (onnxruntime left it float in QOperator form).
+#[test]
+fn quantized_anchors_become_int8_kernels() {
+    for (name, int8, float) in [
+        ("qop_ops", 3, 1),
+        ("digits_qdq", 4, 0),
+        ("digits_qop", 3, 1),
+        ("mobilenet_v2_qdq", 53, 0),
+    ] {
+        let got = int8_and_float_anchors(&quant().join(name));
+        println!("{name}: {} int8, {} float anchors", got.0, got.1);
+        assert_eq!(got, (int8, float), "{name}: (int8, float) anchors");
+    }
+}
+
+fn compile(dir: &Path, target: &str) -> Model {
+    let opts = CompileOptions {
+        target: target.into(),
+        ..CompileOptions::default()
+    };
+    let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts)
+        .unwrap_or_else(|e| panic!("{}: compile failed: {e}", dir.display()));
+    Model::from_bytes(artifact.to_bytes()).unwrap()
+}
+
+/// The targets whose int8 code paths differ: AVX-512 VNNI (when this CPU has it),
+/// AVX-512 without VNNI, AVX2 (portable byte products), as far as this CPU runs them.
+fn targets() -> Vec<&'static str> {
+    let mut t = vec!["x86_64-avx2"];
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        t.push("x86_64-avx512");
+    }
+    if std::arch::is_x86_feature_detected!("avx512vnni") {
+        t.push("x86_64-avx512-vnni");
+    }
+    t
+}
+
+/// QLinearConv / QLinearMatMul (u8, within one quantum) and ConvInteger /
+/// MatMulInteger (i32, exact) against onnxruntime.
+#[test]
+fn operator_form_matches_onnxruntime() {
+    let dir = quant().join("qop_ops");
+    for target in targets() {
+        let model = compile(&dir, target);
+        let inputs = stored_inputs(&model, &dir);
+        let outputs = model.run(&tensor_refs(&inputs)).unwrap();
+        for (spec, got) in model.outputs().iter().zip(&outputs) {
+            let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
+            assert_eq!(got.dtype(), want.dtype, "{}", spec.name);
+            assert_eq!(got.shape(), &want.shape[..], "{}", spec.name);
+            let (g, w) = (values(got.dtype(), got.as_bytes()), want.values());
+            let diff = g
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
+            println!(
+                "qop_ops/{} [{target}]: max diff {diff}, {off} of {} differ",
+                spec.name,
+                w.len()
+            );
+            let allowed = if got.dtype() == DType::I32 { 0.0 } else { 1.0 };
+            assert!(diff <= allowed, "{} [{target}]: max diff {diff}", spec.name);
+        }
+    }
+}
+
+fn argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Runs a digits model on every test image; returns (accuracy, logits).
+fn digits_run(model: &Model) -> (f64, Vec<f64>) {
+    let base = quant().join("digits").join("test");
+    let x = read_npy(&base.join("x.npy"));
+    let y = read_npy(&base.join("y.npy")).values();
+    let per = 64 * 4;
+    let mut ctx = model.new_context_with_threads(1).unwrap();
+    let (mut right, mut logits) = (0, Vec::new());
+    for (i, label) in y.iter().enumerate() {
+        let input = TensorRef::new(DType::F32, &[1, 1, 8, 8], &x.data[i * per..(i + 1) * per]);
+        let out = ctx.run(model, &[input]).unwrap();
+        let l = values(out[0].dtype(), out[0].as_bytes());
+        right += usize::from(argmax(&l) as f64 == *label);
+        logits.extend(l);
+    }
+    (right as f64 / y.len() as f64, logits)
+}
+
+/// The trained digits CNN, quantized by onnxruntime (QDQ and QOperator form): neoc's
+/// int8 accuracy is within half a point of onnxruntime's on the same model and of the
+/// float model's, and its logits agree with onnxruntime's (cosine ≥ 0.99 per image).
+#[test]
+fn digits_int8_accuracy() {
+    let float = case(&quant().join("digits"))["test_accuracy"]
+        .as_f64()
+        .unwrap();
+    for name in ["digits_qdq", "digits_qop"] {
+        let dir = quant().join(name);
+        let ort = case(&dir)["test_accuracy"].as_f64().unwrap();
+        let want = read_npy(&dir.join("expected").join("test_logits.npy")).values();
+        for target in targets() {
+            let (acc, logits) = digits_run(&compile(&dir, target));
+            let worst = logits
+                .chunks(10)
+                .zip(want.chunks(10))
+                .map(|(a, b)| cosine(a, b))
+                .fold(1.0, f64::min);
+            let agree = logits
+                .chunks(10)
+                .zip(want.chunks(10))
+                .filter(|(a, b)| argmax(a) == argmax(b))
+                .count();
+            println!(
+                "{name} [{target}]: accuracy {acc:.4} (onnxruntime {ort:.4}, float {float:.4}), \
+                 top-1 agrees with onnxruntime on {agree} of {}, worst logits cosine {worst:.5}",
+                want.len() / 10
+            );
+            assert!(
+                (acc - ort).abs() <= 0.005,
+                "{name} [{target}]: {acc} vs {ort}"
+            );
+            assert!(
+                float - acc <= 0.005,
+                "{name} [{target}]: {acc} vs float {float}"
+            );
+            assert!(worst >= 0.99, "{name} [{target}]: cosine {worst}");
+        }
+    }
+}
+
+/// mobilenet_v2 with seeded weights in QDQ form: same top-1 class as onnxruntime and
+/// logits cosine ≥ 0.99.
+#[test]
+fn mobilenet_v2_qdq_matches_onnxruntime() {
+    let dir = quant().join("mobilenet_v2_qdq");
+    let want = read_npy(&dir.join("expected").join("output.npy")).values();
+    for target in targets() {
+        let model = compile(&dir, target);
+        let inputs = stored_inputs(&model, &dir);
+        let out = model.run(&tensor_refs(&inputs)).unwrap();
+        let got = values(out[0].dtype(), out[0].as_bytes());
+        let cos = cosine(&got, &want);
+        println!(
+            "mobilenet_v2_qdq [{target}]: cosine {cos:.5}, top-1 {} (onnxruntime {})",
+            argmax(&got),
+            argmax(&want)
+        );
+        assert!(cos >= 0.99, "{target}: cosine {cos}");
+        assert_eq!(argmax(&got), argmax(&want), "{target}");
+    }
+}

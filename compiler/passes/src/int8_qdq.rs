@@ -1,0 +1,358 @@
+//! `int8-qdq`: QDQ models (QuantizeLinear / DequantizeLinear around float Conv, Gemm
+//! and MatMul, as onnxruntime's `quantize_static` writes them) onto the int8 kernels.
+//!
+//! After import a QDQ convolution reads (see `frontends/onnx/src/ops/quantize.rs`):
+//!
+//! ```text
+//! x_f = Mul(Sub(Cast<f32>(x_u8), zx), sx)                activation, per tensor
+//! w_f = Mul(Cast<f32>(w_i8 const), sw)                   weights (zero point 0), sw per tensor or [M,1,..]
+//! b_f = Mul(Cast<f32>(b_i32 const), sb)                  bias (optional; or a float constant)
+//! y_f = Conv(x_f, w_f, b_f)
+//! [Relu] → Div(·, sy) → Round → Add(·, zy) → Clip → Cast<u8|i8>   output quantizer (optional)
+//! ```
+//!
+//! The rule replaces that by one `QConv(x_u8, w_i8, bias_i32, scale)`: with the output
+//! quantizer, `out=u8|i8`, `scale = (sx·sw[m])/sy` and the clamp range of the Clip
+//! (raised to `zy` by a ReLU: `round(relu(v)/sy) = max(round(v/sy), 0)`); without it,
+//! `out=f32` and `scale = sx·sw[m]`. The bias becomes `round(b_f / (sx·sw[m]))` — exactly
+//! the stored int32 when the model quantized it with that scale, as onnxruntime does.
+//! Gemm (`alpha = beta = 1`, A not transposed) and MatMul with a 2-D constant B become
+//! a 1×1 QConv between Reshape views.
+//!
+//! The result differs from the float evaluation of the QDQ graph only by rounding: at
+//! most one quantum per requantized tensor. Runs before constant folding (which would
+//! fold the weights' dequantization away); the DequantizeLinear/QuantizeLinear nodes it
+//! leaves unread are removed by `dce`.
+
+use crate::patch::{producer, rewrite, single_use, Patch, Wire};
+use crate::Result;
+use neoc_ir::ops::{BinaryOp, Conv, QConv, Reshape, UnaryOp};
+use neoc_ir::{DType, Graph, NodeId, Op, Tensor, ValueId};
+
+pub fn run(graph: &mut Graph) -> Result<bool> {
+    rewrite(graph, rule)
+}
+
+/// A dequantized tensor: the integer value, its zero point and scale(s).
+struct Dq {
+    q: ValueId,
+    zero: f64,
+    scale: Vec<f32>,
+}
+
+/// `Mul(Sub(Cast<f32>(q), zp) | Cast<f32>(q), scale)` with constant zp and scale.
+fn dequantized(graph: &Graph, v: ValueId) -> Option<Dq> {
+    let mul = graph.node(producer(graph, v)?);
+    let (Op::Binary(BinaryOp::Mul), [Some(a), Some(s)]) = (&mul.op, mul.inputs.as_slice()) else {
+        return None;
+    };
+    let st = graph.const_value(*s)?;
+    if st.dtype != DType::F32 {
+        return None;
+    }
+    let scale = st.to_f32_vec();
+    let mut inner = graph.node(producer(graph, *a)?);
+    let mut zero = 0.0;
+    if let (Op::Binary(BinaryOp::Sub), [Some(c), Some(z)]) = (&inner.op, inner.inputs.as_slice()) {
+        let zt = graph.const_value(*z)?;
+        if zt.num_elements() != 1 {
+            return None;
+        }
+        zero = zt.to_f64_vec()[0];
+        inner = graph.node(producer(graph, *c)?);
+    }
+    match (&inner.op, inner.inputs.as_slice()) {
+        (Op::Cast(c), [Some(q)]) if c.to == DType::F32 => Some(Dq { q: *q, zero, scale }),
+        _ => None,
+    }
+}
+
+/// The output quantizer after `y` (through an optional Relu): the Cast node's output,
+/// its type, 1/sy, zy and the clamp range; every intermediate read once.
+struct OutQ {
+    out: ValueId,
+    dtype: DType,
+    y_scale: f32,
+    zero: i32,
+    min: i32,
+    max: i32,
+}
+
+fn output_quantizer(graph: &Graph, y: ValueId) -> Option<OutQ> {
+    let next = |v: ValueId| -> Option<NodeId> {
+        let readers = graph.consumers(v);
+        let [r] = readers[..] else { return None };
+        single_use(graph, v, r).then_some(r)
+    };
+    let mut n = graph.node(next(y)?);
+    let mut relu = false;
+    if let Op::Unary(UnaryOp::Relu) = n.op {
+        relu = true;
+        n = graph.node(next(n.outputs[0])?);
+    }
+    let (Op::Binary(BinaryOp::Div), [_, Some(s)]) = (&n.op, n.inputs.as_slice()) else {
+        return None;
+    };
+    let y_scale = crate::pattern::scalar(graph, *s)? as f32;
+    let n = graph.node(next(n.outputs[0])?);
+    if n.op != Op::Unary(UnaryOp::Round) {
+        return None;
+    }
+    let mut n = graph.node(next(n.outputs[0])?);
+    let mut zero = 0i32;
+    if let (Op::Binary(BinaryOp::Add), [_, Some(z)]) = (&n.op, n.inputs.as_slice()) {
+        zero = crate::pattern::scalar(graph, *z)? as i32;
+        n = graph.node(next(n.outputs[0])?);
+    }
+    let Op::Unary(UnaryOp::Clip { min, max }) = n.op else {
+        return None;
+    };
+    let cast = graph.node(next(n.outputs[0])?);
+    let Op::Cast(c) = &cast.op else { return None };
+    let range = match c.to {
+        DType::U8 => (0, 255),
+        DType::I8 => (-128, 127),
+        _ => return None,
+    };
+    let (mut lo, hi) = ((min as i32).max(range.0), (max as i32).min(range.1));
+    if relu {
+        lo = lo.max(zero);
+    }
+    Some(OutQ {
+        out: cast.outputs[0],
+        dtype: c.to,
+        y_scale,
+        zero,
+        min: lo,
+        max: hi,
+    })
+}
+
+/// What the matched anchor computes, normalised to a convolution.
+struct Anchor {
+    conv: Conv,
+    x: Dq,
+    w: Dq,
+    /// The i8 weights as `[M, C/group, k...]` (transposed for matrix products).
+    w_i8: Vec<i64>,
+    w_shape: Vec<u64>,
+    bias: Option<Vec<f64>>,
+    /// Matrix products: A's dims (the QConv runs on `[rows, K, 1, 1]`).
+    matrix: Option<Vec<u64>>,
+}
+
+fn anchor(graph: &Graph, n: NodeId) -> Option<Anchor> {
+    let node = graph.node(n);
+    let input = |i: usize| node.inputs.get(i).copied().flatten();
+    let x = dequantized(graph, input(0)?)?;
+    let w = dequantized(graph, input(1)?)?;
+    if graph.value(x.q).ty.dtype != DType::U8 || x.scale.len() != 1 || w.zero != 0.0 {
+        return None;
+    }
+    let wt = graph.const_value(w.q)?;
+    if wt.dtype != DType::I8 {
+        return None;
+    }
+    let bias = |i: usize| -> Option<Option<Vec<f64>>> {
+        match input(i) {
+            None => Some(None),
+            Some(b) => match dequantized(graph, b) {
+                Some(d) => {
+                    let t = graph.const_value(d.q)?;
+                    let s = &d.scale;
+                    let v = t.to_f64_vec();
+                    Some(Some(
+                        v.iter()
+                            .enumerate()
+                            .map(|(i, q)| {
+                                (q - d.zero) * f64::from(s[if s.len() == 1 { 0 } else { i }])
+                            })
+                            .collect(),
+                    ))
+                }
+                None => graph.const_value(b).map(|t| Some(t.to_f64_vec())),
+            },
+        }
+    };
+    let vals = wt
+        .to_f64_vec()
+        .iter()
+        .map(|&v| v as i64)
+        .collect::<Vec<_>>();
+    let one = || Conv {
+        kernel: vec![1, 1],
+        strides: vec![1, 1],
+        pads: vec![0; 4],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let transpose = |vals: &[i64], k: u64, n: u64| -> Vec<i64> {
+        let mut t = vec![0; vals.len()];
+        for (i, v) in vals.iter().enumerate() {
+            let (kk, nn) = (i as u64 / n, i as u64 % n);
+            t[(nn * k + kk) as usize] = *v;
+        }
+        t
+    };
+    match &node.op {
+        Op::Conv(c) => Some(Anchor {
+            conv: c.clone(),
+            w_shape: wt.shape.clone(),
+            w_i8: vals,
+            bias: bias(2)?,
+            x,
+            w,
+            matrix: None,
+        }),
+        Op::Gemm(g) if g.alpha == 1.0 && g.beta == 1.0 && !g.trans_a => {
+            let (k, m) = if g.trans_b {
+                (wt.shape[1], wt.shape[0])
+            } else {
+                (wt.shape[0], wt.shape[1])
+            };
+            let w_i8 = if g.trans_b {
+                vals
+            } else {
+                transpose(&vals, k, m)
+            };
+            // Gemm's C broadcasts over [M, N]; only a per-column bias [N] (or [1, N]) fits.
+            let b = bias(2)?;
+            if let Some(c) = input(2) {
+                let cd = graph.value(c).ty.shape.as_fixed()?;
+                if cd.iter().product::<u64>() != m || cd.last() != Some(&m) {
+                    return None;
+                }
+            }
+            Some(Anchor {
+                conv: one(),
+                w_shape: vec![m, k, 1, 1],
+                w_i8,
+                bias: b,
+                matrix: Some(graph.value(node.inputs[0]?).ty.shape.as_fixed()?),
+                x,
+                w,
+            })
+        }
+        Op::MatMul if wt.shape.len() == 2 => {
+            let (k, m) = (wt.shape[0], wt.shape[1]);
+            let ad = graph.value(node.inputs[0]?).ty.shape.as_fixed()?;
+            (ad.len() >= 2).then_some(())?;
+            Some(Anchor {
+                conv: one(),
+                w_shape: vec![m, k, 1, 1],
+                w_i8: transpose(&vals, k, m),
+                bias: None,
+                matrix: Some(ad),
+                x,
+                w,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
+    let Some(a) = anchor(graph, n) else {
+        return Ok(None);
+    };
+    let node = graph.node(n);
+    let y = node.outputs[0];
+    let m = a.w_shape[0] as usize;
+    let sw = |i: usize| a.w.scale[if a.w.scale.len() == 1 { 0 } else { i }];
+    if !(a.w.scale.len() == 1 || a.w.scale.len() == m) {
+        return Ok(None);
+    }
+    let acc_scale: Vec<f32> = (0..m).map(|i| a.x.scale[0] * sw(i)).collect();
+    let outq = output_quantizer(graph, y);
+    let (out, y_zero, y_min, y_max, scale) = match &outq {
+        Some(o) => (
+            o.dtype,
+            o.zero,
+            o.min,
+            o.max,
+            acc_scale
+                .iter()
+                .map(|s| s / o.y_scale)
+                .collect::<Vec<f32>>(),
+        ),
+        None => (DType::F32, 0, 0, 0, acc_scale.clone()),
+    };
+    let name = &node.name;
+    let mut p = Patch::new();
+    let w = p.add_const(
+        format!("{name}/w_i8"),
+        Tensor::from_i64_wrapping(DType::I8, a.w_shape.clone(), &a.w_i8),
+    );
+    let bias = a.bias.as_ref().map(|b| {
+        let q: Vec<i64> = (0..m)
+            .map(|i| {
+                (b[if b.len() == 1 { 0 } else { i }] / f64::from(acc_scale[i])).round_ties_even()
+                    as i64
+            })
+            .collect();
+        p.add_const(
+            format!("{name}/bias_i32"),
+            Tensor::from_i64_wrapping(DType::I32, vec![m as u64], &q),
+        )
+    });
+    let s = p.add_const(
+        format!("{name}/scale"),
+        Tensor::from_f32(vec![m as u64], &scale),
+    );
+    let op = Op::QConv(QConv {
+        conv: a.conv.clone(),
+        x_zero: a.x.zero as i32,
+        out,
+        y_zero,
+        y_min,
+        y_max,
+    });
+    let final_out = outq.as_ref().map_or(y, |o| o.out);
+    let out_name = graph.value(final_out).name.clone();
+    let x: Wire = match &a.matrix {
+        None => a.x.q.into(),
+        Some(ad) => {
+            let k = ad[ad.len() - 1];
+            let rows: u64 = ad[..ad.len() - 1].iter().product();
+            p.add_node(
+                format!("{name}/rows"),
+                Op::Reshape(Reshape {
+                    shape: vec![rows, k, 1, 1],
+                }),
+                vec![Some(a.x.q.into())],
+                format!("{name}/rows"),
+            )
+        }
+    };
+    let result = match &a.matrix {
+        None => p.add_node(
+            name.clone(),
+            op,
+            vec![Some(x), Some(w), bias, Some(s)],
+            out_name,
+        ),
+        Some(_) => {
+            let q = p.add_node(
+                format!("{name}/int8"),
+                op,
+                vec![Some(x), Some(w), bias, Some(s)],
+                format!("{name}/int8"),
+            );
+            let shape = graph
+                .value(final_out)
+                .ty
+                .shape
+                .as_fixed()
+                .unwrap_or_default();
+            p.add_node(
+                name.clone(),
+                Op::Reshape(Reshape { shape }),
+                vec![Some(q)],
+                out_name,
+            )
+        }
+    };
+    p.replace(final_out, result);
+    p.remove_if_dead(n);
+    Ok(Some(p))
+}
