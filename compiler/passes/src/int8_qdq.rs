@@ -6,7 +6,7 @@
 //! ```text
 //! x_f = Mul(Sub(Cast<f32>(x_u8), zx), sx)                activation, per tensor
 //! w_f = Mul(Cast<f32>(w_i8 const), sw)                   weights (zero point 0), sw per tensor or [M,1,..]
-//! b_f = Mul(Cast<f32>(b_i32 const), sb)                  bias (optional; or a float constant)
+//! b_f = constant                                       bias (optional): the folded DQ of an int32 bias
 //! y_f = Conv(x_f, w_f, b_f)
 //! [Relu] → Div(·, sy) → Round → Add(·, zy) → Clip → Cast<u8|i8>   output quantizer (optional)
 //! ```

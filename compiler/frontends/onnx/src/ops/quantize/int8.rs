@@ -196,7 +196,7 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
         .map(Some)
 }
 
-/// DequantizeLinear of a constant integer tensor (weights, biases of QDQ models) with
+/// DequantizeLinear of a constant i8 tensor of rank ≥ 2 (the weights of QDQ models) with
 /// constant scale and zero point: `Mul(Sub(Cast<f32>(q), zp), scale)` added *unfolded*
 /// (the `Sub` only for a nonzero zero point; scale and zero point shaped along the axis
 /// as constants), so that the `int8-qdq` pass still sees the integer tensor and its
@@ -212,7 +212,9 @@ pub(super) fn dequantize_constant(c: &mut NodeCtx<'_>) -> Result<Option<Vec<Valu
     } else {
         0
     };
-    if block != 0 || c.ty(scale).dtype != DType::F32 || !q.dtype.is_int() {
+    // Weights only (i8, rank ≥ 2): int32 biases fold, and the pass reads them back as
+    // float constants.
+    if block != 0 || c.ty(scale).dtype != DType::F32 || q.dtype != DType::I8 || q.shape.len() < 2 {
         return Ok(None);
     }
     let xd = q.shape.clone();
