@@ -4,8 +4,9 @@
 //! Only on a terminal: when stderr is a file or a pipe (CI logs, scripts, tests) nothing
 //! is drawn, since the summary `neoc compile` prints at the end already gives the time
 //! of every stage, and a log full of carriage returns helps nobody. `--quiet` turns it
-//! off too. Hand-rolled (a dozen lines) rather than a progress-bar crate: there is one
-//! line and no bar.
+//! off too. A ticker thread redraws the line every quarter second, so that a long stage
+//! (LLVM on a large model) visibly keeps going. Hand-rolled rather than a progress-bar
+//! crate: there is one line and no bar.
 
 use neoc_driver::Stage;
 use std::io::{IsTerminal, Write};
@@ -14,6 +15,13 @@ use std::time::{Duration, Instant};
 
 /// The stages as the status line numbers them; `write` is the CLI's own last stage.
 const STAGES: usize = 5;
+
+/// Counts between a stage's start and end are drawn at most this often (lowering
+/// reports every graph node).
+const REDRAW: Duration = Duration::from_millis(50);
+
+/// How often the ticker redraws the elapsed time.
+const TICK: Duration = Duration::from_millis(250);
 
 fn position(stage: Stage) -> usize {
     match stage {
@@ -24,21 +32,35 @@ fn position(stage: Stage) -> usize {
     }
 }
 
-/// One status line, e.g. `[4/5] codegen 1/2 variants  12.3s`.
-pub(crate) fn line(
-    stage: &str,
+/// What the line shows, minus the time.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    stage: &'static str,
     pos: usize,
     done: usize,
     total: usize,
-    unit: &str,
-    secs: f64,
-) -> String {
-    let count = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {done}/{total} {unit}")
-    };
-    format!("[{pos}/{STAGES}] {stage}{count}  {secs:.1}s")
+    unit: &'static str,
+}
+
+impl Shown {
+    /// One status line, e.g. `[4/5] codegen 1/2 variants  12.3s`.
+    fn line(&self, secs: f64) -> String {
+        let count = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}/{} {}", self.done, self.total, self.unit)
+        };
+        format!("[{}/{STAGES}] {}{count}  {secs:.1}s", self.pos, self.stage)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// When the line was last drawn (`None`: never).
+    last_draw: Option<Instant>,
+    shown: Option<Shown>,
+    /// Cleared for good: the ticker stops and nothing more is drawn.
+    done: bool,
 }
 
 /// Draws status lines on a terminal; does nothing otherwise.
@@ -46,62 +68,87 @@ pub(crate) fn line(
 pub(crate) struct StatusLine {
     start: Instant,
     active: bool,
-    /// When the line was last drawn (`None`: not yet).
-    drawn: Arc<Mutex<Option<Instant>>>,
+    state: Arc<Mutex<State>>,
 }
-
-/// Counts between a stage's start and end are drawn at most this often (lowering
-/// reports every graph node).
-const REDRAW: Duration = Duration::from_millis(50);
 
 impl StatusLine {
     /// A status line on stderr when it is a terminal and not `quiet`.
     pub fn stderr(quiet: bool) -> Self {
-        StatusLine {
+        let s = StatusLine {
             start: Instant::now(),
             active: !quiet && std::io::stderr().is_terminal(),
-            drawn: Arc::new(Mutex::new(None)),
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        if s.active {
+            let ticker = s.clone();
+            std::thread::spawn(move || ticker.tick());
+        }
+        s
+    }
+
+    /// The ticker thread: redraws the current line with the time until `clear`.
+    fn tick(&self) {
+        loop {
+            std::thread::sleep(TICK);
+            let Ok(mut st) = self.state.lock() else {
+                return;
+            };
+            if st.done {
+                return;
+            }
+            if let Some(shown) = st.shown {
+                self.paint(&mut st, &shown.line(self.start.elapsed().as_secs_f64()));
+            }
         }
     }
 
-    /// Draws `text()`; unless `always`, only when the last draw is `REDRAW` ago.
-    fn draw(&self, text: impl FnOnce() -> String, always: bool) {
+    fn paint(&self, st: &mut State, text: &str) {
+        st.last_draw = Some(Instant::now());
+        let mut err = std::io::stderr().lock();
+        // `\r` back to the start of the line, `ESC[2K` clears it.
+        let _ = write!(err, "\r\x1b[2K{text}");
+        let _ = err.flush();
+    }
+
+    /// Shows `shown`; unless `always`, only when the last draw is `REDRAW` ago.
+    fn show(&self, shown: Shown, always: bool) {
         if !self.active {
             return;
         }
-        let Ok(mut last) = self.drawn.lock() else {
+        let Ok(mut st) = self.state.lock() else {
             return;
         };
-        if !always && last.is_some_and(|t| t.elapsed() < REDRAW) {
+        if st.done {
             return;
         }
-        *last = Some(Instant::now());
-        let mut err = std::io::stderr().lock();
-        // `\r` back to the start of the line, `ESC[2K` clears it.
-        let _ = write!(err, "\r\x1b[2K{}", text());
-        let _ = err.flush();
+        st.shown = Some(shown);
+        if always || st.last_draw.is_none_or(|t| t.elapsed() >= REDRAW) {
+            self.paint(&mut st, &shown.line(self.start.elapsed().as_secs_f64()));
+        }
     }
 
     /// Shows a driver stage: its start and end always, counts in between throttled.
     pub fn stage(&self, stage: Stage, done: usize, total: usize) {
-        let secs = self.start.elapsed().as_secs_f64();
-        let text = || {
-            line(
-                stage.name(),
-                position(stage),
-                done,
-                total,
-                stage.unit(),
-                secs,
-            )
+        let shown = Shown {
+            stage: stage.name(),
+            pos: position(stage),
+            done,
+            total,
+            unit: stage.unit(),
         };
-        self.draw(text, done == 0 || done >= total);
+        self.show(shown, done == 0 || done >= total);
     }
 
     /// Shows the CLI's last stage, writing the artifact.
     pub fn writing(&self) {
-        let secs = self.start.elapsed().as_secs_f64();
-        self.draw(|| line("write", STAGES, 0, 1, "", secs), true);
+        let shown = Shown {
+            stage: "write",
+            pos: STAGES,
+            done: 0,
+            total: 1,
+            unit: "",
+        };
+        self.show(shown, true);
     }
 
     /// The callback the driver calls.
@@ -110,14 +157,18 @@ impl StatusLine {
         neoc_driver::Progress::new(move |stage, done, total| me.stage(stage, done, total))
     }
 
-    /// Erases the line, so that what follows (the summary, an error) starts clean.
+    /// Erases the line and stops drawing, so that what follows (the summary, an error)
+    /// starts clean.
     pub fn clear(&self) {
-        let drawn = self.drawn.lock().map(|d| d.is_some()).unwrap_or(false);
-        if self.active && drawn {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if self.active && st.last_draw.is_some() && !st.done {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[2K");
             let _ = err.flush();
         }
+        st.done = true;
     }
 }
 
@@ -127,11 +178,22 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(
-            line("codegen", 4, 1, 2, "variants", 12.34),
-            "[4/5] codegen 1/2 variants  12.3s"
-        );
-        assert_eq!(line("passes", 2, 0, 1, "", 0.0), "[2/5] passes  0.0s");
+        let codegen = Shown {
+            stage: "codegen",
+            pos: 4,
+            done: 1,
+            total: 2,
+            unit: "variants",
+        };
+        assert_eq!(codegen.line(12.34), "[4/5] codegen 1/2 variants  12.3s");
+        let passes = Shown {
+            stage: "passes",
+            pos: 2,
+            done: 0,
+            total: 1,
+            unit: "",
+        };
+        assert_eq!(passes.line(0.0), "[2/5] passes  0.0s");
         assert_eq!(position(Stage::Codegen), 4);
     }
 
@@ -140,6 +202,7 @@ mod tests {
         let s = StatusLine::stderr(true);
         s.stage(Stage::Import, 0, 1);
         s.clear();
-        assert!(s.drawn.lock().unwrap_or_else(|e| e.into_inner()).is_none());
+        let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(st.last_draw.is_none() && st.shown.is_none() && st.done);
     }
 }
