@@ -65,7 +65,7 @@ const AARCH64_HWCAPS: &[(&str, u64, u64)] = &[
 ];
 
 /// The AArch64 features present according to the kernel's `AT_HWCAP` and `AT_HWCAP2`
-/// words, in [`AARCH64_HWCAPS`] order.
+/// words, in `AARCH64_HWCAPS` order.
 pub fn aarch64_hwcap_features(hwcap: u64, hwcap2: u64) -> Vec<&'static str> {
     AARCH64_HWCAPS
         .iter()
@@ -212,7 +212,7 @@ pub(crate) fn missing<'a>(required: &'a [String], host: &HostFeatures) -> Vec<&'
         .collect()
 }
 
-/// The public form of [`HostFeatures::detect`]: the CPU features the runtime will consider
+/// The public form of `HostFeatures::detect`: the CPU features the runtime will consider
 /// present, after [`CPU_FEATURES_MASK_ENV`].
 pub fn host_cpu_features() -> Vec<&'static str> {
     HostFeatures::detect().present
