@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use numpy::{PyArray1, PyArrayDescr};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 
 use neoc_runtime::{DType, Tensor, TensorSpec};
 
@@ -163,7 +163,7 @@ impl Model {
         self.threads
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let sig = |specs: &[TensorSpec]| {
             specs
                 .iter()
@@ -171,14 +171,14 @@ impl Model {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        format!(
-            "<neoc.Model {:?} target={} variant={} inputs=[{}] outputs=[{}]>",
-            self.inner.file(),
+        Ok(format!(
+            "<neoc.Model {} target={} variant={} inputs=[{}] outputs=[{}]>",
+            PyString::new(py, self.inner.file()).repr()?,
             self.inner.target().name,
             self.variant().unwrap_or("none"),
             sig(self.inner.inputs()),
             sig(self.inner.outputs()),
-        )
+        ))
     }
 
     /// Execution contexts kept for reuse (one per run that was ever in flight at once).
@@ -237,8 +237,8 @@ impl TensorInfo {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let shape = PyTuple::new(py, &self.shape)?;
         Ok(format!(
-            "TensorInfo(name={:?}, shape={}, dtype={})",
-            self.name,
+            "TensorInfo(name={}, shape={}, dtype={})",
+            PyString::new(py, &self.name).repr()?,
             shape.repr()?,
             self.dtype.name()
         ))

@@ -56,7 +56,8 @@ def test_signature_and_metadata(compile_model):
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in model.metadata.items())
     text = repr(model)
     assert "input_ids: int64[1,128]" in text and "pooled: float32[1,128]" in text
-    assert repr(inp) == "TensorInfo(name=\"input_ids\", shape=(1, 128), dtype=int64)"
+    assert repr(inp) == "TensorInfo(name='input_ids', shape=(1, 128), dtype=int64)"
+    assert text.startswith(f"<neoc.Model {str(case.artifact)!r} target=")
 
 
 def test_path_like_and_threads(lenet):
