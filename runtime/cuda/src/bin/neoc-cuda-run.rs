@@ -3,11 +3,11 @@
 //! only on the runtime crates) and copied to the GPU machine by `scripts/gpu-pack`.
 //!
 //! ```text
-//! neoc-cuda-run MODEL.neo --inputs DIR [--expected DIR --rtol R --atol A]
+//! neoc-cuda-run MODEL.neo [--inputs DIR] [--expected DIR --rtol R --atol A]
 //!               [--bench N] [--warmup W] [--out DIR]
 //! ```
 //!
-//! Inputs are `DIR/<input name>.npy`, references `DIR/<output name>.npy`. An element
+//! Inputs are `DIR/<input name>.npy` (zeros without `--inputs`), references `DIR/<output name>.npy`. An element
 //! passes when `|got - want| <= atol + rtol * |want|`. Prints one `RESULT` line per output
 //! and with `--bench` one `BENCH` line (median and mean milliseconds per run, inputs and
 //! outputs copied every run). Exit status: 0 all pass, 1 a mismatch, 2 an error.
@@ -21,7 +21,7 @@ use neoc_runtime::TensorRef;
 
 struct Args {
     model: PathBuf,
-    inputs: PathBuf,
+    inputs: Option<PathBuf>,
     expected: Option<PathBuf>,
     rtol: f64,
     atol: f64,
@@ -34,7 +34,7 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut a = Args {
         model: PathBuf::new(),
-        inputs: PathBuf::new(),
+        inputs: None,
         expected: None,
         rtol: 1e-3,
         atol: 1e-4,
@@ -46,7 +46,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--inputs" => a.inputs = val("--inputs")?.into(),
+            "--inputs" => a.inputs = Some(val("--inputs")?.into()),
             "--expected" => a.expected = Some(val("--expected")?.into()),
             "--out" => a.out = Some(val("--out")?.into()),
             "--rtol" => a.rtol = val("--rtol")?.parse().map_err(|e| format!("--rtol: {e}"))?,
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: neoc-cuda-run MODEL.neo --inputs DIR [--expected DIR --rtol R --atol A] \
+                "usage: neoc-cuda-run MODEL.neo [--inputs DIR] [--expected DIR --rtol R --atol A] \
                  [--bench N] [--warmup W] [--out DIR]"
             );
             return ExitCode::from(2);
@@ -109,10 +109,18 @@ fn run(args: &Args) -> Result<bool, String> {
         ab,
         t.elapsed().as_secs_f64() * 1e3
     );
+    // Without --inputs every input is zeros (enough for timing).
     let inputs: Vec<npy::Npy> = model
         .inputs()
         .iter()
-        .map(|s| npy::read(&args.inputs.join(format!("{}.npy", s.name))))
+        .map(|s| match &args.inputs {
+            Some(dir) => npy::read(&dir.join(format!("{}.npy", s.name))),
+            None => Ok(npy::Npy {
+                dtype: s.dtype,
+                shape: s.shape.clone(),
+                data: vec![0; s.byte_len() as usize],
+            }),
+        })
         .collect::<Result<_, _>>()?;
     let refs: Vec<TensorRef<'_>> = inputs
         .iter()
