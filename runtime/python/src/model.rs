@@ -1,6 +1,6 @@
 //! The Python classes `neoc.Model` and `neoc.TensorInfo`, and `neoc.load`/`load_bytes`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, UnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,12 +20,7 @@ use crate::{dtype, errors};
 #[pyfunction]
 #[pyo3(signature = (path, threads = None))]
 pub fn load(py: Python<'_>, path: PathBuf, threads: Option<usize>) -> PyResult<Model> {
-    let loaded = py.detach(|| catch_unwind(|| neoc_runtime::Model::load(&path)));
-    let model = match loaded {
-        Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
-        Err(_) => return Err(errors::internal(py, "loading a model")),
-    };
-    Ok(Model::new(model, threads))
+    Model::load_with(py, threads, || neoc_runtime::Model::load(&path))
 }
 
 /// Loads an artifact held in memory (`bytes`, `bytearray`, ...), e.g. read from a package
@@ -37,8 +32,8 @@ pub fn load_bytes(
     data: &Bound<'_, PyAny>,
     threads: Option<usize>,
 ) -> PyResult<Model> {
-    // One copy (through `memoryview(data).tobytes()` for other bytes-like objects: the
-    // limited API of Python 3.9 has no buffer protocol).
+    // Other bytes-like objects go through `memoryview(data).tobytes()`: the limited API of
+    // Python 3.9 has no buffer protocol.
     let data = match data.cast::<PyBytes>() {
         Ok(b) => b.as_bytes().to_vec(),
         Err(_) => py
@@ -49,12 +44,7 @@ pub fn load_bytes(
             .as_bytes()
             .to_vec(),
     };
-    let loaded = py.detach(|| catch_unwind(|| neoc_runtime::Model::from_bytes(data)));
-    let model = match loaded {
-        Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
-        Err(_) => return Err(errors::internal(py, "loading a model")),
-    };
-    Ok(Model::new(model, threads))
+    Model::load_with(py, threads, || neoc_runtime::Model::from_bytes(data))
 }
 
 /// A loaded model: immutable, and safe to run from several Python threads at once.
@@ -67,13 +57,22 @@ pub struct Model {
 }
 
 impl Model {
-    fn new(model: neoc_runtime::Model, threads: Option<usize>) -> Self {
+    /// Runs `load` with the GIL released; its error, or a panic, becomes an exception.
+    fn load_with(
+        py: Python<'_>,
+        threads: Option<usize>,
+        load: impl FnOnce() -> neoc_runtime::Result<neoc_runtime::Model> + Send + UnwindSafe,
+    ) -> PyResult<Model> {
+        let model = match py.detach(|| catch_unwind(load)) {
+            Ok(m) => m.map_err(|e| errors::runtime(py, e))?,
+            Err(_) => return Err(errors::internal(py, "loading a model")),
+        };
         let threads = threads.unwrap_or(0);
-        Model {
+        Ok(Model {
             inner: Arc::new(model),
             contexts: ContextPool::new(threads),
             threads,
-        }
+        })
     }
 }
 
