@@ -21,7 +21,7 @@ static AS_CONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// One input value, ready to lend to the runtime.
 struct Value<'py> {
-    /// The name it was given under (dict form only).
+    /// The name it was given under (dict form), or its input's name (list form).
     name: Option<String>,
     /// Keeps the memory alive (and unmovable: NumPy refuses to resize a referenced array).
     array: Bound<'py, PyUntypedArray>,
