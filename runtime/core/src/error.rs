@@ -109,6 +109,24 @@ pub enum RuntimeError {
         found: u64,
     },
 
+    /// Bad input: `run_into` got the wrong number of output buffers.
+    #[error("{file}: expected {expected} output buffers, got {found}")]
+    OutputCount {
+        file: String,
+        expected: usize,
+        found: usize,
+    },
+
+    /// Bad input: a `run_into` output buffer's dtype, shape or byte length differs from
+    /// the signature.
+    #[error("{file}: output \"{output}\": expected a buffer of {expected}, got {found}")]
+    OutputMismatch {
+        file: String,
+        output: String,
+        expected: String,
+        found: String,
+    },
+
     /// Bad input: `run_named` got a name the signature does not have.
     #[error("{file}: no input named \"{input}\" (inputs: {})", .known.join(", "))]
     UnknownInput {

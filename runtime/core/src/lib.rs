@@ -94,8 +94,10 @@
 //! Inputs are borrowed ([`TensorRef`]) and read in place when their data is aligned for
 //! its element type, which any `&[f32]` (or other [`Element`] slice) is; misaligned
 //! bytes given through [`TensorRef::new`] are copied once. Weights are used in place from
-//! the mapped file. Outputs are returned as owned, 64-byte-aligned [`Tensor`]s, typed
-//! through [`Tensor::as_slice`]; the C API copies them into the caller's buffers.
+//! the mapped file. [`Context::run`] returns outputs as owned, 64-byte-aligned
+//! [`Tensor`]s, typed through [`Tensor::as_slice`]; [`Context::run_into`] writes them into
+//! the caller's buffers instead ([`TensorMut`]), in place when they are 64-byte aligned
+//! (a `Tensor` kept across runs is), through one copy otherwise.
 
 mod code;
 mod cpu;
@@ -108,7 +110,7 @@ pub use cpu::{aarch64_hwcap_features, host_cpu_features, CPU_FEATURES_MASK_ENV};
 pub use error::{Result, RuntimeError};
 pub use model::{Context, Model, SelectedVariant};
 pub use neoc_artifact::{Arch, DType, TargetInfo, TensorSpec};
-pub use tensor::{Element, Tensor, TensorRef, BUFFER_ALIGN};
+pub use tensor::{Element, Tensor, TensorMut, TensorRef, BUFFER_ALIGN};
 
 // What the "Threads" section promises, checked when the crate compiles.
 const _: () = {

@@ -13,7 +13,7 @@ use crate::code::{KernelFn, LoadedCode};
 use crate::cpu::{self, HostFeatures};
 use crate::pool::Pool;
 use crate::tensor::{AlignedBuf, BUFFER_ALIGN};
-use crate::{Result, RuntimeError, Tensor, TensorRef};
+use crate::{Result, RuntimeError, Tensor, TensorMut, TensorRef};
 
 /// Where the weights live: in the mapped file, or in an aligned copy.
 enum Storage {
@@ -441,6 +441,120 @@ impl Context {
     /// # Ok::<(), RuntimeError>(())
     /// ```
     pub fn run(&mut self, model: &Model, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
+        let mut outputs = model
+            .outputs
+            .iter()
+            .map(|s| Tensor::zeros(s.dtype, s.shape.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let output_ptrs: Vec<*mut u8> = outputs.iter_mut().map(Tensor::data_mut_ptr).collect();
+        self.execute(model, inputs, &output_ptrs)?;
+        Ok(outputs)
+    }
+
+    /// Like [`Context::run`], writing each output into the caller's buffer (in signature
+    /// order) instead of allocating: in place when the buffer is 64-byte aligned
+    /// ([`crate::BUFFER_ALIGN`], what the kernels are compiled for; a [`Tensor`]'s data
+    /// always is), through one aligned copy otherwise. Each buffer's dtype, shape and byte
+    /// length must match the signature; it is zeroed before the run, as a fresh output is.
+    ///
+    /// ```
+    /// use neoc_runtime::{DType, Model, RuntimeError, Tensor, TensorMut, TensorRef};
+    /// # fn npy(rel: &str) -> Vec<f32> {
+    /// #     let path = format!("{}/../../testmodels/models/mlp/{rel}", env!("CARGO_MANIFEST_DIR"));
+    /// #     let bytes = std::fs::read(&path).expect(&path);
+    /// #     npyz::NpyFile::new(&bytes[..]).and_then(|f| f.into_vec()).expect(&path)
+    /// # }
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testmodels/artifacts/mlp_x86_64.neo");
+    /// let model = Model::load(path)?;
+    /// let mut ctx = model.new_context()?;
+    /// let (x, want) = (npy("inputs/input.npy"), npy("expected/output.npy"));
+    /// let close = |y: &[f32]| y.len() == want.len()
+    ///     && y.iter().zip(&want).all(|(g, w)| (g - w).abs() <= 1e-5 + 1e-4 * w.abs());
+    ///
+    /// // A Tensor allocated once and reused: written in place, no allocation per run.
+    /// let mut y = Tensor::zeros(DType::F32, [4, 10])?;
+    /// let at = y.as_bytes().as_ptr();
+    /// for _ in 0..2 {
+    ///     ctx.run_into(&model, &[TensorRef::f32(&[4, 64], &x)], &mut [TensorMut::from(&mut y)])?;
+    ///     assert!(close(y.as_f32().unwrap_or_default()));
+    /// }
+    /// assert_eq!(y.as_bytes().as_ptr(), at);
+    ///
+    /// // Any other &mut [f32] works too, through one copy when it is not 64-byte aligned.
+    /// let mut buf = vec![0f32; 41];
+    /// let out = &mut buf[1..]; // 4 bytes past the allocation: never 64-byte aligned
+    /// ctx.run_into(&model, &[TensorRef::f32(&[4, 64], &x)], &mut [TensorMut::from_slice(&[4, 10], out)])?;
+    /// assert!(close(&buf[1..]));
+    ///
+    /// // A buffer that does not fit the signature is refused before anything runs.
+    /// let mut small = vec![0f32; 10];
+    /// let err = ctx
+    ///     .run_into(&model, &[TensorRef::f32(&[4, 64], &x)], &mut [TensorMut::from_slice(&[1, 10], &mut small)])
+    ///     .unwrap_err();
+    /// assert!(matches!(&err, RuntimeError::OutputMismatch { expected, .. } if expected == "float32[4,10]"), "{err}");
+    /// # Ok::<(), RuntimeError>(())
+    /// ```
+    pub fn run_into(
+        &mut self,
+        model: &Model,
+        inputs: &[TensorRef<'_>],
+        outputs: &mut [TensorMut<'_>],
+    ) -> Result<()> {
+        if outputs.len() != model.outputs.len() {
+            return Err(RuntimeError::OutputCount {
+                file: model.file.clone(),
+                expected: model.outputs.len(),
+                found: outputs.len(),
+            });
+        }
+        for (spec, o) in model.outputs.iter().zip(outputs.iter()) {
+            if o.dtype != spec.dtype
+                || o.shape != spec.shape.as_slice()
+                || o.data.len() as u64 != spec.byte_len()
+            {
+                return Err(RuntimeError::OutputMismatch {
+                    file: model.file.clone(),
+                    output: spec.name.clone(),
+                    expected: spec.type_string(),
+                    found: format!("{} ({} bytes)", o.type_string(), o.data.len()),
+                });
+            }
+        }
+        // Misaligned buffers get the result through an aligned scratch copy.
+        let mut scratch: Vec<Option<AlignedBuf>> = Vec::with_capacity(outputs.len());
+        for o in outputs.iter_mut() {
+            scratch.push(if (o.data.as_ptr() as usize) % BUFFER_ALIGN == 0 {
+                o.data.fill(0);
+                None
+            } else {
+                Some(AlignedBuf::zeroed(o.data.len())?)
+            });
+        }
+        let output_ptrs: Vec<*mut u8> = outputs
+            .iter_mut()
+            .zip(scratch.iter_mut())
+            .map(|(o, s)| match s {
+                Some(s) => s.as_mut_ptr(),
+                None => o.data.as_mut_ptr(),
+            })
+            .collect();
+        self.execute(model, inputs, &output_ptrs)?;
+        for (o, s) in outputs.iter_mut().zip(&scratch) {
+            if let Some(s) = s {
+                o.data.copy_from_slice(s.as_slice());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `inputs` against the signature, then calls every step of the plan with the
+    /// outputs at `output_ptrs`: 64-byte aligned, zeroed, of the signature's sizes.
+    fn execute(
+        &mut self,
+        model: &Model,
+        inputs: &[TensorRef<'_>],
+        output_ptrs: &[*mut u8],
+    ) -> Result<()> {
         if inputs.len() != model.inputs.len() {
             return Err(RuntimeError::InputCount {
                 file: model.file.clone(),
@@ -469,12 +583,6 @@ impl Context {
                 None => t.data.as_ptr().cast_mut(),
             })
             .collect();
-        let mut outputs = model
-            .outputs
-            .iter()
-            .map(|s| Tensor::zeros(s.dtype, s.shape.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        let output_ptrs: Vec<*mut u8> = outputs.iter_mut().map(Tensor::data_mut_ptr).collect();
         let arena_size = to_usize(model.plan.arena_size, "arena")?;
         if self.arena.len() < arena_size {
             self.arena = AlignedBuf::zeroed(arena_size)?;
@@ -526,7 +634,7 @@ impl Context {
         }
         debug_assert!(model.weights_len == 0 || weights.align_offset(BUFFER_ALIGN) == 0);
         drop(copies);
-        Ok(outputs)
+        Ok(())
     }
 
     /// Like [`Context::run`], with inputs given by name in any order.

@@ -160,6 +160,13 @@ fn as_bytes<T: Element>(data: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }
 
+fn as_bytes_mut<T: Element>(data: &mut [T]) -> &mut [u8] {
+    // SAFETY: as in as_bytes; any byte pattern written is a valid T.
+    unsafe {
+        std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(data))
+    }
+}
+
 fn byte_len(dtype: DType, shape: &[u64]) -> Option<u64> {
     shape
         .iter()
@@ -337,6 +344,48 @@ impl<'a> TensorRef<'a> {
     /// The byte length its dtype and shape call for (`None` on overflow).
     pub(crate) fn expected_len(&self) -> Option<u64> {
         byte_len(self.dtype, self.shape)
+    }
+}
+
+/// A caller-owned output buffer for [`Context::run_into`](crate::Context::run_into).
+/// The run writes straight into it when its data is [`BUFFER_ALIGN`]-aligned, as a
+/// [`Tensor`]'s always is (so a `Tensor` allocated once and passed to every run costs no
+/// allocation and no copy); other buffers get the result through one copy.
+#[derive(Debug)]
+pub struct TensorMut<'a> {
+    pub dtype: DType,
+    pub shape: &'a [u64],
+    /// Little-endian element data, exactly `dtype.size_bytes() * product(shape)` bytes.
+    pub data: &'a mut [u8],
+}
+
+impl<'a> TensorMut<'a> {
+    pub fn new(dtype: DType, shape: &'a [u64], data: &'a mut [u8]) -> Self {
+        TensorMut { dtype, shape, data }
+    }
+
+    /// Borrows typed data to be overwritten by a run.
+    pub fn from_slice<T: Element>(shape: &'a [u64], data: &'a mut [T]) -> Self {
+        TensorMut {
+            dtype: T::DTYPE,
+            shape,
+            data: as_bytes_mut(data),
+        }
+    }
+
+    /// `float32[1,1000]`.
+    pub fn type_string(&self) -> String {
+        format_type(self.dtype, self.shape)
+    }
+}
+
+impl<'a> From<&'a mut Tensor> for TensorMut<'a> {
+    fn from(t: &'a mut Tensor) -> Self {
+        TensorMut {
+            dtype: t.dtype,
+            shape: &t.shape,
+            data: t.data.as_mut_slice(),
+        }
     }
 }
 
