@@ -15,7 +15,7 @@ mod npy;
 mod progress;
 mod roofline;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueHint};
 use diag::Failure;
 use neoc_runtime::{Model, TensorRef};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ enum Command {
     /// SavedModel directory, MXNet -symbol.json) into a one-file artifact.
     Compile {
         /// The model file (.onnx, .pt2, .pt, .pb, -symbol.json) or SavedModel directory.
+        #[arg(value_hint = ValueHint::AnyPath)]
         model: PathBuf,
         /// The model's framework (onnx, pytorch, tensorflow, mxnet); detected when omitted.
         #[arg(long)]
@@ -58,13 +59,13 @@ enum Command {
         outputs: Vec<String>,
         /// An MXNet model's parameters file (default: the newest <prefix>-NNNN.params
         /// beside the symbol).
-        #[arg(long)]
+        #[arg(long, value_hint = ValueHint::FilePath)]
         params: Option<PathBuf>,
         /// Target to compile for (see `neoc targets`).
         #[arg(long, short = 't', default_value = "x86_64")]
         target: String,
         /// Output artifact path (default: the model's name with .neo).
-        #[arg(long, short = 'o')]
+        #[arg(long, short = 'o', value_hint = ValueHint::FilePath)]
         output: Option<PathBuf>,
         /// Optimisation level 0-3.
         #[arg(long = "opt-level", short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
@@ -86,12 +87,13 @@ enum Command {
     /// Run a compiled artifact on .npy inputs.
     Run {
         /// The artifact (.neo).
+        #[arg(value_hint = ValueHint::FilePath)]
         artifact: PathBuf,
         /// An input: NAME=FILE.npy (repeatable; with one input, FILE.npy alone works).
         #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
         inputs: Vec<String>,
         /// Write each output to DIR/<output name>.npy.
-        #[arg(long = "output-dir")]
+        #[arg(long = "output-dir", value_hint = ValueHint::DirPath)]
         output_dir: Option<PathBuf>,
         /// Threads that split each parallel kernel (0: one per CPU).
         #[arg(long, default_value_t = 0)]
@@ -99,6 +101,7 @@ enum Command {
     },
     /// Time repeated runs of an artifact (random inputs unless given).
     Bench {
+        #[arg(value_hint = ValueHint::FilePath)]
         artifact: PathBuf,
         #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
         inputs: Vec<String>,
@@ -120,6 +123,7 @@ enum Command {
     },
     /// Describe a model (.onnx) or an artifact (.neo).
     Inspect {
+        #[arg(value_hint = ValueHint::FilePath)]
         file: PathBuf,
         /// Print the graph IR after the optimisation pipeline (models only).
         #[arg(long)]
@@ -129,7 +133,7 @@ enum Command {
         kernels: bool,
         /// Write a Graphviz file of the graph after the pipeline (fused groups as
         /// clusters); with --dot-before-passes, of the graph as imported.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
         dot: Option<PathBuf>,
         #[arg(long = "dot-before-passes")]
         dot_before_passes: bool,
@@ -144,6 +148,7 @@ enum Command {
     /// when the whole model compiles, 1 when something does not).
     Check {
         /// The model file (.onnx).
+        #[arg(value_hint = ValueHint::AnyPath)]
         model: PathBuf,
         /// Target to check against (see `neoc targets`).
         #[arg(long, short = 't', default_value = "x86_64")]

@@ -126,6 +126,8 @@ fn completions_for_every_shell() {
             "{shell}: {script}"
         );
     }
+    // Paths complete as files (zsh's `_files`), from the arguments' value hints.
+    assert!(stdout(&neoc(&["completions", "zsh"])).contains("_files"));
     assert_exit(&neoc(&["completions", "tcsh"]), 2, &["tcsh"]);
 }
 
