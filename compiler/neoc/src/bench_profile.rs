@@ -88,6 +88,7 @@ pub fn json(
         })
         .collect();
     serde_json::json!({
+        "schema": 1,
         "artifact": artifact,
         "threads": threads,
         "variant": variant,

@@ -102,6 +102,7 @@ fn bench_json_has_latencies_and_every_sample() {
         "--json",
     ]);
     let v = json(&o);
+    assert_eq!(v["schema"], 1);
     assert_eq!(v["iterations"], 4);
     assert_eq!(v["threads"], 1);
     assert_eq!(v["samples_ms"].as_array().map(Vec::len), Some(4));
