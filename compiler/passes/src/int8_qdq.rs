@@ -30,7 +30,93 @@ use neoc_ir::ops::{BinaryOp, Conv, QConv, Reshape, UnaryOp};
 use neoc_ir::{DType, Graph, NodeId, Op, Tensor, ValueId};
 
 pub fn run(graph: &mut Graph) -> Result<bool> {
-    rewrite(graph, rule)
+    let anchors = rewrite(graph, rule)?;
+    let residuals = rewrite(graph, residual_rule)?;
+    Ok(anchors || residuals)
+}
+
+/// A residual block's tail, `Q(Relu?(DQ(QConv(..)) + DQ(skip)))`, folded into the
+/// QConv: it reads `skip` (u8) as its residual input and quantizes the sum directly
+/// (the QConv's own output rounding disappears: closer to the float graph, not
+/// farther). The QConv must be requantizing to u8 without a lower clamp of its own and
+/// be read only through that DequantizeLinear.
+fn residual_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
+    let node = graph.node(n);
+    let (Op::Binary(BinaryOp::Add), [Some(a), Some(b)]) = (&node.op, node.inputs.as_slice()) else {
+        return Ok(None);
+    };
+    let conv_side = |v: ValueId| -> Option<(NodeId, Dq)> {
+        let dq = dequantized(graph, v)?;
+        let p = producer(graph, dq.q)?;
+        let qn = graph.node(p);
+        let Op::QConv(q) = &qn.op else { return None };
+        let chain_single = graph.consumers(dq.q).len() == 1
+            && !graph.outputs().contains(&dq.q)
+            && qn.inputs.get(4).copied().flatten().is_none();
+        (q.out == DType::U8 && q.y_min == 0 && chain_single && dq.scale.len() == 1)
+            .then_some((p, dq))
+    };
+    let (conv, c_dq, skip) = match (conv_side(*a), conv_side(*b)) {
+        (Some((p, d)), _) => (p, d, *b),
+        (None, Some((p, d))) => (p, d, *a),
+        _ => return Ok(None),
+    };
+    let Some(skip) = dequantized(graph, skip) else {
+        return Ok(None);
+    };
+    if graph.value(skip.q).ty.dtype != DType::U8 || skip.scale.len() != 1 {
+        return Ok(None);
+    }
+    let Some(o) = output_quantizer(graph, node.outputs[0]) else {
+        return Ok(None);
+    };
+    if o.dtype != DType::U8 {
+        return Ok(None);
+    }
+    let cn = graph.node(conv);
+    let Op::QConv(q) = &cn.op else {
+        return Ok(None);
+    };
+    let Some(old) = cn
+        .inputs
+        .get(3)
+        .copied()
+        .flatten()
+        .and_then(|s| graph.const_value(s))
+    else {
+        return Ok(None);
+    };
+    let scale: Vec<f32> = old
+        .to_f32_vec()
+        .iter()
+        .map(|s| s * c_dq.scale[0] / o.y_scale)
+        .collect();
+    let mut p = Patch::new();
+    let name = &cn.name;
+    let s = p.add_const(
+        format!("{name}/scale_residual"),
+        Tensor::from_f32(vec![scale.len() as u64], &scale),
+    );
+    let op = Op::QConv(QConv {
+        out: o.dtype,
+        y_zero: o.zero,
+        y_min: o.min,
+        y_max: o.max,
+        res_zero: skip.zero as i32,
+        res_scale: skip.scale[0] / o.y_scale,
+        ..q.clone()
+    });
+    let wire = |i: usize| cn.inputs.get(i).copied().flatten().map(Wire::from);
+    let out_name = graph.value(o.out).name.clone();
+    let new = p.add_node(
+        format!("{name}+{}", node.name),
+        op,
+        vec![wire(0), wire(1), wire(2), Some(s), Some(skip.q.into())],
+        out_name,
+    );
+    p.replace(o.out, new);
+    p.remove_if_dead(conv);
+    Ok(Some(p))
 }
 
 /// A dequantized tensor: the integer value, its zero point and scale(s).
@@ -306,6 +392,8 @@ fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
         y_zero,
         y_min,
         y_max,
+        res_zero: 0,
+        res_scale: 0.0,
     });
     let final_out = outq.as_ref().map_or(y, |o| o.out);
     let out_name = graph.value(final_out).name.clone();

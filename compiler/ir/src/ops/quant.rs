@@ -9,13 +9,16 @@
 //! acc[n, m, ...] = bias[m] + Σ (x[n, c, ...] − x_zero) · w[m, c, ...]        (int32, exact)
 //! out=i32:  y = acc
 //! out=f32:  y = f32(acc) · scale[m]                                          (dequantized)
-//! out=u8/i8: y = clamp(round_half_even(f32(acc) · scale[m]) + y_zero, y_min, y_max)
+//! out=u8/i8: y = clamp(round_half_even(f32(acc) · scale[m] + r) + y_zero, y_min, y_max)
+//!            r = (f32(residual) − res_zero) · res_scale, or 0 without a residual
 //! ```
 //!
 //! Inputs: `x` u8 `[N, C, S...]`, `w` i8 `[M, C/group, k...]`, `bias` i32 `[M]`
 //! (optional), `scale` f32 `[M]` (required unless `out=i32`; for a requantized output it
-//! is `x_scale · w_scale[m] / y_scale`). Padding reads as `x_zero` (a real zero). A ReLU
-//! before the output quantizer is `y_min = y_zero`. Matrix products run as 1×1
+//! is `x_scale · w_scale[m] / y_scale`), `residual` u8 of the output's shape (optional,
+//! requantized outputs only; `res_scale` is its scale over `y_scale`: a residual block's
+//! `Q(Relu(DQ(conv) + DQ(skip)))` in one kernel). Padding reads as `x_zero` (a real
+//! zero). A ReLU before the output quantizer is `y_min = y_zero`. Matrix products run as 1×1
 //! convolutions over `[M, K, 1, 1]` views (`docs/quantization.md`).
 
 use super::conv::Conv;
@@ -26,7 +29,7 @@ use crate::shape::TensorType;
 use crate::tensor::Tensor;
 
 /// A quantized convolution: geometry, the activation zero point, the output form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QConv {
     pub conv: Conv,
     /// Zero point of the u8 input `x` (0..=255).
@@ -38,17 +41,22 @@ pub struct QConv {
     pub y_zero: i32,
     pub y_min: i32,
     pub y_max: i32,
+    /// Zero point and relative scale of the optional residual input (ignored without).
+    pub res_zero: i32,
+    pub res_scale: f32,
 }
 
 impl QConv {
     pub(crate) fn attrs(&self) -> String {
         format!(
-            "x_zero={} out={} y_zero={} y_min={} y_max={} {}",
+            "x_zero={} out={} y_zero={} y_min={} y_max={} res_zero={} res_scale={:?} {}",
             self.x_zero,
             self.out,
             self.y_zero,
             self.y_min,
             self.y_max,
+            self.res_zero,
+            self.res_scale,
             self.conv.attrs()
         )
     }
@@ -64,6 +72,7 @@ impl QConv {
         w: &TensorType,
         bias: Option<&TensorType>,
         scale: Option<&TensorType>,
+        residual: Option<&TensorType>,
     ) -> OpResult<TensorType> {
         if x.dtype != DType::U8 || w.dtype != DType::I8 {
             return shape_err(format!(
@@ -104,6 +113,15 @@ impl QConv {
             }
             _ => {}
         }
+        if let Some(r) = residual {
+            if r.dtype != DType::U8 || r.shape != y.shape || !self.requantizes() {
+                return shape_err(format!(
+                    "QConv residual must be u8 of the output's shape {} (and the output \
+                     requantized), got {} {}",
+                    y.shape, r.dtype, r.shape
+                ));
+            }
+        }
         Ok(TensorType {
             dtype: self.out,
             shape: y.shape,
@@ -141,12 +159,16 @@ impl QConv {
         let scale = scale.to_f32_vec();
         let per = acc.shape[2..].iter().product::<u64>().max(1) as usize;
         let m = scale.len().max(1);
+        let res = inputs.get(4).copied().flatten().map(|r| r.to_f64_vec());
         let y: Vec<f64> = acc
             .to_f64_vec()
             .iter()
             .enumerate()
             .map(|(i, &a)| {
-                let v = (a as f32) * scale[(i / per) % m];
+                let mut v = (a as f32) * scale[(i / per) % m];
+                if let Some(r) = &res {
+                    v += (r[i] as f32 - self.res_zero as f32) * self.res_scale;
+                }
                 if !self.requantizes() {
                     return f64::from(v);
                 }

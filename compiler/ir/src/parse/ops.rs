@@ -249,6 +249,10 @@ impl<'a> Parser<'a> {
                         y_max: self
                             .take(a, "y_max", |p, v| p.scalar(v, "an integer"))?
                             .unwrap_or(0),
+                        res_zero: self
+                            .take(a, "res_zero", |p, v| p.scalar(v, "an integer"))?
+                            .unwrap_or(0),
+                        res_scale: self.take(a, "res_scale", Self::float)?.unwrap_or(0.0),
                     })
                 } else {
                     Op::BlockedConv(crate::ops::BlockedConv {

@@ -146,6 +146,10 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     let w4b = cx.bind_constant("w4", &w4);
     let compb = cx.bind_constant("comp", &comp);
     let scaleb = scale.map(|s| cx.bind_constant("scale", &s));
+    let residual = match cx.input(4) {
+        Some(_) => Some(cx.bind_input(4)?),
+        None => None,
+    };
     let y = cx.bind_output(0)?;
     let acc_len = (oc * d.cols_pad) as u64;
     cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
@@ -156,6 +160,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         q,
         comp: compb,
         scale: scaleb,
+        residual,
         y,
         oc,
     };
@@ -185,6 +190,37 @@ fn pack_stage(
     let (d, geo) = (*d, *geo);
     let zx = Expr::IConst(i64::from(q.x_zero), ScalarType::I32);
     let b = &mut st.b;
+    let pointwise = taps == 1
+        && (geo.sh, geo.sw, geo.ph, geo.pw) == (1, 1, 0, 0)
+        && (geo.oh, geo.ow) == (geo.h, geo.w)
+        && d.k % 4 == 0;
+    if pointwise {
+        // 1×1, stride 1, no padding, whole words: interleave four channel planes.
+        b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
+            let gi = t.clone() / Expr::i64(d.k4);
+            let kg = t.clone() % Expr::i64(d.k4);
+            let c0 = gi * Expr::i64(cg) + kg * Expr::i64(4);
+            let row = t * Expr::i64(d.cols_pad);
+            b.for_loop("n", 0, n, LoopKind::Serial, |b, ni| {
+                let plane = (ni.clone() * Expr::i64(c) + c0.clone()) * Expr::i64(d.p);
+                b.for_loop("p", 0, d.p, LoopKind::Vectorize, |b, px| {
+                    let byte = |j: i64| {
+                        let at = plane.clone() + Expr::i64(j * d.p) + px.clone();
+                        let v = Expr::cast(ScalarType::I32, Expr::load(x, at));
+                        if j == 0 {
+                            v
+                        } else {
+                            Expr::binary(BinaryOp::Shl, v, Expr::IConst(8 * j, ScalarType::I32))
+                        }
+                    };
+                    let word = (1..4).fold(byte(0), |w, j| Expr::binary(BinaryOp::Or, w, byte(j)));
+                    let col = ni.clone() * Expr::i64(d.p) + px;
+                    b.store(xs, row.clone() + col, word);
+                });
+            });
+        });
+        return cx.add_stage(st);
+    }
     b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
         let gi = t.clone() / Expr::i64(d.k4);
         let kg = t.clone() % Expr::i64(d.k4);
@@ -264,6 +300,7 @@ struct Out<'a> {
     q: &'a QConv,
     comp: BufId,
     scale: Option<BufId>,
+    residual: Option<BufId>,
     y: BufId,
     oc: i64,
 }
@@ -390,19 +427,25 @@ fn tile_code(
                 let n = col.clone() / Expr::i64(d.p);
                 (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col % Expr::i64(d.p)
             };
-            let v = output_value(out, a, &ch);
+            let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
         });
     });
 }
 
-/// The op's output for accumulator `a` (i32, compensation added) of channel `ch`.
-fn output_value(out: &Out<'_>, a: Expr, ch: &Expr) -> Expr {
+/// The op's output for accumulator `a` (i32, compensation added) of channel `ch`, to be
+/// stored at output index `at`.
+fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
     let f32t = ScalarType::F32;
     let Some(scale) = out.scale else {
         return a;
     };
-    let v = Expr::cast(f32t, a) * Expr::load(scale, ch.clone());
+    let mut v = Expr::cast(f32t, a) * Expr::load(scale, ch.clone());
+    if let Some(r) = out.residual {
+        let centred =
+            Expr::cast(f32t, Expr::load(r, at.clone())) - Expr::f32(out.q.res_zero as f32);
+        v = v + centred * Expr::f32(out.q.res_scale);
+    }
     let to = match out.q.out {
         DType::U8 => ScalarType::U8,
         DType::I8 => ScalarType::I8,

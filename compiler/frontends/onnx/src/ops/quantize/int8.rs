@@ -98,6 +98,8 @@ fn qconv_op(conv: Conv, x_zero: i32, out: DType, y_zero: i32) -> Op {
         y_zero,
         y_min,
         y_max,
+        res_zero: 0,
+        res_scale: 0.0,
     })
 }
 
