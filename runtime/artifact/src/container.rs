@@ -56,7 +56,9 @@ impl CodeVariantView<'_> {
 /// its argument count matches the kernel; every argument lies within its input, output,
 /// arena or weights range and has exactly the byte length the kernel declares; every
 /// input/output byte size fits in a `u64`; weight arguments start at multiples of 64;
-/// there is at least one code variant when the plan has kernels.
+/// there is at least one code variant when the plan has kernels. Every section's checksum
+/// has been verified, except the weights' when the view came from
+/// [`Artifact::parse_deferring_weights`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactView<'a> {
     format_version: u32,
@@ -66,6 +68,10 @@ pub struct ArtifactView<'a> {
     variants: Vec<CodeVariantView<'a>>,
     weights: &'a [u8],
     weights_file_offset: u64,
+    /// Where the WEIGHTS section's entry is and its recorded checksum, for
+    /// [`ArtifactView::verify_weights`].
+    weights_index: u32,
+    weights_crc32: u32,
 }
 
 impl<'a> ArtifactView<'a> {
@@ -76,6 +82,12 @@ impl<'a> ArtifactView<'a> {
     /// The oldest reader version the writer says can read the file.
     pub fn min_reader_version(&self) -> u32 {
         self.min_reader_version
+    }
+    /// Checks the WEIGHTS section against its recorded checksum (reads every byte of it).
+    /// [`Artifact::parse`] has done this already; [`Artifact::parse_deferring_weights`]
+    /// leaves it to the caller.
+    pub fn verify_weights(&self) -> Result<(), ArtifactError> {
+        weights_checksum_matches(self.weights, self.weights_crc32, self.weights_index)
     }
     /// The section table as found, unknown kinds included (for `neoc inspect`).
     pub fn sections(&self) -> &[SectionEntry] {
@@ -222,6 +234,18 @@ impl Artifact {
     /// Parses and validates an artifact; see [`ArtifactView`] for what is guaranteed after.
     /// Never panics, whatever the bytes.
     pub fn parse(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
+        let view = parse(bytes)?;
+        view.verify_weights()?;
+        Ok(view)
+    }
+
+    /// [`Artifact::parse`] without the WEIGHTS section's checksum, which is left to
+    /// [`ArtifactView::verify_weights`]. Everything else is checked as by `parse`: the
+    /// header, the section table, sizes and bounds (so a truncated file is still refused),
+    /// the code and metadata checksums, and the plan. This is what lets a runtime map a
+    /// large artifact without reading its weights at load: checksumming them means reading
+    /// every page, which for a 100 MB model costs far more than the rest of the load.
+    pub fn parse_deferring_weights(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
         parse(bytes)
     }
 }
@@ -269,7 +293,7 @@ fn parse(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
     for (i, e) in sections.iter().enumerate() {
         let index = i as u32;
         let body = section_body(bytes, index, e)?;
-        if crc32fast::hash(body) != e.crc32 {
+        if e.kind != SectionKind::WEIGHTS && crc32fast::hash(body) != e.crc32 {
             return Err(ArtifactError::Checksum {
                 index,
                 kind: e.kind,
@@ -292,7 +316,7 @@ fn parse(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
                     align: WEIGHTS_ALIGN,
                 });
             }
-            SectionKind::WEIGHTS => weights = Some((body, e.offset)),
+            SectionKind::WEIGHTS => weights = Some((body, e.offset, index, e.crc32)),
             // Unknown kinds: written by a newer compiler, safe to ignore (a writer whose
             // additions must be understood raises min_reader_version instead).
             _ => {}
@@ -302,9 +326,10 @@ fn parse(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
     let meta_bytes = meta_bytes.ok_or(ArtifactError::MissingSection {
         kind: SectionKind::META,
     })?;
-    let (weights, weights_file_offset) = weights.ok_or(ArtifactError::MissingSection {
-        kind: SectionKind::WEIGHTS,
-    })?;
+    let (weights, weights_file_offset, weights_index, weights_crc32) =
+        weights.ok_or(ArtifactError::MissingSection {
+            kind: SectionKind::WEIGHTS,
+        })?;
     let meta = meta::decode(meta_bytes).map_err(|e| ArtifactError::BadMeta {
         offset: e.offset,
         reason: e.reason,
@@ -342,6 +367,8 @@ fn parse(bytes: &[u8]) -> Result<ArtifactView<'_>, ArtifactError> {
         variants,
         weights,
         weights_file_offset,
+        weights_index,
+        weights_crc32,
     })
 }
 
@@ -481,4 +508,42 @@ fn section_body<'a>(
     }
     // In range: checked above.
     Ok(&bytes[e.offset as usize..(e.offset + e.len) as usize])
+}
+
+/// `Ok` when `weights` (the body of section `index`) hashes to `crc32`; the
+/// checksum-mismatch error otherwise. Shared by the view and [`WeightsChecksum`].
+fn weights_checksum_matches(weights: &[u8], crc32: u32, index: u32) -> Result<(), ArtifactError> {
+    if crc32fast::hash(weights) == crc32 {
+        Ok(())
+    } else {
+        Err(ArtifactError::Checksum {
+            index,
+            kind: SectionKind::WEIGHTS,
+        })
+    }
+}
+
+/// A deferred WEIGHTS check, detached from the view: what a runtime keeps to verify the
+/// weights on first use (see [`Artifact::parse_deferring_weights`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightsChecksum {
+    pub section_index: u32,
+    pub crc32: u32,
+}
+
+impl WeightsChecksum {
+    /// Checks `weights`, the WEIGHTS section's bytes, against the recorded checksum.
+    pub fn verify(&self, weights: &[u8]) -> Result<(), ArtifactError> {
+        weights_checksum_matches(weights, self.crc32, self.section_index)
+    }
+}
+
+impl ArtifactView<'_> {
+    /// The WEIGHTS checksum to verify later with [`WeightsChecksum::verify`].
+    pub fn weights_checksum(&self) -> WeightsChecksum {
+        WeightsChecksum {
+            section_index: self.weights_index,
+            crc32: self.weights_crc32,
+        }
+    }
 }

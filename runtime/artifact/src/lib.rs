@@ -25,7 +25,7 @@ mod types;
 mod validate;
 mod wire;
 
-pub use container::{Artifact, ArtifactView, CodeVariantView};
+pub use container::{Artifact, ArtifactView, CodeVariantView, WeightsChecksum};
 pub use error::ArtifactError;
 pub use format::{
     SectionEntry, SectionKind, CODE_ALIGN, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SECTION_ALIGN,

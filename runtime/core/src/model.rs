@@ -4,9 +4,11 @@
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use neoc_artifact::{
-    Artifact, ArtifactView, BufferRef, KernelInfo, Plan, TargetInfo, TensorSpec, HEADER_LEN,
+    Artifact, ArtifactError, ArtifactView, BufferRef, KernelInfo, Plan, TargetInfo, TensorSpec,
+    WeightsChecksum, HEADER_LEN,
 };
 
 use crate::code::{KernelFn, LoadedCode};
@@ -50,6 +52,16 @@ pub struct Model {
     storage: Storage,
     weights_offset: usize,
     weights_len: usize,
+    /// The weights' recorded checksum, verified once on first use (see [`Model::load`]).
+    weights_checksum: WeightsChecksum,
+    weights_verified: OnceLock<std::result::Result<(), ArtifactError>>,
+}
+
+/// When [`Model::build`] verifies the weights' checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Weights {
+    CheckNow,
+    CheckOnFirstUse,
 }
 
 /// The parts of a view that outlive it.
@@ -62,11 +74,16 @@ struct Parts {
 const IN_MEMORY: &str = "<in-memory artifact>";
 
 impl Model {
-    /// Maps the file at `path`, validates it completely, checks that this machine can run
-    /// it, and loads the best code variant its CPU supports.
+    /// Maps the file at `path`, validates it, checks that this machine can run it, and
+    /// loads the best code variant its CPU supports.
     ///
     /// The file is memory-mapped, and the weights are used in place: it must not be modified
-    /// while the model is loaded.
+    /// while the model is loaded. Loading does not read the weights: their structure and
+    /// size are checked here (a truncated file is refused), but their checksum, which means
+    /// reading every page, is verified once on the first run (which reads them anyway) or
+    /// by [`Model::verify`]. So a resnet50 artifact loads in milliseconds even when the
+    /// file is not in the page cache; a corrupted weight fails the first run with the same
+    /// "checksum mismatch in section WEIGHTS" error, never a wrong answer.
     ///
     /// ```
     /// use neoc_runtime::{DType, Model};
@@ -106,8 +123,34 @@ impl Model {
         // SAFETY: the mapping is read-only; the contract above forbids modifying the file
         // while it is mapped.
         let map = unsafe { memmap2::Mmap::map(&f) }.map_err(io)?;
-        let parts = Self::build(&map, &file, Some(path.to_path_buf()))?;
+        let parts = Self::build(
+            &map,
+            &file,
+            Some(path.to_path_buf()),
+            Weights::CheckOnFirstUse,
+        )?;
         Ok(parts.finish(Storage::Mapped(map)))
+    }
+
+    /// Verifies the weights against their checksum now, if that has not been done yet
+    /// (it happens at the latest on the first run, see [`Model::load`]); for callers that
+    /// want a corrupted file refused at start-up rather than on first use.
+    ///
+    /// ```
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testmodels/artifacts/mlp_x86_64.neo");
+    /// let model = neoc_runtime::Model::load(path)?;
+    /// model.verify()?;
+    /// # Ok::<(), neoc_runtime::RuntimeError>(())
+    /// ```
+    pub fn verify(&self) -> Result<()> {
+        let weights = self.weights_bytes();
+        let checked = self
+            .weights_verified
+            .get_or_init(|| self.weights_checksum.verify(weights));
+        checked.clone().map_err(|source| RuntimeError::Artifact {
+            file: self.file.clone(),
+            source: Box::new(source),
+        })
     }
 
     /// Loads an artifact held in memory. The weights are copied into an aligned buffer.
@@ -116,18 +159,25 @@ impl Model {
     }
 
     fn from_vec_named(bytes: Vec<u8>, file: String, path: Option<PathBuf>) -> Result<Model> {
-        let mut parts = Self::build(&bytes, &file, path)?;
+        // The weights are about to be read to copy them: check them now, with the rest.
+        let mut parts = Self::build(&bytes, &file, path, Weights::CheckNow)?;
         let weights = &bytes[parts.weights_offset..parts.weights_offset + parts.weights_len];
         let buf = AlignedBuf::copy_of(weights)?;
         parts.weights_offset = 0;
         Ok(parts.finish(Storage::Owned(buf)))
     }
 
-    fn build(bytes: &[u8], file: &str, path: Option<PathBuf>) -> Result<Parts> {
-        let view = Artifact::parse(bytes).map_err(|source| RuntimeError::Artifact {
+    fn build(bytes: &[u8], file: &str, path: Option<PathBuf>, weights: Weights) -> Result<Parts> {
+        let artifact_error = |source| RuntimeError::Artifact {
             file: file.to_string(),
             source: Box::new(source),
-        })?;
+        };
+        let view = Artifact::parse_deferring_weights(bytes).map_err(artifact_error)?;
+        let weights_verified = OnceLock::new();
+        if weights == Weights::CheckNow {
+            view.verify_weights().map_err(artifact_error)?;
+            let _ = weights_verified.set(Ok(()));
+        }
         let target = view.target().clone();
         if target.arch == neoc_artifact::Arch::Nvptx {
             return Err(RuntimeError::CudaArtifact {
@@ -162,6 +212,8 @@ impl Model {
                 storage: Storage::Owned(AlignedBuf::zeroed(0)?),
                 weights_offset: 0,
                 weights_len: 0,
+                weights_checksum: view.weights_checksum(),
+                weights_verified,
             },
             weights_offset,
             weights_len,
@@ -253,6 +305,17 @@ impl Model {
     /// The code variant chosen for this CPU (`None` when the plan has no kernels).
     pub fn variant(&self) -> Option<&SelectedVariant> {
         self.variant.as_ref()
+    }
+
+    fn weights_bytes(&self) -> &[u8] {
+        let base = match &self.storage {
+            Storage::Mapped(m) => &m[..],
+            Storage::Owned(b) => b.as_slice(),
+        };
+        // In bounds: the parser checked the weights section lies within the file, and an
+        // owned copy starts at offset 0.
+        base.get(self.weights_offset..self.weights_offset + self.weights_len)
+            .unwrap_or_default()
     }
 
     fn weights_ptr(&self) -> *const u8 {
@@ -587,6 +650,7 @@ impl Context {
         if self.arena.len() < arena_size {
             self.arena = AlignedBuf::zeroed(arena_size)?;
         }
+        model.verify()?;
         let arena = self.arena.as_mut_ptr();
         let weights = model.weights_ptr();
 

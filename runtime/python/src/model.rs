@@ -109,6 +109,17 @@ impl Model {
         Ok(dict)
     }
 
+    /// Checks the weights against the artifact's checksum now (a file's weights are
+    /// otherwise checked on the first run, which reads them anyway). Raises neoc.Error
+    /// when they are corrupted. The GIL is released meanwhile.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        let model = &*self.inner;
+        match py.detach(|| catch_unwind(AssertUnwindSafe(|| model.verify()))) {
+            Ok(r) => r.map_err(|e| errors::runtime(py, e)),
+            Err(_) => Err(errors::internal(py, "verifying a model")),
+        }
+    }
+
     /// The inputs, in signature order.
     #[getter]
     fn inputs(&self) -> Vec<TensorInfo> {

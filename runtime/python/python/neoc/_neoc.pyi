@@ -46,6 +46,9 @@ class Model:
         """Runs the model on a dict {name: array}, a list of arrays in input order, or one
         array (one-input models). Returns {output name: array} in output order. Releases
         the GIL. Raises ``InputError`` (a ``ValueError``) when the inputs do not match."""
+    def verify(self) -> None:
+        """Checks the weights against the artifact's checksum now (a file's weights are
+        otherwise checked on the first run). Raises ``Error`` when they are corrupted."""
     @property
     def inputs(self) -> List[TensorInfo]: ...
     @property
