@@ -21,9 +21,15 @@ pub fn generate(
         .levels
         .iter()
         .map(|level| {
-            let module = module_for(level)?;
+            let mut module = module_for(level)?;
             let code = if target.arch == neoc_target_spec::Arch::Nvptx64 {
-                // CUDA: PTX text; each kernel's launch size travels in the PTX.
+                // CUDA: GPU schedules, then PTX text; each kernel's launch size travels
+                // in the PTX.
+                module.kernels = module
+                    .kernels
+                    .iter()
+                    .map(neoc_kernel::gpu::schedule)
+                    .collect();
                 let threads: Vec<u64> = module
                     .kernels
                     .iter()

@@ -5,11 +5,22 @@
 //! threads. [`launch_threads`] says how many threads a kernel is launched with: the
 //! largest trip count of its top-level parallel loops, so that each thread runs one
 //! iteration, or 1 for a kernel that is not made only of parallel loops (it then runs on
-//! one thread: correct, slow). CPU lowering is untouched by this module; see
-//! `docs/cuda.md`.
+//! one thread: correct, slow). [`schedule`] first rewrites kernels for more threads
+//! ([`collapse`]). CPU lowering is untouched by this module; see `docs/cuda.md`.
+
+mod collapse;
 
 use crate::expr::Expr;
 use crate::kernel::{Kernel, LoopKind, Stmt};
+
+pub use collapse::collapse;
+
+/// The GPU schedule of a kernel: what the NVPTX backend compiles instead of `k`. Today
+/// [`collapse`] (more threads for short parallel loops); the result computes exactly what
+/// `k` computes, so CPUs can run it too.
+pub fn schedule(k: &Kernel) -> Kernel {
+    collapse(k)
+}
 
 /// The most threads one kernel is launched with; larger loops give each thread a chunk
 /// of consecutive iterations.

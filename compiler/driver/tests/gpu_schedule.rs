@@ -1,0 +1,106 @@
+//! The GPU schedule (`neoc_kernel::gpu::schedule`: loop collapsing) checked on the CPU:
+//! every test model's kernels are rescheduled as for CUDA, compiled for x86-64 instead of
+//! PTX, run by the CPU runtime on 3 threads (tasks split the collapsed loops as GPU threads
+//! do) and compared with the onnxruntime references. A wrong collapse — iterations that
+//! were not independent, or indices recomputed wrongly — changes results here, without a
+//! GPU. It also reports how many more threads the schedule gives a GPU.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use neoc_driver::{compile_file, CompileOptions};
+use neoc_runtime::Model;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{errors, read_npy, stored_inputs, tensor_refs, values};
+
+#[test]
+fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/models");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("model.onnx").is_file())
+        .collect();
+    dirs.sort();
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let (mut changed, mut total, mut failures) = (0, 0, Vec::new());
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+        let shapes = common::input_shapes(&case);
+        let opts = CompileOptions {
+            target: target.name.into(),
+            input_shapes: shapes.clone(),
+            ..CompileOptions::default()
+        };
+        let model_file = dir.join("model.onnx");
+        let (mut artifact, _) = compile_file(&model_file, &opts).unwrap();
+        // The same kernels, as the compiler planned them, then GPU-scheduled.
+        let mut graph = neoc_driver::import(&model_file, &shapes, &[]).unwrap();
+        neoc_driver::optimize(&mut graph, &name, &opts).unwrap();
+        let level = &target.levels[0];
+        let unit = neoc_kernel::VectorUnit {
+            bits: level.vector_bits,
+            registers: level.vector_registers,
+        };
+        let planned = neoc_driver::plan::plan(&graph, &name, unit).unwrap();
+        let mut module = planned.module.clone();
+        let (mut before, mut after) = (0u64, 0u64);
+        for k in &mut module.kernels {
+            let s = neoc_kernel::gpu::schedule(k);
+            before += neoc_kernel::gpu::launch_threads(k);
+            after += neoc_kernel::gpu::launch_threads(&s);
+            total += 1;
+            if s != *k {
+                changed += 1;
+            }
+            *k = s;
+        }
+        let names: Vec<&str> = module.kernels.iter().map(|k| k.name.as_str()).collect();
+        let symbols: Vec<&str> = artifact
+            .plan
+            .kernels
+            .iter()
+            .map(|k| k.symbol.as_str())
+            .collect();
+        assert_eq!(
+            names, symbols,
+            "{name}: kernels differ from the compiled artifact"
+        );
+        let code = neoc_llvm::compile_shared_object(
+            &module,
+            &target,
+            level,
+            &neoc_llvm::CodegenOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        artifact.variants[0].code = code;
+        let model = Model::from_bytes(artifact.to_bytes()).unwrap();
+        let inputs = stored_inputs(&model, dir);
+        let refs = tensor_refs(&inputs);
+        let mut ctx = model.new_context_with_threads(3).unwrap();
+        let outputs = ctx.run(&model, &refs).unwrap();
+        let (rtol, atol) = (
+            case["rtol"].as_f64().unwrap(),
+            case["atol"].as_f64().unwrap(),
+        );
+        for (spec, got) in model.outputs().iter().zip(&outputs) {
+            let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
+            let e = errors(
+                &values(got.dtype(), got.as_bytes()),
+                &want.values(),
+                rtol,
+                atol,
+            );
+            if e.bad > 0 {
+                failures.push(format!("{name}/{}: {} outside", spec.name, e.bad));
+            }
+        }
+        println!("{name}: GPU threads per run {before} -> {after} (sum over kernels)");
+    }
+    println!("{changed} of {total} kernels collapsed");
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(changed > 0, "the schedule collapsed nothing");
+}
