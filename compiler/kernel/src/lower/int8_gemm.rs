@@ -221,58 +221,65 @@ fn pack_stage(
         });
         return cx.add_stage(st);
     }
+    drop(st);
+    // Windows: read a copy padded with the zero point (when there is padding), so the
+    // im2col loads are plain affine (vectorizable) loads.
+    let hp = geo.ph
+        + geo
+            .h
+            .max((geo.oh - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1 - geo.ph);
+    let wp = geo.pw
+        + geo
+            .w
+            .max((geo.ow - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1 - geo.pw);
+    let padded = (hp, wp) != (geo.h, geo.w);
+    if padded {
+        pad_stage(cx, &geo, (n * c, hp, wp), &zx)?;
+    }
+    let mut st = cx.stage("pack");
+    let src = if padded {
+        st.scratch(2, ScalarType::U8, (n * c * hp * wp) as u64, Access::Read)
+    } else {
+        cx.stage_input(&mut st, 0)?
+    };
+    let xs = st.scratch(
+        0,
+        ScalarType::I32,
+        (d.groups * d.k4 * d.cols_pad) as u64,
+        Access::Write,
+    );
+    let b = &mut st.b;
     b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
         let gi = t.clone() / Expr::i64(d.k4);
         let kg = t.clone() % Expr::i64(d.k4);
-        // Per byte of the word: its tap's channel, kernel row and column.
-        let mut tap: Vec<(VarId, VarId, VarId, VarId)> = Vec::new();
+        // Per byte of the word: its tap's channel plane and window offset. Taps past K
+        // (the last word's padding) read any valid byte: their weights are zero.
+        let mut tap: Vec<(VarId, VarId)> = Vec::new();
         for j in 0..4i64 {
             let kt = kg.clone() * Expr::i64(4) + Expr::i64(j);
-            let valid = b.let_var(
-                format!("valid{j}"),
-                ScalarType::Bool,
-                kt.clone().lt(Expr::i64(d.k)),
-            );
-            let ci = b.let_var(
-                format!("c{j}"),
-                ScalarType::I64,
-                gi.clone() * Expr::i64(cg) + (kt.clone() / Expr::i64(taps)).min(Expr::i64(cg - 1)),
-            );
+            let ci =
+                gi.clone() * Expr::i64(cg) + (kt.clone() / Expr::i64(taps)).min(Expr::i64(cg - 1));
             let r = kt % Expr::i64(taps);
-            let ky = b.let_var(
-                format!("ky{j}"),
-                ScalarType::I64,
-                r.clone() / Expr::i64(geo.kw) * Expr::i64(geo.dh) - Expr::i64(geo.ph),
-            );
-            let kx = b.let_var(
-                format!("kx{j}"),
-                ScalarType::I64,
-                r % Expr::i64(geo.kw) * Expr::i64(geo.dw) - Expr::i64(geo.pw),
-            );
-            tap.push((valid, ci, ky, kx));
+            let ky = r.clone() / Expr::i64(geo.kw) * Expr::i64(geo.dh);
+            let kx = r % Expr::i64(geo.kw) * Expr::i64(geo.dw);
+            let plane = b.let_var(format!("c{j}"), ScalarType::I64, ci * Expr::i64(hp * wp));
+            let off = b.let_var(format!("o{j}"), ScalarType::I64, ky * Expr::i64(wp) + kx);
+            tap.push((plane, off));
         }
         let row = t * Expr::i64(d.cols_pad);
         b.for_loop("n", 0, n, LoopKind::Serial, |b, ni| {
+            let image = ni.clone() * Expr::i64(c * hp * wp);
             b.for_loop("oy", 0, geo.oh, LoopKind::Serial, |b, oy| {
+                let line = image.clone() + oy.clone() * Expr::i64(geo.sh * wp);
                 b.for_loop("ox", 0, geo.ow, LoopKind::Vectorize, |b, ox| {
-                    let mut word: Option<Expr> = None;
-                    for (j, &(valid, ci, ky, kx)) in tap.iter().enumerate() {
-                        let iy = oy.clone() * Expr::i64(geo.sh) + Expr::var(ky);
-                        let ix = ox.clone() * Expr::i64(geo.sw) + Expr::var(kx);
-                        let inside = Expr::var(valid)
-                            .and(iy.clone().ge(Expr::i64(0)))
-                            .and(iy.clone().lt(Expr::i64(geo.h)))
-                            .and(ix.clone().ge(Expr::i64(0)))
-                            .and(ix.clone().lt(Expr::i64(geo.w)));
-                        let plane = (ni.clone() * Expr::i64(c) + Expr::var(ci)) * Expr::i64(geo.h);
-                        let at = (plane.clone() + iy) * Expr::i64(geo.w) + ix;
-                        let safe = Expr::select(inside.clone(), at, plane * Expr::i64(geo.w));
-                        let v = Expr::select(
-                            inside,
-                            Expr::cast(ScalarType::I32, Expr::load(x, safe)),
-                            zx.clone(),
-                        );
-                        let v = if j == 0 {
+                    let byte = |j: usize| {
+                        let (plane, off) = tap[j];
+                        let at = line.clone()
+                            + Expr::var(plane)
+                            + Expr::var(off)
+                            + ox.clone() * Expr::i64(geo.sw);
+                        let v = Expr::cast(ScalarType::I32, Expr::load(src, at));
+                        if j == 0 {
                             v
                         } else {
                             Expr::binary(
@@ -280,16 +287,63 @@ fn pack_stage(
                                 v,
                                 Expr::IConst(8 * j as i64, ScalarType::I32),
                             )
-                        };
-                        word = Some(match word {
-                            None => v,
-                            Some(w) => Expr::binary(BinaryOp::Or, w, v),
-                        });
-                    }
+                        }
+                    };
+                    let word = (1..4).fold(byte(0), |w, j| Expr::binary(BinaryOp::Or, w, byte(j)));
                     let col = ni.clone() * Expr::i64(d.p) + oy.clone() * Expr::i64(geo.ow) + ox;
-                    b.store(xs, row.clone() + col, word.unwrap_or(zx.clone()));
+                    b.store(xs, row.clone() + col, word);
                 });
             });
+        });
+    });
+    cx.add_stage(st)
+}
+
+/// The pad stage: scratch slot 2 holds `x` with `ph`/`pw` rows and columns of the zero
+/// point before and enough after for every window (`planes` planes of `hp × wp`).
+fn pad_stage(
+    cx: &mut Ctx<'_>,
+    geo: &Geometry,
+    (planes, hp, wp): (i64, i64, i64),
+    zx: &Expr,
+) -> Result<(), LowerError> {
+    let mut st = cx.stage("pad");
+    let x = cx.stage_input(&mut st, 0)?;
+    let out = st.scratch(2, ScalarType::U8, (planes * hp * wp) as u64, Access::Write);
+    let geo = *geo;
+    let z = Expr::cast(ScalarType::U8, zx.clone());
+    let b = &mut st.b;
+    b.for_loop("pl", 0, planes, LoopKind::Parallel, |b, pl| {
+        let base = pl.clone() * Expr::i64(hp * wp);
+        let src = pl * Expr::i64(geo.h * geo.w);
+        b.for_loop("y", 0, hp, LoopKind::Serial, |b, y| {
+            let orow = base.clone() + y.clone() * Expr::i64(wp);
+            let iy = y.clone() - Expr::i64(geo.ph);
+            let inside = iy
+                .clone()
+                .ge(Expr::i64(0))
+                .and(iy.clone().lt(Expr::i64(geo.h)));
+            b.if_else(
+                inside,
+                |b| {
+                    let irow = src.clone() + iy * Expr::i64(geo.w);
+                    b.for_loop("x", 0, geo.pw, LoopKind::Vectorize, |b, xx| {
+                        b.store(out, orow.clone() + xx, z.clone());
+                    });
+                    b.for_loop("x", 0, geo.w, LoopKind::Vectorize, |b, xx| {
+                        let v = Expr::load(x, irow.clone() + xx.clone());
+                        b.store(out, orow.clone() + xx + Expr::i64(geo.pw), v);
+                    });
+                    b.for_loop("x", geo.pw + geo.w, wp, LoopKind::Vectorize, |b, xx| {
+                        b.store(out, orow.clone() + xx, z.clone());
+                    });
+                },
+                |b| {
+                    b.for_loop("x", 0, wp, LoopKind::Vectorize, |b, xx| {
+                        b.store(out, orow.clone() + xx, z.clone());
+                    });
+                },
+            );
         });
     });
     cx.add_stage(st)
