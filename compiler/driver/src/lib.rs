@@ -16,6 +16,7 @@ pub mod frontend;
 pub mod inspect;
 pub mod plan;
 pub mod progress;
+pub mod quantize;
 pub use plan::ir_dtype;
 
 pub use error::DriverError;
@@ -50,6 +51,8 @@ pub struct CompileOptions {
     pub selection: ModelSelection,
     /// Called as stages start and finish (see [`progress`]); none by default.
     pub progress: Progress,
+    /// `--quantize int8` (see [`quantize`]); none by default.
+    pub quantize: Option<quantize::QuantizeOptions>,
 }
 
 impl Default for CompileOptions {
@@ -63,6 +66,7 @@ impl Default for CompileOptions {
             print_ir_after: Vec::new(),
             selection: ModelSelection::default(),
             progress: Progress::default(),
+            quantize: None,
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct CompileReport {
     pub naive_intermediate_bytes: u64,
     pub weight_bytes: u64,
     pub variants: Vec<String>,
+    /// What `--quantize int8` did.
+    pub quantization: Option<quantize::QuantizeReport>,
 }
 
 /// Compiles a model file into an artifact.
@@ -141,6 +147,13 @@ pub fn compile_graph(
     let mut report = CompileReport::default();
 
     let t = Instant::now();
+    if let Some(q) = &opts.quantize {
+        let vnni = target
+            .levels
+            .iter()
+            .any(|l| l.required_features.contains(&"avx512vnni"));
+        report.quantization = Some(quantize::apply(&mut graph, q, vnni)?);
+    }
     report.nodes_before_passes = graph.node_count();
     opts.progress.report(Stage::Passes, 0, 1);
     optimize(&mut graph, source, opts)?;

@@ -206,3 +206,93 @@ fn mobilenet_v2_qdq_matches_onnxruntime() {
         assert_eq!(argmax(&got), argmax(&want), "{target}");
     }
 }
+
+fn quantize_opts(budget: Option<f64>, keep: &[&str]) -> CompileOptions {
+    let digits = quant().join("digits");
+    CompileOptions {
+        target: targets().last().unwrap().to_string(),
+        quantize: Some(neoc_driver::quantize::QuantizeOptions {
+            calibration: digits.join("calibration"),
+            keep_float: keep.iter().map(|s| s.to_string()).collect(),
+            accuracy_budget: budget,
+            ..Default::default()
+        }),
+        ..CompileOptions::default()
+    }
+}
+
+/// `--quantize int8` on the float digits CNN, calibrated on its 128 calibration
+/// samples: test-set accuracy within half a point of the float model's (onnxruntime's
+/// figure) with each calibration method, logits close to onnxruntime's float logits
+/// (minmax, percentile), every layer int8.
+#[test]
+fn calibrated_digits_int8_accuracy() {
+    let dir = quant().join("digits");
+    let float = case(&dir)["test_accuracy"].as_f64().unwrap();
+    let want = read_npy(&dir.join("expected").join("test_logits.npy")).values();
+    for method in ["minmax", "percentile", "entropy"] {
+        let mut opts = quantize_opts(None, &[]);
+        if let Some(q) = opts.quantize.as_mut() {
+            q.method = neoc_driver::quantize::Calibration::from_name(method).unwrap();
+        }
+        let (artifact, report) = compile_file(&dir.join("model.onnx"), &opts).unwrap();
+        let q = report.quantization.unwrap();
+        print!("{}", q.text());
+        assert_eq!((q.int8.len(), q.float.len()), (4, 0), "{method}");
+        let (acc, logits) = digits_run(&Model::from_bytes(artifact.to_bytes()).unwrap());
+        let worst = logits
+            .chunks(10)
+            .zip(want.chunks(10))
+            .map(|(a, b)| cosine(a, b))
+            .fold(1.0, f64::min);
+        println!(
+            "digits --quantize int8 ({method}): accuracy {acc:.4} (float {float:.4}), worst \
+             logits cosine against onnxruntime float {worst:.5}"
+        );
+        assert!(float - acc <= 0.005, "{method}: {acc} vs float {float}");
+        // Entropy (KL) calibration clips this model's activations hard: accuracy holds,
+        // logits drift (cosine ~0.87, docs/quantization.md).
+        if method != "entropy" {
+            assert!(worst >= 0.99, "{method}: cosine {worst}");
+        }
+    }
+}
+
+/// `--keep-float` and `--accuracy-budget` keep layers in float, and the report says
+/// which and why; a budget that int8 cannot meet ends with the error within it.
+#[test]
+fn keep_float_and_accuracy_budget() {
+    let model = quant().join("digits").join("model.onnx");
+    let (_, r) = compile_file(&model, &quantize_opts(None, &["Gemm", "/c1/Conv"])).unwrap();
+    let q = r.quantization.unwrap();
+    let float: Vec<&str> = q.float.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(float, ["/c1/Conv", "/fc/Gemm"]);
+    assert_eq!(q.int8, ["/c2/Conv", "/c3/Conv"]);
+    let budget = 0.01;
+    let (_, r) = compile_file(&model, &quantize_opts(Some(budget), &[])).unwrap();
+    let q = r.quantization.unwrap();
+    print!("{}", q.text());
+    assert!(
+        !q.float.is_empty(),
+        "a budget of {budget} keeps some layers float"
+    );
+    assert!(q.float.iter().all(|f| f.1.contains("accuracy budget")));
+    assert!(q.outputs.iter().all(|o| o.rel_l2 <= budget));
+}
+
+/// Bad calibration input is a clear error naming the path, not a panic.
+#[test]
+fn bad_calibration_is_an_error() {
+    let model = quant().join("digits").join("model.onnx");
+    let mut opts = quantize_opts(None, &[]);
+    if let Some(q) = opts.quantize.as_mut() {
+        q.calibration = quant().join("qop_ops");
+    }
+    let e = compile_file(&model, &opts).err().unwrap().to_string();
+    assert!(e.contains("no samples") && e.contains("qop_ops"), "{e}");
+    if let Some(q) = opts.quantize.as_mut() {
+        q.calibration = quant().join("digits").join("test");
+    }
+    let e = compile_file(&model, &opts).err().unwrap().to_string();
+    assert!(e.contains("y.npy"), "{e}");
+}

@@ -13,6 +13,7 @@ mod hints;
 mod inspect;
 mod npy;
 mod progress;
+mod quant;
 mod roofline;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueHint};
@@ -83,6 +84,8 @@ enum Command {
         /// Print the graph IR to stderr after a pass (repeatable).
         #[arg(long = "print-ir-after", value_name = "PASS")]
         print_ir_after: Vec<String>,
+        #[command(flatten)]
+        quant: Box<quant::QuantArgs>,
     },
     /// Run a compiled artifact on .npy inputs.
     Run {
@@ -205,6 +208,7 @@ fn main() -> ExitCode {
             constant_inputs,
             disabled_passes,
             print_ir_after,
+            quant,
         } => compile(
             &model,
             CompileArgs {
@@ -221,6 +225,7 @@ fn main() -> ExitCode {
                 constant_inputs,
                 disabled_passes,
                 print_ir_after,
+                quant,
             },
             quiet,
         ),
@@ -341,6 +346,7 @@ struct CompileArgs {
     constant_inputs: Vec<String>,
     disabled_passes: Vec<String>,
     print_ir_after: Vec<String>,
+    quant: Box<quant::QuantArgs>,
 }
 
 /// `NAME=FILE.npy` of `--constant-input` as a graph-IR tensor.
@@ -378,6 +384,7 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
         print_ir_after: args.print_ir_after,
         selection: args.selection,
         progress: status.callback(),
+        quantize: args.quant.options()?,
     };
     let start = Instant::now();
     let driver_err = |e| {
@@ -411,6 +418,7 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
             (a, r)
         }
     };
+    quant::print(&report);
     let out = output.unwrap_or_else(|| model.with_extension("neo"));
     status.writing();
     let written = artifact.write_to(&out);
