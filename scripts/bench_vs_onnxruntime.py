@@ -1,7 +1,7 @@
 """The body of scripts/bench-vs-onnxruntime (run that; it pins the Python side).
 
 Method, per model and thread count:
-  1. compile the model with `neoc compile --target host` (with --batch N, both runtimes get
+  1. compile the model with `neoc compile --target host` (or --target T) (with --batch N, both runtimes get
      a copy of the model whose first input dim is N);
   2. make one input (float: uniform [-1, 1), seed 0; integer: uniform [0, 100)) and save
      it as .npy so both runtimes see the same bytes;
@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--batch", type=int)
     ap.add_argument("-O", dest="opt", default="2")
+    ap.add_argument("--target", default="host",
+                    help="neoc target (e.g. x86_64-avx512-vnni for the int8 kernels' vpdpbusd)")
     a = ap.parse_args()
     neoc = os.environ.get("NEOC", "target/release/neoc")
     if not os.access(neoc, os.X_OK):
@@ -87,7 +89,7 @@ def main():
                 src = os.path.join(tmp, "model.onnx")
                 with_batch(path, a.batch, src)
             art = os.path.join(tmp, "model.neo")
-            subprocess.run([neoc, "compile", src, "--target", "host", "-O", a.opt, "-o", art],
+            subprocess.run([neoc, "compile", src, "--target", a.target, "-O", a.opt, "-o", art],
                            check=True, stdout=subprocess.DEVNULL)
             for t in [int(x) for x in a.threads.split(",")]:
                 so = ort.SessionOptions()
