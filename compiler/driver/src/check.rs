@@ -90,6 +90,7 @@ pub fn check(path: &Path, opts: &CompileOptions) -> Result<CheckReport, DriverEr
         .map(|l| neoc_kernel::VectorUnit {
             bits: l.vector_bits,
             registers: l.vector_registers,
+            parallelism: l.parallel_iterations,
         })
         .unwrap_or_default();
     let mut by_op: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();

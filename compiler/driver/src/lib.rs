@@ -165,6 +165,7 @@ pub fn compile_graph(
     let unit_of = |l: &neoc_target_spec::CpuLevel| neoc_kernel::VectorUnit {
         bits: l.vector_bits,
         registers: l.vector_registers,
+        parallelism: l.parallel_iterations,
     };
     let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
     let lowered = |done, total| opts.progress.report(Stage::Lowering, done, total);

@@ -40,13 +40,22 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
         // The same kernels, as the compiler planned them, then GPU-scheduled.
         let mut graph = neoc_driver::import(&model_file, &shapes, &[]).unwrap();
         neoc_driver::optimize(&mut graph, &name, &opts).unwrap();
+        // Lowered for the CUDA level's vector unit (the kernels the CUDA target gets),
+        // compiled for the CPU level.
         let level = &target.levels[0];
+        let cuda = &neoc_target_spec::lookup("cuda-sm90").unwrap().levels[0];
         let unit = neoc_kernel::VectorUnit {
+            bits: cuda.vector_bits,
+            registers: cuda.vector_registers,
+            parallelism: cuda.parallel_iterations,
+        };
+        let cpu_unit = neoc_kernel::VectorUnit {
             bits: level.vector_bits,
             registers: level.vector_registers,
+            parallelism: level.parallel_iterations,
         };
-        let planned = neoc_driver::plan::plan(&graph, &name, unit).unwrap();
-        let mut module = planned.module.clone();
+        let planned = neoc_driver::plan::plan(&graph, &name, cpu_unit).unwrap();
+        let mut module = planned.module_for(&graph, &name, unit).unwrap();
         let (mut before, mut after) = (0u64, 0u64);
         for k in &mut module.kernels {
             let s = neoc_kernel::gpu::schedule(k);

@@ -45,6 +45,9 @@ pub struct CpuLevel {
     pub vector_bits: u32,
     /// How many of those registers the ISA level has (register tiles are sized to them).
     pub vector_registers: u32,
+    /// How many parallel iterations a kernel's schedule should offer: a few dozen for
+    /// the cores of a CPU (cache blocks stay large), tens of thousands for a GPU's threads.
+    pub parallel_iterations: u32,
 }
 
 /// A compilation target, chosen by name with [`lookup`].
@@ -58,6 +61,10 @@ pub struct Target {
     /// Code variants to build, best first.
     pub levels: Vec<CpuLevel>,
 }
+
+/// Parallel iterations CPU schedules aim for: enough for 2–8 threads to finish within
+/// about one small block of each other.
+pub const CPU_PARALLEL_ITERATIONS: u32 = 24;
 
 const V3_FEATURES: &[&str] = &[
     "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe",
@@ -92,6 +99,7 @@ pub const X86_AVX512: CpuLevel = CpuLevel {
     required_features: V4_FEATURES,
     vector_bits: 512,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// x86-64-v4 plus AVX-512 VNNI (Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4): the int8
@@ -103,6 +111,7 @@ pub const X86_AVX512_VNNI: CpuLevel = CpuLevel {
     required_features: V4_VNNI_FEATURES,
     vector_bits: 512,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// x86-64-v3: AVX2 with FMA (Haswell, Zen and later).
@@ -113,6 +122,7 @@ pub const X86_AVX2: CpuLevel = CpuLevel {
     required_features: V3_FEATURES,
     vector_bits: 256,
     vector_registers: 16,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 const X86_TRIPLE: &str = "x86_64-unknown-linux-gnu";
@@ -136,6 +146,7 @@ pub const AARCH64_NEON: CpuLevel = CpuLevel {
     required_features: &["neon"],
     vector_bits: 128,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// Cortex-A72 (Raspberry Pi 4): ARMv8.0-A. The Pi 4's BCM2711 has no crypto extension,
@@ -147,6 +158,7 @@ pub const AARCH64_CORTEX_A72: CpuLevel = CpuLevel {
     required_features: &["neon"],
     vector_bits: 128,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// Cortex-A76 (Raspberry Pi 5, many phones and boards): ARMv8.2-A with dot product.
@@ -157,6 +169,7 @@ pub const AARCH64_CORTEX_A76: CpuLevel = CpuLevel {
     required_features: V8_2_FEATURES,
     vector_bits: 128,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// Neoverse N1 (AWS Graviton2, Ampere Altra): ARMv8.2-A with dot product.
@@ -167,6 +180,7 @@ pub const AARCH64_NEOVERSE_N1: CpuLevel = CpuLevel {
     required_features: V8_2_FEATURES,
     vector_bits: 128,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 /// Neoverse V1 (AWS Graviton3): ARMv8.4-A with bf16 and i8mm. SVE is switched off so
@@ -178,6 +192,7 @@ pub const AARCH64_NEOVERSE_V1: CpuLevel = CpuLevel {
     required_features: V8_4_FEATURES,
     vector_bits: 128,
     vector_registers: 32,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
 };
 
 const NVPTX_TRIPLE: &str = "nvptx64-nvidia-cuda";
@@ -200,7 +215,8 @@ const fn cuda_level(
         llvm_features: ptx,
         required_features: req,
         vector_bits: 128,
-        vector_registers: 32,
+        vector_registers: 8,
+        parallel_iterations: 1 << 16,
     }
 }
 

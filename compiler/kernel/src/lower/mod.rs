@@ -41,14 +41,18 @@ pub struct VectorUnit {
     pub bits: u32,
     /// Number of vector registers.
     pub registers: u32,
+    /// Parallel iterations a schedule should offer (the tiled GEMM shrinks its cache
+    /// blocks until it has this many): 24 for CPU cores, tens of thousands for GPUs.
+    pub parallelism: u32,
 }
 
 impl Default for VectorUnit {
-    /// AVX-512: 32 registers of 512 bits.
+    /// AVX-512: 32 registers of 512 bits, scheduled for a CPU's cores.
     fn default() -> Self {
         VectorUnit {
             bits: 512,
             registers: 32,
+            parallelism: 24,
         }
     }
 }

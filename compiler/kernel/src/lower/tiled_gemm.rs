@@ -38,9 +38,6 @@ const BLOCK_COLS: i64 = 256;
 /// Rows of a row group: its A block (48 rows × `KC`) is reused by every column tile of
 /// the block, one panel (6 KiB) at a time from L1.
 const GROUP_ROWS: i64 = 48;
-/// Parallel iterations the blocking aims for at least (shrinking blocks to get them):
-/// enough for 2–8 threads to finish within about one small block of each other.
-const MIN_ITERATIONS: i64 = 24;
 /// Reduction block: partial sums go back to C between blocks, so that B and A blocks
 /// stay cache-sized however long K is (without it a 3072-deep product re-streams all of
 /// B from L3 for every row panel).
@@ -115,6 +112,8 @@ pub(crate) fn pack_b(b: &[f32], k: usize, n: usize, transposed: bool) -> Vec<f32
 pub(crate) struct TileShape {
     pub mr: i64,
     pub vectors: usize,
+    /// Parallel iterations the blocking aims for at least (`VectorUnit::parallelism`).
+    pub min_iterations: i64,
 }
 
 impl TileShape {
@@ -129,6 +128,7 @@ impl TileShape {
         TileShape {
             mr: i64::from(mr),
             vectors,
+            min_iterations: i64::from(unit.parallelism.max(1)),
         }
     }
 
@@ -194,7 +194,7 @@ impl TiledGemm<'_> {
         // threads (tasks take contiguous chunks of iterations, so with few iterations
         // one task can get a whole extra block).
         while self.batch * count(tiles_per_block, full_cols) * count(panels_per_group, full_rows)
-            < MIN_ITERATIONS
+            < self.shape.min_iterations
         {
             let (cols, rows) = (
                 count(tiles_per_block, full_cols),
@@ -478,14 +478,21 @@ mod tests {
 
     #[test]
     fn tiles_fit_each_vector_unit() {
-        let shape = |bits, registers| TileShape::for_unit(VectorUnit { bits, registers });
+        let shape = |bits, registers| {
+            let s = TileShape::for_unit(VectorUnit {
+                bits,
+                registers,
+                parallelism: 24,
+            });
+            (s.mr, s.vectors)
+        };
         // AVX-512: 6 x 32 in 12 of 32 zmm; AVX2: 6 x 16 in 12 of 16 ymm; NEON: 6 x 16 in
         // 24 of 32 q registers.
-        assert_eq!(shape(512, 32), TileShape { mr: 6, vectors: 2 });
-        assert_eq!(shape(256, 16), TileShape { mr: 6, vectors: 1 });
-        assert_eq!(shape(128, 32), TileShape { mr: 6, vectors: 1 });
-        assert_eq!(shape(128, 16), TileShape { mr: 3, vectors: 1 });
-        assert_eq!(shape(512, 32).nr(), 32);
+        assert_eq!(shape(512, 32), (6, 2));
+        assert_eq!(shape(256, 16), (6, 1));
+        assert_eq!(shape(128, 32), (6, 1));
+        assert_eq!(shape(128, 16), (3, 1));
+        assert_eq!(TileShape::for_unit(VectorUnit::default()).nr(), 32);
     }
 
     #[test]
