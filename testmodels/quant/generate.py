@@ -4,7 +4,8 @@
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py          # committed cases
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py --large  # resnet50 int8 (not committed)
 
-Writes, under testmodels/quant/ (committed) and testmodels/large/ (``--large``):
+Writes, under testmodels/quant/ (committed) and testmodels/quant/large/ (``--large``,
+git-ignored):
 
     <case>/model.onnx, <case>/inputs/<input>.npy, <case>/expected/<output>.npy, <case>/case.json
 
@@ -28,7 +29,7 @@ Cases:
 - ``mobilenet_v2_qdq``: testmodels/models/mobilenet_v2 quantized in QDQ form
   (calibration: 8 seeded N(0,1) images).
 - ``--large``: ``resnet50_int8_qdq`` and ``resnet50_int8_qop`` from testmodels/large/resnet50
-  (run testmodels/gen/generate.py --large first), into testmodels/large/.
+  (run testmodels/gen/generate.py --large first), into testmodels/quant/large/.
 
 References: onnxruntime CPU provider, one thread, graph optimizations disabled, like
 testmodels/gen. Everything is seeded.
@@ -55,7 +56,8 @@ from onnxruntime.quantization import (
 
 HERE = Path(__file__).resolve().parent  # testmodels/quant
 ROOT = HERE.parent  # testmodels
-LARGE = ROOT / "large"
+LARGE = ROOT / "large"  # the float resnet50 (testmodels/gen/generate.py --large)
+QUANT_LARGE = HERE / "large"  # the int8 ones written here (git-ignored)
 FRAMEWORK = f"onnxruntime {ort.__version__}"
 
 
@@ -303,7 +305,7 @@ def image_model(src_case: Path, name: str, dst_root: Path, formats) -> None:
             f"{src_case.name} quantized by quantize_static ({fmt.name}, u8/i8 per-channel, "
             "MinMax on 8 seeded N(0,1) images)",
         )
-        if dst_root == LARGE:  # 4.8 MB: not committed
+        if dst_root == QUANT_LARGE:  # 4.8 MB: not committed
             save_npy(case / "calibration" / "samples.npy", calib)
         print(f"{case.name} done")
 
@@ -314,7 +316,7 @@ def main(argv: list[str]) -> None:
         if not (r50 / "model.onnx").exists():
             sys.exit("testmodels/large/resnet50 is missing: run testmodels/gen/generate.py --large")
         image_model(
-            r50, "resnet50_int8", LARGE,
+            r50, "resnet50_int8", QUANT_LARGE,
             [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")],
         )
         return
