@@ -1,7 +1,9 @@
-//! The GPU schedule (`neoc_kernel::gpu::schedule`: loop collapsing) checked on the CPU:
-//! every test model's kernels are rescheduled as for CUDA, compiled for x86-64 instead of
-//! PTX, run by the CPU runtime on 3 threads (tasks split the collapsed loops as GPU threads
-//! do) and compared with the onnxruntime references. A wrong collapse — iterations that
+//! The GPU lowering and schedule checked on the CPU: every test model is compiled for
+//! `cuda-sm90`, its kernels (lowered for the CUDA level: GEMMs blocked for many threads,
+//! no Winograd, flat im2col; then `neoc_kernel::gpu::schedule`'s loop collapsing) are
+//! compiled for x86-64 instead of PTX and put in the CUDA artifact's place, run by the CPU
+//! runtime on 3 threads (tasks split the loops as GPU threads do) and compared with the
+//! onnxruntime references. A wrong collapse — iterations that
 //! were not independent, or indices recomputed wrongly — changes results here, without a
 //! GPU. It also reports how many more threads the schedule gives a GPU.
 
@@ -30,18 +32,18 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
         let case: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
         let shapes = common::input_shapes(&case);
+        // The CUDA artifact (plan, weights, kernels lowered for the CUDA level) ...
         let opts = CompileOptions {
-            target: target.name.into(),
+            target: "cuda-sm90".into(),
             input_shapes: shapes.clone(),
             ..CompileOptions::default()
         };
         let model_file = dir.join("model.onnx");
         let (mut artifact, _) = compile_file(&model_file, &opts).unwrap();
-        // The same kernels, as the compiler planned them, then GPU-scheduled.
+        // ... and the same kernels, planned as the compiler did, GPU-scheduled, then
+        // compiled for the CPU level instead of PTX.
         let mut graph = neoc_driver::import(&model_file, &shapes, &[]).unwrap();
         neoc_driver::optimize(&mut graph, &name, &opts).unwrap();
-        // Lowered for the CUDA level's vector unit (the kernels the CUDA target gets),
-        // compiled for the CPU level.
         let level = &target.levels[0];
         let cuda = &neoc_target_spec::lookup("cuda-sm90").unwrap().levels[0];
         let unit = neoc_kernel::VectorUnit {
@@ -49,13 +51,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             registers: cuda.vector_registers,
             parallelism: cuda.parallel_iterations,
         };
-        let cpu_unit = neoc_kernel::VectorUnit {
-            bits: level.vector_bits,
-            registers: level.vector_registers,
-            parallelism: level.parallel_iterations,
-        };
-        let planned = neoc_driver::plan::plan(&graph, &name, cpu_unit).unwrap();
-        let mut module = planned.module_for(&graph, &name, unit).unwrap();
+        let mut module = neoc_driver::plan::plan(&graph, &name, unit).unwrap().module;
         let (mut before, mut after) = (0u64, 0u64);
         for k in &mut module.kernels {
             let s = neoc_kernel::gpu::schedule(k);
@@ -85,7 +81,21 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             &neoc_llvm::CodegenOptions::default(),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        artifact.variants[0].code = code;
+        artifact.target = neoc_artifact::TargetInfo {
+            name: target.name.into(),
+            arch: neoc_artifact::Arch::X86_64,
+            triple: target.triple.into(),
+        };
+        artifact.variants = vec![neoc_artifact::CodeVariant {
+            name: level.name.into(),
+            cpu: level.llvm_cpu.into(),
+            required_features: level
+                .required_features
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+            code,
+        }];
         let model = Model::from_bytes(artifact.to_bytes()).unwrap();
         let inputs = stored_inputs(&model, dir);
         let refs = tensor_refs(&inputs);

@@ -37,6 +37,8 @@ const MIN_GEMM_REDUCTION: u64 = 8;
 /// Output channels per group from which a convolution runs as a GEMM: depthwise
 /// convolutions (one output channel per group) would be products of a single row.
 const MIN_GEMM_ROWS: u64 = 4;
+/// Above this `VectorUnit::parallelism` (a GPU's threads) convolutions skip Winograd.
+const GEMM_ONLY_PARALLELISM: u32 = 4096;
 
 /// Normalised 2-D geometry of a convolution or pooling window.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +175,10 @@ pub(super) fn conv(cx: &mut Ctx<'_>, c: &Conv, fused: Option<&Fused>) -> Result<
         return super::conv_nd::conv_nd(cx, c, fused, (&xd, &wd, &yd));
     };
     let constant_weights = cx.input(1).is_some_and(|v| cx.const_f32(v).is_some());
-    let wino = super::winograd::variant(&g, c.group, xd[1], wd[0]);
+    // Winograd's transforms are parallel over channels only; schedules for many threads
+    // (GPUs, `VectorUnit::parallelism`) take the tiled GEMM below instead.
+    let wino = super::winograd::variant(&g, c.group, xd[1], wd[0])
+        .filter(|_| cx.unit.parallelism <= GEMM_ONLY_PARALLELISM);
     if let (4, true, Some(v)) = (yd.len(), constant_weights, wino) {
         return super::winograd::winograd(cx, fused, &g, v, (&xd, &wd, &yd));
     }
@@ -291,7 +296,11 @@ fn conv_gemm(
         let mut st = cx.stage("im2col");
         let x = cx.stage_input(&mut st, 0)?;
         let col = st.scratch(0, ScalarType::F32, len, Access::Write);
-        im2col(&mut st.b, g, (x, col), (batch, cin, cg, groups));
+        if cx.unit.parallelism > GEMM_ONLY_PARALLELISM {
+            im2col_flat(&mut st.b, g, (x, col), (batch, cin, cg, groups));
+        } else {
+            im2col(&mut st.b, g, (x, col), (batch, cin, cg, groups));
+        }
         cx.add_stage(st)?;
         cx.bind_scratch(0, ScalarType::F32, len)
     };
@@ -399,6 +408,47 @@ fn im2col(
                 });
             });
         }
+    });
+}
+
+/// [`im2col`] for many threads (GPUs): one parallel iteration per element of X_col,
+/// neighbouring iterations on neighbouring output columns (coalesced stores and loads).
+fn im2col_flat(
+    b: &mut KernelBuilder,
+    g: &Geometry,
+    (x, col): (crate::BufId, crate::BufId),
+    (batch, cin, cg, groups): (i64, i64, i64, i64),
+) {
+    let rows = batch * cg * g.kh * g.kw;
+    b.for_loop("e", 0, rows * g.oh * g.ow, LoopKind::Parallel, |b, e| {
+        let ow = e.clone() % Expr::i64(g.ow);
+        let oh = (e.clone() / Expr::i64(g.ow)) % Expr::i64(g.oh);
+        let row = e.clone() / Expr::i64(g.ow * g.oh);
+        let kw = row.clone() % Expr::i64(g.kw);
+        let q = row / Expr::i64(g.kw);
+        let bi = q.clone() / Expr::i64(cg * g.kh);
+        let ic = (q.clone() / Expr::i64(g.kh)) % Expr::i64(cg);
+        let kh = q % Expr::i64(g.kh);
+        let img = bi.clone() / Expr::i64(groups);
+        let grp = bi % Expr::i64(groups);
+        let chan = img * Expr::i64(cin) + grp * Expr::i64(cg) + ic;
+        let ih = oh * Expr::i64(g.sh) - Expr::i64(g.ph) + kh * Expr::i64(g.dh);
+        let iw = ow * Expr::i64(g.sw) - Expr::i64(g.pw) + kw * Expr::i64(g.dw);
+        let inside = ih
+            .clone()
+            .ge(Expr::i64(0))
+            .and(ih.clone().lt(Expr::i64(g.h)))
+            .and(iw.clone().ge(Expr::i64(0)))
+            .and(iw.clone().lt(Expr::i64(g.w)));
+        // An `if`, not a select: the load must not run for padding positions.
+        b.if_else(
+            inside,
+            |b| {
+                let src = (chan * Expr::i64(g.h) + ih) * Expr::i64(g.w) + iw;
+                b.store(col, e.clone(), Expr::load(x, src));
+            },
+            |b| b.store(col, e.clone(), Expr::f32(0.0)),
+        );
     });
 }
 
