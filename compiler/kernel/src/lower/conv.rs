@@ -38,7 +38,7 @@ const MIN_GEMM_REDUCTION: u64 = 8;
 /// convolutions (one output channel per group) would be products of a single row.
 const MIN_GEMM_ROWS: u64 = 4;
 /// Above this `VectorUnit::parallelism` (a GPU's threads) convolutions skip Winograd.
-const GEMM_ONLY_PARALLELISM: u32 = 4096;
+pub(super) const GEMM_ONLY_PARALLELISM: u32 = 4096;
 
 /// Normalised 2-D geometry of a convolution or pooling window.
 #[derive(Debug, Clone, Copy)]

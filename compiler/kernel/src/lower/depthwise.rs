@@ -78,7 +78,9 @@ pub(super) fn depthwise(
         None => (n * m, LoopKind::Vectorize),
         Some(_) => (n * (m / blk), LoopKind::Serial),
     };
-    cx.b.for_loop("nm", 0, units, LoopKind::Parallel, |b, nm| {
+    // For many threads (GPUs) one parallel iteration per output pixel, every tap tested.
+    let flat = cx.unit.parallelism > super::conv::GEMM_ONLY_PARALLELISM;
+    let body = |b: &mut KernelBuilder, nm: Expr, pixel_at: Option<(Expr, Expr)>| {
         let img = nm.clone() / Expr::i64(units / n);
         let unit = nm.clone() % Expr::i64(units / n);
         let plane = match block {
@@ -146,6 +148,10 @@ pub(super) fn depthwise(
             }
         };
         let all = |_: i64| true;
+        if let Some((oh, ow)) = pixel_at {
+            pixel(b, (oh, &all), (ow, &all), true);
+            return;
+        }
         // Taps of a border row/column at constant output index `o` that hit the image.
         let valid = |o: i64, s: i64, p: i64, d: i64, len: i64| {
             move |k: i64| (0..len).contains(&(o * s - p + k * d))
@@ -197,7 +203,21 @@ pub(super) fn depthwise(
         for &r in border_rows.iter().filter(|&&r| r >= oh_lo) {
             border_row(b, r);
         }
-    });
+    };
+    if flat {
+        let pixels = g.oh * g.ow;
+        cx.b.for_loop("e", 0, units * pixels, LoopKind::Parallel, |b, e| {
+            let at = (
+                (e.clone() / Expr::i64(g.ow)) % Expr::i64(g.oh),
+                e.clone() % Expr::i64(g.ow),
+            );
+            body(b, e / Expr::i64(pixels), Some(at));
+        });
+    } else {
+        cx.b.for_loop("nm", 0, units, LoopKind::Parallel, |b, nm| {
+            body(b, nm, None)
+        });
+    }
     Ok(())
 }
 
