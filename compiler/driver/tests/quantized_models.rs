@@ -296,3 +296,35 @@ fn bad_calibration_is_an_error() {
     let e = compile_file(&model, &opts).err().unwrap().to_string();
     assert!(e.contains("y.npy"), "{e}");
 }
+
+/// ResNet-50 quantized by onnxruntime (`generate.py --large`, not committed), checked
+/// when present: same top-1 class as onnxruntime's int8 run and as the float model's,
+/// logits cosine ≥ 0.99 to both.
+#[test]
+fn large_int8_models_when_present() {
+    let float = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/large/resnet50");
+    for name in ["resnet50_int8_qdq", "resnet50_int8_qop"] {
+        let dir = quant().join("large").join(name);
+        if !dir.join("model.onnx").exists() {
+            println!("testmodels/quant/large/{name} is absent (generate.py --large); skipping");
+            continue;
+        }
+        let target = targets().last().unwrap().to_string();
+        let model = compile(&dir, &target);
+        let inputs = stored_inputs(&model, &dir);
+        let out = model.run(&tensor_refs(&inputs)).unwrap();
+        let got = values(out[0].dtype(), out[0].as_bytes());
+        let ort = read_npy(&dir.join("expected").join("output.npy")).values();
+        let fl = read_npy(&float.join("expected").join("output.npy")).values();
+        let (c_ort, c_float) = (cosine(&got, &ort), cosine(&got, &fl));
+        println!(
+            "{name} [{target}]: cosine {c_ort:.5} to onnxruntime int8, {c_float:.5} to float; \
+             top-1 {} (onnxruntime int8 {}, float {})",
+            argmax(&got),
+            argmax(&ort),
+            argmax(&fl)
+        );
+        assert!(c_ort >= 0.99 && c_float >= 0.99, "{name}");
+        assert_eq!(argmax(&got), argmax(&ort), "{name}");
+    }
+}

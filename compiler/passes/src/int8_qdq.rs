@@ -32,7 +32,75 @@ use neoc_ir::{DType, Graph, NodeId, Op, Tensor, ValueId};
 pub fn run(graph: &mut Graph) -> Result<bool> {
     let anchors = rewrite(graph, rule)?;
     let residuals = rewrite(graph, residual_rule)?;
-    Ok(anchors || residuals)
+    let requants = rewrite(graph, requant_rule)?;
+    Ok(anchors || residuals || requants)
+}
+
+/// `Q(Relu?(DQ(QConv(..))))`, a requantization of a requantized output (operator-form
+/// models whose ReLU stayed float), folded into the QConv's own output conversion.
+fn requant_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
+    let node = graph.node(n);
+    if !matches!(node.op, Op::Binary(BinaryOp::Mul)) {
+        return Ok(None);
+    }
+    let Some(dq) = dequantized(graph, node.outputs[0]) else {
+        return Ok(None);
+    };
+    let Some(p) = producer(graph, dq.q) else {
+        return Ok(None);
+    };
+    let cn = graph.node(p);
+    let Op::QConv(q) = &cn.op else {
+        return Ok(None);
+    };
+    let single = graph.consumers(dq.q).len() == 1 && !graph.outputs().contains(&dq.q);
+    if !(q.out == DType::U8 && q.y_min == 0 && q.y_max == 255 && single && dq.scale.len() == 1)
+        || cn.inputs.get(4).copied().flatten().is_some()
+        || f64::from(q.y_zero) != dq.zero
+    {
+        return Ok(None);
+    }
+    let Some(o) = output_quantizer(graph, node.outputs[0]) else {
+        return Ok(None);
+    };
+    let Some(old) = cn
+        .inputs
+        .get(3)
+        .copied()
+        .flatten()
+        .and_then(|s| graph.const_value(s))
+    else {
+        return Ok(None);
+    };
+    let scale: Vec<f32> = old
+        .to_f32_vec()
+        .iter()
+        .map(|s| s * dq.scale[0] / o.y_scale)
+        .collect();
+    let mut patch = Patch::new();
+    let name = &cn.name;
+    let s = patch.add_const(
+        format!("{name}/scale_requantized"),
+        Tensor::from_f32(vec![scale.len() as u64], &scale),
+    );
+    let op = Op::QConv(QConv {
+        out: o.dtype,
+        y_zero: o.zero,
+        y_min: o.min,
+        y_max: o.max,
+        ..q.clone()
+    });
+    let wire = |i: usize| cn.inputs.get(i).copied().flatten().map(Wire::from);
+    let out_name = graph.value(o.out).name.clone();
+    let new = patch.add_node(
+        format!("{name}+requantize"),
+        op,
+        vec![wire(0), wire(1), wire(2), Some(s)],
+        out_name,
+    );
+    patch.replace(o.out, new);
+    patch.remove_if_dead(p);
+    Ok(Some(patch))
 }
 
 /// A residual block's tail, `Q(Relu?(DQ(QConv(..)) + DQ(skip)))`, folded into the

@@ -24,7 +24,7 @@
 use super::conv::Geometry;
 use super::{ArgRef, ConstElem, Ctx, LowerError};
 use crate::builder::KernelBuilder;
-use crate::expr::{BinaryOp, Expr, UnaryOp};
+use crate::expr::{BinaryOp, Expr};
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
 use neoc_ir::ops::{Fused, QConv};
 use neoc_ir::DType;
@@ -506,9 +506,16 @@ fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
         _ => return v,
     };
     let q = out.q;
-    let r = Expr::unary(UnaryOp::Round, v) + Expr::f32(q.y_zero as f32);
+    // Round half to even by the float adder itself: for |v| <= 2^22, the bits of
+    // v + 1.5·2^23 are 0x4B40_0000 + round_half_even(v) (f32 addition rounds to nearest
+    // even). Then zero point and clamp in integers, and a wrapping narrow: all of it
+    // vectorizes, where a saturating float→u8 conversion would not.
+    let i32t = ScalarType::I32;
+    let v = v.max(Expr::f32(-4_194_304.0)).min(Expr::f32(4_194_304.0));
+    let biased = Expr::bitcast(i32t, v + Expr::f32(12_582_912.0));
+    let r = biased - Expr::IConst(0x4B40_0000 - i64::from(q.y_zero), i32t);
     let r = r
-        .max(Expr::f32(q.y_min as f32))
-        .min(Expr::f32(q.y_max as f32));
+        .max(Expr::IConst(i64::from(q.y_min), i32t))
+        .min(Expr::IConst(i64::from(q.y_max), i32t));
     Expr::cast(to, r)
 }
