@@ -20,6 +20,8 @@
 //!   ones, including a vector store's lanes), reads any buffer it writes only at that
 //!   same index, and assigns every variable before reading it in the same iteration.
 //!
+//! A top-level loop that is not marked parallel but passes the same proof becomes
+//! parallel (small elementwise kernels run on one CPU task, but need threads on a GPU).
 //! The flat elementwise form `for c in 0..C (parallel) { for i in c·K..min(c·K+K, N) {B} }`
 //! (chunks for CPU tasks) becomes `for i in 0..N (parallel) {c = i / K; B}` under the same
 //! proof. Nothing here changes what a kernel computes when run serially, so the CPU
@@ -37,6 +39,7 @@ pub fn collapse(k: &Kernel) -> Kernel {
     out.body = body
         .into_iter()
         .map(|s| {
+            let s = promote(&out, s);
             let s = unchunk(&mut out, s);
             collapse_nest(&mut out, s)
         })
@@ -65,6 +68,37 @@ fn bin(op: BinaryOp, a: Expr, b: Expr) -> Expr {
         op,
         lhs: Box::new(a),
         rhs: Box::new(b),
+    }
+}
+
+/// A top-level serial or `Vectorize` loop whose iterations are proven independent becomes
+/// `Parallel` (small elementwise kernels, which the CPU lowering keeps on one task).
+fn promote(k: &Kernel, s: Stmt) -> Stmt {
+    match s {
+        Stmt::For {
+            var,
+            lo,
+            hi,
+            kind,
+            body,
+        } if kind != LoopKind::Parallel => {
+            let kind = match (iconst(&lo), iconst(&hi)) {
+                (Some(l), Some(h))
+                    if h - l > 1 && independent(k, &[(var, l, h - l)], &[], &body) =>
+                {
+                    LoopKind::Parallel
+                }
+                _ => kind,
+            };
+            Stmt::For {
+                var,
+                lo,
+                hi,
+                kind,
+                body,
+            }
+        }
+        s => s,
     }
 }
 
