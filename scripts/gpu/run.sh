@@ -39,6 +39,11 @@ for f in bench/*.neo; do
     echo "$b: $line"
     ms=$(echo "$line" | awk '/^BENCH/ {print $4}')
     echo "{\"key\": \"$b\", \"mode\": \"neoc\", \"median_ms\": \"${ms:-error}\"}" >> "$results"
+    # the same without CUDA graph replay (one launch per plan step)
+    line=$(NEOC_CUDA_GRAPHS=0 ./bin/neoc-cuda-run "$f" --bench "$ITERS" --warmup 10 2>&1 | grep -E "^(BENCH|error)")
+    echo "$b (no graph): $line"
+    ms=$(echo "$line" | awk '/^BENCH/ {print $4}')
+    echo "{\"key\": \"$b\", \"mode\": \"neoc-nograph\", \"median_ms\": \"${ms:-error}\"}" >> "$results"
 done
 models=$(ls bench/*.neo 2>/dev/null | xargs -n1 basename | sed 's/-b[0-9]*-fp[0-9]*\.neo$//' | sort -u | tr '\n' ' ')
 if [ "${SKIP_TORCH:-0}" != 1 ] && [ -n "$models" ]; then
@@ -49,19 +54,19 @@ fi
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
-neoc, torch = {}, {}
+neoc, nograph, torch = {}, {}, {}
 for r in rows:
-    if r.get("mode") == "neoc":
+    if r.get("mode") in ("neoc", "neoc-nograph"):
         name, b, prec = r["key"].rsplit("-", 2)
-        neoc[(name, int(b[1:]), prec)] = r["median_ms"]
+        (neoc if r["mode"] == "neoc" else nograph)[(name, int(b[1:]), prec)] = r["median_ms"]
     elif "model" in r:
         torch[(r["model"], r["batch"], r["precision"], r["mode"])] = r.get("median_ms", "err")
 keys = sorted({k[:3] for k in torch} | set(neoc))
-print(f"{'model':<14}{'batch':>6}{'prec':>6}{'neoc ms':>12}{'eager ms':>12}{'compile ms':>12}")
+print(f"{'model':<14}{'batch':>6}{'prec':>6}{'neoc ms':>12}{'no graph':>12}{'eager ms':>12}{'compile ms':>12}")
 for m, b, p in keys:
-    print(f"{m:<14}{b:>6}{p:>6}{str(neoc.get((m, b, p), '-')):>12}"
+    print(f"{m:<14}{b:>6}{p:>6}{str(neoc.get((m, b, p), '-')):>12}{str(nograph.get((m, b, p), '-')):>12}"
           f"{str(torch.get((m, b, p, 'eager'), '-')):>12}{str(torch.get((m, b, p, 'compile'), '-')):>12}")
-print("neoc: median ms per run including input/output copies; PyTorch: CUDA-event median, "
-      "data on the GPU")
+print("neoc: median ms per run including input/output copies (with and without CUDA graph "
+      "replay); PyTorch: CUDA-event median, data on the GPU")
 PY
 [ "$fail" = 0 ]

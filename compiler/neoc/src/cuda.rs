@@ -153,12 +153,17 @@ pub(crate) fn bench(
         return Ok(());
     }
     println!(
-        "{}: {} iterations on {} (variant {}, {} kernel launches per run)",
+        "{}: {} iterations on {} (variant {}, {} kernel launches per run{})",
         artifact.display(),
         times.len(),
         model.device_name(),
         model.variant(),
-        model.launches()
+        model.launches(),
+        if model.uses_graphs() {
+            ", replayed as a CUDA graph"
+        } else {
+            ""
+        }
     );
     println!(
         "latency ms: min {:.3}  median {:.3}  p90 {:.3}  max {:.3}",

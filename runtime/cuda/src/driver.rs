@@ -36,6 +36,8 @@ macro_rules! driver_api {
         #[allow(non_snake_case)]
         pub(crate) struct Api {
             $(pub $name: unsafe extern "C" fn($($arg),*) -> CuResult,)*
+            /// CUDA graphs, when this driver has them (11.4 and newer).
+            pub graphs: Option<GraphApi>,
             _lib: libloading::Library,
         }
 
@@ -55,7 +57,8 @@ macro_rules! driver_api {
                         reason: format!("it lacks {}: {e}", stringify!($name)),
                     })?;
                 )*
-                Ok(Api { $($name,)* _lib: lib })
+                let graphs = GraphApi::resolve(&lib);
+                Ok(Api { $($name,)* graphs, _lib: lib })
             }
         }
     };
@@ -86,6 +89,45 @@ driver_api! {
     cuLaunchKernel: fn(CuFunction, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint,
                        CuStream, *mut *mut c_void, *mut *mut c_void);
     cuGetErrorName: fn(CuResult, *mut *const c_char);
+}
+
+pub(crate) type CuGraph = *mut c_void;
+pub(crate) type CuGraphExec = *mut c_void;
+
+/// `CU_STREAM_CAPTURE_MODE_THREAD_LOCAL`.
+pub(crate) const CAPTURE_THREAD_LOCAL: c_int = 1;
+
+/// The graph entry points used to replay a plan's launches (optional: a driver without
+/// them runs the launches one by one).
+#[allow(non_snake_case)]
+pub(crate) struct GraphApi {
+    pub cuStreamBeginCapture_v2: unsafe extern "C" fn(CuStream, c_int) -> CuResult,
+    pub cuStreamEndCapture: unsafe extern "C" fn(CuStream, *mut CuGraph) -> CuResult,
+    pub cuGraphInstantiateWithFlags:
+        unsafe extern "C" fn(*mut CuGraphExec, CuGraph, u64) -> CuResult,
+    pub cuGraphLaunch: unsafe extern "C" fn(CuGraphExec, CuStream) -> CuResult,
+    pub cuGraphDestroy: unsafe extern "C" fn(CuGraph) -> CuResult,
+    pub cuGraphExecDestroy: unsafe extern "C" fn(CuGraphExec) -> CuResult,
+}
+
+impl GraphApi {
+    fn resolve(lib: &libloading::Library) -> Option<GraphApi> {
+        macro_rules! get {
+            ($name:literal) => {
+                // SAFETY: the symbol has the declared C signature (cuda.h, CUDA 11.4+);
+                // the pointer is used only while `lib` (kept in `Api`) is loaded.
+                *unsafe { lib.get(concat!($name, "\0").as_bytes()) }.ok()?
+            };
+        }
+        Some(GraphApi {
+            cuStreamBeginCapture_v2: get!("cuStreamBeginCapture_v2"),
+            cuStreamEndCapture: get!("cuStreamEndCapture"),
+            cuGraphInstantiateWithFlags: get!("cuGraphInstantiateWithFlags"),
+            cuGraphLaunch: get!("cuGraphLaunch"),
+            cuGraphDestroy: get!("cuGraphDestroy"),
+            cuGraphExecDestroy: get!("cuGraphExecDestroy"),
+        })
+    }
 }
 
 /// A loaded and initialised driver.

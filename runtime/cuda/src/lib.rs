@@ -29,7 +29,7 @@ pub mod ptx;
 
 pub use driver::CUDA_LIBRARY_ENV;
 pub use error::{CudaError, Result};
-pub use model::{check_bytes, CudaModel, CUDA_DEVICE_ENV};
+pub use model::{check_bytes, CudaModel, CUDA_DEVICE_ENV, CUDA_GRAPHS_ENV};
 
 /// Whether a CUDA driver and at least one GPU are present, or why not (for tests and
 /// tools that skip GPU work with a message).

@@ -14,12 +14,18 @@ use std::path::Path;
 use neoc_artifact::{Arch, Artifact, BufferRef, TensorSpec};
 use neoc_runtime::{Tensor, TensorRef};
 
-use crate::driver::{CuContext, CuDevicePtr, CuFunction, CuModule, CuStream, Driver};
+use crate::driver::{
+    CuContext, CuDevicePtr, CuFunction, CuGraphExec, CuModule, CuStream, Driver,
+    CAPTURE_THREAD_LOCAL,
+};
 use crate::error::{CudaError, Result};
 use crate::ptx;
 
 /// Environment variable: which GPU to use (ordinal, default 0).
 pub const CUDA_DEVICE_ENV: &str = "NEOC_CUDA_DEVICE";
+/// Environment variable: `0` runs the plan's launches one by one instead of replaying them
+/// as a CUDA graph.
+pub const CUDA_GRAPHS_ENV: &str = "NEOC_CUDA_GRAPHS";
 
 /// Threads per block of every launch (kernels are made of independent iterations).
 const BLOCK: u64 = 256;
@@ -48,6 +54,10 @@ pub struct CudaModel {
     /// Weights, arena, inputs, outputs: freed on drop.
     allocations: Vec<CuDevicePtr>,
     launches: Vec<Launch>,
+    /// The plan's launches captured as a graph on the first run (null until then, or
+    /// when graphs are off or failed).
+    graph: CuGraphExec,
+    use_graphs: bool,
     variant: String,
     weight_bytes: u64,
     arena_bytes: u64,
@@ -180,6 +190,8 @@ impl CudaModel {
             output_bufs: Vec::new(),
             allocations: Vec::new(),
             launches: Vec::new(),
+            graph: std::ptr::null_mut(),
+            use_graphs: false,
             variant: checked.variant.clone(),
             weight_bytes: view.weights().len() as u64,
             arena_bytes: view.plan().arena_size,
@@ -188,11 +200,14 @@ impl CudaModel {
         model.make_current()?;
         model.module = model.driver.load_ptx(checked.ptx)?;
         let d = model.driver.clone();
-        // SAFETY: out-pointer to a field; flags 0 = default stream semantics.
+        // SAFETY: out-pointer to a field; flags 1 = CU_STREAM_NON_BLOCKING (no implicit
+        // synchronisation with the legacy default stream, which graph capture needs).
         d.check(
-            unsafe { (a.cuStreamCreate)(&mut model.stream, 0) },
+            unsafe { (a.cuStreamCreate)(&mut model.stream, 1) },
             "cuStreamCreate",
         )?;
+        model.use_graphs =
+            a.graphs.is_some() && std::env::var(CUDA_GRAPHS_ENV).map_or(true, |v| v != "0");
 
         let weights = model.alloc(view.weights().len() as u64, "weights")?;
         if !view.weights().is_empty() {
@@ -338,6 +353,52 @@ impl CudaModel {
                 "cuMemcpyHtoDAsync (input)",
             )?;
         }
+        if self.use_graphs && self.graph.is_null() && self.capture().is_err() {
+            // Capture is an optimisation: any failure means launching one by one.
+            self.use_graphs = false;
+        }
+        match (&a.graphs, self.graph.is_null()) {
+            (Some(g), false) => {
+                // SAFETY: a graph instantiated from this model's launches, on its stream.
+                d.check(
+                    unsafe { (g.cuGraphLaunch)(self.graph, self.stream) },
+                    "cuGraphLaunch",
+                )?;
+            }
+            _ => self.launch_all()?,
+        }
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for spec in &self.outputs {
+            outs.push(Tensor::zeros(spec.dtype, spec.shape.clone())?);
+        }
+        for (t, &src) in outs.iter_mut().zip(&self.output_bufs) {
+            let bytes = t.as_bytes_mut();
+            // SAFETY: the device buffer holds the output's byte length; the host tensor
+            // lives until the synchronisation below.
+            d.check(
+                unsafe {
+                    (a.cuMemcpyDtoHAsync_v2)(
+                        bytes.as_mut_ptr().cast(),
+                        src,
+                        bytes.len(),
+                        self.stream,
+                    )
+                },
+                "cuMemcpyDtoHAsync (output)",
+            )?;
+        }
+        // SAFETY: a stream created at load.
+        d.check(
+            unsafe { (a.cuStreamSynchronize)(self.stream) },
+            "cuStreamSynchronize",
+        )?;
+        Ok(outs)
+    }
+
+    /// Enqueues every step's kernel on the stream.
+    fn launch_all(&mut self) -> Result<()> {
+        let d = self.driver.clone();
+        let a = &d.api;
         for l in &mut self.launches {
             let mut params: Vec<*mut c_void> = l
                 .args
@@ -366,32 +427,40 @@ impl CudaModel {
                 "cuLaunchKernel",
             )?;
         }
-        let mut outs = Vec::with_capacity(self.outputs.len());
-        for spec in &self.outputs {
-            outs.push(Tensor::zeros(spec.dtype, spec.shape.clone())?);
-        }
-        for (t, &src) in outs.iter_mut().zip(&self.output_bufs) {
-            let bytes = t.as_bytes_mut();
-            // SAFETY: the device buffer holds the output's byte length; the host tensor
-            // lives until the synchronisation below.
-            d.check(
-                unsafe {
-                    (a.cuMemcpyDtoHAsync_v2)(
-                        bytes.as_mut_ptr().cast(),
-                        src,
-                        bytes.len(),
-                        self.stream,
-                    )
-                },
-                "cuMemcpyDtoHAsync (output)",
-            )?;
-        }
-        // SAFETY: a stream created at load.
+        Ok(())
+    }
+
+    /// Records the plan's launches as a CUDA graph (`self.graph`).
+    fn capture(&mut self) -> Result<()> {
+        let d = self.driver.clone();
+        let Some(g) = &d.api.graphs else {
+            return Ok(());
+        };
+        // SAFETY: this model's stream, not the legacy default stream.
         d.check(
-            unsafe { (a.cuStreamSynchronize)(self.stream) },
-            "cuStreamSynchronize",
+            unsafe { (g.cuStreamBeginCapture_v2)(self.stream, CAPTURE_THREAD_LOCAL) },
+            "cuStreamBeginCapture",
         )?;
-        Ok(outs)
+        let launched = self.launch_all();
+        let mut graph = std::ptr::null_mut();
+        // SAFETY: ends the capture begun above (also after a failed launch).
+        let ended = unsafe { (g.cuStreamEndCapture)(self.stream, &mut graph) };
+        launched?;
+        d.check(ended, "cuStreamEndCapture")?;
+        let mut exec = std::ptr::null_mut();
+        // SAFETY: a graph just captured; it is destroyed once instantiated.
+        let made = unsafe { (g.cuGraphInstantiateWithFlags)(&mut exec, graph, 0) };
+        // SAFETY: as above.
+        unsafe { (g.cuGraphDestroy)(graph) };
+        d.check(made, "cuGraphInstantiateWithFlags")?;
+        self.graph = exec;
+        Ok(())
+    }
+
+    /// Whether runs replay the plan as a CUDA graph (after the first run; see
+    /// `NEOC_CUDA_GRAPHS`).
+    pub fn uses_graphs(&self) -> bool {
+        self.use_graphs
     }
 
     fn check_inputs(&self, inputs: &[TensorRef<'_>]) -> Result<()> {
@@ -432,6 +501,9 @@ impl Drop for CudaModel {
         // useful can be done with them while dropping).
         unsafe {
             (a.cuCtxSetCurrent)(self.context);
+            if let (Some(g), false) = (&a.graphs, self.graph.is_null()) {
+                (g.cuGraphExecDestroy)(self.graph);
+            }
             if !self.stream.is_null() {
                 (a.cuStreamSynchronize)(self.stream);
                 (a.cuStreamDestroy_v2)(self.stream);

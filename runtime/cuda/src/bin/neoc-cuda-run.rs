@@ -199,12 +199,13 @@ fn run(args: &Args) -> Result<bool, String> {
         let mean = times.iter().sum::<f64>() / times.len() as f64;
         times.sort_by(f64::total_cmp);
         println!(
-            "BENCH {} median_ms {:.4} mean_ms {:.4} min_ms {:.4} runs {}",
+            "BENCH {} median_ms {:.4} mean_ms {:.4} min_ms {:.4} runs {} graphs {}",
             args.model.display(),
             times[times.len() / 2],
             mean,
             times[0],
-            times.len()
+            times.len(),
+            if model.uses_graphs() { "on" } else { "off" }
         );
     }
     Ok(ok)
