@@ -33,47 +33,7 @@ pub fn run(graph: &mut Graph) -> Result<bool> {
     let anchors = rewrite(graph, rule)?;
     let residuals = rewrite(graph, residual_rule)?;
     let requants = rewrite(graph, requant_rule)?;
-    let pools = rewrite(graph, max_pool_rule)?;
-    Ok(anchors || residuals || requants || pools)
-}
-
-/// `Q(MaxPool(DQ(q)))` with the same u8 scale and zero point on both sides is
-/// `MaxPool(q)`: max commutes with the monotonic (de)quantization, and the values are
-/// already on the grid.
-fn max_pool_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
-    let node = graph.node(n);
-    let (Op::Pool(p), [Some(x)]) = (&node.op, node.inputs.as_slice()) else {
-        return Ok(None);
-    };
-    if p.kind != neoc_ir::ops::PoolKind::Max {
-        return Ok(None);
-    }
-    let Some(dq) = dequantized(graph, *x) else {
-        return Ok(None);
-    };
-    let Some(o) = output_quantizer(graph, node.outputs[0]) else {
-        return Ok(None);
-    };
-    let same = dq.scale.len() == 1
-        && dq.scale[0] == o.y_scale
-        && dq.zero == f64::from(o.zero)
-        && (o.min, o.max) == (0, 255)
-        && o.dtype == DType::U8
-        && graph.value(dq.q).ty.dtype == DType::U8;
-    if !same {
-        return Ok(None);
-    }
-    let mut patch = Patch::new();
-    let out_name = graph.value(o.out).name.clone();
-    let new = patch.add_node(
-        node.name.clone(),
-        node.op.clone(),
-        vec![Some(dq.q.into())],
-        out_name,
-    );
-    patch.replace(o.out, new);
-    patch.remove_if_dead(n);
-    Ok(Some(patch))
+    Ok(anchors || residuals || requants)
 }
 
 /// `Q(Relu?(DQ(QConv(..))))`, a requantization of a requantized output (operator-form

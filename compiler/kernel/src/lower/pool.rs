@@ -18,11 +18,8 @@ pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
     let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let t = cx.scalar_type(vx)?;
-    // u8 max pooling: quantized models pool their u8 tensors directly (the initial 0 is
-    // u8's minimum; docs/quantization.md).
-    let u8_max = t == ScalarType::U8 && p.kind == PoolKind::Max;
-    if !t.is_float() && !u8_max {
-        return cx.err("only float pooling (and u8 max pooling) is supported");
+    if !t.is_float() {
+        return cx.err("only float pooling is supported");
     }
     let k = p.kernel.len();
     let (in_sp, out_sp) = (&xd[2..], &yd[2..]);
