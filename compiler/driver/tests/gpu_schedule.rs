@@ -27,7 +27,19 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
     dirs.sort();
     let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
     let (mut changed, mut total, mut failures) = (0, 0, Vec::new());
-    for dir in &dirs {
+    // Every model at the default level; at -O3 (blocked channel layout) the models that
+    // use it.
+    let mut cases: Vec<(&PathBuf, u8)> = dirs.iter().map(|d| (d, 2)).collect();
+    cases.extend(
+        dirs.iter()
+            .filter(|d| {
+                ["ops_blocked", "mobilenet_v2", "resnet18"]
+                    .iter()
+                    .any(|n| d.ends_with(n))
+            })
+            .map(|d| (d, 3)),
+    );
+    for (dir, opt_level) in cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let case: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
@@ -35,6 +47,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
         // The CUDA artifact (plan, weights, kernels lowered for the CUDA level) ...
         let opts = CompileOptions {
             target: "cuda-sm90".into(),
+            opt_level,
             input_shapes: shapes.clone(),
             ..CompileOptions::default()
         };
@@ -114,10 +127,15 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
                 atol,
             );
             if e.bad > 0 {
-                failures.push(format!("{name}/{}: {} outside", spec.name, e.bad));
+                failures.push(format!(
+                    "{name} -O{opt_level}/{}: {} outside",
+                    spec.name, e.bad
+                ));
             }
         }
-        println!("{name}: GPU threads per run {before} -> {after} (sum over kernels)");
+        println!(
+            "{name} -O{opt_level}: GPU threads per run {before} -> {after} (sum over kernels)"
+        );
     }
     println!("{changed} of {total} kernels collapsed");
     assert!(failures.is_empty(), "{failures:?}");
