@@ -1,21 +1,24 @@
 //! Int8 convolution and matrix products (`QConv`): u8 activations × i8 weights, i32
 //! accumulation, requantization in the epilogue.
 //!
-//! Two stages per node:
+//! Up to three stages per node:
+//! - **pad** (windows with padding only): a copy of `x` bordered with the zero point
+//!   `x_zero` (a real zero), so that the pack stage's loads are plain affine loads.
 //! - **pack** (parallel over groups × groups of four reduction taps): writes the
 //!   activations as the GEMM's streamed operand, `XS[g][k/4][column]`, one `i32` per
-//!   (four consecutive taps, output pixel), the four u8 taps in its bytes. It is im2col
-//!   for windows and strides (padding reads as the zero point `x_zero`, a real zero) and
-//!   a byte interleave for 1×1 convolutions. Columns are the output pixels of every
-//!   image (`n · P + p`), padded to a multiple of 16.
+//!   (four consecutive taps, output pixel), the four u8 taps in its bytes: im2col for
+//!   windows and strides, a byte interleave of four channel planes for 1×1 stride-1
+//!   convolutions. Columns are the output pixels of every image (`n · P + p`), padded to
+//!   a multiple of 16.
 //! - **gemm** (parallel over groups × column tiles × row panels): a register tile of
 //!   `MR` output channels × `NV` vectors of pixels in `i32` vector variables; per four
 //!   taps one vector load per column vector, one broadcast weight word per row and one
 //!   [`Expr::DotBytes`] (`vpdpbusd` with VNNI) per accumulator. The finished tile goes
 //!   to an `i32` scratch slot and the epilogue converts it while it is in cache:
 //!   `acc + comp[m]` (bias − x_zero · Σw, folded at compile time), then the output form
-//!   of the op (i32, dequantized f32, or requantized u8/i8 with rounding half to even
-//!   and saturation).
+//!   of the op (i32, dequantized f32, or requantized u8/i8 with an optional u8 residual,
+//!   rounding half to even by the float adder and clamping in integers, which
+//!   vectorizes).
 //!
 //! Weights are packed at compile time into `W4[g][m][k/4]` words. Tile sizes follow the
 //! vector unit: 6 × 4×16 lanes on AVX-512 (24 of 32 registers accumulate), 4 × 2×8 on
