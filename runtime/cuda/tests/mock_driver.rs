@@ -3,8 +3,9 @@
 //! device query, PTX module and kernel lookup, weight upload and arena offsets, argument
 //! marshalling for `cuLaunchKernel`, input/output copies, and CUDA graph capture and
 //! replay. The mock runs each launched kernel from an x86-64 build of the very kernels the
-//! CUDA artifact's PTX was generated from (same plan, same GPU lowering and schedule), so
-//! every test model's outputs must match its onnxruntime reference. Skips (with a message)
+//! CUDA artifact's PTX was generated from (same plan, same GPU lowering and schedule), as
+//! task t of n for every thread t of the launch's grid (the GPU's decomposition, run in
+//! turn), so every test model's outputs must match its onnxruntime reference. Skips (with a message)
 //! where no C compiler is installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

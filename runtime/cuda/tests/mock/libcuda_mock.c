@@ -2,8 +2,9 @@
  * (runtime/cuda/tests/mock_driver.rs). "Device" memory is host memory; loading a module
  * reads the PTX's .entry names and parameter counts, and resolves each kernel in the
  * x86-64 shared object named by NEOC_MOCK_KERNELS (the same kernels compiled for the CPU,
- * calling convention void k(void **args, int64_t task, int64_t ntasks)). A launch calls
- * that function once with task 0 of 1, passing the device pointers the executor gave;
+ * calling convention void k(void **args, int64_t task, int64_t ntasks)). A launch of a
+ * kernel whose PTX launch size is above 1 calls that function as task t of n for every
+ * thread t of the grid (in turn), as the GPU's threads would; a serial kernel once;
  * stream capture records launches and cuGraphLaunch replays them. Every call the executor
  * makes is checked for what the real driver would refuse that the mock can see (null
  * out-pointers, unknown handles, zero-sized grids). NEOC_MOCK_LOG names a file that gets
@@ -26,6 +27,7 @@ typedef void (*kernel_fn)(void **, int64_t, int64_t);
 struct fn {
     char name[256];
     int nparams;
+    long long threads; /* <name>__neoc_threads from the PTX */
     kernel_fn sym;
 };
 struct module {
@@ -34,6 +36,7 @@ struct module {
 };
 struct call {
     struct fn *f;
+    long long tasks; /* grid x block threads of the launch */
     void *args[MAX_PARAMS];
 };
 struct graph {
@@ -96,6 +99,13 @@ CUresult cuModuleLoadDataEx(void **out, const void *image, unsigned nopt, int *o
         f->sym = (kernel_fn)dlsym(so, f->name);
         if (!f->sym || f->nparams > MAX_PARAMS) return 218;
     }
+    for (int i = 0; i < m->n; i++) {
+        char key[300];
+        snprintf(key, sizeof key, " %s__neoc_threads = ", m->fns[i].name);
+        const char *t = strstr(ptx, key);
+        if (!t) return 218;
+        m->fns[i].threads = atoll(t + strlen(key));
+    }
     *out = m;
     return OK;
 }
@@ -132,7 +142,15 @@ CUresult cuStreamCreate(void **s, unsigned flags) { if (!s || flags > 1) return 
 CUresult cuStreamSynchronize(void *s) { return s == (void *)0x20 && !capturing ? OK : BAD; }
 CUresult cuStreamDestroy_v2(void *s) { return s == (void *)0x20 ? OK : BAD; }
 
-static void run(struct call *c) { c->f->sym(c->args, 0, 1); }
+/* As on the GPU: a kernel with a launch size above 1 runs as task t of n for every thread
+ * t of the launch (one after the other here); a serial one (launch size 1) once. */
+static void run(struct call *c) {
+    if (c->f->threads <= 1) {
+        c->f->sym(c->args, 0, 1);
+        return;
+    }
+    for (long long t = 0; t < c->tasks; t++) c->f->sym(c->args, t, c->tasks);
+}
 
 CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                         unsigned bz, unsigned shared, void *s, void **params, void **extra) {
@@ -140,7 +158,8 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
     if (!f || !gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024 || shared || extra ||
         s != (void *)0x20 || (!params && f->nparams))
         return BAD;
-    struct call c = {.f = f};
+    if ((long long)gx * bx < f->threads) return BAD; /* fewer threads than the PTX asks */
+    struct call c = {.f = f, .tasks = (long long)gx * bx};
     for (int i = 0; i < f->nparams; i++) c.args[i] = (void *)(uintptr_t) * (CUdeviceptr *)params[i];
     if (capturing) {
         captured.calls = realloc(captured.calls, (size_t)(captured.n + 1) * sizeof c);
