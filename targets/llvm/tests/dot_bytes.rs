@@ -1,6 +1,6 @@
 //! `Expr::DotBytes` (the int8 GEMM step) compiled and run: vectors of 16, 8 and 4 lanes
 //! and a scalar, at every x86 level this machine has, against a plain Rust sum; the
-//! AVX-512 VNNI level must use `vpdpbusd`, the others must not.
+//! AVX-512 VNNI level must use `vpdpbusd`, the others `vpmaddwd`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -65,6 +65,11 @@ fn byte_dot_products_match_at_every_level() {
             text.contains("vpdpbusd"),
             l.name == "avx512-vnni",
             "{}: vpdpbusd use",
+            l.name
+        );
+        assert!(
+            l.name == "avx512-vnni" || text.contains("vpmaddwd"),
+            "{}: pmaddwd without VNNI",
             l.name
         );
         // Extremes of both signednesses, and a sum that does not fit 16 bits.
