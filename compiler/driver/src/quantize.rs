@@ -767,8 +767,8 @@ pub fn apply(
     if !target_has_vnni {
         report.warnings.push(
             "no code variant of the target has AVX-512 VNNI (vpdpbusd): the int8 kernels \
-             use widening multiplies there and may not be faster than float (target \
-             x86_64-avx512-vnni has it)"
+             use pmaddwd pairs (x86) or widening multiplies (AArch64) there, about half \
+             as fast, and may not beat float (target x86_64-avx512-vnni has VNNI)"
                 .into(),
         );
     }
