@@ -148,10 +148,12 @@ pub fn compile_graph(
 
     let t = Instant::now();
     if let Some(q) = &opts.quantize {
-        let vnni = target
-            .levels
-            .iter()
-            .any(|l| l.required_features.contains(&"avx512vnni"));
+        // `x86_64` gains a VNNI variant for int8 models (quantize::with_vnni_variant).
+        let vnni = target.name == "x86_64"
+            || target
+                .levels
+                .iter()
+                .any(|l| l.required_features.contains(&"avx512vnni"));
         report.quantization = Some(quantize::apply(&mut graph, q, vnni)?);
     }
     report.nodes_before_passes = graph.node_count();
@@ -160,6 +162,7 @@ pub fn compile_graph(
     opts.progress.report(Stage::Passes, 1, 1);
     report.passes_time = t.elapsed();
     report.graph_nodes = graph.node_count();
+    let target = quantize::with_vnni_variant(target, &graph);
 
     let t = Instant::now();
     let unit_of = |l: &neoc_target_spec::CpuLevel| neoc_kernel::VectorUnit {

@@ -623,6 +623,23 @@ fn loss(graph: &Graph, a: &Anchor, stats: &HashMap<ValueId, (f32, f32, f64)>) ->
     w + x
 }
 
+/// The target to generate code for: the default `x86_64` target gains an AVX-512 VNNI
+/// variant (first, so the runtime prefers it where the CPU has it) when the graph has
+/// int8 convolutions; float models keep their two variants (and compile times).
+pub fn with_vnni_variant(
+    mut target: neoc_target_spec::Target,
+    graph: &Graph,
+) -> neoc_target_spec::Target {
+    let int8 = graph
+        .topo_order()
+        .into_iter()
+        .any(|n| matches!(graph.node(n).op, Op::QConv(_)));
+    if int8 && target.name == "x86_64" {
+        target.levels.insert(0, neoc_target_spec::X86_AVX512_VNNI);
+    }
+    target
+}
+
 /// Below this many multiply-adds per activation element read or written, int8 is not
 /// expected to pay for its packing and requantization.
 const MIN_MACS_PER_ELEMENT: f64 = 32.0;

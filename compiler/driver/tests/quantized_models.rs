@@ -108,6 +108,24 @@ fn operator_form_matches_onnxruntime() {
     }
 }
 
+/// The default `x86_64` target carries an AVX-512 VNNI variant for int8 models (first,
+/// so VNNI machines run it), and only for them.
+#[test]
+fn default_target_adds_vnni_for_int8_models() {
+    let variants = |dir: &Path| {
+        let (a, _) = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
+        a.variants
+            .iter()
+            .map(|v| v.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        variants(&quant().join("digits_qdq")),
+        ["avx512-vnni", "avx512", "avx2"]
+    );
+    assert_eq!(variants(&quant().join("digits")), ["avx512", "avx2"]);
+}
+
 fn argmax(row: &[f64]) -> usize {
     let mut best = 0;
     for (i, v) in row.iter().enumerate() {
