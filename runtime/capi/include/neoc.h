@@ -64,6 +64,9 @@ const char *neoc_version(void);
 neoc_status neoc_model_load(const char *path, neoc_model **out);
 /* Loads an artifact from memory (the bytes are copied). */
 neoc_status neoc_model_load_bytes(const uint8_t *data, size_t len, neoc_model **out);
+/* Verifies the weights' checksum now (loading a file does not read the weights; the
+   first run checks them otherwise). NEOC_ERR_LOAD when they are corrupted. */
+neoc_status neoc_model_verify(const neoc_model *model);
 /* Frees a model; NULL is ignored. No run may be using it. */
 void neoc_model_free(neoc_model *model);
 

@@ -235,6 +235,21 @@ pub unsafe extern "C" fn neoc_model_load_bytes(
     })
 }
 
+/// Verifies the model's weights against the artifact's checksum now. A file's weights are
+/// otherwise checked on the first run (loading does not read them); `neoc_model_load_bytes`
+/// checks them at load. Fails with `NEOC_ERR_LOAD` when they are corrupted.
+///
+/// # Safety
+/// `model` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn neoc_model_verify(model: *const NeocModel) -> NeocStatus {
+    guard(|| {
+        // SAFETY: live handle or NULL by contract.
+        let m = unsafe { arg(model, "model") }?;
+        m.model.verify().map_err(runtime(NeocStatus::Load))
+    })
+}
+
 /// Frees a model from `neoc_model_load*`; NULL is ignored. No context may be running it.
 ///
 /// # Safety

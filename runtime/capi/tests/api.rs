@@ -195,3 +195,32 @@ fn load_failures_are_statuses() {
         assert_eq!(version, env!("CARGO_PKG_VERSION"));
     }
 }
+
+#[test]
+fn corrupted_weights_of_a_file_fail_verify() {
+    let mut bytes = std::fs::read(lenet_artifact()).unwrap();
+    let last = bytes.len() - 1; // inside WEIGHTS, the last section
+    bytes[last] ^= 0x40;
+    let path = std::env::temp_dir().join(format!("neoc-capi-flipped-{}.neo", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let c_path = CString::new(path.display().to_string()).unwrap();
+    let mut m = null_mut();
+    // SAFETY: valid pointers; the model is freed once.
+    unsafe {
+        // A file's weights are not read at load...
+        assert_eq!(neoc_model_load(c_path.as_ptr(), &mut m), NeocStatus::Ok);
+        // ...and verify (or the first run) refuses them.
+        assert_eq!(neoc_model_verify(m), NeocStatus::Load);
+        assert!(
+            last_error().contains("checksum mismatch in section WEIGHTS"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(neoc_model_verify(null()), NeocStatus::NullPointer);
+        neoc_model_free(m);
+        let good = load();
+        assert_eq!(neoc_model_verify(good), NeocStatus::Ok);
+        neoc_model_free(good);
+    }
+    let _ = std::fs::remove_file(path);
+}
