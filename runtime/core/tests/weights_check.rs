@@ -5,6 +5,7 @@
 //! The fixture is the committed x86-64 doc artifact, so this runs on x86-64 hosts only
 //! (the runtime's suite also runs cross-built under qemu-aarch64).
 #![cfg(target_arch = "x86_64")]
+#![allow(clippy::unwrap_used)]
 
 use neoc_runtime::{Model, RuntimeError, TensorRef};
 use std::path::PathBuf;
