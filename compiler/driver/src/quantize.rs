@@ -836,3 +836,93 @@ fn compare(e: &mut OutputError, got: &Tensor, want: &Tensor) {
         e.argmax_agree += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use neoc_ir::TensorType;
+
+    /// A little-endian float32 `.npy` (format 1.0) of `shape`.
+    fn npy(shape: &[u64], values: &[f32]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let tuple = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        for v in values {
+            out.extend(v.to_le_bytes());
+        }
+        out
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("neoc-quant-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn one_input_samples_are_files_and_stacks_split_along_axis_0() {
+        let mut g = Graph::new("g");
+        g.add_input("x", TensorType::new(DType::F32, &[1, 2]));
+        let d = tmp("one");
+        std::fs::write(d.join("a.npy"), npy(&[1, 2], &[1.0, 2.0])).unwrap();
+        std::fs::write(
+            d.join("b.npy"),
+            npy(&[3, 2], &[3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+        )
+        .unwrap();
+        std::fs::write(d.join("notes.txt"), "ignored").unwrap();
+        let s = load_samples(&g, &d).unwrap();
+        let firsts: Vec<f32> = s.iter().map(|v| v[0].to_f32_vec()[0]).collect();
+        assert_eq!(firsts, [1.0, 3.0, 5.0, 7.0]);
+        std::fs::write(d.join("c.npy"), npy(&[1, 3], &[0.0; 3])).unwrap();
+        let e = load_samples(&g, &d).unwrap_err().to_string();
+        assert!(e.contains("c.npy") && e.contains("[1, 3]"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn several_inputs_take_one_folder_per_sample() {
+        let mut g = Graph::new("g");
+        g.add_input("x", TensorType::new(DType::F32, &[2]));
+        g.add_input("y", TensorType::new(DType::F32, &[1]));
+        let d = tmp("many");
+        for (i, dir) in ["s0", "s1"].iter().enumerate() {
+            let p = d.join(dir);
+            std::fs::create_dir_all(&p).unwrap();
+            let v = i as f32;
+            std::fs::write(p.join("x.npy"), npy(&[2], &[v, v])).unwrap();
+            std::fs::write(p.join("y.npy"), npy(&[1], &[v + 10.0])).unwrap();
+        }
+        let s = load_samples(&g, &d).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1][1].to_f32_vec(), [11.0]);
+        std::fs::remove_file(d.join("s1").join("y.npy")).unwrap();
+        let e = load_samples(&g, &d).unwrap_err().to_string();
+        assert!(e.contains("y.npy"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_channel() {
+        let t = Tensor::from_f32(vec![2, 3], &[1.27, -0.635, 0.0, 0.0, 0.0, 0.0]);
+        let (q, s) = quantize_weights(&t, 0);
+        assert_eq!(q, [127, -64, 0, 0, 0, 0]);
+        assert_eq!(s, [0.01, 1.0]);
+        // A range is widened to contain 0; u8 zero point where 0 lands.
+        assert_eq!(qparams((0.0, 2.55)), (0.01, 0.0));
+        let (scale, zp) = qparams((-1.0, 1.55));
+        assert_eq!((scale, zp), (0.01, 100.0));
+    }
+}
