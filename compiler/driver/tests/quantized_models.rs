@@ -346,3 +346,29 @@ fn large_int8_models_when_present() {
         assert_eq!(argmax(&got), argmax(&ort), "{name}");
     }
 }
+
+/// The int8 kernels (pad, pack, gemm) split their work into disjoint parts: results are
+/// bit-identical at any thread count.
+#[test]
+fn int8_results_do_not_depend_on_thread_count() {
+    let dir = quant().join("mobilenet_v2_qdq");
+    let model = compile(&dir, targets().last().unwrap());
+    assert!(model.plan().kernels.iter().any(|k| k.parallel));
+    let inputs = stored_inputs(&model, &dir);
+    let refs = tensor_refs(&inputs);
+    let one = model
+        .new_context_with_threads(1)
+        .unwrap()
+        .run(&model, &refs)
+        .unwrap();
+    for threads in [2, 3] {
+        let many = model
+            .new_context_with_threads(threads)
+            .unwrap()
+            .run(&model, &refs)
+            .unwrap();
+        for (a, b) in one.iter().zip(&many) {
+            assert_eq!(a.as_bytes(), b.as_bytes(), "{threads} threads differ");
+        }
+    }
+}
