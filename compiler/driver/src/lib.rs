@@ -53,6 +53,9 @@ pub struct CompileOptions {
     pub progress: Progress,
     /// `--quantize int8` (see [`quantize`]); none by default.
     pub quantize: Option<quantize::QuantizeOptions>,
+    /// `--precision`: how `f32` weights and activations are stored between kernels
+    /// (`neoc_kernel::narrow`; `docs/cuda.md`, "Precision"); `f32` by default.
+    pub precision: neoc_kernel::Precision,
 }
 
 impl Default for CompileOptions {
@@ -67,6 +70,7 @@ impl Default for CompileOptions {
             selection: ModelSelection::default(),
             progress: Progress::default(),
             quantize: None,
+            precision: neoc_kernel::Precision::F32,
         }
     }
 }
@@ -172,7 +176,7 @@ pub fn compile_graph(
     };
     let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
     let lowered = |done, total| opts.progress.report(Stage::Lowering, done, total);
-    let planned = plan::plan_reporting(&graph, source, first_unit, &lowered)?;
+    let planned = plan::plan_with_precision(&graph, source, first_unit, opts.precision, &lowered)?;
     report.lower_time = t.elapsed();
     report.steps = planned.artifact_plan.steps.len();
     report.unique_kernels = planned.module.kernels.len();
@@ -217,6 +221,12 @@ pub fn compile_graph(
             ),
         ],
     };
+    let mut artifact = artifact;
+    if opts.precision != neoc_kernel::Precision::F32 {
+        artifact
+            .metadata
+            .push(("precision".into(), opts.precision.name().to_string()));
+    }
     artifact.validate().map_err(|e| {
         DriverError::Internal(format!("the compiler produced an invalid artifact: {e}"))
     })?;

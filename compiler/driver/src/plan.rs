@@ -11,12 +11,19 @@
 //!
 //! A graph output that is a graph input, a constant, or shares storage with another
 //! output is materialised with a copy kernel.
+//!
+//! With a 16-bit [`Precision`] (`--precision fp16|bf16`) every `f32` storage class that
+//! is not a graph input or output — weights, derived weights, arena activations — is
+//! stored narrowed and the kernels touching it widen on load and narrow on store
+//! (`neoc_kernel::narrow`). Not narrowed: storage some kernel reads with another element
+//! type, and values converted to integers by a `Cast` (indices computed in float would
+//! lose integers above 2048 in half).
 
 use crate::error::DriverError;
 use neoc_artifact::{BufferRef, KernelInfo, Plan, Step, TensorSpec};
 use neoc_ir::{DType, Graph, ValueDef, ValueId};
-use neoc_kernel::{Access, ArgRef, Kernel, KernelBuilder, LoopKind, Module, VectorUnit};
-use std::collections::HashMap;
+use neoc_kernel::{Access, ArgRef, Kernel, KernelBuilder, LoopKind, Module, Precision, VectorUnit};
+use std::collections::{HashMap, HashSet};
 
 /// Alignment of every arena and weight buffer.
 const ALIGN: u64 = 64;
@@ -47,6 +54,9 @@ struct Origin {
     symbol: String,
     inplace: Option<usize>,
     stage: usize,
+    /// Parameters narrowed to `precision` (`narrow::narrow_params`).
+    narrowed: Vec<usize>,
+    precision: Precision,
 }
 
 impl Planned {
@@ -74,6 +84,10 @@ impl Planned {
                     source: e,
                 })?;
             let stage = lowered.and_then(|l| l.stages.into_iter().nth(o.stage));
+            let stage = stage.map(|mut st| {
+                neoc_kernel::narrow::narrow_params(&mut st.kernel, &o.narrowed, o.precision);
+                st
+            });
             match stage {
                 Some(st) if st.kernel.params == k.params => {
                     let mut kernel = st.kernel;
@@ -236,6 +250,47 @@ fn copy_kernel(name: String, elem: neoc_kernel::ScalarType, len: u64) -> Kernel 
     b.finish()
 }
 
+/// The storage classes (roots) narrowed to `precision`: `f32` values that are not
+/// graph inputs or outputs, that every kernel touching them reads as `f32`, and that no
+/// `Cast` to a non-float type reads.
+fn narrowed_classes(
+    graph: &Graph,
+    order: &[neoc_ir::NodeId],
+    steps: &[PendingStep],
+    pending: &[(Kernel, Option<Origin>)],
+    storage: &HashMap<ValueId, Storage>,
+    root: &HashMap<ValueId, ValueId>,
+    precision: Precision,
+) -> HashSet<ValueId> {
+    let mut ok: HashMap<ValueId, bool> = HashMap::new();
+    if precision == Precision::F32 {
+        return HashSet::new();
+    }
+    for s in steps {
+        let kernel = &pending[s.kernel as usize].0;
+        let to_int = order.get(s.node).is_some_and(
+            |&n| matches!(&graph.node(n).op, neoc_ir::Op::Cast(c) if !c.to.is_float()),
+        );
+        for (ai, a) in s.args.iter().enumerate() {
+            let PendingArg::Lowered(ArgRef::Value(v)) = a else {
+                continue;
+            };
+            let r = find(root, *v);
+            let f32_param =
+                kernel.params.get(ai).map(|p| p.elem) == Some(neoc_kernel::ScalarType::F32);
+            let good = f32_param
+                && !to_int
+                && graph.value(r).ty.dtype == DType::F32
+                && !matches!(
+                    storage.get(&r),
+                    Some(Storage::Input(_) | Storage::Output(_))
+                );
+            *ok.entry(r).or_insert(true) &= good;
+        }
+    }
+    ok.into_iter().filter(|(_, g)| *g).map(|(r, _)| r).collect()
+}
+
 /// The storage-class root of `v`: follows `root` (view or in-place output -> source)
 /// until a value with no entry.
 fn find(root: &HashMap<ValueId, ValueId>, mut v: ValueId) -> ValueId {
@@ -287,14 +342,28 @@ pub fn plan_reporting(
     unit: VectorUnit,
     lowered: &dyn Fn(usize, usize),
 ) -> Result<Planned, DriverError> {
+    plan_with_precision(graph, file, unit, Precision::F32, lowered)
+}
+
+/// [`plan_reporting`] with `f32` storage narrowed to `precision` (module docs).
+pub fn plan_with_precision(
+    graph: &Graph,
+    file: &str,
+    unit: VectorUnit,
+    precision: Precision,
+    lowered: &dyn Fn(usize, usize),
+) -> Result<Planned, DriverError> {
     let mut table = KernelTable::default();
+    // Kernels as lowered, one per step (`PendingStep::kernel` indexes this until the
+    // narrowed buffers are known; then the table deduplicates them).
+    let mut pending: Vec<(Kernel, Option<Origin>)> = Vec::new();
     let mut steps: Vec<PendingStep> = Vec::new();
+    let mut produced: Vec<ValueId> = Vec::new();
     // Storage-class root of each value (views point at their source).
     let mut root: HashMap<ValueId, ValueId> = HashMap::new();
 
     let order = graph.topo_order();
     let last_use = last_uses(graph, &order);
-    let mut intermediate_bytes = 0u64;
     for (pos, &n) in order.iter().enumerate() {
         lowered(pos, order.len());
         let node = graph.node(n);
@@ -331,19 +400,18 @@ pub fn plan_reporting(
                 }
             }
             Some(l) => {
-                for &o in &node.outputs {
-                    if !graph.outputs().contains(&o) {
-                        intermediate_bytes += byte_len(graph, o).next_multiple_of(ALIGN);
-                    }
-                }
+                produced.extend(node.outputs.iter().filter(|o| !graph.outputs().contains(o)));
                 for (si, stage) in l.stages.into_iter().enumerate() {
                     let origin = Origin {
                         node: n,
                         symbol: symbol.clone(),
                         inplace,
                         stage: si,
+                        narrowed: Vec::new(),
+                        precision,
                     };
-                    let kernel = table.add(stage.kernel, Some(origin));
+                    let kernel = pending.len() as u32;
+                    pending.push((stage.kernel, Some(origin)));
                     steps.push(PendingStep {
                         kernel,
                         args: stage.args.into_iter().map(PendingArg::Lowered).collect(),
@@ -376,10 +444,11 @@ pub fn plan_reporting(
                 )));
             };
             let len = graph.value(v).ty.shape.num_elements().unwrap_or(0);
-            let k = table.add(
+            let k = pending.len() as u32;
+            pending.push((
                 copy_kernel(format!("k{}_copy", steps.len()), elem, len),
                 None,
-            );
+            ));
             steps.push(PendingStep {
                 kernel: k,
                 args: vec![
@@ -395,6 +464,48 @@ pub fn plan_reporting(
         PendingArg::Lowered(ArgRef::Value(v)) => Some(find(root, *v)),
         _ => None,
     };
+
+    // Storage precision: which classes are narrowed, then each step's kernel rewritten
+    // and deduplicated.
+    let narrowed = narrowed_classes(graph, &order, &steps, &pending, &storage, &root, precision);
+    for s in &mut steps {
+        let (mut kernel, origin) = pending[s.kernel as usize].clone();
+        let mut params = Vec::new();
+        for (ai, a) in s.args.iter_mut().enumerate() {
+            let is_f32 =
+                kernel.params.get(ai).map(|p| p.elem) == Some(neoc_kernel::ScalarType::F32);
+            let narrow = match a {
+                PendingArg::Lowered(ArgRef::Constant(bytes))
+                    if is_f32 && precision != Precision::F32 =>
+                {
+                    *bytes = precision.narrow_bytes(bytes).into();
+                    true
+                }
+                _ => arg_root(a, &root).is_some_and(|r| narrowed.contains(&r)),
+            };
+            if narrow {
+                params.push(ai);
+            }
+        }
+        neoc_kernel::narrow::narrow_params(&mut kernel, &params, precision);
+        let origin = origin.map(|o| Origin {
+            narrowed: params,
+            ..o
+        });
+        s.kernel = table.add(kernel, origin);
+    }
+    let stored_len = |r: ValueId| {
+        let n = byte_len(graph, r);
+        if narrowed.contains(&r) {
+            n / 2
+        } else {
+            n
+        }
+    };
+    let intermediate_bytes: u64 = produced
+        .iter()
+        .map(|&o| stored_len(o).next_multiple_of(ALIGN))
+        .sum();
 
     // Weights: constants read by kernels, laid out once each; then constants the
     // lowering derived from them (prepacked or transformed weights), once per content.
@@ -420,7 +531,11 @@ pub fn plan_reporting(
             if let Some(t) = graph.const_value(r) {
                 let off = (weights.len() as u64).next_multiple_of(ALIGN);
                 weights.resize(off as usize, 0);
-                weights.extend_from_slice(t.bytes());
+                if narrowed.contains(&r) {
+                    weights.extend_from_slice(&precision.narrow_bytes(t.bytes()));
+                } else {
+                    weights.extend_from_slice(t.bytes());
+                }
                 storage.insert(r, Storage::Weight(off));
             }
         }
@@ -462,7 +577,7 @@ pub fn plan_reporting(
                         index.insert(r, lives.len());
                         lives.push(Live {
                             key: Some(r),
-                            size: byte_len(graph, r),
+                            size: stored_len(r),
                             first: si,
                             last: si,
                         });

@@ -145,13 +145,15 @@ pub enum Expr {
     /// Numeric conversion: float→int truncates toward zero (saturating, NaN → 0),
     /// int→float rounds to nearest, int→int wraps (sign- or zero-extending by the
     /// source type, like Rust `as`), bool→number gives 0/1, number→bool is `x != 0`.
+    /// On a vector: lane-wise, float↔float and int↔int only.
     Cast {
         to: ScalarType,
         arg: Box<Expr>,
     },
     /// The bits of the scalar `arg` read as type `to` of the same size (`f32` ↔
     /// `u32`/`i32`, `f64` ↔ `u64`/`i64`, `f16` ↔ `u16`/`i16`). Number formats the
-    /// hardware lacks (bfloat16, the 8-bit floats) are converted with it.
+    /// hardware lacks (bfloat16, the 8-bit floats) are converted with it. Lane-wise on
+    /// a vector.
     Bitcast {
         to: ScalarType,
         arg: Box<Expr>,
@@ -318,14 +320,13 @@ impl Expr {
             Expr::Select { then, .. } => then.lanes(kernel),
             Expr::Fma { a, .. } => a.lanes(kernel),
             Expr::DotBytes { acc, .. } => acc.lanes(kernel),
+            Expr::Cast { arg, .. } | Expr::Bitcast { arg, .. } => arg.lanes(kernel),
             Expr::FConst(..)
             | Expr::IConst(..)
             | Expr::BConst(_)
             | Expr::Load { .. }
             | Expr::LaneReduce { .. }
-            | Expr::Cmp { .. }
-            | Expr::Cast { .. }
-            | Expr::Bitcast { .. } => 1,
+            | Expr::Cmp { .. } => 1,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod expr;
 pub mod gpu;
 pub mod kernel;
 pub mod lower;
+pub mod narrow;
 pub mod print;
 pub mod verify;
 
@@ -32,4 +33,5 @@ pub use builder::KernelBuilder;
 pub use expr::{BinaryOp, CmpOp, Expr, UnaryOp};
 pub use kernel::{Access, BufId, Kernel, LoopKind, Module, Param, ScalarType, Stmt, Var, VarId};
 pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage, VectorUnit};
+pub use narrow::Precision;
 pub use verify::{verify_kernel, VerifyError};

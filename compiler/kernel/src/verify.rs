@@ -223,6 +223,10 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
                     | BinaryOp::Div
                     | BinaryOp::Min
                     | BinaryOp::Max
+                    // Integer bit operations (bf16 storage, `narrow.rs`).
+                    | BinaryOp::And
+                    | BinaryOp::Shl
+                    | BinaryOp::Shr
             );
             if n > 1 && !vector_op {
                 return Err(format!("{op:?} on a vector"));
@@ -244,7 +248,8 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
             1
         }
         Expr::Cmp { lhs, rhs, .. } => scalar(k, lhs).and(scalar(k, rhs)).map(|_| 1)?,
-        Expr::Cast { arg, .. } | Expr::Bitcast { arg, .. } => scalar(k, arg).map(|_| 1)?,
+        // Lane-wise on vectors too (`narrow.rs` widens and narrows vector loads/stores).
+        Expr::Cast { arg, .. } | Expr::Bitcast { arg, .. } => lanes(k, arg)?,
         Expr::Select {
             cond,
             then,
@@ -268,7 +273,17 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
                 e,
                 Expr::Var(_) | Expr::VLoad { .. } | Expr::Splat { .. } | Expr::DotBytes { .. }
             );
-        if !t.is_float() && !int_vector {
+        // u16/u32 vectors: the bits of bf16 storage (`narrow.rs`).
+        let bits_vector = matches!(t, ScalarType::U16 | ScalarType::U32)
+            && matches!(
+                e,
+                Expr::VLoad { .. }
+                    | Expr::Splat { .. }
+                    | Expr::Cast { .. }
+                    | Expr::Bitcast { .. }
+                    | Expr::Binary { .. }
+            );
+        if !t.is_float() && !int_vector && !bits_vector {
             return Err(format!("a vector of {t} in {e:?}; vectors are float-only"));
         }
     }

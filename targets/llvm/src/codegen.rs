@@ -655,14 +655,20 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                     .build_select(c, a, b, "")
                     .map_err(|e| self.ir.err(e))?
             }
+            Expr::Cast { to, arg } if arg.lanes(self.kernel) > 1 => {
+                let from = self.ty(arg)?;
+                let v = self.expr(arg)?.into_vector_value();
+                self.vector_cast(v, from, *to)?.into()
+            }
             Expr::Cast { to, arg } => {
                 let from = self.ty(arg)?;
                 let v = self.expr(arg)?;
                 self.cast(v, from, *to)?
             }
             Expr::Bitcast { to, arg } => {
+                let n = arg.lanes(self.kernel);
                 let v = self.expr(arg)?;
-                let t = reg_type(self.ir.ctx, *to);
+                let t = value_type(self.ir.ctx, *to, n);
                 self.b()
                     .build_bit_cast(v, t, "")
                     .map_err(|e| self.ir.err(e))?
@@ -682,6 +688,47 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 self.ir.fma(a, b, c)?.into()
             }
             Expr::DotBytes { acc, a, b } => self.dot_bytes(acc, a, b)?,
+        })
+    }
+
+    /// Lane-wise [`Expr::Cast`] of a vector: float↔float (`fpext`/`fptrunc`, the
+    /// `--precision` conversions) and int↔int (wrapping like the scalar form).
+    fn vector_cast(
+        &self,
+        v: VectorValue<'ctx>,
+        from: ScalarType,
+        to: ScalarType,
+    ) -> Result<VectorValue<'ctx>> {
+        if from == to {
+            return Ok(v);
+        }
+        let e = |err| self.ir.err(err);
+        let n = v.get_type().get_size();
+        Ok(match reg_type(self.ir.ctx, to) {
+            BasicTypeEnum::FloatType(t) if from.is_float() => {
+                let vt = t.vec_type(n);
+                if to.size_bytes() > from.size_bytes() {
+                    self.b().build_float_ext(v, vt, "").map_err(e)?
+                } else {
+                    self.b().build_float_trunc(v, vt, "").map_err(e)?
+                }
+            }
+            BasicTypeEnum::IntType(t) if from.is_int() && to.is_int() => {
+                let vt = t.vec_type(n);
+                match to.size_bytes().cmp(&from.size_bytes()) {
+                    std::cmp::Ordering::Greater if from.is_signed() => {
+                        self.b().build_int_s_extend(v, vt, "").map_err(e)?
+                    }
+                    std::cmp::Ordering::Greater => {
+                        self.b().build_int_z_extend(v, vt, "").map_err(e)?
+                    }
+                    std::cmp::Ordering::Less => {
+                        self.b().build_int_truncate(v, vt, "").map_err(e)?
+                    }
+                    std::cmp::Ordering::Equal => v,
+                }
+            }
+            _ => return Err(self.ir.internal(format!("vector cast from {from} to {to}"))),
         })
     }
 
@@ -725,6 +772,17 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
         b: VectorValue<'ctx>,
     ) -> Result<VectorValue<'ctx>> {
         let e = |err| self.ir.err(err);
+        if a.get_type().get_element_type().is_int_type() {
+            // Unsigned bit arithmetic of the bf16 conversions (`narrow.rs`); shift
+            // amounts there are constants below the lane width.
+            return Ok(match op {
+                BinaryOp::Add => self.b().build_int_add(a, b, "").map_err(e)?,
+                BinaryOp::And => self.b().build_and(a, b, "").map_err(e)?,
+                BinaryOp::Shl => self.b().build_left_shift(a, b, "").map_err(e)?,
+                BinaryOp::Shr => self.b().build_right_shift(a, b, false, "").map_err(e)?,
+                _ => return Err(self.ir.internal(format!("integer vector {op:?}"))),
+            });
+        }
         Ok(match op {
             BinaryOp::Add => self.b().build_float_add(a, b, "").map_err(e)?,
             BinaryOp::Sub => self.b().build_float_sub(a, b, "").map_err(e)?,
