@@ -108,7 +108,9 @@ class NpyReader(CalibrationDataReader):
         return next(self.items, None)
 
 
-def quantize(src: Path, dst: Path, samples: np.ndarray, fmt: QuantFormat) -> None:
+def quantize(
+    src: Path, dst: Path, samples: np.ndarray, fmt: QuantFormat, act=QuantType.QUInt8
+) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     quantize_static(
         str(src),
@@ -116,7 +118,7 @@ def quantize(src: Path, dst: Path, samples: np.ndarray, fmt: QuantFormat) -> Non
         NpyReader(session(src).get_inputs()[0].name, samples),
         quant_format=fmt,
         per_channel=True,
-        activation_type=QuantType.QUInt8,
+        activation_type=act,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
         # QOperator form: only the standard-domain operators (QLinearConv,
@@ -209,11 +211,20 @@ def digits() -> None:
         print(f"{case.name}: onnxruntime test accuracy {case_acc:.4f}")
 
     finish(base, "digits CNN (torch, trained on sklearn 8x8 digits), float")
-    for fmt, name in ((QuantFormat.QDQ, "digits_qdq"), (QuantFormat.QOperator, "digits_qop")):
+    for fmt, name, act in (
+        (QuantFormat.QDQ, "digits_qdq", QuantType.QUInt8),
+        (QuantFormat.QOperator, "digits_qop", QuantType.QUInt8),
+        (QuantFormat.QDQ, "digits_qdq_s8", QuantType.QInt8),
+    ):
         case = HERE / name
         shutil.rmtree(case, ignore_errors=True)
-        quantize(model, case / "model.onnx", calib, fmt)
-        finish(case, f"digits CNN quantized by quantize_static ({fmt.name}, u8/i8 per-channel, MinMax)")
+        quantize(model, case / "model.onnx", calib, fmt, act)
+        kind = "i8" if act == QuantType.QInt8 else "u8"
+        finish(
+            case,
+            f"digits CNN quantized by quantize_static ({fmt.name}, {kind} activations, "
+            "per-channel i8 weights, MinMax)",
+        )
 
 
 # --------------------------------------------------------------------------
@@ -240,6 +251,8 @@ def qop_ops() -> None:
         init("w2", w2), init("w2_scale", np.float32(0.004)), init("w2_zp", np.int8(0)),
         init("m_scale", np.float32(0.3)), init("m_zp", np.uint8(90)),
         init("w3", w3), init("w3_zp", np.uint8(128)),
+        init("xs_scale", np.float32(0.04)), init("xs_zp", np.int8(-5)),
+        init("s8_scale", np.float32(0.9)), init("s8_zp", np.int8(3)),
     ]
     nodes = [
         helper.make_node(
@@ -253,6 +266,11 @@ def qop_ops() -> None:
             ["matmul_q"], name="qmatmul",
         ),
         helper.make_node("ConvInteger", ["x", "w3", "x_zp", "w3_zp"], ["conv_i32"], name="convint"),
+        helper.make_node(
+            "QLinearConv",
+            ["xs", "xs_scale", "xs_zp", "w", "w_scale", "w_zp", "s8_scale", "s8_zp", "bias"],
+            ["conv_s8"], strides=[1, 2], pads=[1, 1, 1, 1], name="qconv_s8",
+        ),
         helper.make_node("MatMulInteger", ["a", "w2", "x_zp", "w2_zp"], ["matmul_i32"], name="mmint"),
     ]
     graph = helper.make_graph(
@@ -261,12 +279,14 @@ def qop_ops() -> None:
         [
             helper.make_tensor_value_info("x", U8, [1, 8, 9, 10]),
             helper.make_tensor_value_info("a", U8, [2, 24, 25]),
+            helper.make_tensor_value_info("xs", TensorProto.INT8, [1, 8, 9, 10]),
         ],
         [
             helper.make_tensor_value_info("conv_q", U8, [1, 24, 5, 5]),
             helper.make_tensor_value_info("matmul_q", U8, [2, 24, 24]),
             helper.make_tensor_value_info("conv_i32", I32, [1, 16, 9, 10]),
             helper.make_tensor_value_info("matmul_i32", I32, [2, 24, 24]),
+            helper.make_tensor_value_info("conv_s8", TensorProto.INT8, [1, 24, 9, 5]),
         ],
         inits,
     )
@@ -279,10 +299,11 @@ def qop_ops() -> None:
     onnx.save(model, str(case / "model.onnx"))
     x = rng.integers(0, 256, size=(1, 8, 9, 10), dtype=np.uint8)
     a = rng.integers(0, 256, size=(2, 24, 25), dtype=np.uint8)
+    xs = rng.integers(-128, 128, size=(1, 8, 9, 10), dtype=np.int8)
     write_case(
-        case, case / "model.onnx", {"x": x, "a": a},
+        case, case / "model.onnx", {"x": x, "a": a, "xs": xs},
         "QLinearConv (stride 2, asymmetric pads, per-channel, int32 bias), QLinearMatMul, "
-        "ConvInteger, MatMulInteger",
+        "ConvInteger, MatMulInteger, QLinearConv with i8 input and output",
     )
     print("qop_ops done")
 

@@ -43,9 +43,10 @@ fn int8_and_float_anchors(dir: &Path) -> (usize, usize) {
 #[test]
 fn quantized_anchors_become_int8_kernels() {
     for (name, int8, float) in [
-        ("qop_ops", 3, 1),
+        ("qop_ops", 4, 1),
         ("digits_qdq", 4, 0),
         ("digits_qop", 3, 1),
+        ("digits_qdq_s8", 4, 0),
         ("mobilenet_v2_qdq", 53, 0),
     ] {
         let got = int8_and_float_anchors(&quant().join(name));
@@ -169,7 +170,7 @@ fn digits_int8_accuracy() {
     let float = case(&quant().join("digits"))["test_accuracy"]
         .as_f64()
         .unwrap();
-    for name in ["digits_qdq", "digits_qop"] {
+    for name in ["digits_qdq", "digits_qop", "digits_qdq_s8"] {
         let dir = quant().join(name);
         let ort = case(&dir)["test_accuracy"].as_f64().unwrap();
         let want = read_npy(&dir.join("expected").join("test_logits.npy")).values();

@@ -300,7 +300,8 @@ fn anchor(graph: &Graph, n: NodeId) -> Option<Anchor> {
     let input = |i: usize| node.inputs.get(i).copied().flatten();
     let x = dequantized(graph, input(0)?)?;
     let w = dequantized(graph, input(1)?)?;
-    if graph.value(x.q).ty.dtype != DType::U8 || x.scale.len() != 1 || w.zero != 0.0 {
+    let act = graph.value(x.q).ty.dtype;
+    if !matches!(act, DType::U8 | DType::I8) || x.scale.len() != 1 || w.zero != 0.0 {
         return None;
     }
     let wt = graph.const_value(w.q)?;

@@ -34,6 +34,7 @@ pub fn values(dtype: DType, data: &[u8]) -> Vec<f64> {
             .map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
             .collect(),
         DType::Bool | DType::U8 => data.iter().map(|&b| f64::from(b)).collect(),
+        DType::I8 => data.iter().map(|&b| f64::from(b as i8)).collect(),
         other => panic!("unsupported test dtype {other}"),
     }
 }
@@ -64,6 +65,7 @@ pub fn read_npy(path: &Path) -> Npy {
         "<i4" => (DType::I32, le_bytes(npy, i32::to_le_bytes)),
         "|b1" => (DType::Bool, le_bytes(npy, |b: bool| [u8::from(b)])),
         "|u1" => (DType::U8, npy.into_vec::<u8>().unwrap()),
+        "|i1" => (DType::I8, le_bytes(npy, |v: i8| v.to_le_bytes())),
         other => panic!("{}: unsupported dtype {other}", path.display()),
     };
     Npy { dtype, shape, data }

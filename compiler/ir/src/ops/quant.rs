@@ -13,7 +13,7 @@
 //!            r = (f32(residual) − res_zero) · res_scale, or 0 without a residual
 //! ```
 //!
-//! Inputs: `x` u8 `[N, C, S...]`, `w` i8 `[M, C/group, k...]`, `bias` i32 `[M]`
+//! Inputs: `x` u8 or i8 `[N, C, S...]`, `w` i8 `[M, C/group, k...]`, `bias` i32 `[M]`
 //! (optional), `scale` f32 `[M]` (required unless `out=i32`; for a requantized output it
 //! is `x_scale · w_scale[m] / y_scale`), `residual` u8 of the output's shape (optional,
 //! requantized outputs only; `res_scale` is its scale over `y_scale`: a residual block's
@@ -32,7 +32,7 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone, PartialEq)]
 pub struct QConv {
     pub conv: Conv,
-    /// Zero point of the u8 input `x` (0..=255).
+    /// Zero point of the input `x` (a u8 or i8 value).
     pub x_zero: i32,
     /// The output type: `i32` (the accumulator), `f32` (dequantized), `u8` or `i8`
     /// (requantized).
@@ -74,17 +74,22 @@ impl QConv {
         scale: Option<&TensorType>,
         residual: Option<&TensorType>,
     ) -> OpResult<TensorType> {
-        if x.dtype != DType::U8 || w.dtype != DType::I8 {
+        if !matches!(x.dtype, DType::U8 | DType::I8) || w.dtype != DType::I8 {
             return shape_err(format!(
-                "QConv takes u8 input and i8 weights, got {} and {}",
+                "QConv takes u8 or i8 input and i8 weights, got {} and {}",
                 x.dtype, w.dtype
             ));
         }
         if let Some(b) = bias.filter(|b| b.dtype != DType::I32) {
             return shape_err(format!("QConv bias must be i32, got {}", b.dtype));
         }
-        if !(0..=255).contains(&self.x_zero) {
-            return shape_err(format!("x_zero {} is not a u8 value", self.x_zero));
+        let x_range = if x.dtype == DType::U8 {
+            0..=255
+        } else {
+            -128..=127
+        };
+        if !x_range.contains(&self.x_zero) {
+            return shape_err(format!("x_zero {} is not a {} value", self.x_zero, x.dtype));
         }
         let range = match self.out {
             DType::U8 => 0..=255,

@@ -128,6 +128,9 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         cols_pad: (cols + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN,
     };
 
+    // i8 activations run as u8 ones shifted by 128 (the shift goes into the zero point).
+    let signed = cx.scalar_type(vx)? == ScalarType::I8;
+    let x_zero = q.x_zero + if signed { 128 } else { 0 };
     // Compile-time weights: 4 taps per word, and bias − x_zero · Σw per channel.
     let mut w4 = Vec::with_capacity((oc * d.k4) as usize);
     let mut comp = Vec::with_capacity(oc as usize);
@@ -139,10 +142,10 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         }
         let sum: i32 = taps_of.iter().map(|&b| i32::from(b as i8)).sum();
         let b = bias.as_ref().map_or(0, |b| b[row]);
-        comp.push(b.wrapping_sub(q.x_zero.wrapping_mul(sum)));
+        comp.push(b.wrapping_sub(x_zero.wrapping_mul(sum)));
     }
 
-    pack_stage(cx, q, &geo, &d, &xd)?;
+    pack_stage(cx, (x_zero, signed), &geo, &d, &xd)?;
 
     let xs_len = (d.groups * d.k4 * d.cols_pad) as u64;
     let xs = cx.bind_scratch(0, ScalarType::I32, xs_len);
@@ -174,7 +177,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
 /// The pack stage: `XS[g][kg][col]` words of four u8 taps (see the module docs).
 fn pack_stage(
     cx: &mut Ctx<'_>,
-    q: &QConv,
+    (x_zero, signed): (i32, bool),
     geo: &Geometry,
     d: &Dims,
     xd: &[u64],
@@ -191,7 +194,7 @@ fn pack_stage(
     let cg = c / d.groups;
     let taps = geo.kh * geo.kw;
     let (d, geo) = (*d, *geo);
-    let zx = Expr::IConst(i64::from(q.x_zero), ScalarType::I32);
+    let zx = Expr::IConst(i64::from(x_zero), ScalarType::I32);
     let b = &mut st.b;
     let pointwise = taps == 1
         && (geo.sh, geo.sw, geo.ph, geo.pw) == (1, 1, 0, 0)
@@ -209,7 +212,7 @@ fn pack_stage(
                 b.for_loop("p", 0, d.p, LoopKind::Vectorize, |b, px| {
                     let byte = |j: i64| {
                         let at = plane.clone() + Expr::i64(j * d.p) + px.clone();
-                        let v = Expr::cast(ScalarType::I32, Expr::load(x, at));
+                        let v = widen(Expr::load(x, at), signed);
                         if j == 0 {
                             v
                         } else {
@@ -237,7 +240,7 @@ fn pack_stage(
             .max((geo.ow - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1 - geo.pw);
     let padded = (hp, wp) != (geo.h, geo.w);
     if padded {
-        pad_stage(cx, &geo, (n * c, hp, wp), &zx)?;
+        pad_stage(cx, &geo, (n * c, hp, wp), (&zx, signed))?;
     }
     let mut st = cx.stage("pack");
     let src = if padded {
@@ -281,7 +284,7 @@ fn pack_stage(
                             + Expr::var(plane)
                             + Expr::var(off)
                             + ox.clone() * Expr::i64(geo.sw);
-                        let v = Expr::cast(ScalarType::I32, Expr::load(src, at));
+                        let v = widen(Expr::load(src, at), signed && !padded);
                         if j == 0 {
                             v
                         } else {
@@ -308,7 +311,7 @@ fn pad_stage(
     cx: &mut Ctx<'_>,
     geo: &Geometry,
     (planes, hp, wp): (i64, i64, i64),
-    zx: &Expr,
+    (zx, signed): (&Expr, bool),
 ) -> Result<(), LowerError> {
     let mut st = cx.stage("pad");
     let x = cx.stage_input(&mut st, 0)?;
@@ -335,6 +338,11 @@ fn pad_stage(
                     });
                     b.for_loop("x", 0, geo.w, LoopKind::Vectorize, |b, xx| {
                         let v = Expr::load(x, irow.clone() + xx.clone());
+                        let v = if signed {
+                            Expr::cast(ScalarType::U8, widen(v, true))
+                        } else {
+                            v
+                        };
                         b.store(out, orow.clone() + xx + Expr::i64(geo.pw), v);
                     });
                     b.for_loop("x", geo.pw + geo.w, wp, LoopKind::Vectorize, |b, xx| {
@@ -350,6 +358,16 @@ fn pad_stage(
         });
     });
     cx.add_stage(st)
+}
+
+/// An activation byte as an i32 in 0..=255: u8 as is, i8 shifted by 128.
+fn widen(byte: Expr, signed: bool) -> Expr {
+    let v = Expr::cast(ScalarType::I32, byte);
+    if signed {
+        v + Expr::IConst(128, ScalarType::I32)
+    } else {
+        v
+    }
 }
 
 /// Where the epilogue reads and writes, and the op's output form.

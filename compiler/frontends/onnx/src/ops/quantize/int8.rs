@@ -1,7 +1,7 @@
 //! The int8 kernel form of the operator-form ops: QLinearConv, QLinearMatMul,
 //! ConvInteger and MatMulInteger become one `QConv` (`docs/quantization.md`) when the
 //! operands are what the int8 kernels take:
-//! - the activation is u8 with a constant per-tensor zero point;
+//! - the activation is u8 or i8 with a constant per-tensor zero point;
 //! - the weights are a constant i8 tensor with no (or an all-zero) zero point;
 //! - scales (QLinear*) are constants; the weight scale per tensor or per output
 //!   channel; the output zero point a constant u8 or i8 scalar.
@@ -17,9 +17,9 @@ use crate::context::NodeCtx;
 use neoc_ir::ops::{Conv, QConv, Reshape};
 use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
-/// A u8 activation's constant zero point (0 when absent).
+/// A u8 or i8 activation's constant zero point (0 when absent).
 fn u8_zero(c: &NodeCtx<'_>, x: ValueId, zp: usize) -> Option<i32> {
-    if c.ty(x).dtype != DType::U8 {
+    if !matches!(c.ty(x).dtype, DType::U8 | DType::I8) {
         return None;
     }
     match c.input(zp) {
