@@ -305,7 +305,10 @@ mod tests {
         );
         assert_eq!(h, [0x3c00, 0x3c00, 0x7bff, 0xfbff, 0xfc00]);
         // bf16 keeps the f32 range; 1 + 2^-8 is half-way: to even (1.0).
-        let b = halves(Precision::BF16, &[1.0, 1.0 + 2f32.powi(-8), 2f32.powi(32), -2.0]);
+        let b = halves(
+            Precision::BF16,
+            &[1.0, 1.0 + 2f32.powi(-8), 2f32.powi(32), -2.0],
+        );
         assert_eq!(b, [0x3f80, 0x3f80, 0x4f80, 0xc000]);
     }
 

@@ -12,6 +12,7 @@ mod diag;
 mod hints;
 mod inspect;
 mod npy;
+mod precision;
 mod progress;
 mod quant;
 mod roofline;
@@ -86,6 +87,8 @@ enum Command {
         print_ir_after: Vec<String>,
         #[command(flatten)]
         quant: Box<quant::QuantArgs>,
+        #[command(flatten)]
+        precision: Box<precision::PrecisionArgs>,
     },
     /// Run a compiled artifact on .npy inputs.
     Run {
@@ -209,6 +212,7 @@ fn main() -> ExitCode {
             disabled_passes,
             print_ir_after,
             quant,
+            precision,
         } => compile(
             &model,
             CompileArgs {
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
                 disabled_passes,
                 print_ir_after,
                 quant,
+                precision,
             },
             quiet,
         ),
@@ -347,6 +352,7 @@ struct CompileArgs {
     disabled_passes: Vec<String>,
     print_ir_after: Vec<String>,
     quant: Box<quant::QuantArgs>,
+    precision: Box<precision::PrecisionArgs>,
 }
 
 /// `NAME=FILE.npy` of `--constant-input` as a graph-IR tensor.
@@ -385,6 +391,7 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
         selection: args.selection,
         progress: status.callback(),
         quantize: args.quant.options()?,
+        precision: args.precision.precision()?,
     };
     let start = Instant::now();
     let driver_err = |e| {
@@ -419,6 +426,27 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
         }
     };
     quant::print(&report);
+    if opts.precision != neoc_kernel::Precision::F32 && args.precision.wants_report() {
+        status.clear();
+        let source = model.file_name().map(|s| s.to_string_lossy().into_owned());
+        let again = |o: &neoc_driver::CompileOptions| {
+            let fw = args
+                .framework
+                .as_deref()
+                .and_then(neoc_driver::Framework::from_name);
+            neoc_driver::frontend::import_with(
+                model,
+                fw,
+                &o.input_shapes,
+                &o.constant_inputs,
+                &o.selection,
+            )
+            .and_then(|g| neoc_driver::compile_graph(g, source.as_deref().unwrap_or(""), o))
+            .map(|(a, _)| a)
+            .map_err(|e| hints::driver(e, model))
+        };
+        eprint!("{}", precision::report(&opts, &artifact, again)?);
+    }
     let out = output.unwrap_or_else(|| model.with_extension("neo"));
     status.writing();
     let written = artifact.write_to(&out);
