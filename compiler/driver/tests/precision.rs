@@ -6,7 +6,9 @@
 //! through the GPU schedule compiled for the CPU (as `gpu_schedule.rs`) — must match the
 //! onnxruntime references (`testmodels/models/*/expected`) within the tolerances below,
 //! classify every sample as the reference does, keep `f32` inputs/outputs and store
-//! about half the weight bytes of the fp32 artifact.
+//! about half the weight bytes of the fp32 artifact. Their PTX for `cuda-sm70` and
+//! `cuda-sm90` must assemble with `ptxas` (skipped with a message without it, as in
+//! `cuda_ptx.rs`).
 //!
 //! Tolerances, on the largest absolute error over the largest reference magnitude of
 //! each output (measured: see `docs/cuda.md`): fp16 1e-2 (an 11-bit significand rounds
@@ -22,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 mod common;
 use common::{errors, read_npy, stored_inputs, tensor_refs, values};
+#[path = "common/ptxas.rs"]
+mod ptxas;
 
 const MODELS: [&str; 4] = ["lenet", "mobilenet_v2", "bert_encoder", "resnet18"];
 /// Models whose output rows are class scores (top-1 must agree).
@@ -211,4 +215,43 @@ fn cuda_lowering_in_fp16_and_bf16_matches_the_references() {
             check(name, &format!("cuda-sm90 {} (on the CPU)", p.name()), &a, p);
         }
     }
+}
+
+#[test]
+fn fp16_and_bf16_ptx_assembles() {
+    let ptxas = ptxas::ptxas_or_skip("precision PTX");
+    let tmp = std::env::temp_dir().join(format!("neoc-precision-ptx-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    for p in [Precision::F16, Precision::BF16] {
+        for name in MODELS {
+            for target in ["cuda-sm70", "cuda-sm90"] {
+                let file = model_dir(name).join("model.onnx");
+                let (a, _) = compile_file(&file, &options(name, target, p))
+                    .unwrap_or_else(|e| panic!("{name} {target} {}: {e}", p.name()));
+                let v = &a.variants[0];
+                let ptx = std::str::from_utf8(&v.code).unwrap();
+                // Weights and activations move as 16-bit words; fp16 converts with
+                // cvt (load: f16 → f32, store: round to nearest f32 → f16).
+                for op in ["ld.global.u16", "st.global.u16"] {
+                    assert!(ptx.contains(op), "{name} {target}: no {op}");
+                }
+                if p == Precision::F16 {
+                    for op in ["cvt.f32.f16", "cvt.rn.f16.f32"] {
+                        assert!(ptx.contains(op), "{name} {target}: no {op}");
+                    }
+                }
+                if let Some(ptxas) = &ptxas {
+                    let what = format!("{name}-{}-{}", p.name(), v.cpu);
+                    ptxas::assemble(ptxas, ptx, &v.cpu, &what, &tmp);
+                }
+                println!(
+                    "{name} [{target} {}]: {} bytes of PTX{}",
+                    p.name(),
+                    ptx.len(),
+                    if ptxas.is_some() { ", ptxas ok" } else { "" }
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
 }
