@@ -16,8 +16,8 @@
 //! is not a graph input or output — weights, derived weights, arena activations — is
 //! stored narrowed and the kernels touching it widen on load and narrow on store
 //! (`neoc_kernel::narrow`). Not narrowed: storage some kernel reads with another element
-//! type, and values converted to integers by a `Cast` (indices computed in float would
-//! lose integers above 2048 in half).
+//! type, values converted to integers by a `Cast` (indices computed in float would lose
+//! integers above 2048 in half) and GridSample's sampling grid.
 
 use crate::error::DriverError;
 use neoc_artifact::{BufferRef, KernelInfo, Plan, Step, TensorSpec};
@@ -251,8 +251,9 @@ fn copy_kernel(name: String, elem: neoc_kernel::ScalarType, len: u64) -> Kernel 
 }
 
 /// The storage classes (roots) narrowed to `precision`: `f32` values that are not
-/// graph inputs or outputs, that every kernel touching them reads as `f32`, and that no
-/// `Cast` to a non-float type reads.
+/// graph inputs or outputs, that every kernel touching them reads as `f32`, and that are
+/// not positions or integers in disguise (see `exact`, returned second: the lowering's
+/// derived constants of the nodes computing them stay `f32` too).
 fn narrowed_classes(
     graph: &Graph,
     order: &[neoc_ir::NodeId],
@@ -261,16 +262,38 @@ fn narrowed_classes(
     storage: &HashMap<ValueId, Storage>,
     root: &HashMap<ValueId, ValueId>,
     precision: Precision,
-) -> HashSet<ValueId> {
+) -> (HashSet<ValueId>, HashSet<ValueId>) {
     let mut ok: HashMap<ValueId, bool> = HashMap::new();
     if precision == Precision::F32 {
-        return HashSet::new();
+        return (HashSet::new(), HashSet::new());
+    }
+    // Floats that become positions or integers keep f32, with everything they are
+    // computed from: GridSample's grid (in bf16 a spatial transformer's sample points
+    // move by up to 1/256 of the image: 40 % output error measured), the source of a Cast
+    // to integers.
+    let mut work: Vec<ValueId> = order
+        .iter()
+        .filter_map(|&n| {
+            let node = graph.node(n);
+            match &node.op {
+                neoc_ir::Op::GridSample(_) => node.inputs.get(1).copied().flatten(),
+                neoc_ir::Op::Cast(c) if !c.to.is_float() => node.inputs.first().copied().flatten(),
+                _ => None,
+            }
+        })
+        .collect();
+    let (mut seen, mut exact) = (HashSet::new(), HashSet::new());
+    while let Some(v) = work.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        exact.insert(find(root, v));
+        if let ValueDef::Node(n, _) = graph.value(v).def {
+            work.extend(graph.node(n).inputs.iter().flatten().copied());
+        }
     }
     for s in steps {
         let kernel = &pending[s.kernel as usize].0;
-        let to_int = order.get(s.node).is_some_and(
-            |&n| matches!(&graph.node(n).op, neoc_ir::Op::Cast(c) if !c.to.is_float()),
-        );
         for (ai, a) in s.args.iter().enumerate() {
             let PendingArg::Lowered(ArgRef::Value(v)) = a else {
                 continue;
@@ -279,7 +302,7 @@ fn narrowed_classes(
             let f32_param =
                 kernel.params.get(ai).map(|p| p.elem) == Some(neoc_kernel::ScalarType::F32);
             let good = f32_param
-                && !to_int
+                && !exact.contains(&r)
                 && graph.value(r).ty.dtype == DType::F32
                 && !matches!(
                     storage.get(&r),
@@ -288,7 +311,8 @@ fn narrowed_classes(
             *ok.entry(r).or_insert(true) &= good;
         }
     }
-    ok.into_iter().filter(|(_, g)| *g).map(|(r, _)| r).collect()
+    let narrowed = ok.into_iter().filter(|(_, g)| *g).map(|(r, _)| r).collect();
+    (narrowed, exact)
 }
 
 /// The storage-class root of `v`: follows `root` (view or in-place output -> source)
@@ -467,16 +491,21 @@ pub fn plan_with_precision(
 
     // Storage precision: which classes are narrowed, then each step's kernel rewritten
     // and deduplicated.
-    let narrowed = narrowed_classes(graph, &order, &steps, &pending, &storage, &root, precision);
+    let (narrowed, exact) =
+        narrowed_classes(graph, &order, &steps, &pending, &storage, &root, precision);
     for s in &mut steps {
         let (mut kernel, origin) = pending[s.kernel as usize].clone();
         let mut params = Vec::new();
+        let computes_exact = order.get(s.node).is_some_and(|&n| {
+            let outputs = &graph.node(n).outputs;
+            outputs.iter().any(|o| exact.contains(&find(&root, *o)))
+        });
         for (ai, a) in s.args.iter_mut().enumerate() {
             let is_f32 =
                 kernel.params.get(ai).map(|p| p.elem) == Some(neoc_kernel::ScalarType::F32);
             let narrow = match a {
                 PendingArg::Lowered(ArgRef::Constant(bytes))
-                    if is_f32 && precision != Precision::F32 =>
+                    if is_f32 && precision != Precision::F32 && !computes_exact =>
                 {
                     *bytes = precision.narrow_bytes(bytes).into();
                     true
