@@ -20,6 +20,11 @@
 //!   rounding half to even by the float adder and clamping in integers, which
 //!   vectorizes).
 //!
+//!   Nodes whose columns waste ≥ 10 % to that padding (ResNet's 7×7 stage: 64 columns
+//!   for 49; matrix-vector products) turn the tile around when their channels fill whole
+//!   vectors: output channels in the lanes, one broadcast activation word per pixel,
+//!   weights packed per channel panel (`gemm_by_channel`); no column is computed twice.
+//!
 //! Weights are packed at compile time into `W4[g][m][k/4]` words. Tile sizes follow the
 //! vector unit: 6 × 4×16 lanes on AVX-512 (24 of 32 registers accumulate), 4 × 2×8 on
 //! AVX2, 6 × 4×4 on NEON.
@@ -147,6 +152,25 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
 
     pack_stage(cx, (x_zero, signed), &geo, &d, &xd)?;
 
+    let (lanes, nv, mr) = tile(cx);
+    let by_channel = channel_lanes(&d, lanes);
+    let (rows_c, vecs_c) = channel_tile(cx, &d);
+    if by_channel {
+        // W4P[g][panel][k/4][channel of the panel]: each panel's weights are one
+        // contiguous stream (a panel is `vecs_c` vectors of channels, the last fewer).
+        let width = i64::from(lanes) * vecs_c;
+        let mut w4p = Vec::with_capacity(w4.len());
+        for gi in 0..d.groups {
+            for m0 in (0..d.m).step_by(width as usize) {
+                for kg in 0..d.k4 {
+                    for mi in m0..(m0 + width).min(d.m) {
+                        w4p.push(w4[((gi * d.m + mi) * d.k4 + kg) as usize]);
+                    }
+                }
+            }
+        }
+        w4 = w4p;
+    }
     let xs_len = (d.groups * d.k4 * d.cols_pad) as u64;
     let xs = cx.bind_scratch(0, ScalarType::I32, xs_len);
     let w4b = cx.bind_constant("w4", &w4);
@@ -161,7 +185,6 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
     let accs =
         cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
-    let (lanes, nv, mr) = tile(cx);
     let out = Out {
         q,
         comp: compb,
@@ -170,7 +193,12 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         y,
         oc,
     };
-    gemm(&mut cx.b, &d, (lanes, nv, mr), (xs, w4b, accs), &out);
+    if by_channel {
+        let tile = (lanes, vecs_c, rows_c);
+        gemm_by_channel(&mut cx.b, &d, tile, (xs, w4b, accs), &out);
+    } else {
+        gemm(&mut cx.b, &d, (lanes, nv, mr), (xs, w4b, accs), &out);
+    }
     Ok(())
 }
 
@@ -501,6 +529,160 @@ fn tile_code(
             } else {
                 let n = col.clone() / Expr::i64(d.p);
                 (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col % Expr::i64(d.p)
+            };
+            let v = output_value(out, a, &ch, &at);
+            b.store(out.y, at, v);
+        });
+    });
+}
+
+/// Whether the node runs with output channels in the vector lanes (see
+/// [`gemm_by_channel`]): its columns waste at least 10 % to padding (a 7×7 map computes
+/// 64 columns for 49, a matrix-vector product 16 for 1) and its channels per group fill
+/// whole vectors.
+fn channel_lanes(d: &Dims, lanes: u32) -> bool {
+    (d.cols_pad - d.cols) * 10 >= d.cols_pad && d.m % i64::from(lanes) == 0
+}
+
+/// Register tile of [`gemm_by_channel`]: (pixels, vectors of channels). 7 × 3 when the
+/// columns come in sevens (7×7 maps), else 6 × 4; 4 × 2 with 16 registers.
+fn channel_tile(cx: &Ctx<'_>, d: &Dims) -> (i64, i64) {
+    if cx.unit.registers < 32 {
+        (4, 2)
+    } else if d.cols % 7 == 0 {
+        (7, 3)
+    } else {
+        (6, 4)
+    }
+}
+
+/// The gemm kernel with output channels in the vector lanes, for nodes with few
+/// columns: a tile of `rows` pixels × `nv` vectors of channels; per four taps one
+/// vector load of `W4P[g][panel][k/4][channel]` per channel vector, one broadcast activation word
+/// per pixel, one [`Expr::DotBytes`] per accumulator. No column is padded. Parallel
+/// over (group, channel panel, pixel tile), pixel tiles innermost so that a panel's
+/// weights are reused from cache.
+fn gemm_by_channel(
+    b: &mut KernelBuilder,
+    d: &Dims,
+    (lanes, nv, mr): (u32, i64, i64),
+    bufs: (BufId, BufId, BufId),
+    out: &Out<'_>,
+) {
+    let l = i64::from(lanes);
+    let vecs = d.m / l;
+    let (full_cp, tail_v) = (vecs / nv, vecs % nv);
+    let panels = full_cp + i64::from(tail_v > 0);
+    let (full_pt, tail_rows) = (d.cols / mr, d.cols % mr);
+    let ptiles = full_pt + i64::from(tail_rows > 0);
+    let per_group = panels * ptiles;
+    b.for_loop("t", 0, d.groups * per_group, LoopKind::Parallel, |b, t| {
+        let gi = t.clone() / Expr::i64(per_group);
+        let r = t % Expr::i64(per_group);
+        let cp = r.clone() / Expr::i64(ptiles);
+        let pt = r % Expr::i64(ptiles);
+        let m0 = cp.clone() * Expr::i64(nv * l);
+        let col0 = pt.clone() * Expr::i64(mr);
+        let at = (gi.clone(), m0.clone(), col0.clone());
+        let pixels_of = |b: &mut KernelBuilder, nvec: i64| {
+            if tail_rows == 0 {
+                channel_tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
+            } else if full_pt == 0 {
+                channel_tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
+            } else {
+                b.if_else(
+                    pt.clone().lt(Expr::i64(full_pt)),
+                    |b| channel_tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
+                    |b| channel_tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
+                );
+            }
+        };
+        if tail_v == 0 {
+            pixels_of(b, nv);
+        } else if full_cp == 0 {
+            pixels_of(b, tail_v);
+        } else {
+            b.if_else(
+                cp.lt(Expr::i64(full_cp)),
+                |b| pixels_of(b, nv),
+                |b| pixels_of(b, tail_v),
+            );
+        }
+    });
+}
+
+/// One tile of `rows` pixels from `col0` × `nvec` vectors of channels from `m0` of group
+/// `gi`, then its epilogue. The accumulators go to scratch as `acc[col][channel]`; the
+/// epilogue runs over the channels (vectorized), one pixel at a time.
+fn channel_tile_code(
+    b: &mut KernelBuilder,
+    d: &Dims,
+    (lanes, nvec, rows): (u32, i64, i64),
+    (xs, w4t, accs): (BufId, BufId, BufId),
+    out: &Out<'_>,
+    (gi, m0, col0): &(Expr, Expr, Expr),
+) {
+    let i32t = ScalarType::I32;
+    let l = i64::from(lanes);
+    let acc: Vec<Vec<VarId>> = (0..rows)
+        .map(|i| {
+            (0..nvec)
+                .map(|j| b.vector_var(format!("acc{i}_{j}"), i32t, lanes))
+                .collect()
+        })
+        .collect();
+    for row in &acc {
+        for &v in row {
+            b.assign(v, Expr::splat(Expr::IConst(0, i32t), lanes));
+        }
+    }
+    let wv: Vec<VarId> = (0..nvec)
+        .map(|j| b.vector_var(format!("w{j}"), i32t, lanes))
+        .collect();
+    let xv = b.var("x", i32t);
+    let ch0 = gi.clone() * Expr::i64(d.m) + m0.clone();
+    b.for_loop("kg", 0, d.k4, LoopKind::Serial, |b, kg| {
+        let wrow = (gi.clone() * Expr::i64(d.m) + m0.clone()) * Expr::i64(d.k4)
+            + kg.clone() * Expr::i64(nvec * l);
+        let step = gi.clone() * Expr::i64(d.k4) + kg;
+        for (j, &v) in wv.iter().enumerate() {
+            b.assign(
+                v,
+                Expr::vload(w4t, wrow.clone() + Expr::i64(j as i64 * l), lanes),
+            );
+        }
+        let xrow = step * Expr::i64(d.cols_pad) + col0.clone();
+        for (i, row) in acc.iter().enumerate() {
+            b.assign(xv, Expr::load(xs, xrow.clone() + Expr::i64(i as i64)));
+            for (&a, &w) in row.iter().zip(&wv) {
+                let dot = Expr::dot_bytes(
+                    Expr::var(a),
+                    Expr::splat(Expr::var(xv), lanes),
+                    Expr::var(w),
+                );
+                b.assign(a, dot);
+            }
+        }
+    });
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &a) in row.iter().enumerate() {
+            let at = (col0.clone() + Expr::i64(i as i64)) * Expr::i64(out.oc)
+                + ch0.clone()
+                + Expr::i64(j as i64 * l);
+            b.store(accs, at, Expr::var(a));
+        }
+    }
+    b.for_loop("i", 0, rows, LoopKind::Serial, |b, i| {
+        let col = col0.clone() + i;
+        b.for_loop("j", 0, nvec * l, LoopKind::Vectorize, |b, j| {
+            let ch = ch0.clone() + j;
+            let a = Expr::load(accs, col.clone() * Expr::i64(out.oc) + ch.clone())
+                + Expr::load(out.comp, ch.clone());
+            let at = if d.cols == d.p {
+                ch.clone() * Expr::i64(d.p) + col.clone()
+            } else {
+                let n = col.clone() / Expr::i64(d.p);
+                (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col.clone() % Expr::i64(d.p)
             };
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
