@@ -2,7 +2,8 @@
 # GPU checks of neoc's CUDA target, run on the GPU machine from a pack made by
 # scripts/gpu-pack. Builds nothing: needs the NVIDIA driver, python3 and PyTorch.
 #  1. every packed test model runs on the GPU and is compared with its onnxruntime
-#     reference (case.json tolerances; fp32);
+#     reference (case.json tolerances: fp32's, or a 16-bit pack's from gpu-pack
+#     --precision);
 #  2. benchmark artifacts (batch 1 and 32) are timed with neoc-cuda-run, PyTorch eager and
 #     torch.compile (fp32 and fp16) with bench_torch.py, and one table is printed.
 # Environment: ITERS (default 50), SKIP_TORCH=1, SKIP_COMPILE=1 (no torch.compile).
@@ -45,7 +46,7 @@ for f in bench/*.neo; do
     ms=$(echo "$line" | awk '/^BENCH/ {print $4}')
     echo "{\"key\": \"$b\", \"mode\": \"neoc-nograph\", \"median_ms\": \"${ms:-error}\"}" >> "$results"
 done
-models=$(ls bench/*.neo 2>/dev/null | xargs -n1 basename | sed 's/-b[0-9]*-fp[0-9]*\.neo$//' | sort -u | tr '\n' ' ')
+models=$(ls bench/*.neo 2>/dev/null | xargs -n1 basename | sed 's/-b[0-9]*-[a-z]*[0-9]*\.neo$//' | sort -u | tr '\n' ' ')
 if [ "${SKIP_TORCH:-0}" != 1 ] && [ -n "$models" ]; then
     modes="eager compile"; [ "${SKIP_COMPILE:-0}" = 1 ] && modes=eager
     # shellcheck disable=SC2086
