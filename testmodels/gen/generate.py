@@ -557,6 +557,24 @@ def gen_ops_conv():
                "dilations, auto_pad SAME_UPPER/SAME_LOWER/VALID, with and without bias, odd shapes")
 
 
+def gen_ops_winograd():
+    # 3x3 stride-1 convolutions that neoc runs with Winograd F(4x4, 3x3) (>= 16 channels,
+    # >= 16 output tiles), at batch 3 so the per-image transform layout is exercised;
+    # 22x22 leaves partial tiles, the second conv is unpadded.
+    g = G(1013)
+    x = g.input("x", [3, 16, 22, 22])
+    a = g.node("Conv", [x, g.weight("w_a", [24, 16, 3, 3]), g.weight("b_a", [24], fan_in=1)],
+               "conv_pad1", pads=[1, 1, 1, 1])
+    r = g.node("Relu", [a], "relu")
+    g.node("Conv", [r, g.weight("w_b", [16, 24, 3, 3])], "conv_valid")
+    for o in ["relu", "conv_valid"]:
+        g.output(o)
+    m = g.build("ops_winograd", 11)
+    write_case("ops_winograd", m, g.feeds,
+               "3x3 stride-1 convolutions on the Winograd path at batch 3 (partial tiles, "
+               "padded and unpadded, bias and ReLU)")
+
+
 def gen_ops_pool():
     g = G(1002)
     x = g.input("x", [2, 5, 17, 13])
@@ -1434,6 +1452,7 @@ CASES = {
     "resnet18": gen_resnet18,
     "mobilenet_v2": gen_mobilenet_v2,
     "ops_conv": gen_ops_conv,
+    "ops_winograd": gen_ops_winograd,
     "ops_pool": gen_ops_pool,
     "ops_elementwise": gen_ops_elementwise,
     "ops_linear": gen_ops_linear,

@@ -142,6 +142,7 @@ model_tests! {
     bert_encoder,
     bert_encoder_opset17,
     ops_conv,
+    ops_winograd,
     ops_pool,
     ops_elementwise,
     ops_linear,
@@ -172,6 +173,7 @@ fn avx2_level_matches_too() {
     for name in [
         "lenet",
         "ops_conv",
+        "ops_winograd",
         "ops_elementwise",
         "ops_linear",
         "ops_tiles",
