@@ -308,6 +308,76 @@ def qop_ops() -> None:
     print("qop_ops done")
 
 
+def qop_pool() -> None:
+    """u8 MaxPool in QDQ form (DQ -> MaxPool -> Q, same scale and zero point) feeding
+    a QLinearConv on a 7x7 map with batch 2, and a one-row QLinearMatMul: the shapes
+    that take the int8 GEMM's channels-in-lanes path (columns 98 and 1)."""
+    rng = np.random.default_rng(21)
+    U8 = TensorProto.UINT8
+
+    def init(name, arr):
+        return numpy_helper.from_array(np.asarray(arr), name)
+
+    w = rng.integers(-127, 128, size=(64, 32, 3, 3), dtype=np.int8)
+    w_scale = rng.uniform(0.001, 0.004, size=64).astype(np.float32)
+    bias = rng.integers(-3000, 3000, size=64, dtype=np.int32)
+    w2 = rng.integers(-127, 128, size=(96, 32), dtype=np.int8)
+    inits = [
+        init("x_scale", np.float32(0.05)), init("x_zp", np.uint8(17)),
+        init("w", w), init("w_scale", w_scale), init("w_zp", np.zeros(64, np.int8)),
+        init("y_scale", np.float32(0.6)), init("y_zp", np.uint8(110)), init("bias", bias),
+        init("w2", w2), init("w2_scale", np.float32(0.004)), init("w2_zp", np.int8(0)),
+        init("m_scale", np.float32(0.3)), init("m_zp", np.uint8(90)),
+    ]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "x_scale", "x_zp"], ["x_f"], name="dq"),
+        helper.make_node(
+            "MaxPool", ["x_f"], ["pool_f"], kernel_shape=[3, 3], strides=[2, 2],
+            pads=[1, 1, 1, 1], name="maxpool",
+        ),
+        helper.make_node("QuantizeLinear", ["pool_f", "x_scale", "x_zp"], ["pool"], name="q"),
+        helper.make_node(
+            "QLinearConv",
+            ["pool", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "bias"],
+            ["conv"], pads=[1, 1, 1, 1], name="qconv",
+        ),
+        helper.make_node(
+            "QLinearMatMul",
+            ["a", "x_scale", "x_zp", "w2", "w2_scale", "w2_zp", "m_scale", "m_zp"],
+            ["matvec"], name="qmatvec",
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qop_pool",
+        [
+            helper.make_tensor_value_info("x", U8, [2, 32, 14, 14]),
+            helper.make_tensor_value_info("a", U8, [1, 96]),
+        ],
+        [
+            helper.make_tensor_value_info("pool", U8, [2, 32, 7, 7]),
+            helper.make_tensor_value_info("conv", U8, [2, 64, 7, 7]),
+            helper.make_tensor_value_info("matvec", U8, [1, 32]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model, full_check=True)
+    case = HERE / "qop_pool"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    onnx.save(model, str(case / "model.onnx"))
+    x = rng.integers(0, 256, size=(2, 32, 14, 14), dtype=np.uint8)
+    a = rng.integers(0, 256, size=(1, 96), dtype=np.uint8)
+    write_case(
+        case, case / "model.onnx", {"x": x, "a": a},
+        "u8 MaxPool in QDQ form (3x3, stride 2, pads 1), QLinearConv on a 7x7 map with "
+        "batch 2 (64 channels), one-row QLinearMatMul",
+    )
+    print("qop_pool done")
+
+
 # --------------------------------------------------------------------------
 # seeded image models
 # --------------------------------------------------------------------------
@@ -343,6 +413,7 @@ def main(argv: list[str]) -> None:
         return
     digits()
     qop_ops()
+    qop_pool()
     image_model(ROOT / "models" / "mobilenet_v2", "mobilenet_v2", HERE, [(QuantFormat.QDQ, "qdq")])
 
 

@@ -48,11 +48,27 @@ fn quantized_anchors_become_int8_kernels() {
         ("digits_qop", 3, 1),
         ("digits_qdq_s8", 4, 0),
         ("mobilenet_v2_qdq", 53, 0),
+        ("qop_pool", 2, 0),
     ] {
         let got = int8_and_float_anchors(&quant().join(name));
         println!("{name}: {} int8, {} float anchors", got.0, got.1);
         assert_eq!(got, (int8, float), "{name}: (int8, float) anchors");
     }
+}
+
+/// `Q(MaxPool(DQ(x)))` with equal parameters pools the u8 tensor itself.
+#[test]
+fn quantized_max_pool_runs_on_u8() {
+    let dir = quant().join("qop_pool");
+    let mut g = neoc_driver::import(&dir.join("model.onnx"), &[], &[]).unwrap();
+    neoc_driver::optimize(&mut g, "model.onnx", &CompileOptions::default()).unwrap();
+    let pools: Vec<neoc_ir::DType> = g
+        .topo_order()
+        .into_iter()
+        .filter(|&n| matches!(g.node(n).op, neoc_ir::Op::Pool(_)))
+        .map(|n| g.value(g.node(n).inputs[0].unwrap()).ty.dtype)
+        .collect();
+    assert_eq!(pools, [neoc_ir::DType::U8], "the MaxPool's input types");
 }
 
 fn compile(dir: &Path, target: &str) -> Model {
@@ -82,7 +98,15 @@ fn targets() -> Vec<&'static str> {
 /// MatMulInteger (i32, exact) against onnxruntime.
 #[test]
 fn operator_form_matches_onnxruntime() {
-    let dir = quant().join("qop_ops");
+    for case in ["qop_ops", "qop_pool"] {
+        operator_case_matches_onnxruntime(case);
+    }
+}
+
+/// One hand-built case: every output within one quantum of onnxruntime's (u8 MaxPool:
+/// identical).
+fn operator_case_matches_onnxruntime(case: &str) {
+    let dir = quant().join(case);
     for target in targets() {
         let model = compile(&dir, target);
         let inputs = stored_inputs(&model, &dir);
@@ -99,11 +123,12 @@ fn operator_form_matches_onnxruntime() {
                 .fold(0.0, f64::max);
             let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
             println!(
-                "qop_ops/{} [{target}]: max diff {diff}, {off} of {} differ",
+                "{case}/{} [{target}]: max diff {diff}, {off} of {} differ",
                 spec.name,
                 w.len()
             );
-            let allowed = if got.dtype() == DType::I32 { 0.0 } else { 1.0 };
+            let exact = got.dtype() == DType::I32 || spec.name == "pool";
+            let allowed = if exact { 0.0 } else { 1.0 };
             assert!(diff <= allowed, "{} [{target}]: max diff {diff}", spec.name);
         }
     }

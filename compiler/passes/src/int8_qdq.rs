@@ -19,6 +19,9 @@
 //! Gemm (`alpha = beta = 1`, A not transposed) and MatMul with a 2-D constant B become
 //! a 1×1 QConv between Reshape views.
 //!
+//! A third rule folds `Q(MaxPool(DQ(x)))` with equal parameters into a MaxPool of the u8
+//! tensor (exact: the maximum commutes with the increasing dequantization).
+//!
 //! The result differs from the float evaluation of the QDQ graph only by rounding: at
 //! most one quantum per requantized tensor. Runs before constant folding (which would
 //! fold the weights' dequantization away); the DequantizeLinear/QuantizeLinear nodes it
@@ -26,14 +29,79 @@
 
 use crate::patch::{producer, rewrite, single_use, Patch, Wire};
 use crate::Result;
-use neoc_ir::ops::{BinaryOp, Conv, QConv, Reshape, UnaryOp};
+use neoc_ir::ops::{BinaryOp, Conv, Pool, PoolKind, QConv, Reshape, UnaryOp};
 use neoc_ir::{DType, Graph, NodeId, Op, Tensor, ValueId};
 
 pub fn run(graph: &mut Graph) -> Result<bool> {
     let anchors = rewrite(graph, rule)?;
     let residuals = rewrite(graph, residual_rule)?;
     let requants = rewrite(graph, requant_rule)?;
-    Ok(anchors || residuals || requants)
+    let pools = rewrite(graph, max_pool_rule)?;
+    Ok(anchors || residuals || requants || pools)
+}
+
+/// `Q(MaxPool(DQ(x)))` with the QuantizeLinear's scale and zero point equal to the
+/// DequantizeLinear's (as `quantize_static` writes them): the maximum commutes with the
+/// increasing dequantization, and requantizing with the same parameters gives the
+/// integer back, so this is `MaxPool(x)` on the u8 tensor, exactly. Only where every
+/// window holds a tap of the image (the u8 kernel borders with 0).
+fn max_pool_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
+    let node = graph.node(n);
+    let (Op::Pool(p), [Some(x)]) = (&node.op, node.inputs.as_slice()) else {
+        return Ok(None);
+    };
+    if p.kind != PoolKind::Max
+        || node.outputs.len() != 1
+        || !windows_inside(graph, p, *x, node.outputs[0])
+    {
+        return Ok(None);
+    }
+    let Some(dq) = dequantized(graph, *x) else {
+        return Ok(None);
+    };
+    if graph.value(dq.q).ty.dtype != DType::U8 || dq.scale.len() != 1 {
+        return Ok(None);
+    }
+    let Some(o) = output_quantizer(graph, node.outputs[0]) else {
+        return Ok(None);
+    };
+    if (o.dtype, o.min, o.max) != (DType::U8, 0, 255)
+        || f64::from(o.zero) != dq.zero
+        || o.y_scale != dq.scale[0]
+    {
+        return Ok(None);
+    }
+    let mut patch = Patch::new();
+    let out_name = graph.value(o.out).name.clone();
+    let new = patch.add_node(
+        format!("{}/u8", node.name),
+        Op::Pool(p.clone()),
+        vec![Some(Wire::from(dq.q))],
+        out_name,
+    );
+    patch.replace(o.out, new);
+    patch.remove_if_dead(n);
+    Ok(Some(patch))
+}
+
+/// Dilation 1, begin pads smaller than the window, and the last window of each axis
+/// starting inside the image: no window is all padding.
+fn windows_inside(graph: &Graph, p: &Pool, x: ValueId, y: ValueId) -> bool {
+    let (Some(xd), Some(yd)) = (
+        graph.value(x).ty.shape.as_fixed(),
+        graph.value(y).ty.shape.as_fixed(),
+    ) else {
+        return false;
+    };
+    let k = p.kernel.len();
+    if !(1..=2).contains(&k) || xd.len() != k + 2 || yd.len() != k + 2 {
+        return false;
+    }
+    (0..k).all(|d| {
+        let (size, out) = (xd[2 + d] as i64, yd[2 + d] as i64);
+        let (kernel, stride, pad) = (p.kernel[d] as i64, p.strides[d] as i64, p.pads[d] as i64);
+        p.dilations[d] == 1 && pad < kernel && out >= 1 && (out - 1) * stride - pad < size
+    })
 }
 
 /// `Q(Relu?(DQ(QConv(..))))`, a requantization of a requantized output (operator-form

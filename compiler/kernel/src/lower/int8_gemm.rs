@@ -258,14 +258,7 @@ fn pack_stage(
     drop(st);
     // Windows: read a copy padded with the zero point (when there is padding), so the
     // im2col loads are plain affine (vectorizable) loads.
-    let hp = geo.ph
-        + geo
-            .h
-            .max((geo.oh - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1 - geo.ph);
-    let wp = geo.pw
-        + geo
-            .w
-            .max((geo.ow - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1 - geo.pw);
+    let (hp, wp) = padded_extent(&geo);
     let padded = (hp, wp) != (geo.h, geo.w);
     if padded {
         pad_stage(cx, &geo, (n * c, hp, wp), (&zx, signed))?;
@@ -333,9 +326,22 @@ fn pack_stage(
     cx.add_stage(st)
 }
 
+/// Height and width of the padded copy: the begin pads, then enough for every window.
+pub(super) fn padded_extent(geo: &Geometry) -> (i64, i64) {
+    let hp = geo.ph
+        + geo
+            .h
+            .max((geo.oh - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1 - geo.ph);
+    let wp = geo.pw
+        + geo
+            .w
+            .max((geo.ow - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1 - geo.pw);
+    (hp, wp)
+}
+
 /// The pad stage: scratch slot 2 holds `x` with `ph`/`pw` rows and columns of the zero
 /// point before and enough after for every window (`planes` planes of `hp × wp`).
-fn pad_stage(
+pub(super) fn pad_stage(
     cx: &mut Ctx<'_>,
     geo: &Geometry,
     (planes, hp, wp): (i64, i64, i64),

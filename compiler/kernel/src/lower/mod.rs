@@ -16,6 +16,7 @@ mod elementwise;
 mod fused;
 mod grid_sample;
 mod int8_gemm;
+mod int8_pool;
 mod linalg;
 mod movement;
 mod normalization;

@@ -18,6 +18,9 @@ pub(super) fn pool(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> {
     let vx = cx.operand(0)?;
     let (xd, yd) = (cx.dims(vx)?, cx.dims(cx.output(0))?);
     let t = cx.scalar_type(vx)?;
+    if t == ScalarType::U8 {
+        return super::int8_pool::max_pool_u8(cx, p);
+    }
     if !t.is_float() {
         return cx.err("only float pooling is supported");
     }
