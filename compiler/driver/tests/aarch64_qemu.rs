@@ -404,3 +404,73 @@ fn aarch64_artifact_is_refused_on_this_host() {
         "{msg}"
     );
 }
+
+/// `--precision fp16|bf16` on AArch64 (`fcvt` from ARMv8.0, integer shifts for bf16):
+/// LeNet, MobileNet-v2 and the BERT-style encoder on an emulated Cortex-A53 stay within
+/// the precision's bound of the references (largest error over the largest reference
+/// magnitude; `docs/cuda.md`, "Precision").
+#[test]
+fn fp16_and_bf16_match_references_under_qemu() {
+    if !tools_present("fp16_and_bf16_match_references_under_qemu") {
+        return;
+    }
+    let dir = scratch("precision");
+    let mut failures = Vec::new();
+    for (p, tol) in [
+        (neoc_kernel::Precision::F16, 1e-2),
+        (neoc_kernel::Precision::BF16, 5e-2),
+    ] {
+        for name in ["lenet", "mobilenet_v2", "bert_encoder"] {
+            let opts = CompileOptions {
+                target: "aarch64".into(),
+                precision: p,
+                ..CompileOptions::default()
+            };
+            let model = models_dir().join(name);
+            let (artifact, _) = compile_file(&model.join("model.onnx"), &opts)
+                .unwrap_or_else(|e| panic!("{name} {}: {e}", p.name()));
+            let path = dir.join(format!("{name}.{}.neo", p.name()));
+            std::fs::write(&path, artifact.to_bytes()).unwrap();
+            let out = dir.join(format!("{name}.{}.out", p.name()));
+            let run = qemu("cortex-a53", &path, &model.join("inputs"), &out);
+            if !run.status.success() {
+                failures.push(format!(
+                    "{name} {}: runner failed ({}): {}",
+                    p.name(),
+                    run.status,
+                    String::from_utf8_lossy(&run.stderr).trim()
+                ));
+                continue;
+            }
+            for e in std::fs::read_dir(model.join("expected")).unwrap() {
+                let want_path = e.unwrap().path();
+                let file = want_path.file_name().unwrap().to_owned();
+                let (_, want) = read_values(&want_path);
+                let (_, got) = read_values(&out.join(&file));
+                let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(
+                        0f64,
+                        |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+                    )
+                    / scale;
+                println!(
+                    "{name}/{} [aarch64 {}]: error {err:.3e} of the largest reference value",
+                    file.to_string_lossy(),
+                    p.name()
+                );
+                if err > tol || got.len() != want.len() {
+                    failures.push(format!(
+                        "{name}/{} {}: error {err:.3e} > {tol}",
+                        file.to_string_lossy(),
+                        p.name()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
