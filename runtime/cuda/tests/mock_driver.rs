@@ -5,8 +5,10 @@
 //! replay. The mock runs each launched kernel from an x86-64 build of the very kernels the
 //! CUDA artifact's PTX was generated from (same plan, same GPU lowering and schedule), as
 //! task t of n for every thread t of the launch's grid (the GPU's decomposition, run in
-//! turn), so every test model's outputs must match its onnxruntime reference. Skips (with a message)
-//! where no C compiler is installed.
+//! turn), so every test model's outputs must match its onnxruntime reference; lenet,
+//! mobilenet_v2 and the BERT-style encoder also at `--precision fp16` and `bf16` (within
+//! 1e-2 / 5e-2 of the largest reference magnitude). Skips (with a message) where no C
+//! compiler is installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -36,9 +38,15 @@ fn build_mock(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The CUDA artifact of `model` and an x86-64 shared object of the same kernels.
-fn artifact_and_cpu_kernels(model: &Path, name: &str, dir: &Path) -> (Vec<u8>, PathBuf) {
+fn artifact_and_cpu_kernels(
+    model: &Path,
+    name: &str,
+    dir: &Path,
+    precision: neoc_kernel::Precision,
+) -> (Vec<u8>, PathBuf) {
     let opts = CompileOptions {
         target: "cuda-sm90".into(),
+        precision,
         ..CompileOptions::default()
     };
     let (artifact, _) = compile_file(model, &opts).unwrap();
@@ -50,7 +58,10 @@ fn artifact_and_cpu_kernels(model: &Path, name: &str, dir: &Path) -> (Vec<u8>, P
         registers: cuda.vector_registers,
         parallelism: cuda.parallel_iterations,
     };
-    let mut module = neoc_driver::plan::plan(&graph, name, unit).unwrap().module;
+    let mut module =
+        neoc_driver::plan::plan_with_precision(&graph, name, unit, precision, &|_, _| {})
+            .unwrap()
+            .module;
     for k in &mut module.kernels {
         *k = neoc_kernel::gpu::schedule(k);
     }
@@ -62,7 +73,7 @@ fn artifact_and_cpu_kernels(model: &Path, name: &str, dir: &Path) -> (Vec<u8>, P
         &neoc_llvm::CodegenOptions::default(),
     )
     .unwrap();
-    let path = dir.join(format!("{name}-kernels.so"));
+    let path = dir.join(format!("{name}-{}-kernels.so", precision.name()));
     std::fs::write(&path, so).unwrap();
     (artifact.to_bytes(), path)
 }
@@ -100,6 +111,37 @@ fn check_outputs(model: &mut CudaModel, dir: &Path, name: &str) -> usize {
     bad
 }
 
+/// The largest error of any output over that output's largest reference magnitude.
+fn scaled_error(model: &mut CudaModel, dir: &Path, name: &str) -> f64 {
+    let inputs: Vec<npy::Npy> = model
+        .inputs()
+        .iter()
+        .map(|s| npy::read(&dir.join("inputs").join(format!("{}.npy", s.name))).unwrap())
+        .collect();
+    let refs: Vec<_> = inputs
+        .iter()
+        .map(|t| neoc_runtime::TensorRef::new(t.dtype, &t.shape, &t.data))
+        .collect();
+    let outs = model.run(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut worst = 0f64;
+    for (spec, got) in model.outputs().iter().zip(&outs) {
+        let want = npy::read(&dir.join("expected").join(format!("{}.npy", spec.name))).unwrap();
+        let g = npy::values(got.dtype(), got.as_bytes()).unwrap();
+        let w = npy::values(want.dtype, &want.data).unwrap();
+        let scale = w.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let err = g
+            .iter()
+            .zip(&w)
+            .map(|(x, y)| (x - y).abs())
+            .fold(
+                0f64,
+                |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+            );
+        worst = worst.max(err / scale);
+    }
+    worst
+}
+
 #[test]
 fn the_executor_runs_every_test_model_through_a_mock_driver() {
     let tmp = std::env::temp_dir().join(format!("neoc-cuda-mock-{}", std::process::id()));
@@ -123,7 +165,12 @@ fn the_executor_runs_every_test_model_through_a_mock_driver() {
         if case.contains("input_shapes") {
             continue; // needs --input-shape; the CPU tests cover it
         }
-        let (bytes, so) = artifact_and_cpu_kernels(&dir.join("model.onnx"), &name, &tmp);
+        let (bytes, so) = artifact_and_cpu_kernels(
+            &dir.join("model.onnx"),
+            &name,
+            &tmp,
+            neoc_kernel::Precision::F32,
+        );
         std::env::set_var("NEOC_MOCK_KERNELS", &so);
         for graphs in ["1", "0"] {
             std::env::set_var(neoc_cuda::CUDA_GRAPHS_ENV, graphs);
@@ -152,6 +199,26 @@ fn the_executor_runs_every_test_model_through_a_mock_driver() {
         }
         checked += 1;
         println!("{name}: outputs match through the mock driver (graph replay and step by step)");
+        // 16-bit storage (`--precision`): half-size weights and arena through the
+        // executor, within the precision's bound (docs/cuda.md, "Precision").
+        if ["lenet", "mobilenet_v2", "bert_encoder"].contains(&name.as_str()) {
+            for (p, tol) in [
+                (neoc_kernel::Precision::F16, 1e-2),
+                (neoc_kernel::Precision::BF16, 5e-2),
+            ] {
+                let (bytes, so) = artifact_and_cpu_kernels(&dir.join("model.onnx"), &name, &tmp, p);
+                std::env::set_var("NEOC_MOCK_KERNELS", &so);
+                let mut model = CudaModel::from_bytes(&bytes, &name).unwrap();
+                let err = scaled_error(&mut model, dir, &name);
+                println!(
+                    "{name} {}: error {err:.3e} of the largest reference value",
+                    p.name()
+                );
+                if err > tol {
+                    failures.push(format!("{name} {}: error {err:.3e} > {tol}", p.name()));
+                }
+            }
+        }
     }
     std::env::remove_var(neoc_cuda::CUDA_LIBRARY_ENV);
     std::env::remove_var(neoc_cuda::CUDA_GRAPHS_ENV);
