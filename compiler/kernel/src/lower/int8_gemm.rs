@@ -21,8 +21,8 @@
 //!   vectorizes).
 //!
 //!   Nodes whose columns waste ≥ 10 % to that padding (ResNet's 7×7 stage: 64 columns
-//!   for 49; matrix-vector products) turn the tile around when their channels fill whole
-//!   vectors: output channels in the lanes, one broadcast activation word per pixel,
+//!   for 49; matrix-vector products; ≥ 5 % without a residual input, 14×14 maps) turn
+//!   the tile around when their channels fill whole vectors: output channels in the lanes, one broadcast activation word per pixel,
 //!   weights packed per channel panel (`gemm_by_channel`); no column is computed twice.
 //!
 //! Weights are packed at compile time into `W4[g][m][k/4]` words. Tile sizes follow the
@@ -153,7 +153,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     pack_stage(cx, (x_zero, signed), &geo, &d, &xd)?;
 
     let (lanes, nv, mr) = tile(cx);
-    let by_channel = channel_lanes(&d, lanes);
+    let by_channel = channel_lanes(&d, lanes, cx.input(4).is_some());
     let (rows_c, vecs_c) = channel_tile(cx, &d);
     if by_channel {
         // W4P[g][panel][k/4][channel of the panel]: each panel's weights are one
@@ -543,11 +543,14 @@ fn tile_code(
 }
 
 /// Whether the node runs with output channels in the vector lanes (see
-/// [`gemm_by_channel`]): its columns waste at least 10 % to padding (a 7×7 map computes
-/// 64 columns for 49, a matrix-vector product 16 for 1) and its channels per group fill
-/// whole vectors.
-fn channel_lanes(d: &Dims, lanes: u32) -> bool {
-    (d.cols_pad - d.cols) * 10 >= d.cols_pad && d.m % i64::from(lanes) == 0
+/// [`gemm_by_channel`]): its channels per group fill whole vectors and its columns
+/// waste at least 10 % to padding (a 7×7 map computes 64 columns for 49, a
+/// matrix-vector product 16 for 1), or 5 % without a residual input (14×14: 208 for
+/// 196; that epilogue reads and writes pixel-major, so a residual's strided reads cost
+/// more than 5 %).
+fn channel_lanes(d: &Dims, lanes: u32, residual: bool) -> bool {
+    let waste = (d.cols_pad - d.cols) * if residual { 10 } else { 20 };
+    waste >= d.cols_pad && d.m % i64::from(lanes) == 0
 }
 
 /// Register tile of [`gemm_by_channel`]: (pixels, vectors of channels). 7 × 3 when the
