@@ -214,6 +214,12 @@ fn casts_saturate_and_round() {
         f32::INFINITY,
         123456.5,
         -3.5,
+        255.7,
+        256.0,
+        -128.9,
+        127.9,
+        f32::NEG_INFINITY,
+        65535.5,
     ];
     let n = vals.len() as u64;
     let mut b = KernelBuilder::new("casts");
@@ -222,6 +228,13 @@ fn casts_saturate_and_round() {
     let back = b.param("back", ScalarType::F32, n, Access::Write);
     let to_i8 = b.param("to_i8", ScalarType::I8, n, Access::Write);
     let rounded = b.param("rounded", ScalarType::F32, n, Access::Write);
+    let to_u8 = b.param("to_u8", ScalarType::U8, n, Access::Write);
+    let to_u16 = b.param("to_u16", ScalarType::U16, n, Access::Write);
+    b.for_loop("i", 0, n as i64, LoopKind::Serial, |b, i| {
+        let xi = Expr::load(x, i.clone());
+        b.store(to_u8, i.clone(), Expr::cast(ScalarType::U8, xi.clone()));
+        b.store(to_u16, i.clone(), Expr::cast(ScalarType::U16, xi));
+    });
     b.for_loop("i", 0, n as i64, LoopKind::Serial, |b, i| {
         let xi = Expr::load(x, i.clone());
         let as_int = Expr::cast(ScalarType::I64, xi.clone());
@@ -238,6 +251,8 @@ fn casts_saturate_and_round() {
         let mut bk = vec![0f32; n as usize];
         let mut c = vec![0i8; n as usize];
         let mut r = vec![0f32; n as usize];
+        let mut u = vec![0u8; n as usize];
+        let mut u16s = vec![0u16; n as usize];
         lib.call(
             "casts",
             &[
@@ -246,6 +261,8 @@ fn casts_saturate_and_round() {
                 ptr(&mut bk),
                 ptr(&mut c),
                 ptr(&mut r),
+                ptr(&mut u),
+                ptr(&mut u16s),
             ],
             0,
             1,
@@ -255,6 +272,8 @@ fn casts_saturate_and_round() {
             assert_eq!(a[i], xs[i] as i64, "{}", xs[i]);
             assert_eq!(bk[i], (xs[i] as i64) as f32);
             assert_eq!(c[i], xs[i] as i8, "{}", xs[i]);
+            assert_eq!(u[i], xs[i] as u8, "{}", xs[i]);
+            assert_eq!(u16s[i], xs[i] as u16, "{}", xs[i]);
             let want = xs[i].round_ties_even();
             assert!(r[i] == want || (r[i].is_nan() && want.is_nan()));
         }

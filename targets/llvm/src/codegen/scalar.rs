@@ -231,6 +231,33 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 .into());
             }
             // Saturating, NaN → 0.
+            if matches!(from, ScalarType::F32 | ScalarType::F64) && to.size_bytes() <= 2 {
+                // Narrow integers (a standalone QuantizeLinear's f32 → u8): clamp in
+                // float, convert exactly to i32, truncate. Same result as the
+                // saturating intrinsic, which LLVM scalarizes for i8/i16 (one
+                // `vcvttss2si` per element); this vectorizes.
+                let bits = 8 * to.size_bytes() as i32;
+                let (lo, hi) = if to.is_signed() {
+                    (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+                } else {
+                    (0.0, 2f64.powi(bits) - 1.0)
+                };
+                let ft = x.get_type();
+                let c = ir.fintr("llvm.maxnum", &[x, ft.const_float(lo)])?;
+                let c = ir.fintr("llvm.minnum", &[c, ft.const_float(hi)])?;
+                let nan = ir.fcmp(FloatPredicate::UNO, x, x)?;
+                let c = b
+                    .build_select(nan, ft.const_zero(), c, "")
+                    .map_err(e)?
+                    .into_float_value();
+                let i = b
+                    .build_float_to_signed_int(c, ir.ctx.i32_type(), "")
+                    .map_err(e)?;
+                return Ok(b
+                    .build_int_truncate(i, to_ty.into_int_type(), "")
+                    .map_err(e)?
+                    .into());
+            }
             let name = if to.is_signed() {
                 "llvm.fptosi.sat"
             } else {
