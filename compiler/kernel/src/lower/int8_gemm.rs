@@ -265,7 +265,7 @@ fn pack_stage(
     }
     let mut st = cx.stage("pack");
     let src = if padded {
-        st.scratch(2, ScalarType::U8, (n * c * hp * wp) as u64, Access::Read)
+        st.scratch(2, ScalarType::U8, padded_len(n * c, hp, wp), Access::Read)
     } else {
         cx.stage_input(&mut st, 0)?
     };
@@ -275,6 +275,12 @@ fn pack_stage(
         (d.groups * d.k4 * d.cols_pad) as u64,
         Access::Write,
     );
+    // Columns past a row's end are rewritten by the next row (rows run in order).
+    let ox_end = if padded {
+        overrun_width(&geo, &d)
+    } else {
+        geo.ow
+    };
     let b = &mut st.b;
     b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
         let gi = t.clone() / Expr::i64(d.k4);
@@ -298,7 +304,7 @@ fn pack_stage(
             let image = ni.clone() * Expr::i64(c * hp * wp);
             b.for_loop("oy", 0, geo.oh, LoopKind::Serial, |b, oy| {
                 let line = image.clone() + oy.clone() * Expr::i64(geo.sh * wp);
-                b.for_loop("ox", 0, geo.ow, LoopKind::Vectorize, |b, ox| {
+                b.for_loop("ox", 0, ox_end, LoopKind::Vectorize, |b, ox| {
                     let byte = |j: usize| {
                         let (plane, off) = tap[j];
                         let at = line.clone()
@@ -326,6 +332,29 @@ fn pack_stage(
     cx.add_stage(st)
 }
 
+/// Bytes past the padded copy's last plane that a row may read: [`overrun_width`] lets
+/// the pack loop run to a whole vector past a row's end.
+const PAD_SLACK: i64 = 64;
+
+/// Length of scratch slot 2, the padded copy of `planes` planes of `hp × wp` bytes.
+pub(super) fn padded_len(planes: i64, hp: i64, wp: i64) -> u64 {
+    (planes * hp * wp + PAD_SLACK) as u64
+}
+
+/// How far the pack stage's pixel loop runs along a row: `ow` rounded up to 16 (whole
+/// vectors, no scalar remainder: ResNet's 14×14 and 7×7 maps) when what it writes past
+/// a row's end is overwritten by the next row or lands in the columns' padding, and
+/// what it reads stays within the padded copy's slack; else `ow`.
+fn overrun_width(geo: &Geometry, d: &Dims) -> i64 {
+    let run = (geo.ow + 15) / 16 * 16;
+    let extra = run - geo.ow;
+    if extra > 0 && extra <= d.cols_pad - d.cols && extra * geo.sw <= PAD_SLACK {
+        run
+    } else {
+        geo.ow
+    }
+}
+
 /// Height and width of the padded copy: the begin pads, then enough for every window.
 pub(super) fn padded_extent(geo: &Geometry) -> (i64, i64) {
     let hp = geo.ph
@@ -349,7 +378,7 @@ pub(super) fn pad_stage(
 ) -> Result<(), LowerError> {
     let mut st = cx.stage("pad");
     let x = cx.stage_input(&mut st, 0)?;
-    let out = st.scratch(2, ScalarType::U8, (planes * hp * wp) as u64, Access::Write);
+    let out = st.scratch(2, ScalarType::U8, padded_len(planes, hp, wp), Access::Write);
     let geo = *geo;
     let z = Expr::cast(ScalarType::U8, zx.clone());
     let b = &mut st.b;

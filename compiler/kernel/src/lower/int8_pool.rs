@@ -8,7 +8,7 @@
 //! tap against the image borders and stays scalar.
 
 use super::conv::Geometry;
-use super::int8_gemm::{pad_stage, padded_extent};
+use super::int8_gemm::{pad_stage, padded_extent, padded_len};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{LoopKind, ScalarType};
@@ -35,7 +35,7 @@ pub(super) fn max_pool_u8(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> 
     let (hp, wp) = padded_extent(&geo);
     let zero = Expr::IConst(0, ScalarType::I32);
     pad_stage(cx, &geo, (planes, hp, wp), (&zero, false))?;
-    let src = cx.bind_scratch(2, ScalarType::U8, (planes * hp * wp) as u64);
+    let src = cx.bind_scratch(2, ScalarType::U8, padded_len(planes, hp, wp));
     let y = cx.bind_output(0)?;
     let b = &mut cx.b;
     b.for_loop("pl", 0, planes, LoopKind::Parallel, |b, pl| {
