@@ -367,7 +367,7 @@ pub(crate) fn parse_constant(s: &str) -> Result<(String, neoc_ir::Tensor), Strin
     Ok((name.to_string(), tensor))
 }
 
-fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> {
+fn compile(model: &Path, mut args: CompileArgs, quiet: bool) -> Result<(), Failure> {
     let input_shapes = args
         .input_shapes
         .iter()
@@ -381,6 +381,11 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
         .collect::<Result<Vec<_>, _>>()?;
     let output = args.output;
     let status = progress::StatusLine::stderr(quiet);
+    let precision = args.precision.precision()?;
+    let precision_report = match precision {
+        neoc_kernel::Precision::F32 => None,
+        _ => args.quant.take_report_without_quantize(),
+    };
     let opts = neoc_driver::CompileOptions {
         target: args.target,
         opt_level: args.opt_level,
@@ -391,7 +396,7 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
         selection: args.selection,
         progress: status.callback(),
         quantize: args.quant.options()?,
-        precision: args.precision.precision()?,
+        precision,
     };
     let start = Instant::now();
     let driver_err = |e| {
@@ -445,7 +450,11 @@ fn compile(model: &Path, args: CompileArgs, quiet: bool) -> Result<(), Failure> 
             .map(|(a, _)| a)
             .map_err(|e| hints::driver(e, model))
         };
-        eprint!("{}", precision::report(&opts, &artifact, again)?);
+        let text = precision::report(&opts, &artifact, again)?;
+        eprint!("{text}");
+        if let Some(path) = &precision_report {
+            std::fs::write(path, &text).map_err(|e| format!("--report {}: {e}", path.display()))?;
+        }
     }
     let out = output.unwrap_or_else(|| model.with_extension("neo"));
     status.writing();

@@ -25,18 +25,30 @@ pub struct QuantArgs {
     /// samples; the worst layers stay float until it holds.
     #[arg(long = "accuracy-budget", value_name = "X")]
     accuracy_budget: Option<f64>,
-    /// Write the quantization report to FILE.
+    /// Write the quantization report (or, with --precision fp16/bf16 alone, the accuracy
+    /// report) to FILE.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     report: Option<PathBuf>,
 }
 
 impl QuantArgs {
+    /// `--report FILE` when there is no `--quantize`, taken for `--precision`'s accuracy
+    /// report (so that [`QuantArgs::options`] does not ask for `--quantize`).
+    pub fn take_report_without_quantize(&mut self) -> Option<PathBuf> {
+        if self.quantize.is_some() {
+            None
+        } else {
+            self.report.take()
+        }
+    }
+
     /// The driver's options, `None` without `--quantize`; misuse is a usage error.
     pub fn options(self) -> Result<Option<neoc_driver::quantize::QuantizeOptions>, Failure> {
         let Some(kind) = self.quantize else {
             if self.calibration.is_some() || self.report.is_some() {
                 return Err(Failure::usage(
-                    "--calibration and --report need --quantize int8",
+                    "--calibration and --report need --quantize int8 (--report also works \
+                     with --precision fp16|bf16)",
                 ));
             }
             return Ok(None);

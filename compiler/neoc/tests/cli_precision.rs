@@ -1,6 +1,6 @@
 //! `neoc compile --precision fp16|bf16` from the command line: the accuracy report
-//! against the fp32 plan on stderr, the artifact's f32 interface, and misuse failing
-//! with a message (docs/cuda.md, "Precision").
+//! against the fp32 plan on stderr and in `--report FILE`, the artifact's f32 interface,
+//! and misuse failing with a message (docs/cuda.md, "Precision").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -39,6 +39,7 @@ fn fp16_and_bf16_print_the_accuracy_report() {
         ("fp16", "cuda-sm90", 1e-2),
     ] {
         let art = tmp.join(format!("lenet-{p}-{target}.neo"));
+        let report = tmp.join(format!("lenet-{p}-{target}.txt"));
         let lenet = lenet();
         let o = neoc(&[
             "compile",
@@ -49,9 +50,16 @@ fn fp16_and_bf16_print_the_accuracy_report() {
             target,
             "-o",
             art.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
         ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{p} {target}: {err}");
+        let text = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            err.contains(&text),
+            "--report holds what is printed:\n{text}\n{err}"
+        );
         assert!(
             err.contains(&format!("{p} accuracy against the fp32 plan")),
             "{err}"
