@@ -139,8 +139,9 @@ fn bad(message: impl Into<String>) -> DriverError {
     DriverError::Usage(message.into())
 }
 
-/// Reads the calibration samples for `graph`'s inputs (see `docs/quantization.md`).
-fn load_samples(graph: &Graph, dir: &Path) -> Result<Vec<Vec<Tensor>>, DriverError> {
+/// Reads the calibration samples for `graph`'s inputs (see `docs/quantization.md`; also
+/// the samples of `--precision`'s accuracy report).
+pub fn load_samples(graph: &Graph, dir: &Path) -> Result<Vec<Vec<Tensor>>, DriverError> {
     let inputs: Vec<(String, Vec<u64>)> = graph
         .inputs()
         .iter()

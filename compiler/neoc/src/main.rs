@@ -382,9 +382,12 @@ fn compile(model: &Path, mut args: CompileArgs, quiet: bool) -> Result<(), Failu
     let output = args.output;
     let status = progress::StatusLine::stderr(quiet);
     let precision = args.precision.precision()?;
-    let precision_report = match precision {
-        neoc_kernel::Precision::F32 => None,
-        _ => args.quant.take_report_without_quantize(),
+    let (precision_report, precision_samples) = match precision {
+        neoc_kernel::Precision::F32 => (None, None),
+        _ => (
+            args.quant.take_report_without_quantize(),
+            args.quant.take_calibration_without_quantize(),
+        ),
     };
     let opts = neoc_driver::CompileOptions {
         target: args.target,
@@ -450,7 +453,26 @@ fn compile(model: &Path, mut args: CompileArgs, quiet: bool) -> Result<(), Failu
             .map(|(a, _)| a)
             .map_err(|e| hints::driver(e, model))
         };
-        let text = precision::report(&opts, &artifact, again)?;
+        let samples = match &precision_samples {
+            Some(dir) => {
+                let fw = args
+                    .framework
+                    .as_deref()
+                    .and_then(neoc_driver::Framework::from_name);
+                let g = neoc_driver::frontend::import_with(
+                    model,
+                    fw,
+                    &opts.input_shapes,
+                    &opts.constant_inputs,
+                    &opts.selection,
+                )
+                .and_then(|g| neoc_driver::quantize::load_samples(&g, dir))
+                .map_err(|e| hints::driver(e, model))?;
+                Some(g)
+            }
+            None => None,
+        };
+        let text = precision::report(&opts, &artifact, samples.as_deref(), again)?;
         eprint!("{text}");
         if let Some(path) = &precision_report {
             std::fs::write(path, &text).map_err(|e| format!("--report {}: {e}", path.display()))?;

@@ -1,6 +1,7 @@
 //! `neoc compile --precision fp16|bf16` (`docs/cuda.md`, "Precision") and the accuracy
 //! report it prints: the 16-bit plan and the fp32 plan of the same model, both compiled
-//! and run on this machine's CPU on one deterministic input, compared output by output.
+//! and run on this machine's CPU on one deterministic input (or the `--calibration`
+//! samples, read as `--quantize int8` reads them), compared output by output.
 //!
 //! Why run compiled plans instead of the reference interpreter (as `--quantize int8`
 //! does): the 16-bit storage is a property of the plan (which buffers are narrowed, how
@@ -115,22 +116,58 @@ fn argmax_rows(v: &[f64], row: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Runs both plans on the same input and compares their float outputs.
-pub fn compare(reduced: &Model, full: &Model) -> Result<Vec<OutputError>, String> {
-    let inputs: Vec<Vec<u8>> = full
-        .inputs()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| input_bytes(s, i as u64 + 1))
-        .collect();
-    let refs: Vec<TensorRef<'_>> = full
-        .inputs()
-        .iter()
-        .zip(&inputs)
-        .map(|(s, b)| TensorRef::new(s.dtype, &s.shape, b))
-        .collect();
-    let a = reduced.run(&refs).map_err(|e| e.to_string())?;
-    let b = full.run(&refs).map_err(|e| e.to_string())?;
+/// Runs both plans on the same inputs — each sample (`--calibration`), or one
+/// deterministic input — and compares their float outputs (worst sample; top-1 rows
+/// summed over samples).
+pub fn compare(
+    reduced: &Model,
+    full: &Model,
+    samples: Option<&[Vec<neoc_ir::Tensor>]>,
+) -> Result<Vec<OutputError>, String> {
+    let inputs: Vec<Vec<Vec<u8>>> = match samples {
+        Some(s) => s
+            .iter()
+            .map(|one| one.iter().map(|t| t.bytes().to_vec()).collect())
+            .collect(),
+        None => vec![full
+            .inputs()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| input_bytes(s, i as u64 + 1))
+            .collect()],
+    };
+    let mut out: Vec<OutputError> = Vec::new();
+    for one in &inputs {
+        let refs: Vec<TensorRef<'_>> = full
+            .inputs()
+            .iter()
+            .zip(one)
+            .map(|(s, b)| TensorRef::new(s.dtype, &s.shape, b))
+            .collect();
+        let errors = compare_one(reduced, full, &refs)?;
+        if out.is_empty() {
+            out = errors;
+            continue;
+        }
+        for (o, e) in out.iter_mut().zip(errors) {
+            o.max_abs = o.max_abs.max(e.max_abs);
+            o.rel = o.rel.max(e.rel);
+            o.top1 = match (o.top1, e.top1) {
+                (Some((a, n)), Some((b, m))) => Some((a + b, n + m)),
+                (t, _) => t,
+            };
+        }
+    }
+    Ok(out)
+}
+
+fn compare_one(
+    reduced: &Model,
+    full: &Model,
+    refs: &[TensorRef<'_>],
+) -> Result<Vec<OutputError>, String> {
+    let a = reduced.run(refs).map_err(|e| e.to_string())?;
+    let b = full.run(refs).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for ((spec, got), want) in full.outputs().iter().zip(&a).zip(&b) {
         let (g, w) = (f32s(got), f32s(want));
@@ -163,11 +200,11 @@ pub fn compare(reduced: &Model, full: &Model) -> Result<Vec<OutputError>, String
 }
 
 /// The report's text.
-pub fn text(p: Precision, where_: &str, errors: &[OutputError]) -> String {
+pub fn text(p: Precision, where_: &str, inputs: &str, errors: &[OutputError]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} accuracy against the fp32 plan ({where_}, one deterministic input):",
+        "{} accuracy against the fp32 plan ({where_}, {inputs}):",
         p.name()
     );
     for e in errors {
@@ -190,6 +227,7 @@ pub fn text(p: Precision, where_: &str, errors: &[OutputError]) -> String {
 pub fn report(
     opts: &CompileOptions,
     artifact: &Artifact,
+    samples: Option<&[Vec<neoc_ir::Tensor>]>,
     compile: impl Fn(&CompileOptions) -> Result<Artifact, Failure>,
 ) -> Result<String, Failure> {
     let load = |a: &Artifact| Model::from_bytes(a.to_bytes());
@@ -221,6 +259,10 @@ pub fn report(
         }
     };
     let full = load(&full).map_err(|e| Failure::from(e.to_string()))?;
-    let errors = compare(&reduced, &full).map_err(Failure::from)?;
-    Ok(text(opts.precision, &where_, &errors))
+    let errors = compare(&reduced, &full, samples).map_err(Failure::from)?;
+    let inputs = match samples {
+        Some(s) => format!("{} calibration samples, worst sample", s.len()),
+        None => "one deterministic input".to_string(),
+    };
+    Ok(text(opts.precision, &where_, &inputs, &errors))
 }

@@ -42,13 +42,23 @@ impl QuantArgs {
         }
     }
 
+    /// `--calibration DIR` when there is no `--quantize`: the samples of `--precision`'s
+    /// accuracy report.
+    pub fn take_calibration_without_quantize(&mut self) -> Option<PathBuf> {
+        if self.quantize.is_some() {
+            None
+        } else {
+            self.calibration.take()
+        }
+    }
+
     /// The driver's options, `None` without `--quantize`; misuse is a usage error.
     pub fn options(self) -> Result<Option<neoc_driver::quantize::QuantizeOptions>, Failure> {
         let Some(kind) = self.quantize else {
             if self.calibration.is_some() || self.report.is_some() {
                 return Err(Failure::usage(
-                    "--calibration and --report need --quantize int8 (--report also works \
-                     with --precision fp16|bf16)",
+                    "--calibration and --report need --quantize int8 (or --precision \
+                     fp16|bf16 for its accuracy report)",
                 ));
             }
             return Ok(None);

@@ -96,3 +96,27 @@ fn precision_misuse_is_a_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_report_runs_the_calibration_samples_when_given() {
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant/digits");
+    let o = neoc(&[
+        "compile",
+        digits.join("model.onnx").to_str().unwrap(),
+        "--precision",
+        "fp16",
+        "--calibration",
+        digits.join("calibration").to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("128 calibration samples, worst sample"),
+        "{err}"
+    );
+    // 128 digit images classified as by the fp32 plan.
+    assert!(err.contains("top-1 agrees on 128/128 rows"), "{err}");
+    assert!(relative(&err) <= 1e-2, "{err}");
+}
