@@ -329,7 +329,20 @@ def qop_pool() -> None:
         init("w2", w2), init("w2_scale", np.float32(0.004)), init("w2_zp", np.int8(0)),
         init("m_scale", np.float32(0.3)), init("m_zp", np.uint8(90)),
     ]
+    # A wide 1x1 QLinearConv (128 channels x 2304 pixels: 1.2 MB of i32 accumulators,
+    # past the int8 GEMM's per-column-tile threshold).
+    w3 = rng.integers(-127, 128, size=(128, 16, 1, 1), dtype=np.int8)
+    w3_scale = rng.uniform(0.002, 0.008, size=128).astype(np.float32)
+    inits += [
+        init("w3", w3), init("w3_scale", w3_scale), init("w3_zp", np.zeros(128, np.int8)),
+        init("wide_scale", np.float32(0.5)), init("wide_zp", np.uint8(128)),
+    ]
     nodes = [
+        helper.make_node(
+            "QLinearConv",
+            ["xw", "x_scale", "x_zp", "w3", "w3_scale", "w3_zp", "wide_scale", "wide_zp"],
+            ["wide"], name="qconv_wide",
+        ),
         helper.make_node("DequantizeLinear", ["x", "x_scale", "x_zp"], ["x_f"], name="dq"),
         helper.make_node(
             "MaxPool", ["x_f"], ["pool_f"], kernel_shape=[3, 3], strides=[2, 2],
@@ -353,11 +366,13 @@ def qop_pool() -> None:
         [
             helper.make_tensor_value_info("x", U8, [2, 32, 14, 14]),
             helper.make_tensor_value_info("a", U8, [1, 96]),
+            helper.make_tensor_value_info("xw", U8, [1, 16, 48, 48]),
         ],
         [
             helper.make_tensor_value_info("pool", U8, [2, 32, 7, 7]),
             helper.make_tensor_value_info("conv", U8, [2, 64, 7, 7]),
             helper.make_tensor_value_info("matvec", U8, [1, 32]),
+            helper.make_tensor_value_info("wide", U8, [1, 128, 48, 48]),
         ],
         inits,
     )
@@ -370,10 +385,11 @@ def qop_pool() -> None:
     onnx.save(model, str(case / "model.onnx"))
     x = rng.integers(0, 256, size=(2, 32, 14, 14), dtype=np.uint8)
     a = rng.integers(0, 256, size=(1, 96), dtype=np.uint8)
+    xw = rng.integers(0, 256, size=(1, 16, 48, 48), dtype=np.uint8)
     write_case(
-        case, case / "model.onnx", {"x": x, "a": a},
+        case, case / "model.onnx", {"x": x, "a": a, "xw": xw},
         "u8 MaxPool in QDQ form (3x3, stride 2, pads 1), QLinearConv on a 7x7 map with "
-        "batch 2 (64 channels), one-row QLinearMatMul",
+        "batch 2 (64 channels), one-row QLinearMatMul, wide 1x1 QLinearConv (128 x 48x48)",
     )
     print("qop_pool done")
 

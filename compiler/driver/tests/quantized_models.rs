@@ -48,7 +48,7 @@ fn quantized_anchors_become_int8_kernels() {
         ("digits_qop", 3, 1),
         ("digits_qdq_s8", 4, 0),
         ("mobilenet_v2_qdq", 53, 0),
-        ("qop_pool", 2, 0),
+        ("qop_pool", 3, 0),
     ] {
         let got = int8_and_float_anchors(&quant().join(name));
         println!("{name}: {} int8, {} float anchors", got.0, got.1);

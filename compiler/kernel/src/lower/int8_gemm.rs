@@ -181,7 +181,17 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         None => None,
     };
     let y = cx.bind_output(0)?;
-    let acc_len = (oc * d.cols_pad) as u64;
+    // Accumulator slots: one per tile of the whole product, or, when that would not stay
+    // in cache (early layers: 3 MB of i32 for ResNet's 56×56 stage), one per column
+    // tile, reused by its row panels, which then run serially within it.
+    let l = i64::from(lanes);
+    let col_tiles = (d.cols_pad / l + nv - 1) / nv;
+    let per_column_tile = !by_channel && oc * d.cols_pad * 4 > 1 << 20 && col_tiles >= 8;
+    let acc_len = if per_column_tile {
+        (d.groups * col_tiles * mr * nv * l) as u64
+    } else {
+        (oc * d.cols_pad) as u64
+    };
     cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
     let accs =
         cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
@@ -197,7 +207,8 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         let tile = (lanes, vecs_c, rows_c);
         gemm_by_channel(&mut cx.b, &d, tile, (xs, w4b, accs), &out);
     } else {
-        gemm(&mut cx.b, &d, (lanes, nv, mr), (xs, w4b, accs), &out);
+        let tile = (lanes, nv, mr);
+        gemm(&mut cx.b, &d, tile, (xs, w4b, accs), &out, per_column_tile);
     }
     Ok(())
 }
@@ -443,13 +454,16 @@ struct Out<'a> {
     oc: i64,
 }
 
-/// The gemm kernel: one parallel loop over (group, column tile, row panel).
+/// The gemm kernel: one parallel loop over (group, column tile, row panel), or over
+/// (group, column tile) with the row panels in order inside when `per_column_tile`
+/// (each column tile then has one accumulator slot, reused by its panels).
 fn gemm(
     b: &mut KernelBuilder,
     d: &Dims,
     (lanes, nv, mr): (u32, i64, i64),
     bufs: (BufId, BufId, BufId),
     out: &Out<'_>,
+    per_column_tile: bool,
 ) {
     let l = i64::from(lanes);
     let vecs = d.cols_pad / l;
@@ -457,51 +471,62 @@ fn gemm(
     let col_tiles = full_ct + i64::from(tail_v > 0);
     let (full_rp, tail_rows) = (d.m / mr, d.m % mr);
     let panels = full_rp + i64::from(tail_rows > 0);
-    let per_group = col_tiles * panels;
+    let (per_group, inner) = if per_column_tile {
+        (col_tiles, panels)
+    } else {
+        (col_tiles * panels, 1)
+    };
     b.for_loop("t", 0, d.groups * per_group, LoopKind::Parallel, |b, t| {
         let gi = t.clone() / Expr::i64(per_group);
-        let r = t % Expr::i64(per_group);
-        let ct = r.clone() / Expr::i64(panels);
-        let rp = r % Expr::i64(panels);
-        let col0 = ct.clone() * Expr::i64(nv * l);
-        let row0 = rp.clone() * Expr::i64(mr);
-        let rows_of = |b: &mut KernelBuilder, nvec: i64| {
-            let at = (gi.clone(), row0.clone(), col0.clone());
-            if tail_rows == 0 {
-                tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
-            } else if full_rp == 0 {
-                tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
+        let r = t.clone() % Expr::i64(per_group);
+        let slot = per_column_tile.then(|| t.clone() * Expr::i64(mr * nv * l));
+        b.for_loop("rp", 0, inner, LoopKind::Serial, |b, rpi| {
+            let (ct, rp) = if per_column_tile {
+                (r.clone(), rpi)
+            } else {
+                (r.clone() / Expr::i64(panels), r.clone() % Expr::i64(panels))
+            };
+            let col0 = ct.clone() * Expr::i64(nv * l);
+            let row0 = rp.clone() * Expr::i64(mr);
+            let rows_of = |b: &mut KernelBuilder, nvec: i64| {
+                let at = (gi.clone(), row0.clone(), col0.clone(), slot.clone());
+                if tail_rows == 0 {
+                    tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
+                } else if full_rp == 0 {
+                    tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
+                } else {
+                    b.if_else(
+                        rp.clone().lt(Expr::i64(full_rp)),
+                        |b| tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
+                        |b| tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
+                    );
+                }
+            };
+            if tail_v == 0 {
+                rows_of(b, nv);
+            } else if full_ct == 0 {
+                rows_of(b, tail_v);
             } else {
                 b.if_else(
-                    rp.clone().lt(Expr::i64(full_rp)),
-                    |b| tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
-                    |b| tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
+                    ct.lt(Expr::i64(full_ct)),
+                    |b| rows_of(b, nv),
+                    |b| rows_of(b, tail_v),
                 );
             }
-        };
-        if tail_v == 0 {
-            rows_of(b, nv);
-        } else if full_ct == 0 {
-            rows_of(b, tail_v);
-        } else {
-            b.if_else(
-                ct.lt(Expr::i64(full_ct)),
-                |b| rows_of(b, nv),
-                |b| rows_of(b, tail_v),
-            );
-        }
+        });
     });
 }
 
 /// One tile of `rows` output channels × `nvec` vectors of columns at (`row0`, `col0`)
-/// of group `gi`, then its epilogue.
+/// of group `gi`, then its epilogue. The accumulators go to `slot` (row-major, `nvec`
+/// vectors a row) when given, else to their place in a `[channel][column]` array.
 fn tile_code(
     b: &mut KernelBuilder,
     d: &Dims,
     (lanes, nvec, rows): (u32, i64, i64),
     (xs, w4, accs): (BufId, BufId, BufId),
     out: &Out<'_>,
-    (gi, row0, col0): &(Expr, Expr, Expr),
+    (gi, row0, col0, slot): &(Expr, Expr, Expr, Option<Expr>),
 ) {
     let i32t = ScalarType::I32;
     let l = i64::from(lanes);
@@ -546,19 +571,27 @@ fn tile_code(
     });
     for (i, row) in acc.iter().enumerate() {
         for (j, &a) in row.iter().enumerate() {
-            let at = (row_base.clone() + Expr::i64(i as i64)) * Expr::i64(d.cols_pad)
-                + col0.clone()
-                + Expr::i64(j as i64 * l);
+            let at = match slot {
+                Some(s) => s.clone() + Expr::i64(i as i64 * nvec * l + j as i64 * l),
+                None => {
+                    (row_base.clone() + Expr::i64(i as i64)) * Expr::i64(d.cols_pad)
+                        + col0.clone()
+                        + Expr::i64(j as i64 * l)
+                }
+            };
             b.store(accs, at, Expr::var(a));
         }
     }
     // Epilogue over the tile's valid columns, while it is in cache.
     let hi = (col0.clone() + Expr::i64(nvec * l)).min(Expr::i64(d.cols));
     b.for_loop("i", 0, rows, LoopKind::Serial, |b, i| {
-        let ch = row_base.clone() + i;
+        let ch = row_base.clone() + i.clone();
         b.for_loop("j", col0.clone(), hi, LoopKind::Vectorize, |b, col| {
-            let a = Expr::load(accs, ch.clone() * Expr::i64(d.cols_pad) + col.clone())
-                + Expr::load(out.comp, ch.clone());
+            let acc_at = match slot {
+                Some(s) => s.clone() + i.clone() * Expr::i64(nvec * l) + col.clone() - col0.clone(),
+                None => ch.clone() * Expr::i64(d.cols_pad) + col.clone(),
+            };
+            let a = Expr::load(accs, acc_at) + Expr::load(out.comp, ch.clone());
             let at = if d.cols == d.p {
                 ch.clone() * Expr::i64(d.p) + col
             } else {
