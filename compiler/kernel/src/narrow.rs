@@ -11,10 +11,10 @@
 //!
 //! - **Loads widen:** `buf[i]` becomes `f32(buf[i])` (`f16`: `fpext`; `bf16`: the `u16`
 //!   bits shifted into the top half of an `f32`, exact). Vector loads widen lane-wise.
-//! - **Stores narrow:** `buf[i] = x` becomes `buf[i] = narrow(x)` with `x` first held in
-//!   a variable (so an epilogue is not evaluated twice); `f16`: `fptrunc` (round to
-//!   nearest even, overflow to ±inf as IEEE); `bf16`: round to nearest even on the `f32`
-//!   bits (`(b + 0x7fff + ((b >> 16) & 1)) >> 16`; a NaN whose payload lies only in the
+//! - **Stores narrow:** `buf[i] = x` becomes `buf[i] = narrow(x)`; `f16`: `fptrunc`
+//!   (round to nearest even, overflow to ±inf as IEEE); `bf16` (with `x` first held in a
+//!   variable, so that an epilogue is not evaluated twice): round to nearest even on the
+//!   `f32` bits (`(b + 0x7fff + ((b >> 16) & 1)) >> 16`; a NaN whose payload lies only in the
 //!   low 16 bits becomes ±inf, no kernel produces one).
 
 use crate::expr::{BinaryOp, Expr};
@@ -172,7 +172,11 @@ impl Rewriter<'_> {
                 Stmt::Store { buf, index, value } => {
                     self.expr(index);
                     self.expr(value);
-                    if self.set.contains(buf) {
+                    if self.set.contains(buf) && self.p == Precision::F16 {
+                        // One use of the value: no temporary.
+                        let v = std::mem::replace(value, Expr::BConst(false));
+                        *value = Expr::cast(ScalarType::F16, v);
+                    } else if self.set.contains(buf) {
                         let lanes = self.lanes(value, k);
                         let t = self.temp(lanes);
                         let v = std::mem::replace(value, Expr::Var(t));
@@ -332,12 +336,19 @@ mod tests {
             // Not an f32 buffer: untouched.
             assert_eq!(k.params[2].elem, ScalarType::I64);
             crate::verify_kernel(&k).unwrap_or_else(|e| panic!("{p:?}: {e}"));
-            // One temporary per lane count holds each stored value.
-            let temps: Vec<(&str, u32)> = k.vars[k.vars.len() - 2..]
+            // bf16 reads a stored value twice: one temporary per lane count holds it;
+            // fp16 converts it in place.
+            let temps: Vec<(&str, u32)> = k
+                .vars
                 .iter()
+                .filter(|v| v.name.starts_with("narrow"))
                 .map(|v| (v.name.as_str(), v.lanes))
                 .collect();
-            assert_eq!(temps, [("narrow16", 16), ("narrow1", 1)]);
+            if p == Precision::BF16 {
+                assert_eq!(temps, [("narrow16", 16), ("narrow1", 1)]);
+            } else {
+                assert!(temps.is_empty(), "{temps:?}");
+            }
         }
     }
 }

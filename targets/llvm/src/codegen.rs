@@ -708,7 +708,12 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             BasicTypeEnum::FloatType(t) if from.is_float() => {
                 let vt = t.vec_type(n);
                 if to.size_bytes() > from.size_bytes() {
-                    self.b().build_float_ext(v, vt, "").map_err(e)?
+                    let wide = self.b().build_float_ext(v, vt, "").map_err(e)?;
+                    // Behind a fence, or InstCombine narrows `maximum(fpext a, fpext b)`
+                    // back to half, which x86 without AVX-512 FP16 scalarizes (a softmax
+                    // row maximum ran 7x slower at --precision fp16).
+                    let fence = self.ir.intrinsic("llvm.arithmetic.fence", &[vt.into()])?;
+                    self.ir.call(fence, &[wide.into()])?.into_vector_value()
                 } else {
                     self.b().build_float_trunc(v, vt, "").map_err(e)?
                 }
