@@ -150,6 +150,12 @@ fn default_target_adds_vnni_for_int8_models() {
         ["avx512-vnni", "avx512", "avx2"]
     );
     assert_eq!(variants(&quant().join("digits")), ["avx512", "avx2"]);
+    // Tiles differ between the variants, a kernel's parameters may not: the
+    // channels-in-lanes and per-column-tile GEMMs size their buffers for every unit.
+    assert_eq!(
+        variants(&quant().join("qop_pool")),
+        ["avx512-vnni", "avx512", "avx2"]
+    );
 }
 
 fn argmax(row: &[f64]) -> usize {

@@ -183,12 +183,17 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     let y = cx.bind_output(0)?;
     // Accumulator slots: one per tile of the whole product, or, when that would not stay
     // in cache (early layers: 3 MB of i32 for ResNet's 56×56 stage), one per column
-    // tile, reused by its row panels, which then run serially within it.
-    let l = i64::from(lanes);
-    let col_tiles = (d.cols_pad / l + nv - 1) / nv;
-    let per_column_tile = !by_channel && oc * d.cols_pad * 4 > 1 << 20 && col_tiles >= 8;
-    let acc_len = if per_column_tile {
-        (d.groups * col_tiles * mr * nv * l) as u64
+    // tile, reused by its row panels, which then run serially within it. The choice and
+    // the slot's size must not depend on the vector unit (every code variant of a
+    // kernel has the same parameters): at least 8 tiles of 64 columns and 16 rows a
+    // group (fewer rows gain nothing: depthwise convolutions), and room for
+    // `(cols_pad + 64) · 8` values per group, which bounds `column tiles × rows × tile
+    // width` for every tile shape of `tile` (a node that may run by channel on some
+    // unit keeps the whole array).
+    let by_tile = oc * d.cols_pad * 4 > 1 << 20 && d.cols_pad >= 8 * 64 && d.m >= 16;
+    let per_column_tile = !by_channel && by_tile;
+    let acc_len = if by_tile && !wasteful_columns(&d, cx.input(4).is_some()) {
+        (d.groups * (d.cols_pad + 64) * 8) as u64
     } else {
         (oc * d.cols_pad) as u64
     };
@@ -611,8 +616,12 @@ fn tile_code(
 /// 196; that epilogue reads and writes pixel-major, so a residual's strided reads cost
 /// more than 5 %).
 fn channel_lanes(d: &Dims, lanes: u32, residual: bool) -> bool {
-    let waste = (d.cols_pad - d.cols) * if residual { 10 } else { 20 };
-    waste >= d.cols_pad && d.m % i64::from(lanes) == 0
+    wasteful_columns(d, residual) && d.m % i64::from(lanes) == 0
+}
+
+/// The padding half of [`channel_lanes`] (the same for every vector unit).
+fn wasteful_columns(d: &Dims, residual: bool) -> bool {
+    (d.cols_pad - d.cols) * if residual { 10 } else { 20 } >= d.cols_pad
 }
 
 /// Register tile of [`gemm_by_channel`]: (pixels, vectors of channels). 7 × 3 when the
