@@ -789,16 +789,17 @@ fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
         _ => return v,
     };
     let q = out.q;
-    // Round half to even by the float adder itself: for |v| <= 2^22, the bits of
-    // v + 1.5·2^23 are 0x4B40_0000 + round_half_even(v) (f32 addition rounds to nearest
-    // even). Then zero point and clamp in integers, and a wrapping narrow: all of it
+    // Clamp first, to the integer bounds `y_min − y_zero ..= y_max − y_zero` (rounding
+    // is monotonic and the bounds are integers, so clamping before rounding is the same
+    // as after), then round half to even by the float adder itself: for |v| <= 2^22,
+    // the bits of v + 1.5·2^23 are 0x4B40_0000 + round_half_even(v) (f32 addition
+    // rounds to nearest even). Then the zero point and a wrapping narrow: all of it
     // vectorizes, where a saturating float→u8 conversion would not.
     let i32t = ScalarType::I32;
-    let v = v.max(Expr::f32(-4_194_304.0)).min(Expr::f32(4_194_304.0));
+    let lo = (q.y_min - q.y_zero) as f32;
+    let hi = (q.y_max - q.y_zero) as f32;
+    let v = v.max(Expr::f32(lo)).min(Expr::f32(hi));
     let biased = Expr::bitcast(i32t, v + Expr::f32(12_582_912.0));
     let r = biased - Expr::IConst(0x4B40_0000 - i64::from(q.y_zero), i32t);
-    let r = r
-        .max(Expr::IConst(i64::from(q.y_min), i32t))
-        .min(Expr::IConst(i64::from(q.y_max), i32t));
     Expr::cast(to, r)
 }
