@@ -45,7 +45,10 @@ fn corrupted_weights_fail_the_first_run_and_verify() {
     for _ in 0..2 {
         let err = model.run(&[TensorRef::f32(&[4, 64], &x)]).unwrap_err();
         assert!(is_weights_checksum(&err), "{err}");
-        assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{err}"
+        );
     }
     let err = Model::load(&path).unwrap().verify().unwrap_err();
     assert!(is_weights_checksum(&err), "{err}");

@@ -447,7 +447,12 @@ pub(crate) fn every_op() -> Graph {
     };
     let qs = g.add_const("qs", Tensor::from_f32(vec![2], &[0.5, 0.25]));
     let qr = g.add_input("qr", TensorType::new(DType::U8, &[1, 2, 3, 3]));
-    outs.push(node(&mut g, "qconv", Op::QConv(qconv), &[qx, qw, qb, qs, qr]));
+    outs.push(node(
+        &mut g,
+        "qconv",
+        Op::QConv(qconv),
+        &[qx, qw, qb, qs, qr],
+    ));
     let grid = g.add_const("grid", Tensor::from_f32(vec![1, 3, 5, 2], &[0.25; 30]));
     let gs = crate::ops::GridSample {
         mode: crate::ops::GridMode::Cubic,
