@@ -493,33 +493,36 @@ fn gemm(
             };
             let col0 = ct.clone() * Expr::i64(nv * l);
             let row0 = rp.clone() * Expr::i64(mr);
-            let rows_of = |b: &mut KernelBuilder, nvec: i64| {
-                let at = (gi.clone(), row0.clone(), col0.clone(), slot.clone());
-                if tail_rows == 0 {
-                    tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
-                } else if full_rp == 0 {
-                    tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
-                } else {
-                    b.if_else(
-                        rp.clone().lt(Expr::i64(full_rp)),
-                        |b| tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
-                        |b| tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
-                    );
-                }
-            };
-            if tail_v == 0 {
-                rows_of(b, nv);
-            } else if full_ct == 0 {
-                rows_of(b, tail_v);
-            } else {
-                b.if_else(
-                    ct.lt(Expr::i64(full_ct)),
-                    |b| rows_of(b, nv),
-                    |b| rows_of(b, tail_v),
-                );
-            }
+            let at = (gi.clone(), row0, col0, slot.clone());
+            by_block_size(b, &ct, full_ct, (nv, tail_v), &|b, nvec| {
+                by_block_size(b, &rp, full_rp, (mr, tail_rows), &|b, rows| {
+                    tile_code(b, d, (lanes, nvec, rows), bufs, out, &at)
+                })
+            });
         });
     });
+}
+
+/// Emits `f(size)` for block `at`: `full` for the first `full_count` blocks, `tail` for
+/// the last, partial one (0: there is none); branches only when both sizes occur.
+fn by_block_size(
+    b: &mut KernelBuilder,
+    at: &Expr,
+    full_count: i64,
+    (full, tail): (i64, i64),
+    f: &dyn Fn(&mut KernelBuilder, i64),
+) {
+    if tail == 0 {
+        f(b, full);
+    } else if full_count == 0 {
+        f(b, tail);
+    } else {
+        b.if_else(
+            at.clone().lt(Expr::i64(full_count)),
+            |b| f(b, full),
+            |b| f(b, tail),
+        );
+    }
 }
 
 /// One tile of `rows` output channels × `nvec` vectors of columns at (`row0`, `col0`)
@@ -663,31 +666,12 @@ fn gemm_by_channel(
         let pt = r % Expr::i64(ptiles);
         let m0 = cp.clone() * Expr::i64(nv * l);
         let col0 = pt.clone() * Expr::i64(mr);
-        let at = (gi.clone(), m0.clone(), col0.clone());
-        let pixels_of = |b: &mut KernelBuilder, nvec: i64| {
-            if tail_rows == 0 {
-                channel_tile_code(b, d, (lanes, nvec, mr), bufs, out, &at);
-            } else if full_pt == 0 {
-                channel_tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at);
-            } else {
-                b.if_else(
-                    pt.clone().lt(Expr::i64(full_pt)),
-                    |b| channel_tile_code(b, d, (lanes, nvec, mr), bufs, out, &at),
-                    |b| channel_tile_code(b, d, (lanes, nvec, tail_rows), bufs, out, &at),
-                );
-            }
-        };
-        if tail_v == 0 {
-            pixels_of(b, nv);
-        } else if full_cp == 0 {
-            pixels_of(b, tail_v);
-        } else {
-            b.if_else(
-                cp.lt(Expr::i64(full_cp)),
-                |b| pixels_of(b, nv),
-                |b| pixels_of(b, tail_v),
-            );
-        }
+        let at = (gi.clone(), m0, col0);
+        by_block_size(b, &cp, full_cp, (nv, tail_v), &|b, nvec| {
+            by_block_size(b, &pt, full_pt, (mr, tail_rows), &|b, rows| {
+                channel_tile_code(b, d, (lanes, nvec, rows), bufs, out, &at)
+            })
+        });
     });
 }
 
