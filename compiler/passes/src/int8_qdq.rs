@@ -131,26 +131,12 @@ fn requant_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     let Some(o) = output_quantizer(graph, node.outputs[0]) else {
         return Ok(None);
     };
-    let Some(old) = cn
-        .inputs
-        .get(3)
-        .copied()
-        .flatten()
-        .and_then(|s| graph.const_value(s))
-    else {
+    let mut patch = Patch::new();
+    let scales = (dq.scale[0], o.y_scale);
+    let Some(s) = rescaled_scales(graph, p, scales, &mut patch, "scale_requantized") else {
         return Ok(None);
     };
-    let scale: Vec<f32> = old
-        .to_f32_vec()
-        .iter()
-        .map(|s| s * dq.scale[0] / o.y_scale)
-        .collect();
-    let mut patch = Patch::new();
     let name = &cn.name;
-    let s = patch.add_const(
-        format!("{name}/scale_requantized"),
-        Tensor::from_f32(vec![scale.len() as u64], &scale),
-    );
     let op = Op::QConv(QConv {
         out: o.dtype,
         y_zero: o.zero,
@@ -213,26 +199,12 @@ fn residual_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     let Op::QConv(q) = &cn.op else {
         return Ok(None);
     };
-    let Some(old) = cn
-        .inputs
-        .get(3)
-        .copied()
-        .flatten()
-        .and_then(|s| graph.const_value(s))
-    else {
+    let mut p = Patch::new();
+    let scales = (c_dq.scale[0], o.y_scale);
+    let Some(s) = rescaled_scales(graph, conv, scales, &mut p, "scale_residual") else {
         return Ok(None);
     };
-    let scale: Vec<f32> = old
-        .to_f32_vec()
-        .iter()
-        .map(|s| s * c_dq.scale[0] / o.y_scale)
-        .collect();
-    let mut p = Patch::new();
     let name = &cn.name;
-    let s = p.add_const(
-        format!("{name}/scale_residual"),
-        Tensor::from_f32(vec![scale.len() as u64], &scale),
-    );
     let op = Op::QConv(QConv {
         out: o.dtype,
         y_zero: o.zero,
@@ -580,4 +552,27 @@ fn rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     p.replace(final_out, result);
     p.remove_if_dead(n);
     Ok(Some(p))
+}
+
+/// QConv `conv`'s constant output scales (its input 3), each `s · mul / div`, added to
+/// `patch` as `<node name>/<what>`; `None` when they are not a constant.
+fn rescaled_scales(
+    graph: &Graph,
+    conv: NodeId,
+    (mul, div): (f32, f32),
+    patch: &mut Patch,
+    what: &str,
+) -> Option<Wire> {
+    let cn = graph.node(conv);
+    let old = cn
+        .inputs
+        .get(3)
+        .copied()
+        .flatten()
+        .and_then(|s| graph.const_value(s))?;
+    let scale: Vec<f32> = old.to_f32_vec().iter().map(|s| s * mul / div).collect();
+    Some(patch.add_const(
+        format!("{}/{what}", cn.name),
+        Tensor::from_f32(vec![scale.len() as u64], &scale),
+    ))
 }
