@@ -57,7 +57,6 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
         // compiled for the CPU level instead of PTX.
         let mut graph = neoc_driver::import(&model_file, &shapes, &[]).unwrap();
         neoc_driver::optimize(&mut graph, &name, &opts).unwrap();
-        let level = &target.levels[0];
         let cuda = &neoc_target_spec::lookup("cuda-sm90").unwrap().levels[0];
         let unit = neoc_kernel::VectorUnit {
             bits: cuda.vector_bits,
@@ -87,28 +86,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             names, symbols,
             "{name}: kernels differ from the compiled artifact"
         );
-        let code = neoc_llvm::compile_shared_object(
-            &module,
-            &target,
-            level,
-            &neoc_llvm::CodegenOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-        artifact.target = neoc_artifact::TargetInfo {
-            name: target.name.into(),
-            arch: neoc_artifact::Arch::X86_64,
-            triple: target.triple.into(),
-        };
-        artifact.variants = vec![neoc_artifact::CodeVariant {
-            name: level.name.into(),
-            cpu: level.llvm_cpu.into(),
-            required_features: level
-                .required_features
-                .iter()
-                .map(|f| f.to_string())
-                .collect(),
-            code,
-        }];
+        common::with_cpu_code(&mut artifact, &module, &target, &name);
         let model = Model::from_bytes(artifact.to_bytes()).unwrap();
         let inputs = stored_inputs(&model, dir);
         let refs = tensor_refs(&inputs);

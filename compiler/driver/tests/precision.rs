@@ -193,29 +193,7 @@ fn cuda_on_cpu(name: &str, p: Precision) -> neoc_artifact::Artifact {
         *k = neoc_kernel::gpu::schedule(k);
     }
     let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
-    let level = &target.levels[0];
-    let code = neoc_llvm::compile_shared_object(
-        &module,
-        &target,
-        level,
-        &neoc_llvm::CodegenOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    artifact.target = neoc_artifact::TargetInfo {
-        name: target.name.into(),
-        arch: neoc_artifact::Arch::X86_64,
-        triple: target.triple.into(),
-    };
-    artifact.variants = vec![neoc_artifact::CodeVariant {
-        name: level.name.into(),
-        cpu: level.llvm_cpu.into(),
-        required_features: level
-            .required_features
-            .iter()
-            .map(|f| f.to_string())
-            .collect(),
-        code,
-    }];
+    common::with_cpu_code(&mut artifact, &module, &target, name);
     artifact
 }
 

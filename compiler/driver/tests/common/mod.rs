@@ -157,3 +157,36 @@ pub fn errors(got: &[f64], want: &[f64], rtol: f64, atol: f64) -> Errors {
         bad,
     }
 }
+
+/// Replaces `artifact`'s code with `module` compiled for the first level of `target` (an
+/// x86-64 target): how the CUDA lowering's own kernels are run on this CPU.
+pub fn with_cpu_code(
+    artifact: &mut neoc_artifact::Artifact,
+    module: &neoc_kernel::Module,
+    target: &neoc_target_spec::Target,
+    what: &str,
+) {
+    let level = &target.levels[0];
+    let code = neoc_llvm::compile_shared_object(
+        module,
+        target,
+        level,
+        &neoc_llvm::CodegenOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    artifact.target = neoc_artifact::TargetInfo {
+        name: target.name.into(),
+        arch: neoc_artifact::Arch::X86_64,
+        triple: target.triple.into(),
+    };
+    artifact.variants = vec![neoc_artifact::CodeVariant {
+        name: level.name.into(),
+        cpu: level.llvm_cpu.into(),
+        required_features: level
+            .required_features
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        code,
+    }];
+}
