@@ -538,18 +538,7 @@ fn tile_code(
 ) {
     let i32t = ScalarType::I32;
     let l = i64::from(lanes);
-    let acc: Vec<Vec<VarId>> = (0..rows)
-        .map(|i| {
-            (0..nvec)
-                .map(|j| b.vector_var(format!("acc{i}_{j}"), i32t, lanes))
-                .collect()
-        })
-        .collect();
-    for row in &acc {
-        for &v in row {
-            b.assign(v, Expr::splat(Expr::IConst(0, i32t), lanes));
-        }
-    }
+    let acc = zeroed_accumulators(b, rows, nvec, lanes);
     let av: Vec<VarId> = (0..nvec)
         .map(|j| b.vector_var(format!("x{j}"), i32t, lanes))
         .collect();
@@ -600,12 +589,7 @@ fn tile_code(
                 None => ch.clone() * Expr::i64(d.cols_pad) + col.clone(),
             };
             let a = Expr::load(accs, acc_at) + Expr::load(out.comp, ch.clone());
-            let at = if d.cols == d.p {
-                ch.clone() * Expr::i64(d.p) + col
-            } else {
-                let n = col.clone() / Expr::i64(d.p);
-                (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col % Expr::i64(d.p)
-            };
+            let at = output_index(d, out.oc, &ch, col);
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
         });
@@ -688,18 +672,7 @@ fn channel_tile_code(
 ) {
     let i32t = ScalarType::I32;
     let l = i64::from(lanes);
-    let acc: Vec<Vec<VarId>> = (0..rows)
-        .map(|i| {
-            (0..nvec)
-                .map(|j| b.vector_var(format!("acc{i}_{j}"), i32t, lanes))
-                .collect()
-        })
-        .collect();
-    for row in &acc {
-        for &v in row {
-            b.assign(v, Expr::splat(Expr::IConst(0, i32t), lanes));
-        }
-    }
+    let acc = zeroed_accumulators(b, rows, nvec, lanes);
     let wv: Vec<VarId> = (0..nvec)
         .map(|j| b.vector_var(format!("w{j}"), i32t, lanes))
         .collect();
@@ -742,16 +715,38 @@ fn channel_tile_code(
             let ch = ch0.clone() + j;
             let a = Expr::load(accs, col.clone() * Expr::i64(out.oc) + ch.clone())
                 + Expr::load(out.comp, ch.clone());
-            let at = if d.cols == d.p {
-                ch.clone() * Expr::i64(d.p) + col.clone()
-            } else {
-                let n = col.clone() / Expr::i64(d.p);
-                (n * Expr::i64(out.oc) + ch.clone()) * Expr::i64(d.p) + col.clone() % Expr::i64(d.p)
-            };
+            let at = output_index(d, out.oc, &ch, col.clone());
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
         });
     });
+}
+
+/// `rows` × `nvec` i32 accumulator vectors of `lanes`, set to zero.
+fn zeroed_accumulators(b: &mut KernelBuilder, rows: i64, nvec: i64, lanes: u32) -> Vec<Vec<VarId>> {
+    let i32t = ScalarType::I32;
+    let acc: Vec<Vec<VarId>> = (0..rows)
+        .map(|i| {
+            (0..nvec)
+                .map(|j| b.vector_var(format!("acc{i}_{j}"), i32t, lanes))
+                .collect()
+        })
+        .collect();
+    for &v in acc.iter().flatten() {
+        b.assign(v, Expr::splat(Expr::IConst(0, i32t), lanes));
+    }
+    acc
+}
+
+/// Index in the `[image][channel][pixel]` output of channel `ch` at GEMM column `col`
+/// (columns run over the images' pixels, `d.p` per image, `oc` channels in all).
+fn output_index(d: &Dims, oc: i64, ch: &Expr, col: Expr) -> Expr {
+    if d.cols == d.p {
+        ch.clone() * Expr::i64(d.p) + col
+    } else {
+        let n = col.clone() / Expr::i64(d.p);
+        (n * Expr::i64(oc) + ch.clone()) * Expr::i64(d.p) + col % Expr::i64(d.p)
+    }
 }
 
 /// The op's output for accumulator `a` (i32, compensation added) of channel `ch`, to be
