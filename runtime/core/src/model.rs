@@ -143,10 +143,9 @@ impl Model {
     /// # Ok::<(), neoc_runtime::RuntimeError>(())
     /// ```
     pub fn verify(&self) -> Result<()> {
-        let weights = self.weights_bytes();
         let checked = self
             .weights_verified
-            .get_or_init(|| self.weights_checksum.verify(weights));
+            .get_or_init(|| self.weights_checksum.verify(self.weights_bytes()));
         checked.clone().map_err(|source| RuntimeError::Artifact {
             file: self.file.clone(),
             source: Box::new(source),
