@@ -91,6 +91,7 @@ pub fn check(path: &Path, opts: &CompileOptions) -> Result<CheckReport, DriverEr
             bits: l.vector_bits,
             registers: l.vector_registers,
             parallelism: l.parallel_iterations,
+            signed_dot_bytes: l.signed_byte_dot(),
         })
         .unwrap_or_default();
     let mut by_op: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();

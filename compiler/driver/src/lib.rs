@@ -173,6 +173,7 @@ pub fn compile_graph(
         bits: l.vector_bits,
         registers: l.vector_registers,
         parallelism: l.parallel_iterations,
+        signed_dot_bytes: l.signed_byte_dot(),
     };
     let first_unit = target.levels.first().map(unit_of).unwrap_or_default();
     let lowered = |done, total| opts.progress.report(Stage::Lowering, done, total);

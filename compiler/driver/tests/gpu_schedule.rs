@@ -62,6 +62,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             bits: cuda.vector_bits,
             registers: cuda.vector_registers,
             parallelism: cuda.parallel_iterations,
+            signed_dot_bytes: false,
         };
         let mut module = neoc_driver::plan::plan(&graph, &name, unit).unwrap().module;
         let (mut before, mut after) = (0u64, 0u64);

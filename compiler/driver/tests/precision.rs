@@ -184,6 +184,7 @@ fn cuda_on_cpu(name: &str, p: Precision) -> neoc_artifact::Artifact {
         bits: cuda.vector_bits,
         registers: cuda.vector_registers,
         parallelism: cuda.parallel_iterations,
+        signed_dot_bytes: false,
     };
     let planned =
         neoc_driver::plan::plan_with_precision(&graph, name, unit, p, &|_, _| {}).unwrap();

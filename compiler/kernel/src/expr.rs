@@ -165,16 +165,30 @@ pub enum Expr {
         c: Box<Expr>,
     },
     /// Integer dot product of byte groups, the int8 GEMM step: in every `i32` lane,
-    /// `acc + Σ_{j<4} u8(a.byte[j]) · i8(b.byte[j])` (bytes in little-endian order; `a`'s
-    /// are unsigned, `b`'s signed), wrapping on overflow (a sum of 4 products cannot
-    /// overflow by itself). `acc`, `a` and `b` are `i32` with the same lanes. Backends
-    /// emit AVX-512 VNNI / AVX-VNNI `vpdpbusd` when the CPU level has it and widening
-    /// multiplies and adds otherwise (`docs/quantization.md`).
+    /// `acc + Σ_{j<4} a.byte[j] · i8(b.byte[j])` (bytes in little-endian order; `a`'s
+    /// read as `a_sign` says, `b`'s signed), wrapping on overflow (a sum of 4 products
+    /// cannot overflow by itself). `acc`, `a` and `b` are `i32` with the same lanes.
+    /// Backends emit one instruction where the CPU level has one for that signedness
+    /// (`vpdpbusd`, `usdot`, `sdot`) and widening multiplies and adds otherwise
+    /// (`docs/quantization.md`).
     DotBytes {
         acc: Box<Expr>,
         a: Box<Expr>,
         b: Box<Expr>,
+        a_sign: ByteSign,
     },
+}
+
+/// How [`Expr::DotBytes`] reads the bytes of its `a` operand (`b`'s are always `i8`).
+/// The int8 GEMM picks the form its CPU level multiplies in one instruction
+/// ([`crate::VectorUnit::signed_dot_bytes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ByteSign {
+    /// `u8 · i8`: x86 `vpdpbusd`, AArch64 `usdot` (i8mm).
+    #[default]
+    Unsigned,
+    /// `i8 · i8`: AArch64 `sdot` (dotprod).
+    Signed,
 }
 
 impl Expr {
@@ -260,11 +274,17 @@ impl Expr {
             c: Box::new(c),
         }
     }
+    /// [`Expr::DotBytes`] with unsigned `a` bytes (`u8 · i8`).
     pub fn dot_bytes(acc: Expr, a: Expr, b: Expr) -> Expr {
+        Expr::dot_bytes_as(ByteSign::Unsigned, acc, a, b)
+    }
+    /// [`Expr::DotBytes`] with `a`'s bytes read as `a_sign` says.
+    pub fn dot_bytes_as(a_sign: ByteSign, acc: Expr, a: Expr, b: Expr) -> Expr {
         Expr::DotBytes {
             acc: Box::new(acc),
             a: Box::new(a),
             b: Box::new(b),
+            a_sign,
         }
     }
     pub fn min(self, rhs: Expr) -> Expr {

@@ -30,7 +30,7 @@ pub mod print;
 pub mod verify;
 
 pub use builder::KernelBuilder;
-pub use expr::{BinaryOp, CmpOp, Expr, UnaryOp};
+pub use expr::{BinaryOp, ByteSign, CmpOp, Expr, UnaryOp};
 pub use kernel::{Access, BufId, Kernel, LoopKind, Module, Param, ScalarType, Stmt, Var, VarId};
 pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage, VectorUnit};
 pub use narrow::Precision;

@@ -226,7 +226,10 @@ impl Rewriter<'_> {
                 self.expr(then);
                 self.expr(otherwise);
             }
-            Expr::Fma { a, b, c } | Expr::DotBytes { acc: a, a: b, b: c } => {
+            Expr::Fma { a, b, c }
+            | Expr::DotBytes {
+                acc: a, a: b, b: c, ..
+            } => {
                 self.expr(a);
                 self.expr(b);
                 self.expr(c);

@@ -1,6 +1,6 @@
 //! Text form of kernel IR, for `neoc inspect --kernels`, debugging and tests.
 
-use crate::expr::{BinaryOp, CmpOp, Expr, UnaryOp};
+use crate::expr::{BinaryOp, ByteSign, CmpOp, Expr, UnaryOp};
 use crate::kernel::{Access, Kernel, LoopKind, Module, Stmt};
 use std::fmt::{self, Write};
 
@@ -146,7 +146,13 @@ fn e(x: &Expr) -> String {
         Expr::Cast { to, arg } => format!("{to}({})", e(arg)),
         Expr::Bitcast { to, arg } => format!("bitcast<{to}>({})", e(arg)),
         Expr::Fma { a, b, c } => format!("fma({}, {}, {})", e(a), e(b), e(c)),
-        Expr::DotBytes { acc, a, b } => format!("dot_bytes({}, {}, {})", e(acc), e(a), e(b)),
+        Expr::DotBytes { acc, a, b, a_sign } => {
+            let name = match a_sign {
+                ByteSign::Unsigned => "dot_bytes",
+                ByteSign::Signed => "dot_bytes_i8",
+            };
+            format!("{name}({}, {}, {})", e(acc), e(a), e(b))
+        }
     }
 }
 

@@ -166,7 +166,7 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             expect(k, c, t)?;
             Ok(t)
         }
-        Expr::DotBytes { acc, a, b } => {
+        Expr::DotBytes { acc, a, b, .. } => {
             for x in [acc, a, b] {
                 expect(k, x, ScalarType::I32)?;
             }
@@ -234,7 +234,7 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
             n
         }
         Expr::Fma { a, b, c } => same(&[a, b, c])?,
-        Expr::DotBytes { acc, a, b } => same(&[acc, a, b])?,
+        Expr::DotBytes { acc, a, b, .. } => same(&[acc, a, b])?,
         Expr::LaneReduce { op, arg } => {
             let n = lanes(k, arg)?;
             if !matches!(op, BinaryOp::Add | BinaryOp::Min | BinaryOp::Max) {

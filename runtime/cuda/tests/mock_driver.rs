@@ -57,6 +57,7 @@ fn artifact_and_cpu_kernels(
         bits: cuda.vector_bits,
         registers: cuda.vector_registers,
         parallelism: cuda.parallel_iterations,
+        signed_dot_bytes: false,
     };
     let mut module =
         neoc_driver::plan::plan_with_precision(&graph, name, unit, precision, &|_, _| {})

@@ -14,8 +14,24 @@ pub(crate) fn initialize() {
     Target::initialize_aarch64(&InitializationConfig::default());
 }
 
+/// Extensions that code generation chooses instructions by (`codegen/dot.rs`): stated
+/// as `+feature` whenever the level requires them, so the choice reads the function's
+/// `target-features` instead of knowing which CPU names imply what.
+const STATED: &[&str] = &["dotprod", "i8mm"];
+
 /// LLVM target features for `level`: the CPU name (`cortex-a76`, `neoverse-n1`) implies
-/// its architecture version and extensions; the level adds or removes a few.
+/// its architecture version and extensions; the level adds or removes a few, and every
+/// extension of [`STATED`] it requires is named.
 pub(crate) fn features(level: &CpuLevel) -> String {
-    level.llvm_features.to_string()
+    let mut features = level.llvm_features.to_string();
+    for f in STATED {
+        if level.required_features.contains(f) {
+            if !features.is_empty() {
+                features.push(',');
+            }
+            features.push('+');
+            features.push_str(f);
+        }
+    }
+    features
 }

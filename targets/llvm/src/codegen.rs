@@ -687,7 +687,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 let c = self.expr(c)?.into_float_value();
                 self.ir.fma(a, b, c)?.into()
             }
-            Expr::DotBytes { acc, a, b } => self.dot_bytes(acc, a, b)?,
+            Expr::DotBytes { acc, a, b, a_sign } => self.dot_bytes(acc, a, b, *a_sign)?,
         })
     }
 

@@ -50,6 +50,25 @@ pub struct CpuLevel {
     pub parallel_iterations: u32,
 }
 
+impl CpuLevel {
+    /// Whether code for this level has a one-instruction int8 dot product: x86
+    /// `vpdpbusd` (AVX-512 VNNI, AVX-VNNI), AArch64 `sdot`/`udot` (dotprod) or `usdot`
+    /// (i8mm). Without one the int8 kernels widen bytes to 16 bits (about half as fast).
+    pub fn has_byte_dot(&self) -> bool {
+        ["avx512vnni", "avxvnni", "dotprod", "i8mm"]
+            .iter()
+            .any(|f| self.required_features.contains(f))
+    }
+
+    /// Whether this level's byte dot product multiplies signed bytes only: AArch64
+    /// `sdot` without i8mm's mixed-sign `usdot`. The int8 kernels then present their
+    /// unsigned activations as i8 (`x ^ 0x80`, the zero point shifted alike) so that
+    /// every step is one `sdot` (docs/quantization.md).
+    pub fn signed_byte_dot(&self) -> bool {
+        self.required_features.contains(&"dotprod") && !self.required_features.contains(&"i8mm")
+    }
+}
+
 /// A compilation target, chosen by name with [`lookup`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -91,6 +110,10 @@ const V4_VNNI_FEATURES: &[&str] = &[
     "avx512vnni",
 ];
 
+const V3_AVX_VNNI_FEATURES: &[&str] = &[
+    "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe", "avxvnni",
+];
+
 /// x86-64-v4: AVX-512 (F, BW, CD, DQ, VL) on top of v3.
 pub const X86_AVX512: CpuLevel = CpuLevel {
     name: "avx512",
@@ -120,6 +143,20 @@ pub const X86_AVX2: CpuLevel = CpuLevel {
     llvm_cpu: "x86-64-v3",
     llvm_features: "",
     required_features: V3_FEATURES,
+    vector_bits: 256,
+    vector_registers: 16,
+    parallel_iterations: CPU_PARALLEL_ITERATIONS,
+};
+
+/// x86-64-v3 plus AVX-VNNI: the VEX-encoded (256-bit) `vpdpbusd` of client cores whose
+/// AVX-512 is absent or fused off (Alder Lake, Raptor Lake, Meteor Lake, Arrow Lake,
+/// Lunar Lake) and of Sierra Forest's E-cores. int8 kernels only gain from it
+/// (docs/quantization.md); float code is the `avx2` level's.
+pub const X86_AVX2_VNNI: CpuLevel = CpuLevel {
+    name: "avx2-vnni",
+    llvm_cpu: "x86-64-v3",
+    llvm_features: "+avxvnni",
+    required_features: V3_AVX_VNNI_FEATURES,
     vector_bits: 256,
     vector_registers: 16,
     parallel_iterations: CPU_PARALLEL_ITERATIONS,
@@ -313,6 +350,15 @@ fn cpu_targets() -> Vec<Target> {
             levels: vec![X86_AVX512_VNNI],
         },
         Target {
+            name: "x86_64-avx2-vnni",
+            description: "x86-64-v3 with AVX-VNNI (256-bit int8 dot products, no AVX-512): \
+                          Alder Lake, Raptor Lake, Meteor Lake, Arrow Lake, Lunar Lake, \
+                          Sierra Forest",
+            arch: Arch::X86_64,
+            triple: X86_TRIPLE,
+            levels: vec![X86_AVX2_VNNI],
+        },
+        Target {
             name: "aarch64",
             description: "any AArch64 (ARMv8.0-A) Linux machine: NEON, no newer extension \
                           (Raspberry Pi 3/4, Cortex-A53/A55/A72, every Arm server)",
@@ -363,6 +409,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("x86-64-v4", "x86_64-avx512"),
     ("avx2", "x86_64-avx2"),
     ("avx512", "x86_64-avx512"),
+    ("x86_64-avx-vnni", "x86_64-avx2-vnni"),
+    ("avx-vnni", "x86_64-avx2-vnni"),
     ("arm64", "aarch64"),
     ("aarch64-neon", "aarch64"),
     ("raspberrypi4", "aarch64-cortex-a72"),
@@ -507,6 +555,20 @@ mod tests {
         }
         let v1 = lookup("aarch64-neoverse-v1").unwrap();
         assert!(!v1.levels[0].required_features.contains(&"sve"));
+        // Dot products: sdot only on v8.2 cores, usdot (u8 × i8) with i8mm.
+        let names = [
+            "aarch64",
+            "aarch64-cortex-a76",
+            "aarch64-neoverse-n1",
+            "aarch64-neoverse-v1",
+        ];
+        let signed: Vec<bool> = names
+            .iter()
+            .map(|n| lookup(n).unwrap().levels[0].signed_byte_dot())
+            .collect();
+        assert_eq!(signed, [false, true, true, false]);
+        assert!(!lookup("aarch64").unwrap().levels[0].has_byte_dot());
+        assert!(v1.levels[0].has_byte_dot());
         for t in all().iter().filter(|t| t.arch == Arch::Aarch64) {
             // NEON: 32 registers of 128 bits (the GEMM tiles are sized for them).
             assert_eq!(
@@ -514,6 +576,21 @@ mod tests {
                 (128, 32)
             );
         }
+    }
+
+    #[test]
+    fn avx_vnni_level() {
+        let t = lookup("x86_64-avx-vnni").unwrap();
+        assert_eq!(t.name, "x86_64-avx2-vnni");
+        let l = &t.levels[0];
+        assert_eq!(
+            (l.llvm_cpu, l.vector_bits, l.vector_registers),
+            ("x86-64-v3", 256, 16)
+        );
+        assert!(l.required_features.contains(&"avxvnni") && l.has_byte_dot());
+        assert!(!l.signed_byte_dot());
+        assert!(!X86_AVX2.has_byte_dot() && !X86_AVX512.has_byte_dot());
+        assert!(X86_AVX512_VNNI.has_byte_dot());
     }
 
     #[test]

@@ -579,7 +579,7 @@ fn children(e: &Expr) -> Vec<&Expr> {
             otherwise,
         } => vec![cond, then, otherwise],
         Expr::Fma { a, b, c } => vec![a, b, c],
-        Expr::DotBytes { acc, a, b } => vec![acc, a, b],
+        Expr::DotBytes { acc, a, b, .. } => vec![acc, a, b],
     }
 }
 
@@ -680,10 +680,11 @@ fn map_expr(e: &Expr, f: &mut impl FnMut(&Expr) -> Option<Expr>) -> Expr {
             b: m(b),
             c: m(c),
         },
-        Expr::DotBytes { acc, a, b } => Expr::DotBytes {
+        Expr::DotBytes { acc, a, b, a_sign } => Expr::DotBytes {
             acc: m(acc),
             a: m(a),
             b: m(b),
+            a_sign: *a_sign,
         },
     }
 }

@@ -45,6 +45,10 @@ pub struct VectorUnit {
     /// Parallel iterations a schedule should offer (the tiled GEMM shrinks its cache
     /// blocks until it has this many): 24 for CPU cores, tens of thousands for GPUs.
     pub parallelism: u32,
+    /// The level multiplies bytes in one instruction only when both are signed (AArch64
+    /// `sdot` without i8mm's `usdot`): the int8 GEMM then gives [`crate::Expr::DotBytes`]
+    /// its activations as i8 (`x ^ 0x80`, [`crate::ByteSign::Signed`]).
+    pub signed_dot_bytes: bool,
 }
 
 impl Default for VectorUnit {
@@ -54,6 +58,7 @@ impl Default for VectorUnit {
             bits: 512,
             registers: 32,
             parallelism: 24,
+            signed_dot_bytes: false,
         }
     }
 }

@@ -483,6 +483,7 @@ mod tests {
                 bits,
                 registers,
                 parallelism: 24,
+                signed_dot_bytes: false,
             });
             (s.mr, s.vectors)
         };
