@@ -3,6 +3,7 @@
 
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py          # committed cases
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py --large  # resnet50 int8 (not committed)
+    testmodels/.venv-quant/bin/python testmodels/quant/generate.py --dynamic  # only *_dyn
 
 Writes, under testmodels/quant/ (committed) and testmodels/quant/large/ (``--large``,
 git-ignored):
@@ -28,6 +29,13 @@ Cases:
   ConvInteger and MatMulInteger (int32 outputs: neoc must match exactly).
 - ``mobilenet_v2_qdq``: testmodels/models/mobilenet_v2 quantized in QDQ form
   (calibration: 8 seeded N(0,1) images).
+- ``bert_dyn``, ``mlp_dyn``, ``conv_dyn``: ``quantize_dynamic`` (DynamicQuantizeLinear ->
+  MatMulInteger / ConvInteger -> Cast -> Mul -> Add, i8 weights) of
+  testmodels/models/bert_encoder (per-channel), testmodels/models/mlp (per tensor) and a
+  small seeded CNN. onnxruntime has no ConvInteger kernel for i8 weights, so
+  ``conv_dyn``'s reference comes from onnxruntime running the same model with every
+  ConvInteger written as its definition, ``Cast<int32>(Conv(Cast<f32>(x) - zx, w))``
+  (exact in f32: every partial sum is an integer below 2^24).
 - ``--large``: ``resnet50_int8_qdq`` and ``resnet50_int8_qop`` from testmodels/large/resnet50
   (run testmodels/gen/generate.py --large first), into testmodels/quant/large/.
 
@@ -51,6 +59,7 @@ from onnxruntime.quantization import (
     CalibrationMethod,
     QuantFormat,
     QuantType,
+    quantize_dynamic,
     quantize_static,
 )
 
@@ -76,9 +85,12 @@ def session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def write_case(out: Path, model_path: Path, inputs: dict, description: str, extra=None) -> None:
-    """Runs onnxruntime on `inputs` and writes inputs/, expected/ and case.json."""
-    sess = session(model_path)
+def write_case(
+    out: Path, model_path: Path, inputs: dict, description: str, extra=None, reference=None
+) -> None:
+    """Runs onnxruntime on `inputs` and writes inputs/, expected/ and case.json; the
+    outputs come from `reference` (an equivalent model onnxruntime can run) if given."""
+    sess = session(reference or model_path)
     outs = sess.run(None, inputs)
     for name, arr in inputs.items():
         save_npy(out / "inputs" / f"{name}.npy", arr)
@@ -417,6 +429,107 @@ def image_model(src_case: Path, name: str, dst_root: Path, formats) -> None:
         print(f"{case.name} done")
 
 
+# --------------------------------------------------------------------------
+# dynamically quantized models (quantize_dynamic)
+# --------------------------------------------------------------------------
+
+
+def conv_integer_as_float(src: Path, dst: Path) -> None:
+    """`src` with every ConvInteger(x, w, zx, zw) written as its definition,
+    Cast<int32>(Conv(Cast<f32>(x) - Cast<f32>(zx), w - zw)), for onnxruntime (which has
+    no ConvInteger kernel for i8 weights). Exact: the products and every partial sum
+    are integers below 2^24."""
+    m = onnx.load(str(src))
+    inits = {i.name: i for i in m.graph.initializer}
+    nodes = []
+    for n in m.graph.node:
+        if n.op_type != "ConvInteger":
+            nodes.append(n)
+            continue
+        x, w, zx, zw = (list(n.input) + ["", "", ""])[:4]
+        wq = numpy_helper.to_array(inits[w]).astype(np.float32)
+        if zw:
+            wq = wq - numpy_helper.to_array(inits[zw]).astype(np.float32)
+        wf = f"{n.name}/w_f"
+        m.graph.initializer.append(numpy_helper.from_array(wq, wf))
+        t = n.name
+        nodes.append(helper.make_node("Cast", [x], [f"{t}/x_f"], to=TensorProto.FLOAT))
+        xc = f"{t}/x_f"
+        if zx:
+            nodes.append(helper.make_node("Cast", [zx], [f"{t}/zx_f"], to=TensorProto.FLOAT))
+            nodes.append(helper.make_node("Sub", [xc, f"{t}/zx_f"], [f"{t}/x_c"]))
+            xc = f"{t}/x_c"
+        conv = helper.make_node("Conv", [xc, wf], [f"{t}/conv"], name=f"{t}/conv")
+        conv.attribute.extend(n.attribute)
+        nodes.append(conv)
+        nodes.append(helper.make_node("Cast", [f"{t}/conv"], list(n.output), to=TensorProto.INT32))
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+
+
+def dynamic_models() -> None:
+    import tempfile
+
+    import torch
+
+    def dyn(src: Path, name: str, per_channel: bool) -> Path:
+        case = HERE / name
+        shutil.rmtree(case, ignore_errors=True)
+        case.mkdir(parents=True)
+        quantize_dynamic(
+            str(src), str(case / "model.onnx"), per_channel=per_channel,
+            weight_type=QuantType.QInt8,
+        )
+        return case
+
+    for src, name, per_channel, what in (
+        ("bert_encoder", "bert_dyn", True, "per-channel"),
+        ("mlp", "mlp_dyn", False, "per-tensor"),
+    ):
+        base = ROOT / "models" / src
+        case = dyn(base / "model.onnx", name, per_channel)
+        inputs = {p.stem: np.load(p) for p in sorted((base / "inputs").glob("*.npy"))}
+        write_case(
+            case, case / "model.onnx", inputs,
+            f"testmodels/models/{src} through quantize_dynamic (i8 weights, {what} scales, "
+            "defaults otherwise)",
+        )
+        print(f"{name} done")
+
+    torch.manual_seed(30)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+            self.c2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1)
+            self.c3 = torch.nn.Conv2d(32, 8, 1)
+
+        def forward(self, t):
+            return self.c3(torch.relu(self.c2(torch.relu(self.c1(t)))))
+
+    x = np.random.default_rng(31).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "conv.onnx"
+        torch.onnx.export(
+            Net().eval(), torch.from_numpy(x), str(src), input_names=["input"],
+            output_names=["output"], opset_version=13, dynamo=False,
+        )
+        case = dyn(src, "conv_dyn", False)
+        ref = Path(tmp) / "reference.onnx"
+        conv_integer_as_float(case / "model.onnx", ref)
+        write_case(
+            case, case / "model.onnx", {"input": x},
+            "seeded CNN (3x3 pad 1, 3x3 stride 2 pad 1, 1x1) through quantize_dynamic "
+            "(ConvInteger with i8 weights); reference: onnxruntime on the same model with "
+            "each ConvInteger as Cast<int32>(Conv(Cast<f32>(x) - zx, w)) (exact)",
+            reference=ref,
+        )
+    print("conv_dyn done")
+
+
 def main(argv: list[str]) -> None:
     if "--large" in argv:
         r50 = LARGE / "resnet50"
@@ -427,10 +540,14 @@ def main(argv: list[str]) -> None:
             [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")],
         )
         return
+    if "--dynamic" in argv:  # only the quantize_dynamic cases
+        dynamic_models()
+        return
     digits()
     qop_ops()
     qop_pool()
     image_model(ROOT / "models" / "mobilenet_v2", "mobilenet_v2", HERE, [(QuantFormat.QDQ, "qdq")])
+    dynamic_models()
 
 
 if __name__ == "__main__":

@@ -49,10 +49,44 @@ fn quantized_anchors_become_int8_kernels() {
         ("digits_qdq_s8", 4, 0),
         ("mobilenet_v2_qdq", 53, 0),
         ("qop_pool", 3, 0),
+        ("bert_dyn", 13, 4),
+        ("mlp_dyn", 2, 0),
+        ("conv_dyn", 3, 0),
     ] {
         let got = int8_and_float_anchors(&quant().join(name));
         println!("{name}: {} int8, {} float anchors", got.0, got.1);
         assert_eq!(got, (int8, float), "{name}: (int8, float) anchors");
+    }
+}
+
+/// `quantize_dynamic` models: every MatMulInteger / ConvInteger is one QConv that
+/// reads DynamicQuantizeLinear's zero point and scale at run time and dequantizes in
+/// its epilogue (no Cast/Mul left after it).
+#[test]
+fn dynamic_products_dequantize_in_the_int8_kernel() {
+    for name in ["bert_dyn", "mlp_dyn", "conv_dyn"] {
+        let dir = quant().join(name);
+        let mut g = neoc_driver::import(&dir.join("model.onnx"), &[], &[]).unwrap();
+        neoc_driver::optimize(&mut g, "model.onnx", &CompileOptions::default()).unwrap();
+        let forms: Vec<(neoc_ir::DType, bool, bool)> = g
+            .topo_order()
+            .into_iter()
+            .filter_map(|n| match &g.node(n).op {
+                neoc_ir::Op::QConv(q) => {
+                    let has = |i: usize| g.node(n).inputs.get(i).copied().flatten().is_some();
+                    Some((q.out, has(5), has(6)))
+                }
+                _ => None,
+            })
+            .collect();
+        println!("{name}: QConv (output, run-time zero point, run-time scale): {forms:?}");
+        assert!(!forms.is_empty(), "{name}");
+        assert!(
+            forms
+                .iter()
+                .all(|f| *f == (neoc_ir::DType::F32, true, true)),
+            "{name}: {forms:?}"
+        );
     }
 }
 
@@ -156,6 +190,59 @@ fn default_target_adds_vnni_for_int8_models() {
         variants(&quant().join("qop_pool")),
         ["avx512-vnni", "avx512", "avx2"]
     );
+}
+
+/// `quantize_dynamic` models against onnxruntime. The int32 accumulators are exact and
+/// the dequantizing epilogue computes `f32(acc) · (x_scale · w_scale)`, the same f32
+/// products in the same order as onnxruntime's Cast and Mul; DynamicQuantizeLinear
+/// divides, rounds and clamps like onnxruntime's. So where the float ops between the
+/// products are single roundings too (the MLP and the CNN: bias Add, Relu) the outputs
+/// are identical. The encoder's LayerNorm, Softmax and GELU round differently from
+/// onnxruntime's (a few ulps), and a value that lands within that of a rounding
+/// boundary of the next DynamicQuantizeLinear moves by one quantum: the next product
+/// then changes by `x_scale · |w|` (~3e-3 here, ~2e-5 of the output's L2 norm). Bound:
+/// relative L2 error ≤ 1e-4 (a few such flips; a wrong zero point, scale or epilogue
+/// is off by 1e-2 and more) and cosine ≥ 0.9999.
+#[test]
+fn dynamic_models_match_onnxruntime() {
+    for (name, exact) in [("mlp_dyn", true), ("conv_dyn", true), ("bert_dyn", false)] {
+        let dir = quant().join(name);
+        for target in targets() {
+            let model = compile(&dir, target);
+            let inputs = stored_inputs(&model, &dir);
+            let outputs = model.run(&tensor_refs(&inputs)).unwrap();
+            for (spec, got) in model.outputs().iter().zip(&outputs) {
+                let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
+                assert_eq!(got.shape(), &want.shape[..], "{}", spec.name);
+                let (g, w) = (values(got.dtype(), got.as_bytes()), want.values());
+                let diff = g
+                    .iter()
+                    .zip(&w)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                let peak = w.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                let err2: f64 = g.iter().zip(&w).map(|(a, b)| (a - b) * (a - b)).sum();
+                let rel_l2 = (err2 / w.iter().map(|v| v * v).sum::<f64>()).sqrt();
+                let cos = cosine(&g, &w);
+                let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
+                println!(
+                    "{name}/{} [{target}]: max abs diff {diff:.3e} (max |y| {peak:.3}), \
+                     relative L2 {rel_l2:.3e}, cosine {cos:.7}, {off} of {} differ",
+                    spec.name,
+                    w.len()
+                );
+                if exact {
+                    assert_eq!(off, 0, "{name}/{} [{target}]", spec.name);
+                } else {
+                    assert!(
+                        rel_l2 <= 1e-4 && cos >= 0.9999,
+                        "{name}/{} [{target}]",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn argmax(row: &[f64]) -> usize {

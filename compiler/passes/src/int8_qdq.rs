@@ -20,12 +20,16 @@
 //! a 1×1 QConv between Reshape views.
 //!
 //! A third rule folds `Q(MaxPool(DQ(x)))` with equal parameters into a MaxPool of the u8
-//! tensor (exact: the maximum commutes with the increasing dequantization).
+//! tensor (exact: the maximum commutes with the increasing dequantization). A fourth
+//! ([`dynamic`]) gives dynamically quantized products (`quantize_dynamic` models) the
+//! dequantizing epilogue.
 //!
 //! The result differs from the float evaluation of the QDQ graph only by rounding: at
 //! most one quantum per requantized tensor. Runs before constant folding (which would
 //! fold the weights' dequantization away); the DequantizeLinear/QuantizeLinear nodes it
 //! leaves unread are removed by `dce`.
+
+mod dynamic;
 
 use crate::patch::{producer, rewrite, single_use, Patch, Wire};
 use crate::Result;
@@ -37,7 +41,8 @@ pub fn run(graph: &mut Graph) -> Result<bool> {
     let residuals = rewrite(graph, residual_rule)?;
     let requants = rewrite(graph, requant_rule)?;
     let pools = rewrite(graph, max_pool_rule)?;
-    Ok(anchors || residuals || requants || pools)
+    let dynamic = rewrite(graph, dynamic::rule)?;
+    Ok(anchors || residuals || requants || pools || dynamic)
 }
 
 /// `Q(MaxPool(DQ(x)))` with the QuantizeLinear's scale and zero point equal to the

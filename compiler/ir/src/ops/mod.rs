@@ -223,7 +223,7 @@ impl Op {
             | Op::GridSample(_) => (2, 2),
             Op::ScatterNd(_) | Op::ScatterElements(_) => (3, 3),
             Op::Conv(_) | Op::Gemm(_) | Op::BlockedConv(_) | Op::ConvTranspose(_) => (2, 3),
-            Op::QConv(_) => (2, 5),
+            Op::QConv(_) => (2, 7),
             Op::BatchNorm(_) => (5, 5),
             Op::Where => (3, 3),
             Op::Concat(_) | Op::Elementwise(_) => (1, usize::MAX),
@@ -295,13 +295,7 @@ impl Op {
             Op::ToBlocked(b) => one(b.infer_to(req[0])?),
             Op::FromBlocked(b) => one(b.infer_from(req[0])?),
             Op::BlockedConv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
-            Op::QConv(c) => one(c.infer(
-                req[0],
-                req[1],
-                inputs.get(2).copied().flatten(),
-                inputs.get(3).copied().flatten(),
-                inputs.get(4).copied().flatten(),
-            )?),
+            Op::QConv(c) => one(c.infer(inputs)?),
         }
     }
 

@@ -18,7 +18,13 @@
 //! is `x_scale · w_scale[m] / y_scale`), `residual` u8 of the output's shape (optional,
 //! requantized outputs only; `res_scale` is its scale over `y_scale`: a residual block's
 //! `Q(Relu(DQ(conv) + DQ(skip)))` in one kernel). Padding reads as `x_zero` (a real
-//! zero). A ReLU before the output quantizer is `y_min = y_zero`. Matrix products run as 1×1
+//! zero).
+//!
+//! Dynamically quantized activations (DynamicQuantizeLinear: zero point and scale
+//! computed from the tensor at run time) give two more optional inputs: `x_zero` (5),
+//! a scalar of `x`'s type that replaces the attribute, and `x_scale` (6), an f32 scalar
+//! for `out=f32` only, where then `y = f32(acc) · (x_scale · scale[m])` (the product of
+//! the two scales first, onnxruntime's order for `quantize_dynamic` models). A ReLU before the output quantizer is `y_min = y_zero`. Matrix products run as 1×1
 //! convolutions over `[M, K, 1, 1]` views (`docs/quantization.md`).
 
 use super::conv::Conv;
@@ -66,14 +72,14 @@ impl QConv {
         matches!(self.out, DType::U8 | DType::I8)
     }
 
-    pub(crate) fn infer(
-        &self,
-        x: &TensorType,
-        w: &TensorType,
-        bias: Option<&TensorType>,
-        scale: Option<&TensorType>,
-        residual: Option<&TensorType>,
-    ) -> OpResult<TensorType> {
+    /// Types of inputs 0–6 (`x`, `w`, then the optional ones: `None` when absent).
+    pub(crate) fn infer(&self, inputs: &[Option<&TensorType>]) -> OpResult<TensorType> {
+        let at = |i: usize| inputs.get(i).copied().flatten();
+        let (Some(x), Some(w)) = (at(0), at(1)) else {
+            return shape_err("QConv needs x and w");
+        };
+        let (bias, scale, residual) = (at(2), at(3), at(4));
+        self.infer_runtime_quantization(x, at(5), at(6))?;
         if !matches!(x.dtype, DType::U8 | DType::I8) || w.dtype != DType::I8 {
             return shape_err(format!(
                 "QConv takes u8 or i8 input and i8 weights, got {} and {}",
@@ -133,13 +139,44 @@ impl QConv {
         })
     }
 
+    /// Checks the run-time zero point (input 5: a scalar of `x`'s type) and scale
+    /// (input 6: an f32 scalar, `out=f32` only).
+    fn infer_runtime_quantization(
+        &self,
+        x: &TensorType,
+        zero: Option<&TensorType>,
+        scale: Option<&TensorType>,
+    ) -> OpResult<()> {
+        let scalar = |t: &TensorType| Ok::<bool, _>(dims(t)?.iter().product::<u64>() == 1);
+        if let Some(z) = zero {
+            if z.dtype != x.dtype || !scalar(z)? {
+                return shape_err(format!(
+                    "QConv's run-time zero point must be a {} scalar, got {} {}",
+                    x.dtype, z.dtype, z.shape
+                ));
+            }
+        }
+        if let Some(s) = scale {
+            if s.dtype != DType::F32 || !scalar(s)? || self.out != DType::F32 {
+                return shape_err(format!(
+                    "QConv's run-time activation scale must be an f32 scalar, with an f32 \
+                     output (got {} {}, output {})",
+                    s.dtype, s.shape, self.out
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Reference: the convolution of the centred operands in f64 (exact: every partial
     /// sum is an integer far below 2^53).
     pub(crate) fn eval(&self, inputs: &[Option<&Tensor>], out: &TensorType) -> OpResult<Tensor> {
         let (Some(Some(x)), Some(Some(w))) = (inputs.first(), inputs.get(1)) else {
             return shape_err("QConv needs x and w");
         };
-        let zx = f64::from(self.x_zero);
+        let runtime = |i: usize| inputs.get(i).copied().flatten().map(|t| t.to_f64_vec()[0]);
+        let zx = runtime(5).unwrap_or(f64::from(self.x_zero));
+        let x_scale = runtime(6).map(|s| s as f32);
         let xc: Vec<f64> = x.to_f64_vec().iter().map(|v| v - zx).collect();
         let xc = Tensor::from_f64_as(DType::F64, x.shape.clone(), &xc);
         let wc = Tensor::from_f64_as(DType::F64, w.shape.clone(), &w.to_f64_vec());
@@ -161,7 +198,10 @@ impl QConv {
                 &acc.to_f64_vec(),
             ));
         };
-        let scale = scale.to_f32_vec();
+        let mut scale = scale.to_f32_vec();
+        if let Some(xs) = x_scale {
+            scale.iter_mut().for_each(|s| *s *= xs);
+        }
         let per = acc.shape[2..].iter().product::<u64>().max(1) as usize;
         let m = scale.len().max(1);
         let res = inputs.get(4).copied().flatten().map(|r| r.to_f64_vec());

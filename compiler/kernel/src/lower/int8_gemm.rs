@@ -18,7 +18,10 @@
 //!   `acc + comp[m]` (bias − x_zero · Σw, folded at compile time), then the output form
 //!   of the op (i32, dequantized f32, or requantized u8/i8 with an optional u8 residual,
 //!   rounding half to even by the float adder and clamping in integers, which
-//!   vectorizes).
+//!   vectorizes). A run-time zero point (input 5, DynamicQuantizeLinear's) makes that
+//!   `bias[m] − x_zero · Σw[m]` with both vectors constant and `x_zero` loaded by the
+//!   epilogue (and by the pad stage for the borders); a run-time activation scale
+//!   (input 6) multiplies `scale[m]` there.
 //!
 //!   Nodes whose columns waste ≥ 10 % to that padding (ResNet's 7×7 stage: 64 columns
 //!   for 49; matrix-vector products; ≥ 5 % without a residual input, 14×14 maps) turn
@@ -110,6 +113,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         }
     };
     let bias = int_const(cx, 2)?;
+    let runtime_zero = cx.input(5).is_some();
     let scale = match cx.input(3) {
         None => None,
         Some(v) => match cx.const_f32(v) {
@@ -136,9 +140,11 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     // i8 activations run as u8 ones shifted by 128 (the shift goes into the zero point).
     let signed = cx.scalar_type(vx)? == ScalarType::I8;
     let x_zero = q.x_zero + if signed { 128 } else { 0 };
-    // Compile-time weights: 4 taps per word, and bias − x_zero · Σw per channel.
+    // Compile-time weights: 4 taps per word, and bias − x_zero · Σw per channel (with a
+    // run-time zero point: bias and Σw).
     let mut w4 = Vec::with_capacity((oc * d.k4) as usize);
     let mut comp = Vec::with_capacity(oc as usize);
+    let (mut biases, mut sums) = (Vec::new(), Vec::new());
     for row in 0..oc as usize {
         let taps_of = &w[row * k as usize..(row + 1) * k as usize];
         for kg in 0..d.k4 as usize {
@@ -148,9 +154,11 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         let sum: i32 = taps_of.iter().map(|&b| i32::from(b as i8)).sum();
         let b = bias.as_ref().map_or(0, |b| b[row]);
         comp.push(b.wrapping_sub(x_zero.wrapping_mul(sum)));
+        biases.push(b);
+        sums.push(sum);
     }
 
-    pack_stage(cx, (x_zero, signed), &geo, &d, &xd)?;
+    pack_stage(cx, (x_zero, signed, runtime_zero), &geo, &d, &xd)?;
 
     let (lanes, nv, mr) = tile(cx);
     let by_channel = channel_lanes(&d, lanes, cx.input(4).is_some());
@@ -174,8 +182,21 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     let xs_len = (d.groups * d.k4 * d.cols_pad) as u64;
     let xs = cx.bind_scratch(0, ScalarType::I32, xs_len);
     let w4b = cx.bind_constant("w4", &w4);
-    let compb = cx.bind_constant("comp", &comp);
+    let comp = if runtime_zero {
+        Comp::Runtime {
+            bias: cx.bind_constant("bias", &biases),
+            wsum: cx.bind_constant("wsum", &sums),
+            zero: cx.bind_input(5)?,
+            signed,
+        }
+    } else {
+        Comp::Folded(cx.bind_constant("comp", &comp))
+    };
     let scaleb = scale.map(|s| cx.bind_constant("scale", &s));
+    let x_scale = match cx.input(6) {
+        Some(_) => Some(cx.bind_input(6)?),
+        None => None,
+    };
     let residual = match cx.input(4) {
         Some(_) => Some(cx.bind_input(4)?),
         None => None,
@@ -202,8 +223,9 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
     let out = Out {
         q,
-        comp: compb,
+        comp,
         scale: scaleb,
+        x_scale,
         residual,
         y,
         oc,
@@ -221,7 +243,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
 /// The pack stage: `XS[g][kg][col]` words of four u8 taps (see the module docs).
 fn pack_stage(
     cx: &mut Ctx<'_>,
-    (x_zero, signed): (i32, bool),
+    (x_zero, signed, runtime_zero): (i32, bool, bool),
     geo: &Geometry,
     d: &Dims,
     xd: &[u64],
@@ -277,7 +299,8 @@ fn pack_stage(
     let (hp, wp) = padded_extent(&geo);
     let padded = (hp, wp) != (geo.h, geo.w);
     if padded {
-        pad_stage(cx, &geo, (n * c, hp, wp), (&zx, signed))?;
+        let zero_input = runtime_zero.then_some(5);
+        pad_stage(cx, &geo, (n * c, hp, wp), (&zx, signed), zero_input)?;
     }
     let mut st = cx.stage("pack");
     let src = if padded {
@@ -385,18 +408,27 @@ pub(super) fn padded_extent(geo: &Geometry) -> (i64, i64) {
 }
 
 /// The pad stage: scratch slot 2 holds `x` with `ph`/`pw` rows and columns of the zero
-/// point before and enough after for every window (`planes` planes of `hp × wp`).
+/// point before and enough after for every window (`planes` planes of `hp × wp`). The
+/// zero point is `zx` (0..=255), or with `zero_input` that node input's run-time scalar
+/// (of `x`'s type).
 pub(super) fn pad_stage(
     cx: &mut Ctx<'_>,
     geo: &Geometry,
     (planes, hp, wp): (i64, i64, i64),
     (zx, signed): (&Expr, bool),
+    zero_input: Option<usize>,
 ) -> Result<(), LowerError> {
     let mut st = cx.stage("pad");
     let x = cx.stage_input(&mut st, 0)?;
+    let z = match zero_input {
+        Some(i) => {
+            let zb = cx.stage_input(&mut st, i)?;
+            Expr::cast(ScalarType::U8, widen(Expr::load(zb, Expr::i64(0)), signed))
+        }
+        None => Expr::cast(ScalarType::U8, zx.clone()),
+    };
     let out = st.scratch(2, ScalarType::U8, padded_len(planes, hp, wp), Access::Write);
     let geo = *geo;
-    let z = Expr::cast(ScalarType::U8, zx.clone());
     let b = &mut st.b;
     b.for_loop("pl", 0, planes, LoopKind::Parallel, |b, pl| {
         let base = pl.clone() * Expr::i64(hp * wp);
@@ -452,11 +484,45 @@ fn widen(byte: Expr, signed: bool) -> Expr {
 /// Where the epilogue reads and writes, and the op's output form.
 struct Out<'a> {
     q: &'a QConv,
-    comp: BufId,
+    comp: Comp,
     scale: Option<BufId>,
+    /// The run-time activation scale (f32 scalar), a factor of every `scale[m]`.
+    x_scale: Option<BufId>,
     residual: Option<BufId>,
     y: BufId,
     oc: i64,
+}
+
+/// The per-channel compensation added to the accumulators.
+enum Comp {
+    /// `bias[m] − x_zero · Σw[m]`, folded at compile time.
+    Folded(BufId),
+    /// The same with a run-time zero point (a scalar of the activation's type; i8 ones
+    /// shifted by 128 like the activations): `bias[m] − x_zero · wsum[m]`.
+    Runtime {
+        bias: BufId,
+        wsum: BufId,
+        zero: BufId,
+        signed: bool,
+    },
+}
+
+impl Comp {
+    /// The compensation of channel `ch`.
+    fn at(&self, ch: Expr) -> Expr {
+        match *self {
+            Comp::Folded(comp) => Expr::load(comp, ch),
+            Comp::Runtime {
+                bias,
+                wsum,
+                zero,
+                signed,
+            } => {
+                let zx = widen(Expr::load(zero, Expr::i64(0)), signed);
+                Expr::load(bias, ch.clone()) - zx * Expr::load(wsum, ch)
+            }
+        }
+    }
 }
 
 /// The gemm kernel: one parallel loop over (group, column tile, row panel), or over
@@ -588,7 +654,7 @@ fn tile_code(
                 Some(s) => s.clone() + i.clone() * Expr::i64(nvec * l) + col.clone() - col0.clone(),
                 None => ch.clone() * Expr::i64(d.cols_pad) + col.clone(),
             };
-            let a = Expr::load(accs, acc_at) + Expr::load(out.comp, ch.clone());
+            let a = Expr::load(accs, acc_at) + out.comp.at(ch.clone());
             let at = output_index(d, out.oc, &ch, col);
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
@@ -714,7 +780,7 @@ fn channel_tile_code(
         b.for_loop("j", 0, nvec * l, LoopKind::Vectorize, |b, j| {
             let ch = ch0.clone() + j;
             let a = Expr::load(accs, col.clone() * Expr::i64(out.oc) + ch.clone())
-                + Expr::load(out.comp, ch.clone());
+                + out.comp.at(ch.clone());
             let at = output_index(d, out.oc, &ch, col.clone());
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
@@ -756,7 +822,11 @@ fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
     let Some(scale) = out.scale else {
         return a;
     };
-    let mut v = Expr::cast(f32t, a) * Expr::load(scale, ch.clone());
+    let mut scale = Expr::load(scale, ch.clone());
+    if let Some(xs) = out.x_scale {
+        scale = Expr::load(xs, Expr::i64(0)) * scale;
+    }
+    let mut v = Expr::cast(f32t, a) * scale;
     if let Some(r) = out.residual {
         let centred =
             Expr::cast(f32t, Expr::load(r, at.clone())) - Expr::f32(out.q.res_zero as f32);

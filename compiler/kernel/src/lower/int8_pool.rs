@@ -34,7 +34,7 @@ pub(super) fn max_pool_u8(cx: &mut Ctx<'_>, p: &Pool) -> Result<(), LowerError> 
     let planes = (xd[0] * xd[1]) as i64;
     let (hp, wp) = padded_extent(&geo);
     let zero = Expr::IConst(0, ScalarType::I32);
-    pad_stage(cx, &geo, (planes, hp, wp), (&zero, false))?;
+    pad_stage(cx, &geo, (planes, hp, wp), (&zero, false), None)?;
     let src = cx.bind_scratch(2, ScalarType::U8, padded_len(planes, hp, wp));
     let y = cx.bind_output(0)?;
     let b = &mut cx.b;

@@ -1,7 +1,9 @@
 //! The int8 kernel form of the operator-form ops: QLinearConv, QLinearMatMul,
 //! ConvInteger and MatMulInteger become one `QConv` (`docs/quantization.md`) when the
 //! operands are what the int8 kernels take:
-//! - the activation is u8 or i8 with a constant per-tensor zero point;
+//! - the activation is u8 or i8 with a per-tensor zero point: a constant, or a run-time
+//!   scalar (DynamicQuantizeLinear's, in `quantize_dynamic` models), which becomes the
+//!   QConv's input 5;
 //! - the weights are a constant i8 tensor with no (or an all-zero) zero point;
 //! - scales (QLinear*) are constants; the weight scale per tensor or per output
 //!   channel; the output zero point a constant u8 or i8 scalar.
@@ -17,17 +19,45 @@ use crate::context::NodeCtx;
 use neoc_ir::ops::{Conv, QConv, Reshape};
 use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 
-/// A u8 or i8 activation's constant zero point (0 when absent).
-fn u8_zero(c: &NodeCtx<'_>, x: ValueId, zp: usize) -> Option<i32> {
-    if !matches!(c.ty(x).dtype, DType::U8 | DType::I8) {
+/// A u8 or i8 activation's per-tensor zero point.
+enum Zero {
+    /// A constant (0 when absent): the QConv's `x_zero` attribute.
+    Const(i32),
+    /// A run-time scalar of the activation's type: the QConv's input 5.
+    Runtime(ValueId),
+}
+
+impl Zero {
+    fn attr(&self) -> i32 {
+        match self {
+            Zero::Const(z) => *z,
+            Zero::Runtime(_) => 0,
+        }
+    }
+
+    fn input(&self) -> Option<ValueId> {
+        match self {
+            Zero::Const(_) => None,
+            Zero::Runtime(v) => Some(*v),
+        }
+    }
+}
+
+/// The zero point (input `zp`) of u8 or i8 activation `x`, if per tensor.
+fn u8_zero(c: &NodeCtx<'_>, x: ValueId, zp: usize) -> Option<Zero> {
+    let dt = c.ty(x).dtype;
+    if !matches!(dt, DType::U8 | DType::I8) {
         return None;
     }
-    match c.input(zp) {
-        None => Some(0),
-        Some(_) => {
-            let t = c.const_input(zp)?;
-            (t.num_elements() == 1).then(|| t.to_f64_vec()[0] as i32)
-        }
+    let Some(v) = c.input(zp) else {
+        return Some(Zero::Const(0));
+    };
+    if c.ty(v).dtype != dt || c.ty(v).shape.as_fixed()?.iter().product::<u64>() != 1 {
+        return None;
+    }
+    match c.const_input(zp) {
+        Some(t) => Some(Zero::Const(t.to_f64_vec()[0] as i32)),
+        None => Some(Zero::Runtime(v)),
     }
 }
 
@@ -85,6 +115,14 @@ fn y_form(c: &NodeCtx<'_>, zy: usize, fallback: DType) -> Option<(DType, i32)> {
     }
 }
 
+/// QConv inputs without the trailing absent ones.
+fn inputs(mut ins: Vec<Option<ValueId>>) -> Vec<Option<ValueId>> {
+    while ins.last() == Some(&None) {
+        ins.pop();
+    }
+    ins
+}
+
 fn qconv_op(conv: Conv, x_zero: i32, out: DType, y_zero: i32) -> Op {
     let (y_min, y_max) = match out {
         DType::U8 => (0, 255),
@@ -108,9 +146,10 @@ pub(super) fn conv(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Valu
     // Input positions: QLinearConv x, sx, zx, w, sw, zw, sy, zy, bias; ConvInteger x, w, zx, zw.
     let (xi, zxi, wi, zwi) = if requant { (0, 2, 3, 5) } else { (0, 2, 1, 3) };
     let x = c.req(xi)?;
-    let (Some(x_zero), Some(w)) = (u8_zero(c, x, zxi), i8_weights(c, wi, zwi)) else {
+    let (Some(zero), Some(w)) = (u8_zero(c, x, zxi), i8_weights(c, wi, zwi)) else {
         return Ok(None);
     };
+    let (x_zero, zero) = (zero.attr(), zero.input());
     let wv = c.req(wi)?;
     let Op::Conv(conv) = super::super::conv_pool::conv_op(c, x, wv)? else {
         return Ok(None);
@@ -119,7 +158,8 @@ pub(super) fn conv(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Valu
     let wc = c.constant("w_i8", w);
     if !requant {
         let op = qconv_op(conv, x_zero, DType::I32, 0);
-        return c.emit1(op, vec![Some(x), Some(wc)]).map(Some);
+        let ins = vec![Some(x), Some(wc), None, None, None, zero];
+        return c.emit1(op, inputs(ins)).map(Some);
     }
     let (Some(scale), Some((out, y_zero))) =
         (multiplier(c, (1, 4, Some(6)), m), y_form(c, 7, DType::U8))
@@ -133,8 +173,8 @@ pub(super) fn conv(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Valu
     };
     let scale = c.constant("scale", Tensor::from_f32(vec![m as u64], &scale));
     let op = qconv_op(conv, x_zero, out, y_zero);
-    c.emit1(op, vec![Some(x), Some(wc), bias, Some(scale)])
-        .map(Some)
+    let ins = vec![Some(x), Some(wc), bias, Some(scale), None, zero];
+    c.emit1(op, inputs(ins)).map(Some)
 }
 
 /// QLinearMatMul (`requant`) or MatMulInteger as a 1×1 QConv; `Ok(None)`: use the
@@ -143,9 +183,10 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
     // QLinearMatMul a, sa, za, b, sb, zb, sy, zy; MatMulInteger a, b, za, zb.
     let (bi, zbi) = if requant { (3, 5) } else { (1, 3) };
     let a = c.req(0)?;
-    let (Some(x_zero), Some(b)) = (u8_zero(c, a, 2), i8_weights(c, bi, zbi)) else {
+    let (Some(zero), Some(b)) = (u8_zero(c, a, 2), i8_weights(c, bi, zbi)) else {
         return Ok(None);
     };
+    let (x_zero, zero) = (zero.attr(), zero.input());
     let ad = c.dims(a)?;
     if b.shape.len() != 2 || ad.len() < 2 || ad[ad.len() - 1] != b.shape[0] {
         return Ok(None);
@@ -184,12 +225,14 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
     let y = match form {
         None => {
             let op = qconv_op(conv, x_zero, DType::I32, 0);
-            c.inner("product", op, vec![Some(a4), Some(w)])?
+            let ins = vec![Some(a4), Some(w), None, None, None, zero];
+            c.inner("product", op, inputs(ins))?
         }
         Some((scale, (out, y_zero))) => {
             let s = c.constant("scale", Tensor::from_f32(vec![n], &scale));
             let op = qconv_op(conv, x_zero, out, y_zero);
-            c.inner("product", op, vec![Some(a4), Some(w), None, Some(s)])?
+            let ins = vec![Some(a4), Some(w), None, Some(s), None, zero];
+            c.inner("product", op, inputs(ins))?
         }
     };
     let mut shape = ad[..ad.len() - 1].to_vec();
