@@ -22,13 +22,14 @@ pub const CPU_FEATURES_MASK_ENV: &str = "NEOC_CPU_FEATURES_MASK";
 
 #[cfg(target_arch = "x86_64")]
 macro_rules! feature_table {
-    ($detect:ident; $($name:tt),* $(,)?) => {
+    ($detect:ident; $($name:tt),* $(,)?; by cpuid: $($cname:tt => $cfn:ident),* $(,)?) => {
         /// Every feature name this runtime can detect on this architecture.
-        pub(crate) const KNOWN: &[&str] = &[$($name),*];
+        pub(crate) const KNOWN: &[&str] = &[$($name,)* $($cname),*];
 
         fn detect(name: &str) -> bool {
             match name {
                 $($name => std::arch::$detect!($name),)*
+                $($cname => $cfn(),)*
                 _ => false,
             }
         }
@@ -41,8 +42,27 @@ feature_table!(is_x86_feature_detected;
     "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe", "adx", "aes", "pclmulqdq", "sha",
     "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512ifma", "avx512vbmi",
     "avx512vbmi2", "avx512vnni", "avx512bitalg", "avx512vpopcntdq", "gfni", "vaes",
-    "vpclmulqdq",
+    "vpclmulqdq";
+    by cpuid: "avxvnni" => avx_vnni,
 );
+
+/// AVX-VNNI (the VEX-encoded `vpdpbusd`; CPUID leaf 7 sub-leaf 1, EAX bit 4), usable
+/// when AVX is (the OS saves the ymm state). Read from CPUID here because
+/// `is_x86_feature_detected!("avxvnni")` needs a newer Rust than this crate's minimum.
+#[cfg(target_arch = "x86_64")]
+fn avx_vnni() -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    // SAFETY: every x86-64 CPU has CPUID; leaf 7 is read only when the highest basic
+    // leaf (leaf 0's EAX) includes it. Newer std declares both safe, hence the allow.
+    #[allow(unused_unsafe)]
+    let leaf7_1 = unsafe {
+        if __cpuid(0).eax < 7 {
+            return false;
+        }
+        __cpuid_count(7, 1).eax
+    };
+    leaf7_1 & (1 << 4) != 0 && std::arch::is_x86_feature_detected!("avx")
+}
 
 /// AArch64 feature names and the `AT_HWCAP` / `AT_HWCAP2` bits that must all be set for
 /// each (Linux `arch/arm64/include/uapi/asm/hwcap.h`).
@@ -231,6 +251,26 @@ mod tests {
         let masked = HostFeatures::detect_masked(&format!(" {first} ,nonexistent"));
         assert!(!masked.has(first));
         assert_eq!(masked.names().len() + 1, all.names().len());
+    }
+
+    /// The int8 dot-product features agree with the kernel's view (`/proc/cpuinfo` flags
+    /// `avx512_vnni`, `avx_vnni`), AVX-VNNI being read from CPUID directly.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn vnni_detection_matches_cpuinfo() {
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+            return;
+        };
+        let flags: Vec<&str> = info
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        let host = HostFeatures::detect_masked("");
+        for (feature, flag) in [("avxvnni", "avx_vnni"), ("avx512vnni", "avx512_vnni")] {
+            assert!(KNOWN.contains(&feature));
+            assert_eq!(host.has(feature), flags.contains(&flag), "{feature}");
+        }
     }
 
     #[test]
