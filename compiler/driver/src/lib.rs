@@ -152,12 +152,8 @@ pub fn compile_graph(
 
     let t = Instant::now();
     if let Some(q) = &opts.quantize {
-        // `x86_64` gains a VNNI variant for int8 models (quantize::with_vnni_variant).
-        let vnni = target.name == "x86_64"
-            || target
-                .levels
-                .iter()
-                .any(|l| l.required_features.contains(&"avx512vnni"));
+        // `x86_64` gains VNNI variants for int8 models (quantize::with_vnni_variant).
+        let vnni = target.name == "x86_64" || target.levels.iter().any(|l| l.has_byte_dot());
         report.quantization = Some(quantize::apply(&mut graph, q, vnni)?);
     }
     report.nodes_before_passes = graph.node_count();

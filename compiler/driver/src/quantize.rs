@@ -624,9 +624,12 @@ fn loss(graph: &Graph, a: &Anchor, stats: &HashMap<ValueId, (f32, f32, f64)>) ->
     w + x
 }
 
-/// The target to generate code for: the default `x86_64` target gains an AVX-512 VNNI
-/// variant (first, so the runtime prefers it where the CPU has it) when the graph has
-/// int8 convolutions; float models keep their two variants (and compile times).
+/// The target to generate code for: when the graph has int8 convolutions the default
+/// `x86_64` target gains an AVX-512 VNNI variant (first, so the runtime prefers it where
+/// the CPU has it) and an AVX-VNNI one before `avx2` (client cores without AVX-512):
+/// `avx512-vnni`, `avx512`, `avx2-vnni`, `avx2`. No CPU has a choice between the middle
+/// two (AVX-512 without VNNI predates AVX-VNNI). Float models keep their two variants
+/// (and compile times).
 pub fn with_vnni_variant(
     mut target: neoc_target_spec::Target,
     graph: &Graph,
@@ -637,6 +640,8 @@ pub fn with_vnni_variant(
         .any(|n| matches!(graph.node(n).op, Op::QConv(_)));
     if int8 && target.name == "x86_64" {
         target.levels.insert(0, neoc_target_spec::X86_AVX512_VNNI);
+        let avx2 = target.levels.len() - 1;
+        target.levels.insert(avx2, neoc_target_spec::X86_AVX2_VNNI);
     }
     target
 }
@@ -784,9 +789,10 @@ pub fn apply(
     }
     if !target_has_vnni {
         report.warnings.push(
-            "no code variant of the target has AVX-512 VNNI (vpdpbusd): the int8 kernels \
-             use pmaddwd pairs (x86) or widening multiplies (AArch64) there, about half \
-             as fast, and may not beat float (target x86_64-avx512-vnni has VNNI)"
+            "no code variant of the target has an int8 dot product (x86 VNNI vpdpbusd, \
+             AArch64 sdot/usdot): the int8 kernels use pmaddwd pairs (x86) or widening \
+             multiplies (AArch64) there, about half as fast, and may not beat float \
+             (targets x86_64-avx512-vnni, x86_64-avx2-vnni, aarch64-neoverse-n1 have one)"
                 .into(),
         );
     }

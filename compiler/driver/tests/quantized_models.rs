@@ -169,7 +169,7 @@ fn operator_case_matches_onnxruntime(case: &str) {
 }
 
 /// The default `x86_64` target carries an AVX-512 VNNI variant for int8 models (first,
-/// so VNNI machines run it), and only for them.
+/// so VNNI machines run it) and an AVX-VNNI one before `avx2`, and only for them.
 #[test]
 fn default_target_adds_vnni_for_int8_models() {
     let variants = |dir: &Path| {
@@ -181,14 +181,14 @@ fn default_target_adds_vnni_for_int8_models() {
     };
     assert_eq!(
         variants(&quant().join("digits_qdq")),
-        ["avx512-vnni", "avx512", "avx2"]
+        ["avx512-vnni", "avx512", "avx2-vnni", "avx2"]
     );
     assert_eq!(variants(&quant().join("digits")), ["avx512", "avx2"]);
     // Tiles differ between the variants, a kernel's parameters may not: the
     // channels-in-lanes and per-column-tile GEMMs size their buffers for every unit.
     assert_eq!(
         variants(&quant().join("qop_pool")),
-        ["avx512-vnni", "avx512", "avx2"]
+        ["avx512-vnni", "avx512", "avx2-vnni", "avx2"]
     );
 }
 
