@@ -1,7 +1,9 @@
 //! A small builder that keeps lowering code close to the loop nest it writes.
 
 use crate::expr::Expr;
-use crate::kernel::{Access, BufId, Kernel, LoopKind, Param, ScalarType, Stmt, Var, VarId};
+use crate::kernel::{
+    Access, BufId, GpuLaunch, Kernel, LocalArray, LoopKind, Param, ScalarType, Stmt, Var, VarId,
+};
 
 /// Builds one [`Kernel`]; nesting follows the closures passed to `for_loop`/`if_then`.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ impl KernelBuilder {
                 params: Vec::new(),
                 vars: Vec::new(),
                 body: Vec::new(),
+                locals: Vec::new(),
+                gpu: None,
             },
             blocks: vec![Vec::new()],
         }
@@ -51,6 +55,26 @@ impl KernelBuilder {
         if let Some(p) = self.kernel.params.get_mut(b.0 as usize) {
             p.access = access;
         }
+    }
+
+    /// Declares a block-local array of `len` elements (see [`crate::LocalArray`]).
+    pub fn local(&mut self, name: impl Into<String>, elem: ScalarType, len: u64) -> BufId {
+        self.kernel.locals.push(LocalArray {
+            name: name.into(),
+            elem,
+            len,
+        });
+        BufId::local(self.kernel.locals.len() as u32 - 1)
+    }
+
+    /// Makes the kernel a block kernel of this launch shape.
+    pub fn set_gpu(&mut self, launch: GpuLaunch) {
+        self.kernel.gpu = Some(launch);
+    }
+
+    /// `Stmt::Barrier`: waits for every thread of the block (block kernels only).
+    pub fn barrier(&mut self) {
+        self.push(Stmt::Barrier);
     }
 
     /// Declares a scalar variable.

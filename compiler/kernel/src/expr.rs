@@ -177,6 +177,19 @@ pub enum Expr {
         b: Box<Expr>,
         a_sign: ByteSign,
     },
+    /// Block kernels only: this thread's index in its block, `0..block` (`i64`).
+    ThreadIdx,
+    /// Block kernels only: this block's index in the grid, `0..grid` (`i64`).
+    BlockIdx,
+    /// Block kernels only: the scalar `value` (`f32` or `i32`) as computed by the thread
+    /// whose index is this thread's `^ lane_mask` (`lane_mask < 32`: a partner in the same
+    /// warp of 32; `shfl.sync.bfly`). Every thread of the block evaluates it at the same
+    /// point (uniform control flow, like a barrier); it may appear only in the value of
+    /// an `Assign` or `Store`, not nested in another shuffle.
+    ShuffleXor {
+        value: Box<Expr>,
+        lane_mask: u32,
+    },
 }
 
 /// How [`Expr::DotBytes`] reads the bytes of its `a` operand (`b`'s are always `i8`).
@@ -287,6 +300,12 @@ impl Expr {
             a_sign,
         }
     }
+    pub fn shuffle_xor(value: Expr, lane_mask: u32) -> Expr {
+        Expr::ShuffleXor {
+            value: Box::new(value),
+            lane_mask,
+        }
+    }
     pub fn min(self, rhs: Expr) -> Expr {
         Expr::binary(BinaryOp::Min, self, rhs)
     }
@@ -316,7 +335,9 @@ impl Expr {
             Expr::FConst(_, t) | Expr::IConst(_, t) => *t,
             Expr::BConst(_) | Expr::Cmp { .. } => ScalarType::Bool,
             Expr::Var(v) => kernel.var(*v)?.ty,
-            Expr::Load { buf, .. } | Expr::VLoad { buf, .. } => kernel.param(*buf)?.elem,
+            Expr::Load { buf, .. } | Expr::VLoad { buf, .. } => kernel.buffer(*buf)?.0,
+            Expr::ThreadIdx | Expr::BlockIdx => ScalarType::I64,
+            Expr::ShuffleXor { value, .. } => value.ty(kernel)?,
             Expr::Splat { arg, .. } | Expr::LaneReduce { arg, .. } => arg.ty(kernel)?,
             Expr::Unary { arg, .. } => arg.ty(kernel)?,
             Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
@@ -346,6 +367,9 @@ impl Expr {
             | Expr::BConst(_)
             | Expr::Load { .. }
             | Expr::LaneReduce { .. }
+            | Expr::ThreadIdx
+            | Expr::BlockIdx
+            | Expr::ShuffleXor { .. }
             | Expr::Cmp { .. } => 1,
         }
     }

@@ -82,13 +82,33 @@ impl fmt::Display for ScalarType {
     }
 }
 
-/// Index of a kernel parameter (a buffer), printed as `%bN`.
+/// A buffer of a kernel: parameter `N` (printed `%bN`), or, with [`BufId::LOCAL`] set,
+/// block-local array `N` of [`Kernel::locals`] (printed `%lN`). Both are addressed by the
+/// same `Load`/`Store`/`VLoad`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BufId(pub u32);
 
+impl BufId {
+    /// The bit that marks a block-local array.
+    pub const LOCAL: u32 = 1 << 31;
+
+    /// Block-local array `i` of [`Kernel::locals`].
+    pub fn local(i: u32) -> BufId {
+        BufId(i | BufId::LOCAL)
+    }
+
+    /// The index into [`Kernel::locals`] when this names a block-local array.
+    pub fn local_index(self) -> Option<usize> {
+        (self.0 & BufId::LOCAL != 0).then_some((self.0 & !BufId::LOCAL) as usize)
+    }
+}
+
 impl fmt::Display for BufId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "%b{}", self.0)
+        match self.local_index() {
+            Some(i) => write!(f, "%l{i}"),
+            None => write!(f, "%b{}", self.0),
+        }
     }
 }
 
@@ -178,21 +198,62 @@ pub enum Stmt {
         then: Vec<Stmt>,
         otherwise: Vec<Stmt>,
     },
+    /// Block kernels only: every thread of the block waits here until all have arrived,
+    /// and their earlier stores to block-local arrays are visible to all
+    /// (`bar.sync 0`). Only in control flow that is uniform across the block.
+    Barrier,
+}
+
+/// An array shared by the threads of one block of a block kernel (CUDA shared memory);
+/// in a kernel without a launch shape, a scratch array private to one call. Addressed
+/// as [`BufId::local`]; its contents are undefined when the block (or call) starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalArray {
+    pub name: String,
+    pub elem: ScalarType,
+    pub len: u64,
+}
+
+/// The launch shape of a block kernel: `grid` blocks of `block` threads, each running
+/// the whole body (no `task`/`ntasks` chunking). [`crate::Expr::ThreadIdx`] and
+/// [`crate::Expr::BlockIdx`] tell the threads apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuLaunch {
+    /// Threads per block, 1..=1024.
+    pub block: u32,
+    /// Blocks, at least 1.
+    pub grid: u64,
 }
 
 /// One kernel: a function of the calling convention described in the crate docs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Kernel {
     /// The exported symbol name; unique in its [`Module`], a C identifier.
     pub name: String,
     pub params: Vec<Param>,
     pub vars: Vec<Var>,
     pub body: Vec<Stmt>,
+    /// Block-local arrays ([`BufId::local`]).
+    pub locals: Vec<LocalArray>,
+    /// `Some` for a block kernel (GPU only; CPUs run `crate::gpu::emulate` of it).
+    pub gpu: Option<GpuLaunch>,
 }
 
 impl Kernel {
+    /// The parameter `b` names (`None` for a block-local array).
     pub fn param(&self, b: BufId) -> Option<&Param> {
         self.params.get(b.0 as usize)
+    }
+    /// The block-local array `b` names.
+    pub fn local(&self, b: BufId) -> Option<&LocalArray> {
+        self.locals.get(b.local_index()?)
+    }
+    /// Element type and length of buffer `b`, a parameter or a block-local array.
+    pub fn buffer(&self, b: BufId) -> Option<(ScalarType, u64)> {
+        match self.local(b) {
+            Some(l) => Some((l.elem, l.len)),
+            None => self.param(b).map(|p| (p.elem, p.len)),
+        }
     }
     pub fn var(&self, v: VarId) -> Option<&Var> {
         self.vars.get(v.0 as usize)

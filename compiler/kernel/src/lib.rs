@@ -31,7 +31,10 @@ pub mod verify;
 
 pub use builder::KernelBuilder;
 pub use expr::{BinaryOp, ByteSign, CmpOp, Expr, UnaryOp};
-pub use kernel::{Access, BufId, Kernel, LoopKind, Module, Param, ScalarType, Stmt, Var, VarId};
+pub use kernel::{
+    Access, BufId, GpuLaunch, Kernel, LocalArray, LoopKind, Module, Param, ScalarType, Stmt, Var,
+    VarId,
+};
 pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage, VectorUnit};
 pub use narrow::Precision;
 pub use verify::{verify_kernel, VerifyError};

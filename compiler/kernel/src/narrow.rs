@@ -160,6 +160,7 @@ impl Rewriter<'_> {
                     self.block(body, k);
                 }
                 Stmt::Assign { value, .. } => self.expr(value),
+                Stmt::Barrier => {}
                 Stmt::If {
                     cond,
                     then,
@@ -207,8 +208,14 @@ impl Rewriter<'_> {
                     *e = widen(self.p, load, n);
                 }
             }
-            Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) | Expr::Var(_) => {}
-            Expr::Unary { arg, .. }
+            Expr::FConst(..)
+            | Expr::IConst(..)
+            | Expr::BConst(_)
+            | Expr::Var(_)
+            | Expr::ThreadIdx
+            | Expr::BlockIdx => {}
+            Expr::ShuffleXor { value: arg, .. }
+            | Expr::Unary { arg, .. }
             | Expr::Splat { arg, .. }
             | Expr::LaneReduce { arg, .. }
             | Expr::Cast { arg, .. }

@@ -27,7 +27,14 @@ impl fmt::Display for Kernel {
             };
             write!(f, "%b{i} {access} {}[{}] \"{}\"", p.elem, p.len, p.name)?;
         }
-        f.write_str(") {\n")?;
+        f.write_str(")")?;
+        if let Some(g) = self.gpu {
+            write!(f, " grid {} block {}", g.grid, g.block)?;
+        }
+        f.write_str(" {\n")?;
+        for (i, l) in self.locals.iter().enumerate() {
+            writeln!(f, "  local %l{i} {}[{}] \"{}\"", l.elem, l.len, l.name)?;
+        }
         let mut s = String::new();
         block(&self.body, 1, &mut s)?;
         f.write_str(&s)?;
@@ -73,6 +80,7 @@ fn block(stmts: &[Stmt], depth: usize, out: &mut String) -> fmt::Result {
                 }
                 writeln!(out, "{pad}}}")?;
             }
+            Stmt::Barrier => writeln!(out, "{pad}barrier")?,
         }
     }
     Ok(())
@@ -153,6 +161,9 @@ fn e(x: &Expr) -> String {
             };
             format!("{name}({}, {}, {})", e(acc), e(a), e(b))
         }
+        Expr::ThreadIdx => "thread_idx".into(),
+        Expr::BlockIdx => "block_idx".into(),
+        Expr::ShuffleXor { value, lane_mask } => format!("shuffle_xor({}, {lane_mask})", e(value)),
     }
 }
 

@@ -28,7 +28,8 @@ pub fn verify_kernel(k: &Kernel) -> Result<(), VerifyError> {
             k.name
         )));
     }
-    verify_block(k, &k.body).map_err(err)
+    verify_block(k, &k.body).map_err(err)?;
+    crate::gpu::check_block_rules(k).map_err(err)
 }
 
 fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
@@ -59,9 +60,9 @@ fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
                 }
             }
             Stmt::Store { buf, index, value } => {
-                let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
+                let (elem, _) = k.buffer(*buf).ok_or(format!("unknown buffer {buf}"))?;
                 expect(k, index, ScalarType::I64)?;
-                expect(k, value, p.elem)?;
+                expect(k, value, elem)?;
                 scalar(k, index)?;
                 lanes(k, value)?;
             }
@@ -75,6 +76,8 @@ fn verify_block(k: &Kernel, block: &[Stmt]) -> Result<(), String> {
                 verify_block(k, then)?;
                 verify_block(k, otherwise)?;
             }
+            // Where barriers may stand: `gpu::check_block_rules`.
+            Stmt::Barrier => {}
         }
     }
     Ok(())
@@ -98,9 +101,20 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
         Expr::BConst(_) => Ok(ScalarType::Bool),
         Expr::Var(v) => Ok(k.var(*v).ok_or(format!("unknown variable {v}"))?.ty),
         Expr::Load { buf, index } | Expr::VLoad { buf, index, .. } => {
-            let p = k.param(*buf).ok_or(format!("unknown buffer {buf}"))?;
+            let (elem, _) = k.buffer(*buf).ok_or(format!("unknown buffer {buf}"))?;
             expect(k, index, ScalarType::I64)?;
-            Ok(p.elem)
+            Ok(elem)
+        }
+        Expr::ThreadIdx | Expr::BlockIdx => Ok(ScalarType::I64),
+        Expr::ShuffleXor { value, lane_mask } => {
+            let t = check(k, value)?;
+            if !matches!(t, ScalarType::F32 | ScalarType::I32) {
+                return Err(format!("shuffle of {t} (f32 or i32 only)"));
+            }
+            if *lane_mask == 0 || *lane_mask >= 32 {
+                return Err(format!("shuffle lane mask {lane_mask} (1..32)"));
+            }
+            Ok(t)
         }
         Expr::Splat { arg, .. } | Expr::LaneReduce { arg, .. } => check(k, arg),
         Expr::Unary { op, arg } => {
@@ -197,6 +211,11 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
     };
     let n = match e {
         Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) => 1,
+        Expr::ThreadIdx | Expr::BlockIdx => 1,
+        Expr::ShuffleXor { value, .. } => {
+            scalar(k, value)?;
+            1
+        }
         Expr::Var(v) => k.var(*v).map_or(1, |v| v.lanes),
         Expr::Load { index, .. } => {
             scalar(k, index)?;

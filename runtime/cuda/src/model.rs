@@ -27,7 +27,8 @@ pub const CUDA_DEVICE_ENV: &str = "NEOC_CUDA_DEVICE";
 /// as a CUDA graph.
 pub const CUDA_GRAPHS_ENV: &str = "NEOC_CUDA_GRAPHS";
 
-/// Threads per block of every launch (kernels are made of independent iterations).
+/// Threads per block of every launch of a kernel made of independent iterations (block
+/// kernels say their own, `<kernel>__neoc_block` in the PTX).
 const BLOCK: u64 = 256;
 
 /// One compiled step: its kernel and launch geometry, and its arguments.
@@ -259,7 +260,12 @@ impl CudaModel {
                 .copied()
                 .unwrap_or(1)
                 .max(1);
-            let block = threads.min(BLOCK);
+            // A block kernel's block size is part of its meaning; other kernels get
+            // blocks of up to BLOCK threads.
+            let block = match checked.info.blocks.get(&k.symbol) {
+                Some(&b) => b,
+                None => threads.min(BLOCK),
+            };
             let grid = threads.div_ceil(block).min(u64::from(i32::MAX as u32));
             functions.push((f, grid as c_uint, block as c_uint));
         }

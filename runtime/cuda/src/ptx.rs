@@ -9,6 +9,10 @@ use std::collections::HashMap;
 /// The suffix of the global holding a kernel's launch size (as in `neoc-llvm`).
 pub const THREADS_SUFFIX: &str = "__neoc_threads";
 
+/// The suffix of the global holding a block kernel's threads per block (as in
+/// `neoc-llvm`); PTX written before block kernels existed has none.
+pub const BLOCK_SUFFIX: &str = "__neoc_block";
+
 /// What [`inspect`] found in a PTX module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PtxInfo {
@@ -18,6 +22,8 @@ pub struct PtxInfo {
     pub version: String,
     /// Launch size per kernel name.
     pub threads: HashMap<String, u64>,
+    /// Threads per block of each block kernel (whose launch size is grid × block).
+    pub blocks: HashMap<String, u64>,
     /// Names of the `.entry` functions.
     pub entries: Vec<String>,
 }
@@ -31,6 +37,7 @@ pub fn inspect(code: &[u8]) -> Result<PtxInfo, String> {
     let mut version = None;
     let mut sm = None;
     let mut threads = HashMap::new();
+    let mut blocks = HashMap::new();
     let mut entries = Vec::new();
     for line in text.lines() {
         let line = line.trim();
@@ -62,7 +69,22 @@ pub fn inspect(code: &[u8]) -> Result<PtxInfo, String> {
                     .parse()
                     .map_err(|_| format!("launch size of {kernel} is {v:?}"))?;
                 threads.insert(kernel.to_string(), n);
+            } else if let Some(kernel) = name.strip_suffix(BLOCK_SUFFIX) {
+                let v = value.trim().trim_end_matches(';').trim();
+                let n: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| format!("block size of {kernel} is {v:?}"))?;
+                blocks.insert(kernel.to_string(), n);
             }
+        }
+    }
+    for (kernel, block) in &blocks {
+        if threads.get(kernel).is_none_or(|t| t % block != 0) {
+            return Err(format!(
+                "launch size of block kernel {kernel} is not a whole number of blocks of {block}"
+            ));
         }
     }
     let version = version.ok_or("no .version line (not PTX)")?;
@@ -71,6 +93,7 @@ pub fn inspect(code: &[u8]) -> Result<PtxInfo, String> {
         sm,
         version,
         threads,
+        blocks,
         entries,
     })
 }
@@ -91,6 +114,23 @@ mod tests {
         assert_eq!(info.version, "7.8");
         assert_eq!(info.entries, ["add_1"]);
         assert_eq!(info.threads["add_1"], 4096);
+        assert!(info.blocks.is_empty(), "old PTX has no block sizes");
+    }
+
+    #[test]
+    fn reads_block_sizes_of_block_kernels() {
+        let ptx = SAMPLE.replace(
+            ".visible .entry",
+            ".visible .global .align 8 .u64 add_1__neoc_block = 128;\n.visible .entry",
+        );
+        let info = inspect(ptx.as_bytes()).unwrap();
+        assert_eq!(info.blocks["add_1"], 128);
+        let bad = ptx.replace("= 128", "= 100");
+        assert!(inspect(bad.as_bytes())
+            .unwrap_err()
+            .contains("whole number"));
+        let bad = ptx.replace("= 128", "= 4096");
+        assert!(inspect(bad.as_bytes()).unwrap_err().contains("block size"));
     }
 
     #[test]

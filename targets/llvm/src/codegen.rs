@@ -34,6 +34,7 @@ use crate::math::MathLib;
 use crate::Result;
 
 mod dot;
+mod gpu;
 mod scalar;
 
 /// Function attributes shared by every function of a module: the CPU level.
@@ -105,6 +106,14 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
 
     /// Adds the exported function of `k` and its body to the module.
     pub fn kernel(&mut self, k: &Kernel) -> Result<()> {
+        // A block kernel's CPU meaning: one task per block (`docs/cuda.md`).
+        let emulated;
+        let k = if k.gpu.is_some() {
+            emulated = neoc_kernel::gpu::emulate(k);
+            &emulated
+        } else {
+            k
+        };
         let body = self.kernel_body(k)?;
         let ctx = self.ctx;
         let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
@@ -204,6 +213,8 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
                     .map_err(|e| ir.err(e))?,
             );
         }
+        let nvptx = gpu::is_nvptx(&ir);
+        let locals = gpu::locals(&ir, k, nvptx)?;
         let n = k.params.len() as u32;
         let mut gen = KernelGen {
             ir,
@@ -215,8 +226,11 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
             task: param_int(&ir, body, n)?,
             ntasks: param_int(&ir, body, n + 1)?,
             simd: self.attrs.simd,
+            locals,
+            nvptx,
         };
-        gen.block(&k.body, true)?;
+        // A block kernel's threads each run the whole body: no task chunking.
+        gen.block(&k.body, k.gpu.is_none())?;
         builder.build_return(None).map_err(|e| ir.err(e))?;
         Ok(body)
     }
@@ -273,6 +287,10 @@ struct KernelGen<'a, 'b, 'ctx> {
     task: IntValue<'ctx>,
     ntasks: IntValue<'ctx>,
     simd: bool,
+    /// Storage of the block-local arrays (`codegen/gpu.rs`).
+    locals: Vec<PointerValue<'ctx>>,
+    /// Compiling for NVPTX.
+    nvptx: bool,
 }
 
 impl<'ctx> KernelGen<'_, '_, 'ctx> {
@@ -369,6 +387,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 kind,
                 body,
             } => self.for_loop(*var, lo, hi, *kind, body, top)?,
+            Stmt::Barrier => self.barrier()?,
         }
         Ok(())
     }
@@ -473,18 +492,19 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
 
     fn buf_elem(&self, buf: neoc_kernel::BufId) -> Result<ScalarType> {
         self.kernel
-            .param(buf)
-            .map(|p| p.elem)
+            .buffer(buf)
+            .map(|(elem, _)| elem)
             .ok_or_else(|| self.ir.internal(format!("unknown buffer {buf}")))
     }
 
     fn address(&mut self, buf: neoc_kernel::BufId, index: &Expr) -> Result<PointerValue<'ctx>> {
         let elem = self.buf_elem(buf)?;
-        let base = self
-            .bufs
-            .get(buf.0 as usize)
-            .copied()
-            .ok_or_else(|| self.ir.internal(format!("unknown buffer {buf}")))?;
+        let base = match buf.local_index() {
+            Some(i) => self.locals.get(i),
+            None => self.bufs.get(buf.0 as usize),
+        }
+        .copied()
+        .ok_or_else(|| self.ir.internal(format!("unknown buffer {buf}")))?;
         let idx = self.expr(index)?.into_int_value();
         // SAFETY: kernel IR indexes within the buffer's `len` elements.
         unsafe {
@@ -688,6 +708,9 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                 self.ir.fma(a, b, c)?.into()
             }
             Expr::DotBytes { acc, a, b, a_sign } => self.dot_bytes(acc, a, b, *a_sign)?,
+            Expr::ThreadIdx => self.thread_idx()?,
+            Expr::BlockIdx => self.block_idx()?,
+            Expr::ShuffleXor { value, lane_mask } => self.shuffle_xor(value, *lane_mask)?,
         })
     }
 

@@ -34,7 +34,7 @@ use inkwell::OptimizationLevel;
 use neoc_target_spec::{Arch, CpuLevel, Target};
 
 pub use link::{find_linker, Linker};
-pub use nvptx::{compile_ptx, ptx_threads, PTX_THREADS_SUFFIX};
+pub use nvptx::{compile_ptx, ptx_blocks, ptx_threads, PTX_BLOCK_SUFFIX, PTX_THREADS_SUFFIX};
 
 /// Options of one code generation run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,10 @@ use crate::{CodegenOptions, LlvmError, Result};
 /// The suffix of the global that holds a kernel's launch size: `<kernel>__neoc_threads`.
 pub const PTX_THREADS_SUFFIX: &str = "__neoc_threads";
 
+/// The suffix of the global that holds a block kernel's threads per block:
+/// `<kernel>__neoc_block` (absent for other kernels, which use blocks of up to 256).
+pub const PTX_BLOCK_SUFFIX: &str = "__neoc_block";
+
 /// LLVM's `ptx_kernel` calling convention (`CallingConv::PTX_Kernel`).
 const PTX_KERNEL_CC: u32 = 71;
 
@@ -148,6 +152,16 @@ fn entry<'ctx>(
     g.set_initializer(&i64t.const_int(threads, false));
     g.set_constant(true);
     g.set_linkage(Linkage::External);
+    if let Some(launch) = k.gpu {
+        let g = llmod.add_global(
+            i64t,
+            Some(AddressSpace::from(1u16)),
+            &format!("{}{PTX_BLOCK_SUFFIX}", k.name),
+        );
+        g.set_initializer(&i64t.const_int(u64::from(launch.block), false));
+        g.set_constant(true);
+        g.set_linkage(Linkage::External);
+    }
 
     let b = ctx.create_builder();
     let ir = Ir {
@@ -184,7 +198,13 @@ fn entry<'ctx>(
             .ok_or_else(|| ir.internal(format!("parameter {i} missing")))?;
         args.push(p.into());
     }
-    if threads > 1 {
+    if k.gpu.is_some() {
+        // Block kernel: every thread runs the whole body (it reads tid/ctaid itself).
+        args.push(i64t.const_zero().into());
+        args.push(i64t.const_int(1, false).into());
+        b.build_call(body, &args, "").map_err(|e| ir.err(e))?;
+        b.build_return(None).map_err(|e| ir.err(e))?;
+    } else if threads > 1 {
         args.push(task.into());
         args.push(ntasks.into());
         b.build_call(body, &args, "").map_err(|e| ir.err(e))?;
@@ -211,12 +231,21 @@ fn entry<'ctx>(
 /// `<kernel>__neoc_threads` globals. (The CUDA executor has its own copy of this parser
 /// so it does not depend on LLVM; this one lets the compiler's tests check the contract.)
 pub fn ptx_threads(ptx: &str) -> Vec<(String, u64)> {
+    ptx_globals(ptx, PTX_THREADS_SUFFIX)
+}
+
+/// The threads per block of every block kernel in `ptx` (`<kernel>__neoc_block`).
+pub fn ptx_blocks(ptx: &str) -> Vec<(String, u64)> {
+    ptx_globals(ptx, PTX_BLOCK_SUFFIX)
+}
+
+fn ptx_globals(ptx: &str, suffix: &str) -> Vec<(String, u64)> {
     ptx.lines()
         .filter_map(|line| {
             let line = line.trim();
             let (decl, value) = line.split_once('=')?;
             let name = decl.split_whitespace().last()?;
-            let kernel = name.strip_suffix(PTX_THREADS_SUFFIX)?;
+            let kernel = name.strip_suffix(suffix)?;
             let value = value.trim().trim_end_matches(';').trim().parse().ok()?;
             Some((kernel.to_string(), value))
         })

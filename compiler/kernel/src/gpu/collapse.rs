@@ -34,6 +34,10 @@ use crate::kernel::{Kernel, LoopKind, ScalarType, Stmt, Var, VarId};
 
 /// Returns `k` with its top-level parallel loop nests collapsed where that is proven legal.
 pub fn collapse(k: &Kernel) -> Kernel {
+    if k.gpu.is_some() {
+        // A block kernel already says how its threads share the work.
+        return k.clone();
+    }
     let mut out = k.clone();
     let body = std::mem::take(&mut out.body);
     out.body = body
@@ -370,7 +374,7 @@ fn count_assigns(stmts: &[Stmt], counts: &mut HashMap<VarId, usize>) {
                     *counts.entry(v).or_default() += 2;
                 }
             }
-            Stmt::Store { .. } => {}
+            Stmt::Store { .. } | Stmt::Barrier => {}
         }
     }
 }
@@ -433,6 +437,7 @@ fn defined_before_use(
                     return false;
                 }
             }
+            Stmt::Barrier => {}
         }
     }
     true
@@ -467,7 +472,7 @@ fn collect_stores(k: &Kernel, stmts: &[Stmt], out: &mut Vec<(u32, Expr, u32)>) {
                 collect_stores(k, then, out);
                 collect_stores(k, otherwise, out);
             }
-            Stmt::Assign { .. } => {}
+            Stmt::Assign { .. } | Stmt::Barrier => {}
         }
     }
 }
@@ -565,9 +570,15 @@ fn substitute(e: &Expr, map: &HashMap<VarId, Expr>) -> Expr {
 /// The direct subexpressions of `e`.
 fn children(e: &Expr) -> Vec<&Expr> {
     match e {
-        Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) | Expr::Var(_) => vec![],
+        Expr::FConst(..)
+        | Expr::IConst(..)
+        | Expr::BConst(_)
+        | Expr::Var(_)
+        | Expr::ThreadIdx
+        | Expr::BlockIdx => vec![],
         Expr::Load { index, .. } | Expr::VLoad { index, .. } => vec![index],
-        Expr::Unary { arg, .. }
+        Expr::ShuffleXor { value: arg, .. }
+        | Expr::Unary { arg, .. }
         | Expr::Splat { arg, .. }
         | Expr::LaneReduce { arg, .. }
         | Expr::Cast { arg, .. }
@@ -594,6 +605,7 @@ fn visit(e: &Expr, f: &mut impl FnMut(&Expr)) {
 /// Calls `f` on every expression of `s` (not of nested statements' bodies' order).
 fn for_each_expr(s: &Stmt, f: &mut impl FnMut(&Expr)) {
     match s {
+        Stmt::Barrier => {}
         Stmt::Assign { value, .. } => visit(value, f),
         Stmt::Store { index, value, .. } => {
             visit(index, f);
@@ -620,13 +632,22 @@ fn for_each_expr(s: &Stmt, f: &mut impl FnMut(&Expr)) {
 }
 
 /// Rebuilds `e` bottom-up, replacing any node for which `f` returns `Some`.
-fn map_expr(e: &Expr, f: &mut impl FnMut(&Expr) -> Option<Expr>) -> Expr {
+pub(super) fn map_expr(e: &Expr, f: &mut impl FnMut(&Expr) -> Option<Expr>) -> Expr {
     if let Some(r) = f(e) {
         return r;
     }
     let mut m = |x: &Expr| Box::new(map_expr(x, f));
     match e {
-        Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) | Expr::Var(_) => e.clone(),
+        Expr::FConst(..)
+        | Expr::IConst(..)
+        | Expr::BConst(_)
+        | Expr::Var(_)
+        | Expr::ThreadIdx
+        | Expr::BlockIdx => e.clone(),
+        Expr::ShuffleXor { value, lane_mask } => Expr::ShuffleXor {
+            value: m(value),
+            lane_mask: *lane_mask,
+        },
         Expr::Load { buf, index } => Expr::Load {
             buf: *buf,
             index: m(index),

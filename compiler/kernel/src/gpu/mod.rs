@@ -9,11 +9,16 @@
 //! ([`collapse`]). CPU lowering is untouched by this module; see `docs/cuda.md`.
 
 mod collapse;
+mod emulate;
+mod rules;
 
 use crate::expr::Expr;
 use crate::kernel::{Kernel, LoopKind, Stmt};
 
 pub use collapse::collapse;
+pub use emulate::emulate;
+pub(crate) use rules::check_block_rules;
+pub use rules::{MAX_BLOCK, MAX_SHARED_BYTES};
 
 /// The GPU schedule of a kernel: what the NVPTX backend compiles instead of `k`. Today
 /// [`collapse`] (more threads for short parallel loops); the result computes exactly what
@@ -28,6 +33,9 @@ pub const MAX_THREADS: u64 = 1 << 30;
 
 /// How many GPU threads `k` should be launched with (see the module docs).
 pub fn launch_threads(k: &Kernel) -> u64 {
+    if let Some(g) = k.gpu {
+        return g.grid.saturating_mul(u64::from(g.block));
+    }
     let mut most = 1u64;
     for s in &k.body {
         match s {

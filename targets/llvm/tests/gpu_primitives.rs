@@ -1,0 +1,269 @@
+//! The GPU primitives of kernel IR (block kernels, block-local arrays, barriers, warp
+//! shuffles): small hand-built block kernels run on the CPU through
+//! `neoc_kernel::gpu::emulate` (what `compile_shared_object` does with a block kernel)
+//! against plain computations here, the verifier's rules for them, and their PTX.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::{ptr, Lib};
+use neoc_kernel::{
+    Access, BinaryOp, CmpOp, Expr, GpuLaunch, Kernel, KernelBuilder, LoopKind, ScalarType,
+};
+
+/// Row sums of a `rows × len` matrix, one block of `block` threads per row: each thread
+/// sums a strided slice, a butterfly of warp shuffles combines a warp, the warps' sums
+/// meet in a block-local array after a barrier and thread 0 adds them.
+fn row_sum(rows: u64, len: u64, block: u32) -> Kernel {
+    let mut b = KernelBuilder::new(format!("row_sum_{len}_{block}"));
+    let x = b.param("x", ScalarType::F32, rows * len, Access::Read);
+    let y = b.param("y", ScalarType::F32, rows, Access::Write);
+    b.set_gpu(GpuLaunch { block, grid: rows });
+    let warps = u64::from(block).div_ceil(32);
+    let partial = b.local("partial", ScalarType::F32, warps);
+    let acc = b.let_var("acc", ScalarType::F32, Expr::f32(0.0));
+    let row = Expr::BlockIdx * Expr::i64(len as i64);
+    let steps = len.div_ceil(u64::from(block)) as i64;
+    b.for_loop("j", 0, steps, LoopKind::Serial, |b, j| {
+        let i = Expr::ThreadIdx + j * Expr::i64(i64::from(block));
+        b.if_then(i.clone().lt(Expr::i64(len as i64)), |b| {
+            b.assign(acc, Expr::var(acc) + Expr::load(x, row.clone() + i));
+        });
+    });
+    let mut mask = 16;
+    while mask >= 1 {
+        if block % (2 * mask) == 0 {
+            b.assign(
+                acc,
+                Expr::var(acc) + Expr::shuffle_xor(Expr::var(acc), mask),
+            );
+        }
+        mask /= 2;
+    }
+    let lane = Expr::binary(BinaryOp::Rem, Expr::ThreadIdx, Expr::i64(32));
+    b.if_then(Expr::cmp(CmpOp::Eq, lane, Expr::i64(0)), |b| {
+        b.store(partial, Expr::ThreadIdx / Expr::i64(32), Expr::var(acc));
+    });
+    b.barrier();
+    b.if_then(Expr::cmp(CmpOp::Eq, Expr::ThreadIdx, Expr::i64(0)), |b| {
+        let s = b.let_var("s", ScalarType::F32, Expr::f32(0.0));
+        b.for_loop("w", 0, warps as i64, LoopKind::Serial, |b, w| {
+            b.assign(s, Expr::var(s) + Expr::load(partial, w));
+        });
+        b.store(y, Expr::BlockIdx, Expr::var(s));
+    });
+    b.finish()
+}
+
+/// Inclusive prefix sums of blocks of `block` elements (Hillis–Steele): barriers inside
+/// a uniform loop, a per-thread value live across them.
+fn prefix_sum(blocks: u64, block: u32) -> Kernel {
+    let n = u64::from(block);
+    let mut b = KernelBuilder::new(format!("prefix_{block}"));
+    let x = b.param("x", ScalarType::F32, blocks * n, Access::Read);
+    let y = b.param("y", ScalarType::F32, blocks * n, Access::Write);
+    b.set_gpu(GpuLaunch {
+        block,
+        grid: blocks,
+    });
+    let a = b.local("a", ScalarType::F32, n);
+    let at = Expr::BlockIdx * Expr::i64(n as i64) + Expr::ThreadIdx;
+    b.store(a, Expr::ThreadIdx, Expr::load(x, at.clone()));
+    b.barrier();
+    let v = b.var("v", ScalarType::F32);
+    let levels = i64::from(block.trailing_zeros());
+    b.for_loop("step", 0, levels, LoopKind::Serial, |b, step| {
+        let off = Expr::binary(BinaryOp::Shl, Expr::i64(1), step);
+        b.assign(v, Expr::load(a, Expr::ThreadIdx));
+        b.if_then(Expr::ThreadIdx.ge(off.clone()), |b| {
+            b.assign(v, Expr::var(v) + Expr::load(a, Expr::ThreadIdx - off));
+        });
+        b.barrier();
+        b.store(a, Expr::ThreadIdx, Expr::var(v));
+        b.barrier();
+    });
+    b.store(y, at, Expr::load(a, Expr::ThreadIdx));
+    b.finish()
+}
+
+fn data(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 256.0)
+        .collect()
+}
+
+#[test]
+fn emulated_block_kernels_match_plain_computations() {
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let level = target.levels[0].clone();
+    let sums = [
+        (5u64, 1000u64, 128u32),
+        (3, 37, 32),
+        (2, 768, 256),
+        (4, 10, 64),
+    ];
+    let mut kernels: Vec<Kernel> = sums.iter().map(|&(r, l, b)| row_sum(r, l, b)).collect();
+    kernels.push(prefix_sum(3, 64));
+    kernels.push(prefix_sum(2, 256));
+    for k in &kernels {
+        neoc_kernel::verify_kernel(k).unwrap();
+        let e = neoc_kernel::gpu::emulate(k);
+        neoc_kernel::verify_kernel(&e).unwrap_or_else(|err| panic!("{err}\n{e}"));
+        assert!(e.gpu.is_none());
+    }
+    // Block kernels as they are: the CPU backend emulates them itself.
+    let lib = Lib::compile(kernels.clone(), &target, &level);
+    for (k, &(rows, len, _)) in kernels.iter().zip(&sums) {
+        let mut x = data((rows * len) as usize);
+        let mut y = vec![f32::NAN; rows as usize];
+        // Two tasks share the blocks, as two CPU threads would.
+        for task in 0..2 {
+            lib.call(&k.name, &[ptr(&mut x), ptr(&mut y)], task, 2);
+        }
+        for r in 0..rows as usize {
+            let want: f64 = x[r * len as usize..(r + 1) * len as usize]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum();
+            let got = f64::from(y[r]);
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{}: row {r}: {got} vs {want}",
+                k.name
+            );
+        }
+    }
+    for (k, (blocks, n)) in kernels[sums.len()..]
+        .iter()
+        .zip([(3usize, 64usize), (2, 256)])
+    {
+        let mut x = data(blocks * n);
+        let mut y = vec![f32::NAN; blocks * n];
+        lib.call(&k.name, &[ptr(&mut x), ptr(&mut y)], 0, 1);
+        for bl in 0..blocks {
+            let mut s = 0f64;
+            for i in 0..n {
+                s += f64::from(x[bl * n + i]);
+                let got = f64::from(y[bl * n + i]);
+                assert!(
+                    (got - s).abs() <= 1e-4,
+                    "{}: [{bl}, {i}]: {got} vs {s}",
+                    k.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_verifier_enforces_the_block_kernel_rules() {
+    let check = |build: &dyn Fn(&mut KernelBuilder)| {
+        let mut b = KernelBuilder::new("k");
+        b.param("x", ScalarType::F32, 64, Access::ReadWrite);
+        build(&mut b);
+        neoc_kernel::verify_kernel(&b.finish()).map_err(|e| e.message)
+    };
+    let launch = GpuLaunch { block: 64, grid: 1 };
+    let x = neoc_kernel::BufId(0);
+    // A barrier under a condition that differs between threads.
+    let e = check(&|b| {
+        b.set_gpu(launch);
+        b.if_then(Expr::ThreadIdx.lt(Expr::i64(3)), |b| b.barrier());
+    });
+    assert!(e.unwrap_err().contains("not uniform"));
+    // ... but under a uniform one it is fine.
+    check(&|b| {
+        b.set_gpu(launch);
+        b.if_then(Expr::BlockIdx.lt(Expr::i64(3)), |b| b.barrier());
+    })
+    .unwrap();
+    // Thread indices and barriers only in block kernels.
+    let e = check(&|b| b.store(x, Expr::ThreadIdx, Expr::f32(0.0)));
+    assert!(e.unwrap_err().contains("outside a block kernel"));
+    assert!(check(&|b| b.barrier())
+        .unwrap_err()
+        .contains("outside a block kernel"));
+    // A shuffle partner outside a block of 8 threads.
+    let e = check(&|b| {
+        b.set_gpu(GpuLaunch { block: 8, grid: 1 });
+        b.store(x, Expr::ThreadIdx, Expr::shuffle_xor(Expr::f32(1.0), 16));
+    });
+    assert!(e.unwrap_err().contains("outside a block"));
+    // A shuffle in a loop bound; a shuffle of an i64.
+    let e = check(&|b| {
+        b.set_gpu(launch);
+        let n = Expr::shuffle_xor(Expr::IConst(4, ScalarType::I32), 1);
+        b.for_loop(
+            "i",
+            0,
+            Expr::cast(ScalarType::I64, n),
+            LoopKind::Serial,
+            |_, _| {},
+        );
+    });
+    assert!(e.unwrap_err().contains("shuffle outside"));
+    let e = check(&|b| {
+        b.set_gpu(launch);
+        let v = b.var("v", ScalarType::I64);
+        b.assign(v, Expr::shuffle_xor(Expr::i64(1), 1));
+    });
+    assert!(e.unwrap_err().contains("f32 or i32"));
+    // A block-local array read past its end; too much shared memory; too many threads.
+    let e = check(&|b| {
+        b.set_gpu(launch);
+        let l = b.local("l", ScalarType::F32, 4);
+        b.store(x, Expr::i64(0), Expr::load(l, Expr::i64(4)));
+    });
+    assert!(e.unwrap_err().contains("outside its 4 elements"));
+    let e = check(&|b| {
+        b.set_gpu(launch);
+        b.local("l", ScalarType::F32, 20_000);
+    });
+    assert!(e.unwrap_err().contains("bytes of block-local arrays"));
+    let e = check(&|b| {
+        b.set_gpu(GpuLaunch {
+            block: 2048,
+            grid: 1,
+        })
+    });
+    assert!(e.unwrap_err().contains("2048 threads"));
+}
+
+#[test]
+fn block_kernels_become_shared_memory_barriers_and_shuffles_in_ptx() {
+    let target = neoc_target_spec::lookup("cuda-sm90").unwrap();
+    let kernels = vec![row_sum(5, 1000, 128), prefix_sum(3, 64)];
+    let module = neoc_kernel::Module { kernels };
+    let threads: Vec<u64> = module
+        .kernels
+        .iter()
+        .map(neoc_kernel::gpu::launch_threads)
+        .collect();
+    assert_eq!(threads, [5 * 128, 3 * 64]);
+    let ptx = neoc_llvm::compile_ptx(
+        &module,
+        &threads,
+        &target,
+        &target.levels[0],
+        &neoc_llvm::CodegenOptions::default(),
+    )
+    .unwrap();
+    for needle in [
+        "bar.sync",
+        "shfl.sync.bfly.b32",
+        ".shared",
+        "%tid.x",
+        "%ctaid.x",
+    ] {
+        assert!(ptx.contains(needle), "no {needle} in the PTX:\n{ptx}");
+    }
+    assert_eq!(
+        neoc_llvm::ptx_blocks(&ptx),
+        [
+            ("row_sum_1000_128".to_string(), 128),
+            ("prefix_64".to_string(), 64)
+        ]
+    );
+    assert_eq!(neoc_llvm::ptx_threads(&ptx).len(), 2);
+}
