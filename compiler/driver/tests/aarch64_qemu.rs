@@ -4,7 +4,9 @@
 //! with the same onnxruntime references as on x86-64. The baseline runs on an emulated
 //! Cortex-A53 (ARMv8.0-A), so an instruction newer than the target allows would trap.
 //! Feature gating is shown with `-cpu`: an artifact for Neoverse N1/V1 is refused by the
-//! runtime's hwcap check on older cores, with a message, not by SIGILL.
+//! runtime's hwcap check on older cores, with a message, not by SIGILL. The int8 models
+//! of `testmodels/quant` run in each of the three int8 dot-product forms (portable,
+//! `sdot`, `usdot`) on an emulated core with exactly the extensions the form needs.
 //!
 //! Needs `qemu-aarch64`, the `aarch64-linux-gnu-gcc` linker with its libc
 //! (`apt-get install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross`) and the Rust
@@ -174,6 +176,12 @@ fn read_values(path: &Path) -> (Vec<u64>, Vec<f64>) {
             .unwrap()
             .into_iter()
             .map(|v| v as f64)
+            .collect(),
+        "|i1" => npy
+            .into_vec::<i8>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
             .collect(),
         "<i4" => npy
             .into_vec::<i32>()
@@ -470,6 +478,248 @@ fn fp16_and_bf16_match_references_under_qemu() {
                     ));
                 }
             }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn quant_dir() -> PathBuf {
+    repo().join("testmodels/quant")
+}
+
+/// The AArch64 int8 dot-product forms, each with an emulated core that has exactly its
+/// extensions (so an instruction of a newer form would trap): (target, `-cpu`).
+const INT8_TARGETS: [(&str, &str); 4] = [
+    // Widening multiplies (ARMv8.0).
+    ("aarch64", "cortex-a53"),
+    // `sdot`, the activations presented as i8.
+    ("aarch64-cortex-a76", "cortex-a76"),
+    ("aarch64-neoverse-n1", "neoverse-n1"),
+    // `usdot` (i8mm): u8 activations as they are.
+    ("aarch64-neoverse-v1", "max"),
+];
+
+/// (signed, mixed-sign) byte dot-product instructions in AArch64 code: the words that
+/// encode `SDOT` (vector or by element), or `USDOT`/`SUDOT`.
+fn dot_instructions(code: &[u8]) -> (usize, usize) {
+    let mut n = (0, 0);
+    for b in code.chunks_exact(4) {
+        let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        // Q (bit 30) and the register fields masked.
+        let (vector, element) = (w & 0xBFE0_FC00, w & 0xBFC0_F400);
+        if vector == 0x0E80_9400 || element == 0x0F80_E000 {
+            n.0 += 1;
+        }
+        if vector == 0x0E80_9C00 || element == 0x0F80_F000 || element == 0x0F00_F000 {
+            n.1 += 1;
+        }
+    }
+    n
+}
+
+/// The dot-product form of `target`'s code, when it is not the expected one: none on
+/// ARMv8.0, `sdot` and no mixed-sign one on the dotprod cores, `usdot` with i8mm.
+fn wrong_dot_form(target: &str, code: &[u8]) -> Option<String> {
+    let (sdot, usdot) = dot_instructions(code);
+    let ok = match target {
+        "aarch64" => sdot == 0 && usdot == 0,
+        "aarch64-neoverse-v1" => usdot > 0,
+        _ => sdot > 0 && usdot == 0,
+    };
+    (!ok).then(|| format!("{target}: {sdot} sdot, {usdot} usdot/sudot instructions"))
+}
+
+/// Compiles `dir/model.onnx` for `target` (with input shape overrides) into `out_dir`;
+/// the artifact's path, and a failure when its code has the wrong dot-product form.
+fn compile_quant(
+    dir: &Path,
+    target: &str,
+    input_shapes: &[(String, Vec<u64>)],
+    out_dir: &Path,
+) -> (PathBuf, Option<String>) {
+    let opts = CompileOptions {
+        target: target.into(),
+        input_shapes: input_shapes.to_vec(),
+        ..CompileOptions::default()
+    };
+    let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts)
+        .unwrap_or_else(|e| panic!("{} for {target}: {e}", dir.display()));
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let path = out_dir.join(format!("{name}.{target}.neo"));
+    std::fs::write(&path, artifact.to_bytes()).unwrap();
+    let wrong = wrong_dot_form(target, &artifact.variants[0].code);
+    (path, wrong.map(|w| format!("{name}: {w}")))
+}
+
+/// Runs an artifact under qemu; the failure message when the runner fails.
+fn run_quant(cpu: &str, artifact: &Path, inputs: &Path, out: &Path) -> Result<(), String> {
+    let t = std::time::Instant::now();
+    let run = qemu(cpu, artifact, inputs, out);
+    println!(
+        "{} on -cpu {cpu}: ran in {:.1}s",
+        artifact.file_name().unwrap().to_string_lossy(),
+        t.elapsed().as_secs_f64()
+    );
+    if run.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: runner failed on -cpu {cpu} ({}): {}",
+        artifact.display(),
+        run.status,
+        String::from_utf8_lossy(&run.stderr).trim()
+    ))
+}
+
+/// The hand-built operator cases (`quantized_models.rs`'s tolerances): i32 outputs and the
+/// u8 MaxPool identical to onnxruntime's, requantized u8/i8 ones within one quantum.
+#[test]
+fn int8_operator_models_match_onnxruntime_under_qemu() {
+    if !tools_present("int8_operator_models_match_onnxruntime_under_qemu") {
+        return;
+    }
+    let dir = scratch("int8-ops");
+    let mut failures = Vec::new();
+    for case in ["qop_ops", "qop_pool"] {
+        let model = quant_dir().join(case);
+        for (target, cpu) in INT8_TARGETS {
+            let (artifact, wrong) = compile_quant(&model, target, &[], &dir);
+            failures.extend(wrong);
+            let out = dir.join(format!("{case}.{target}.out"));
+            if let Err(e) = run_quant(cpu, &artifact, &model.join("inputs"), &out) {
+                failures.push(e);
+                continue;
+            }
+            for e in std::fs::read_dir(model.join("expected")).unwrap() {
+                let want_path = e.unwrap().path();
+                let file = want_path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let (want_shape, want) = read_values(&want_path);
+                let (got_shape, got) = read_values(&out.join(&file));
+                let diff = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0f64, f64::max);
+                let off = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+                println!(
+                    "{case}/{file} [{target} on -cpu {cpu}]: max diff {diff}, {off} of {} differ",
+                    want.len()
+                );
+                let exact = file.ends_with("_i32.npy") || file == "pool.npy";
+                let allowed = if exact { 0.0 } else { 1.0 };
+                if got_shape != want_shape || diff > allowed {
+                    failures.push(format!(
+                        "{case}/{file} [{target}]: shape {got_shape:?} (want {want_shape:?}), \
+                         max diff {diff} (allowed {allowed})"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn argmax(row: &[f64]) -> usize {
+    (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best })
+}
+
+fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// The trained digits CNN quantized by onnxruntime (QDQ, QOperator, QDQ with i8
+/// activations), compiled for all 360 test images at once: test-set accuracy within half
+/// a point of onnxruntime's on the same model, logits cosine ≥ 0.99 to onnxruntime's on
+/// every image (`quantized_models.rs`'s criteria).
+#[test]
+fn int8_digits_models_match_onnxruntime_under_qemu() {
+    if !tools_present("int8_digits_models_match_onnxruntime_under_qemu") {
+        return;
+    }
+    let dir = scratch("int8-digits");
+    let test = quant_dir().join("digits/test");
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::copy(test.join("x.npy"), inputs.join("input.npy")).unwrap();
+    let (_, labels) = read_values(&test.join("y.npy"));
+    let shapes = [("input".to_string(), vec![labels.len() as u64, 1, 8, 8])];
+    let mut failures = Vec::new();
+    for name in ["digits_qdq", "digits_qop", "digits_qdq_s8"] {
+        let model = quant_dir().join(name);
+        let case: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(model.join("case.json")).unwrap())
+                .unwrap();
+        let ort = case["test_accuracy"].as_f64().unwrap();
+        let (_, want) = read_values(&model.join("expected/test_logits.npy"));
+        for (target, cpu) in INT8_TARGETS {
+            let (artifact, wrong) = compile_quant(&model, target, &shapes, &dir);
+            failures.extend(wrong);
+            let out = dir.join(format!("{name}.{target}.out"));
+            if let Err(e) = run_quant(cpu, &artifact, &inputs, &out) {
+                failures.push(e);
+                continue;
+            }
+            let (shape, logits) = read_values(&out.join("output.npy"));
+            assert_eq!(shape, [labels.len() as u64, 10], "{name} [{target}]");
+            let rows = || logits.chunks(10).zip(want.chunks(10));
+            let right = logits
+                .chunks(10)
+                .zip(&labels)
+                .filter(|(l, y)| argmax(l) as f64 == **y)
+                .count();
+            let acc = right as f64 / labels.len() as f64;
+            let agree = rows().filter(|(a, b)| argmax(a) == argmax(b)).count();
+            let worst = rows().map(|(a, b)| cosine(a, b)).fold(1.0, f64::min);
+            println!(
+                "{name} [{target} on -cpu {cpu}]: accuracy {acc:.4} (onnxruntime {ort:.4}), \
+                 top-1 agrees with onnxruntime on {agree} of {}, worst logits cosine {worst:.5}",
+                labels.len()
+            );
+            if (acc - ort).abs() > 0.005 || worst < 0.99 {
+                failures.push(format!(
+                    "{name} [{target}]: accuracy {acc} (onnxruntime {ort}), cosine {worst}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// MobileNet-v2 (seeded weights) quantized by onnxruntime in QDQ form, 53 int8
+/// convolutions (depthwise ones too): same top-1 class as onnxruntime and logits cosine
+/// ≥ 0.99 in every dot-product form.
+#[test]
+fn int8_mobilenet_v2_matches_onnxruntime_under_qemu() {
+    if !tools_present("int8_mobilenet_v2_matches_onnxruntime_under_qemu") {
+        return;
+    }
+    let dir = scratch("int8-mobilenet");
+    let model = quant_dir().join("mobilenet_v2_qdq");
+    let (_, want) = read_values(&model.join("expected/output.npy"));
+    let mut failures = Vec::new();
+    for (target, cpu) in INT8_TARGETS {
+        let (artifact, wrong) = compile_quant(&model, target, &[], &dir);
+        failures.extend(wrong);
+        let out = dir.join(format!("{target}.out"));
+        if let Err(e) = run_quant(cpu, &artifact, &model.join("inputs"), &out) {
+            failures.push(e);
+            continue;
+        }
+        let (_, got) = read_values(&out.join("output.npy"));
+        let cos = cosine(&got, &want);
+        println!(
+            "mobilenet_v2_qdq [{target} on -cpu {cpu}]: cosine {cos:.5}, top-1 {} (onnxruntime {})",
+            argmax(&got),
+            argmax(&want)
+        );
+        if cos < 0.99 || argmax(&got) != argmax(&want) {
+            failures.push(format!("mobilenet_v2_qdq [{target}]: cosine {cos}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -23,6 +23,14 @@
 //!   epilogue (and by the pad stage for the borders); a run-time activation scale
 //!   (input 6) multiplies `scale[m]` there.
 //!
+//!   Where the CPU level multiplies signed bytes only (AArch64 `sdot` without i8mm:
+//!   `VectorUnit::signed_dot_bytes`), the pack stage flips every byte's top bit
+//!   (`x ^ 0x80`, i.e. `x − 128` as i8) and the dot products read `a` as i8
+//!   ([`ByteSign::Signed`]): one `sdot` per step, the `128 · Σw` this takes off every
+//!   sum added back by the compensation (`bias − (x_zero − 128) · Σw`). The folded
+//!   compensation constant holds both forms, so every code variant of a kernel binds the
+//!   same data.
+//!
 //!   Nodes whose columns waste ≥ 10 % to that padding (ResNet's 7×7 stage: 64 columns
 //!   for 49; matrix-vector products; ≥ 5 % without a residual input, 14×14 maps) turn
 //!   the tile around when their channels fill whole vectors: output channels in the lanes, one broadcast activation word per pixel,
@@ -35,7 +43,7 @@
 use super::conv::Geometry;
 use super::{ArgRef, ConstElem, Ctx, LowerError};
 use crate::builder::KernelBuilder;
-use crate::expr::{BinaryOp, Expr};
+use crate::expr::{BinaryOp, ByteSign, Expr};
 use crate::kernel::{Access, BufId, LoopKind, ScalarType, VarId};
 use neoc_ir::ops::{Fused, QConv};
 use neoc_ir::DType;
@@ -140,10 +148,18 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     // i8 activations run as u8 ones shifted by 128 (the shift goes into the zero point).
     let signed = cx.scalar_type(vx)? == ScalarType::I8;
     let x_zero = q.x_zero + if signed { 128 } else { 0 };
+    // What the dot products read: those u8 bytes, or i8 ones (`x ^ 0x80`, the zero
+    // point 128 lower) where the level multiplies signed bytes only (module docs).
+    let a_sign = if cx.unit.signed_dot_bytes {
+        ByteSign::Signed
+    } else {
+        ByteSign::Unsigned
+    };
     // Compile-time weights: 4 taps per word, and bias − x_zero · Σw per channel (with a
     // run-time zero point: bias and Σw).
     let mut w4 = Vec::with_capacity((oc * d.k4) as usize);
-    let mut comp = Vec::with_capacity(oc as usize);
+    let mut comp = Vec::with_capacity(2 * oc as usize);
+    let mut comp_i8 = Vec::with_capacity(oc as usize);
     let (mut biases, mut sums) = (Vec::new(), Vec::new());
     for row in 0..oc as usize {
         let taps_of = &w[row * k as usize..(row + 1) * k as usize];
@@ -154,11 +170,15 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         let sum: i32 = taps_of.iter().map(|&b| i32::from(b as i8)).sum();
         let b = bias.as_ref().map_or(0, |b| b[row]);
         comp.push(b.wrapping_sub(x_zero.wrapping_mul(sum)));
+        comp_i8.push(b.wrapping_sub((x_zero - 128).wrapping_mul(sum)));
         biases.push(b);
         sums.push(sum);
     }
+    // `comp[m]` for u8 operands, then `comp[oc + m]` for i8 ones.
+    comp.extend(comp_i8);
+    let i8_operands = a_sign == ByteSign::Signed;
 
-    pack_stage(cx, (x_zero, signed, runtime_zero), &geo, &d, &xd)?;
+    pack_stage(cx, (x_zero, signed, runtime_zero), a_sign, &geo, &d, &xd)?;
 
     let (lanes, nv, mr) = tile(cx);
     let by_channel = channel_lanes(&d, lanes, cx.input(4).is_some());
@@ -188,9 +208,13 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
             wsum: cx.bind_constant("wsum", &sums),
             zero: cx.bind_input(5)?,
             signed,
+            i8_operands,
         }
     } else {
-        Comp::Folded(cx.bind_constant("comp", &comp))
+        Comp::Folded {
+            comp: cx.bind_constant("comp", &comp),
+            at: if i8_operands { oc } else { 0 },
+        }
     };
     let scaleb = scale.map(|s| cx.bind_constant("scale", &s));
     let x_scale = match cx.input(6) {
@@ -223,6 +247,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
     let out = Out {
         q,
+        a_sign,
         comp,
         scale: scaleb,
         x_scale,
@@ -240,10 +265,12 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     Ok(())
 }
 
-/// The pack stage: `XS[g][kg][col]` words of four u8 taps (see the module docs).
+/// The pack stage: `XS[g][kg][col]` words of four taps, u8 or flipped to i8 as `a_sign`
+/// says (see the module docs).
 fn pack_stage(
     cx: &mut Ctx<'_>,
     (x_zero, signed, runtime_zero): (i32, bool, bool),
+    a_sign: ByteSign,
     geo: &Geometry,
     d: &Dims,
     xd: &[u64],
@@ -286,6 +313,7 @@ fn pack_stage(
                         }
                     };
                     let word = (1..4).fold(byte(0), |w, j| Expr::binary(BinaryOp::Or, w, byte(j)));
+                    let word = dot_operand(word, a_sign);
                     let col = ni.clone() * Expr::i64(d.p) + px;
                     b.store(xs, row.clone() + col, word);
                 });
@@ -362,6 +390,7 @@ fn pack_stage(
                         }
                     };
                     let word = (1..4).fold(byte(0), |w, j| Expr::binary(BinaryOp::Or, w, byte(j)));
+                    let word = dot_operand(word, a_sign);
                     let col = ni.clone() * Expr::i64(d.p) + oy.clone() * Expr::i64(geo.ow) + ox;
                     b.store(xs, row.clone() + col, word);
                 });
@@ -481,9 +510,23 @@ fn widen(byte: Expr, signed: bool) -> Expr {
     }
 }
 
+/// A packed word of four u8 activation bytes as the dot products read it: as is, or
+/// with every byte's top bit flipped for i8 operands (`x ^ 0x80` = `x − 128` as i8).
+fn dot_operand(word: Expr, a_sign: ByteSign) -> Expr {
+    match a_sign {
+        ByteSign::Unsigned => word,
+        ByteSign::Signed => {
+            let flip = Expr::IConst(i64::from(0x8080_8080u32 as i32), ScalarType::I32);
+            Expr::binary(BinaryOp::Xor, word, flip)
+        }
+    }
+}
+
 /// Where the epilogue reads and writes, and the op's output form.
 struct Out<'a> {
     q: &'a QConv,
+    /// How the dot products read the packed activations (see [`dot_operand`]).
+    a_sign: ByteSign,
     comp: Comp,
     scale: Option<BufId>,
     /// The run-time activation scale (f32 scalar), a factor of every `scale[m]`.
@@ -495,8 +538,10 @@ struct Out<'a> {
 
 /// The per-channel compensation added to the accumulators.
 enum Comp {
-    /// `bias[m] − x_zero · Σw[m]`, folded at compile time.
-    Folded(BufId),
+    /// `bias[m] − x_zero · Σw[m]`, folded at compile time: `comp[at + m]`, the constant
+    /// holding the form for u8 operands (`at` 0) then for i8 ones (`at` = channels,
+    /// `x_zero − 128`).
+    Folded { comp: BufId, at: i64 },
     /// The same with a run-time zero point (a scalar of the activation's type; i8 ones
     /// shifted by 128 like the activations): `bias[m] − x_zero · wsum[m]`.
     Runtime {
@@ -504,6 +549,8 @@ enum Comp {
         wsum: BufId,
         zero: BufId,
         signed: bool,
+        /// The dot products read i8 operands: `x_zero − 128`.
+        i8_operands: bool,
     },
 }
 
@@ -511,14 +558,18 @@ impl Comp {
     /// The compensation of channel `ch`.
     fn at(&self, ch: Expr) -> Expr {
         match *self {
-            Comp::Folded(comp) => Expr::load(comp, ch),
+            Comp::Folded { comp, at } => Expr::load(comp, ch + Expr::i64(at)),
             Comp::Runtime {
                 bias,
                 wsum,
                 zero,
                 signed,
+                i8_operands,
             } => {
-                let zx = widen(Expr::load(zero, Expr::i64(0)), signed);
+                let mut zx = widen(Expr::load(zero, Expr::i64(0)), signed);
+                if i8_operands {
+                    zx = zx - Expr::IConst(128, ScalarType::I32);
+                }
                 Expr::load(bias, ch.clone()) - zx * Expr::load(wsum, ch)
             }
         }
@@ -623,7 +674,8 @@ fn tile_code(
             let wat = (row_base.clone() + Expr::i64(i as i64)) * Expr::i64(d.k4) + kg.clone();
             b.assign(wv, Expr::load(w4, wat));
             for (&a, &x) in row.iter().zip(&av) {
-                let dot = Expr::dot_bytes(
+                let dot = Expr::dot_bytes_as(
+                    out.a_sign,
                     Expr::var(a),
                     Expr::var(x),
                     Expr::splat(Expr::var(wv), lanes),
@@ -758,7 +810,8 @@ fn channel_tile_code(
         for (i, row) in acc.iter().enumerate() {
             b.assign(xv, Expr::load(xs, xrow.clone() + Expr::i64(i as i64)));
             for (&a, &w) in row.iter().zip(&wv) {
-                let dot = Expr::dot_bytes(
+                let dot = Expr::dot_bytes_as(
+                    out.a_sign,
                     Expr::var(a),
                     Expr::splat(Expr::var(xv), lanes),
                     Expr::var(w),
