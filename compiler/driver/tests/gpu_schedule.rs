@@ -5,7 +5,9 @@
 //! runtime on 3 threads (tasks split the loops as GPU threads do) and compared with the
 //! onnxruntime references. A wrong collapse — iterations that
 //! were not independent, or indices recomputed wrongly — changes results here, without a
-//! GPU. It also reports how many more threads the schedule gives a GPU.
+//! GPU. Block kernels (row reductions, GEMM tiles) run through `neoc_kernel::gpu::emulate`
+//! (the CPU backend applies it), so a missing barrier's effect or a wrong warp reduction
+//! fails here too. It also reports how many more threads the schedule gives a GPU.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -66,7 +68,12 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
         };
         let mut module = neoc_driver::plan::plan(&graph, &name, unit).unwrap().module;
         let (mut before, mut after) = (0u64, 0u64);
+        let (mut blocks, mut block_threads) = (0, 0u64);
         for k in &mut module.kernels {
+            if k.gpu.is_some() {
+                blocks += 1;
+                block_threads += neoc_kernel::gpu::launch_threads(k);
+            }
             let s = neoc_kernel::gpu::schedule(k);
             before += neoc_kernel::gpu::launch_threads(k);
             after += neoc_kernel::gpu::launch_threads(&s);
@@ -113,7 +120,9 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             }
         }
         println!(
-            "{name} -O{opt_level}: GPU threads per run {before} -> {after} (sum over kernels)"
+            "{name} -O{opt_level}: GPU threads per run {before} -> {after} (sum over kernels); \
+             {blocks} of {} kernels are block kernels ({block_threads} threads)",
+            module.kernels.len()
         );
     }
     println!("{changed} of {total} kernels collapsed");

@@ -33,7 +33,7 @@ fn row_sum(rows: u64, len: u64, block: u32) -> Kernel {
     });
     let mut mask = 16;
     while mask >= 1 {
-        if block % (2 * mask) == 0 {
+        if block.is_multiple_of(2 * mask) {
             b.assign(
                 acc,
                 Expr::var(acc) + Expr::shuffle_xor(Expr::var(acc), mask),

@@ -43,7 +43,7 @@ pub fn emulate(k: &Kernel) -> Kernel {
     };
     let body = std::mem::take(&mut e.k.body);
     let body = e.hoist_shuffles(body);
-    let body = e.fission(body, 0);
+    let body = e.fission(body);
     let per_thread = e.per_thread_vars();
     let mut arrays = Vec::new();
     for v in per_thread {
@@ -189,8 +189,8 @@ impl Emulation {
     }
 
     /// Splits `stmts` at barriers into thread loops; statements containing barriers
-    /// run once per block. `depth` counts the enclosing once-per-block loops.
-    fn fission(&mut self, stmts: Vec<Stmt>, depth: usize) -> Vec<Stmt> {
+    /// run once per block.
+    fn fission(&mut self, stmts: Vec<Stmt>) -> Vec<Stmt> {
         let mut out = Vec::new();
         let mut run = Vec::new();
         for s in stmts {
@@ -204,7 +204,7 @@ impl Emulation {
                     var, lo, hi, body, ..
                 } => {
                     self.uniform_vars.insert(var);
-                    let body = self.fission(body, depth + 1);
+                    let body = self.fission(body);
                     out.push(Stmt::For {
                         var,
                         lo,
@@ -218,8 +218,8 @@ impl Emulation {
                     then,
                     otherwise,
                 } => {
-                    let then = self.fission(then, depth);
-                    let otherwise = self.fission(otherwise, depth);
+                    let then = self.fission(then);
+                    let otherwise = self.fission(otherwise);
                     out.push(Stmt::If {
                         cond,
                         then,

@@ -10,6 +10,7 @@
 
 mod collapse;
 mod emulate;
+pub mod rows;
 mod rules;
 
 use crate::expr::Expr;

@@ -196,7 +196,7 @@ fn shuffles_in_value(k: &Kernel, e: &Expr, uniform: bool) -> Result<(), String> 
             Err("a shuffle outside a block kernel".into())
         } else if !uniform {
             Err("a shuffle in control flow that is not uniform across the block".into())
-        } else if block % span != 0 {
+        } else if !block.is_multiple_of(span) {
             Err(format!(
                 "shuffle lane mask {lane_mask} pairs threads outside a block of {block}"
             ))

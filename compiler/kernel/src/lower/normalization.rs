@@ -2,6 +2,7 @@
 
 use super::{fconst, Ctx, LowerError};
 use crate::expr::{BinaryOp, Expr, UnaryOp};
+use crate::gpu::rows::{self, Rows};
 use crate::kernel::{BufId, LoopKind, ScalarType, VarId};
 use crate::KernelBuilder;
 use neoc_ir::ops::{BatchNorm, Softmax};
@@ -55,6 +56,10 @@ pub(super) fn softmax(cx: &mut Ctx<'_>, sm: &Softmax) -> Result<(), LowerError> 
     let mx = cx.b.var("max", t);
     let sum = cx.b.var("sum", t);
     let log = sm.log;
+    if inner == 1 && rows::block_per_row(&cx.unit, len as u64, t) {
+        softmax_block_rows(&mut cx.b, (x, y), (outer, len), log);
+        return Ok(());
+    }
     if inner == 1 && t == ScalarType::F32 && len >= i64::from(ROW_LANES) {
         softmax_rows(&mut cx.b, (x, y), (mx, sum), (outer, len), log);
         return Ok(());
@@ -148,6 +153,47 @@ fn softmax_rows(
     });
 }
 
+/// Softmax on a GPU: one block per row, the max and the sum reduced across the block
+/// (`gpu::rows`); each thread exponentiates and scales its own elements.
+fn softmax_block_rows(
+    b: &mut KernelBuilder,
+    (x, y): (BufId, BufId),
+    (outer, len): (i64, i64),
+    log: bool,
+) {
+    let f32t = ScalarType::F32;
+    let r = Rows::start(b, outer as u64, len as u64);
+    let at = |i: Expr| r.row() * Expr::i64(len) + i;
+    let mx = b.let_var("max", f32t, Expr::f32(f32::NEG_INFINITY));
+    r.each(b, |b, i| {
+        b.assign(mx, Expr::var(mx).max(Expr::load(x, at(i))))
+    });
+    r.all_reduce(b, BinaryOp::Max, mx);
+    let sum = b.let_var("sum", f32t, Expr::f32(0.0));
+    r.each(b, |b, i| {
+        let e = (Expr::load(x, at(i.clone())) - Expr::var(mx)).exp();
+        if log {
+            b.assign(sum, Expr::var(sum) + e);
+        } else {
+            let v = b.let_var("e", f32t, e);
+            b.store(y, at(i), Expr::var(v));
+            b.assign(sum, Expr::var(sum) + Expr::var(v));
+        }
+    });
+    r.all_reduce(b, BinaryOp::Add, sum);
+    if log {
+        let lse = Expr::var(mx) + Expr::unary(UnaryOp::Log, Expr::var(sum));
+        r.each(b, |b, i| {
+            b.store(y, at(i.clone()), Expr::load(x, at(i)) - lse);
+        });
+    } else {
+        b.assign(sum, Expr::f32(1.0) / Expr::var(sum));
+        r.each(b, |b, i| {
+            b.store(y, at(i.clone()), Expr::load(y, at(i)) * Expr::var(sum));
+        });
+    }
+}
+
 /// Layer normalization, one row (the trailing dims from `axis`) at a time: mean, then
 /// variance around it (two passes: no cancellation), then the affine output.
 pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Result<(), LowerError> {
@@ -177,6 +223,45 @@ pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Resu
     let n = fconst(inner as f64, t);
     let eps = fconst(f64::from(ln.epsilon), t);
     let inner_coords = |i: &Expr| super::fused::unflatten(i, &inner_dims);
+    // `v * scale[i] + bias[i]` for element `i` of a row.
+    let affine = |i: &Expr, mut v: Expr| {
+        for (k, p) in params.iter().enumerate() {
+            let Some((buf, s)) = p else { continue };
+            let idx = if s.iter().all(|&st| st == 0) {
+                Expr::i64(0)
+            } else if inner_dims.len() == 1 || s == &neoc_ir::shape::strides(&inner_dims) {
+                i.clone()
+            } else {
+                super::elementwise::strided_index(&inner_coords(i), s)
+            };
+            let pv = Expr::load(*buf, idx);
+            v = if k == 0 { v * pv } else { v + pv };
+        }
+        v
+    };
+    if rows::block_per_row(&cx.unit, inner as u64, t) {
+        let b = &mut cx.b;
+        let r = Rows::start(b, outer as u64, inner as u64);
+        let at = |i: Expr| r.row() * Expr::i64(inner) + i;
+        b.assign(mean, fconst(0.0, t));
+        r.each(b, |b, i| {
+            b.assign(mean, Expr::var(mean) + Expr::load(x, at(i)))
+        });
+        r.all_reduce(b, BinaryOp::Add, mean);
+        b.assign(mean, Expr::var(mean) / n.clone());
+        b.assign(var, fconst(0.0, t));
+        r.each(b, |b, i| {
+            b.assign(d, Expr::load(x, at(i)) - Expr::var(mean));
+            b.assign(var, Expr::fma(Expr::var(d), Expr::var(d), Expr::var(var)));
+        });
+        r.all_reduce(b, BinaryOp::Add, var);
+        b.assign(var, fconst(1.0, t) / (Expr::var(var) / n + eps).sqrt());
+        r.each(b, |b, i| {
+            let v = (Expr::load(x, at(i.clone())) - Expr::var(mean)) * Expr::var(var);
+            b.store(y, at(i.clone()), affine(&i, v));
+        });
+        return Ok(());
+    }
     cx.b.for_loop("o", 0, outer, LoopKind::Parallel, |b, o| {
         let at = |i: Expr| o.clone() * Expr::i64(inner) + i;
         b.assign(mean, fconst(0.0, t));
@@ -194,20 +279,8 @@ pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Resu
             fconst(1.0, t) / (Expr::var(var) / n.clone() + eps.clone()).sqrt(),
         );
         b.for_loop("i", 0, inner, LoopKind::Vectorize, |b, i| {
-            let mut v = (Expr::load(x, at(i.clone())) - Expr::var(mean)) * Expr::var(var);
-            for (k, p) in params.iter().enumerate() {
-                let Some((buf, s)) = p else { continue };
-                let idx = if s.iter().all(|&st| st == 0) {
-                    Expr::i64(0)
-                } else if inner_dims.len() == 1 || s == &neoc_ir::shape::strides(&inner_dims) {
-                    i.clone()
-                } else {
-                    super::elementwise::strided_index(&inner_coords(&i), s)
-                };
-                let pv = Expr::load(*buf, idx);
-                v = if k == 0 { v * pv } else { v + pv };
-            }
-            b.store(y, at(i), v);
+            let v = (Expr::load(x, at(i.clone())) - Expr::var(mean)) * Expr::var(var);
+            b.store(y, at(i.clone()), affine(&i, v));
         });
     });
     Ok(())

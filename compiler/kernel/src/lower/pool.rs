@@ -123,6 +123,27 @@ pub(super) fn global_pool(cx: &mut Ctx<'_>, p: &GlobalPool) -> Result<(), LowerE
     let size: i64 = xd[2..].iter().product::<u64>() as i64;
     let acc = cx.b.var("acc", t);
     let kind = p.kind;
+    if crate::gpu::rows::block_per_row(&cx.unit, size as u64, t) {
+        // On a GPU: one block per plane (`gpu::rows`).
+        let b = &mut cx.b;
+        let r = crate::gpu::rows::Rows::start(b, planes as u64, size as u64);
+        let (init, op) = match kind {
+            PoolKind::Max => (f64::NEG_INFINITY, crate::expr::BinaryOp::Max),
+            PoolKind::Avg { .. } => (0.0, crate::expr::BinaryOp::Add),
+        };
+        b.assign(acc, fconst(init, t));
+        r.each(b, |b, i| {
+            let v = Expr::load(x, r.row() * Expr::i64(size) + i);
+            b.assign(acc, Expr::binary(op, Expr::var(acc), v));
+        });
+        r.all_reduce(b, op, acc);
+        let value = match kind {
+            PoolKind::Max => Expr::var(acc),
+            PoolKind::Avg { .. } => Expr::var(acc) / fconst(size as f64, t),
+        };
+        r.first_thread(b, |b| b.store(y, r.row(), value));
+        return Ok(());
+    }
     cx.b.for_loop("nc", 0, planes, LoopKind::Parallel, |b, nc| {
         let init = match kind {
             PoolKind::Max => fconst(f64::NEG_INFINITY, t),

@@ -15,7 +15,7 @@
 use super::elementwise::strided_index;
 use super::{fconst, Ctx, LowerError};
 use crate::builder::KernelBuilder;
-use crate::expr::{Expr, UnaryOp};
+use crate::expr::{BinaryOp, Expr, UnaryOp};
 use crate::kernel::{BufId, LoopKind, ScalarType};
 use neoc_ir::ops::{Reduce, ReduceKind};
 
@@ -164,9 +164,46 @@ pub(super) fn reduce(cx: &mut Ctx<'_>, r: &Reduce) -> Result<(), LowerError> {
         Some(last) if !last.reduced && gs.iter().any(|g| g.reduced) => {
             into_output(&mut cx.b, &gs, &rules, x, y);
         }
+        _ if crate::gpu::rows::block_per_row(&cx.unit, n, t) => {
+            block_per_output(&mut cx.b, &gs, &rules, x, y);
+        }
         _ => with_accumulator(&mut cx.b, &gs, &rules, x, y),
     }
     Ok(())
+}
+
+/// On a GPU, innermost group reduced: one block per output element, its threads
+/// striding over the reduced elements (`gpu::rows`).
+fn block_per_output(b: &mut KernelBuilder, gs: &[Group], rules: &Rules, x: BufId, y: BufId) {
+    let kept: Vec<&Group> = gs.iter().filter(|g| !g.reduced).collect();
+    let red: Vec<&Group> = gs.iter().filter(|g| g.reduced).collect();
+    let kept_sizes: Vec<u64> = kept.iter().map(|g| g.size).collect();
+    let red_sizes: Vec<u64> = red.iter().map(|g| g.size).collect();
+    let r = crate::gpu::rows::Rows::start(b, kept_sizes.iter().product(), rules.n);
+    let base = index(
+        &kept,
+        &super::fused::unflatten(&r.row(), &kept_sizes),
+        |g| g.in_stride,
+    );
+    let acc = b.let_var("acc", rules.t, rules.init());
+    r.each(b, |b, i| {
+        let src = base
+            + index(&red, &super::fused::unflatten(&i, &red_sizes), |g| {
+                g.in_stride
+            });
+        b.assign(acc, rules.step(Expr::var(acc), Expr::load(x, src)));
+    });
+    // Partial results combine as the accumulator's own operation.
+    let combine = match rules.kind {
+        ReduceKind::Prod => BinaryOp::Mul,
+        ReduceKind::Max => BinaryOp::Max,
+        ReduceKind::Min => BinaryOp::Min,
+        _ => BinaryOp::Add,
+    };
+    r.all_reduce(b, combine, acc);
+    let v = rules.finish(Expr::var(acc)).unwrap_or(Expr::var(acc));
+    // Kept groups are row-major in the output: the block's row is its output index.
+    r.first_thread(b, |b| b.store(y, r.row(), v));
 }
 
 /// Innermost group reduced (or nothing to reduce): a scalar accumulator per output.
