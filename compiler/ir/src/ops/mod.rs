@@ -9,6 +9,7 @@ pub mod arg_reduce;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumsum;
+pub mod dynamic_quantize;
 pub mod elementwise;
 pub mod expand;
 pub mod fused;
@@ -137,6 +138,9 @@ pub enum Op {
     /// Integer convolution of a u8 input and i8 weights, with an i32, dequantized or
     /// requantized output: inputs `x, w[, bias[, scale]]` (`docs/quantization.md`).
     QConv(QConv),
+    /// DynamicQuantizeLinear: `x` f32 → `y` u8, `scale` f32 `[]`, `zero` u8 `[]`
+    /// (`ops/dynamic_quantize.rs`).
+    DynamicQuantize,
 }
 
 impl Op {
@@ -189,6 +193,7 @@ impl Op {
             Op::FromBlocked(_) => "FromBlocked",
             Op::BlockedConv(_) => "BlockedConv",
             Op::QConv(_) => "QConv",
+            Op::DynamicQuantize => "DynamicQuantizeLinear",
         }
     }
 
@@ -214,6 +219,7 @@ impl Op {
             | Op::ToBlocked(_)
             | Op::FromBlocked(_)
             | Op::TopK(_)
+            | Op::DynamicQuantize
             | Op::Identity => (1, 1),
             Op::Binary(_)
             | Op::MatMul
@@ -296,6 +302,7 @@ impl Op {
             Op::FromBlocked(b) => one(b.infer_from(req[0])?),
             Op::BlockedConv(c) => one(c.infer(req[0], req[1], inputs.get(2).copied().flatten())?),
             Op::QConv(c) => one(c.infer(inputs)?),
+            Op::DynamicQuantize => dynamic_quantize::infer(req[0]),
         }
     }
 
@@ -310,6 +317,9 @@ impl Op {
         let out = out_types.first()?;
         if let Op::TopK(t) = self {
             return Some(t.eval(req[0], out_types));
+        }
+        if let Op::DynamicQuantize = self {
+            return Some(dynamic_quantize::eval(req[0]));
         }
         let r = match self {
             Op::Unary(u) => u.eval(req[0], out),

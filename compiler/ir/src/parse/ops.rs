@@ -369,6 +369,7 @@ impl<'a> Parser<'a> {
                 trans_b: self.take(a, "trans_b", Self::boolean)?.unwrap_or(false),
             }),
             "MatMul" => Op::MatMul,
+            "DynamicQuantizeLinear" => Op::DynamicQuantize,
             "BatchNormalization" => Op::BatchNorm(BatchNorm {
                 epsilon: self.take(a, "epsilon", Self::float)?.unwrap_or(1e-5),
             }),

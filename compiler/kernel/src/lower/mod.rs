@@ -12,6 +12,7 @@ mod conv;
 mod conv_nd;
 mod conv_transpose;
 mod depthwise;
+mod dynamic_quantize;
 mod elementwise;
 mod fused;
 mod grid_sample;
@@ -475,6 +476,7 @@ pub fn lower_node(
         Op::Conv(c) => conv::conv(&mut cx, c, None)?,
         Op::BlockedConv(c) => blocked::conv(&mut cx, c, None)?,
         Op::QConv(q) => int8_gemm::qconv(&mut cx, q, None)?,
+        Op::DynamicQuantize => dynamic_quantize::dynamic_quantize(&mut cx)?,
         Op::ConvTranspose(c) => conv_transpose::conv_transpose(&mut cx, c)?,
         Op::ToBlocked(b) => blocked::convert(&mut cx, b, true)?,
         Op::FromBlocked(b) => blocked::convert(&mut cx, b, false)?,

@@ -12,8 +12,9 @@
 //!   in float32; DequantizeLinear's output has the scale's type (f32, f16 or bf16).
 //! - Scale and zero point may be runtime tensors; they broadcast along `axis`.
 //! - DynamicQuantizeLinear (11+): `scale = (max(0, max x) − min(0, min x)) / 255`,
-//!   `zero_point = saturate(round(−min(0, min x) / scale))`, uint8 output; ReduceMax,
-//!   ReduceMin and the ops above.
+//!   `zero_point = saturate(round(−min(0, min x) / scale))`, uint8 output; one IR op
+//!   (`neoc_ir::ops::dynamic_quantize`: one kernel, a min/max pass then the quantizing
+//!   pass), float32 input only (the spec's only type).
 //! - Operator form, as the reference defines it: MatMulInteger is an int32 MatMul of
 //!   the zero-point-centred operands (exact); ConvInteger a Conv of them (computed in
 //!   f32: exact while partial sums stay below 2^24); QLinearMatMul / QLinearConv take
@@ -27,7 +28,7 @@ mod int8;
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};
-use neoc_ir::ops::{BinaryOp, Cast, Gather, Reduce, ReduceKind, Reshape, UnaryOp};
+use neoc_ir::ops::{BinaryOp, Cast, Gather, Reshape, UnaryOp};
 use neoc_ir::Tensor;
 use neoc_ir::{DType, IrError, Op, ValueId};
 
@@ -270,29 +271,13 @@ fn dequantize(c: &mut NodeCtx<'_>) -> Built {
 
 fn dynamic_quantize(c: &mut NodeCtx<'_>) -> Built {
     let x = c.req(0)?;
-    let rank = c.dims(x)?.len();
-    let all = |kind| {
-        Op::Reduce(Reduce {
-            kind,
-            axes: (0..rank).collect(),
-            keepdims: false,
-        })
-    };
-    let zero = c.constant("zero", Tensor::from_f32(vec![], &[0.0]));
-    let qmax = c.constant("qmax", Tensor::from_f32(vec![], &[255.0]));
-    let hi = c.inner("max", all(ReduceKind::Max), vec![Some(x)])?;
-    let lo = c.inner("min", all(ReduceKind::Min), vec![Some(x)])?;
-    let hi = bin(c, "max0", BinaryOp::Max, hi, zero)?;
-    let lo = bin(c, "min0", BinaryOp::Min, lo, zero)?;
-    let range = bin(c, "range", BinaryOp::Sub, hi, lo)?;
-    let scale = c.emit_output(1, Op::Binary(BinaryOp::Div), vec![Some(range), Some(qmax)])?;
-    // zero_point = saturate(round(-lo / scale)), i.e. the quantized value of 0 - lo.
-    let neg = bin(c, "neg_min", BinaryOp::Sub, zero, lo)?;
-    let zp = quantized_value(c, "zero_point", (neg, scale, None), (0.0, 255.0))?;
-    let zp_u8 = c.emit_output(2, Op::Cast(Cast { to: DType::U8 }), vec![Some(zp)])?;
-    let q = quantized_value(c, "q", (x, scale, Some(zp)), (0.0, 255.0))?;
-    let y = c.emit_output(0, Op::Cast(Cast { to: DType::U8 }), vec![Some(q)])?;
-    Ok(vec![y, scale, zp_u8])
+    if c.ty(x).dtype != DType::F32 {
+        return Err(c.attr_error(format!(
+            "DynamicQuantizeLinear takes float32, got {}",
+            c.ty(x).dtype
+        )));
+    }
+    c.emit(Op::DynamicQuantize, vec![Some(x)])
 }
 
 /// `q − zero_point` as `to` (`zp` optional; a 1-D zero point of `per_axis_rank` > 0

@@ -117,9 +117,10 @@ pub(super) fn op_index(op: &Op) -> usize {
         Op::TopK(_) => 36,
         Op::GridSample(_) => 37,
         Op::QConv(_) => 38,
+        Op::DynamicQuantize => 39,
     }
 }
-pub(super) const OP_COUNT: usize = 39;
+pub(super) const OP_COUNT: usize = 40;
 
 /// One graph using every operator (and every attribute form) once.
 pub(crate) fn every_op() -> Graph {
@@ -474,6 +475,15 @@ pub(crate) fn every_op() -> Graph {
         )
         .unwrap();
     outs.extend(tk);
+    let dq = g
+        .add_node_unfolded(
+            "dynamic_quantize",
+            Op::DynamicQuantize,
+            vec![Some(x)],
+            vec!["dq.y".into(), "dq.scale".into(), "dq.zero".into()],
+        )
+        .unwrap();
+    outs.extend(dq);
     let nd_idx = g.add_const("nd_idx", Tensor::from_i64(vec![1, 2, 2], &[0, 1, 0, -1]));
     let gnd = crate::ops::GatherNd { batch_dims: 1 };
     outs.push(node(&mut g, "gather_nd", Op::GatherNd(gnd), &[x, nd_idx]));
