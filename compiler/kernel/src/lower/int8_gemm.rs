@@ -237,7 +237,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     // unit keeps the whole array).
     let by_tile = oc * d.cols_pad * 4 > 1 << 20 && d.cols_pad >= 8 * 64 && d.m >= 16;
     let per_column_tile = !by_channel && by_tile;
-    let acc_len = if by_tile && !wasteful_columns(&d, cx.input(4).is_some()) {
+    let acc_len = if by_tile && !channel_major(&d, cx.input(4).is_some()) {
         (d.groups * (d.cols_pad + 64) * 8) as u64
     } else {
         (oc * d.cols_pad) as u64
@@ -719,14 +719,16 @@ fn tile_code(
 /// waste at least 10 % to padding (a 7×7 map computes 64 columns for 49, a
 /// matrix-vector product 16 for 1), or 5 % without a residual input (14×14: 208 for
 /// 196; that epilogue reads and writes pixel-major, so a residual's strided reads cost
-/// more than 5 %).
+/// more than 5 %), or it is a matrix product over several rows (one pixel per image:
+/// its output `[rows, channels]` is channel-minor, so this epilogue stores whole
+/// vectors where the column tile's would store every value a row of channels apart).
 fn channel_lanes(d: &Dims, lanes: u32, residual: bool) -> bool {
-    wasteful_columns(d, residual) && d.m % i64::from(lanes) == 0
+    channel_major(d, residual) && d.m % i64::from(lanes) == 0
 }
 
-/// The padding half of [`channel_lanes`] (the same for every vector unit).
-fn wasteful_columns(d: &Dims, residual: bool) -> bool {
-    (d.cols_pad - d.cols) * if residual { 10 } else { 20 } >= d.cols_pad
+/// The shape half of [`channel_lanes`] (the same for every vector unit).
+fn channel_major(d: &Dims, residual: bool) -> bool {
+    d.p == 1 || (d.cols_pad - d.cols) * if residual { 10 } else { 20 } >= d.cols_pad
 }
 
 /// Register tile of [`gemm_by_channel`]: (pixels, vectors of channels). 7 × 3 when the
