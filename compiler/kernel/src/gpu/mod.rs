@@ -10,6 +10,7 @@
 
 mod collapse;
 mod emulate;
+pub mod gemm;
 pub mod rows;
 mod rules;
 

@@ -11,7 +11,10 @@
 //!   [`super::tiled_gemm`]. A 1×1, stride-1, unpadded convolution reads X itself as
 //!   X_col; any other shape first runs an im2col stage that writes X_col (zeros where the
 //!   window hangs over the padding) to scratch memory. Bias and the fused epilogue are
-//!   applied per finished tile.
+//!   applied per finished tile. On GPUs (`VectorUnit::parallelism` above
+//!   [`GEMM_ONLY_PARALLELISM`]) the product is the shared-memory block GEMM of
+//!   [`crate::gpu::gemm`], and the other shapes are implicit GEMMs ([`implicit_gemm`]):
+//!   its B tiles are loaded from X directly, so no im2col stage runs.
 //! - **Depthwise** (one input channel per group): [`super::depthwise`].
 //! - **Direct** (other tiny products, where a GEMM would be mostly edge
 //!   tiles), described below.
@@ -37,7 +40,8 @@ const MIN_GEMM_REDUCTION: u64 = 8;
 /// Output channels per group from which a convolution runs as a GEMM: depthwise
 /// convolutions (one output channel per group) would be products of a single row.
 const MIN_GEMM_ROWS: u64 = 4;
-/// Above this `VectorUnit::parallelism` (a GPU's threads) convolutions skip Winograd.
+/// Above this `VectorUnit::parallelism` (a GPU's threads) convolutions skip Winograd and
+/// products run as block kernels (`gpu::gemm`).
 pub(super) const GEMM_ONLY_PARALLELISM: u32 = 4096;
 
 /// Normalised 2-D geometry of a convolution or pooling window.
@@ -288,6 +292,9 @@ fn conv_gemm(
         && g.pw == 0
         && g.oh == g.h
         && g.ow == g.w;
+    if !direct && cx.unit.parallelism > GEMM_ONLY_PARALLELISM {
+        return implicit_gemm(cx, fused, g, (&xd[..2], &wd[..1], yd), groups);
+    }
     let w = cx.bind_input(1)?;
     let cols = if direct {
         cx.bind_input(0)?
@@ -296,11 +303,7 @@ fn conv_gemm(
         let mut st = cx.stage("im2col");
         let x = cx.stage_input(&mut st, 0)?;
         let col = st.scratch(0, ScalarType::F32, len, Access::Write);
-        if cx.unit.parallelism > GEMM_ONLY_PARALLELISM {
-            im2col_flat(&mut st.b, g, (x, col), (batch, cin, cg, groups));
-        } else {
-            im2col(&mut st.b, g, (x, col), (batch, cin, cg, groups));
-        }
+        im2col(&mut st.b, g, (x, col), (batch, cin, cg, groups));
         cx.add_stage(st)?;
         cx.bind_scratch(0, ScalarType::F32, len)
     };
@@ -358,6 +361,85 @@ fn conv_gemm(
     Ok(())
 }
 
+/// The convolution as an implicit GEMM for GPUs ([`crate::gpu::gemm`]): the product of
+/// [`conv_gemm`] with B = X_col read virtually — element `(k, pixel)`, `k = (ic, kh, kw)`,
+/// is `x[img, grp·cg + ic, ih, iw]` of that window position, 0 over the padding — so
+/// no im2col stage writes X_col to memory.
+fn implicit_gemm(
+    cx: &mut Ctx<'_>,
+    fused: Option<&Fused>,
+    g: &Geometry,
+    (xd, wd, yd): (&[u64], &[u64], &[u64]),
+    groups: i64,
+) -> Result<(), LowerError> {
+    let (cin, m) = (xd[1] as i64, wd[0] as i64);
+    let (cg, mg) = (cin / groups, m / groups);
+    let (taps, pixels) = (cg * g.kh * g.kw, g.oh * g.ow);
+    let w = cx.bind_input(1)?;
+    let x = cx.bind_input(0)?;
+    let AnchorTail { bias, y, epi } = AnchorTail::bind(cx, fused, yd)?;
+    let one_d = yd.len() == 3;
+    let a_at = |bi: &Expr, row: Expr, k: Expr| {
+        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
+        oc * Expr::i64(taps) + k
+    };
+    let b_at = |bi: &Expr, k: Expr, j: Expr| {
+        let window = g.kh * g.kw;
+        let (ic, tap) = (k.clone() / Expr::i64(window), k % Expr::i64(window));
+        let (kh, kw) = (tap.clone() / Expr::i64(g.kw), tap % Expr::i64(g.kw));
+        let (oh, ow) = (j.clone() / Expr::i64(g.ow), j % Expr::i64(g.ow));
+        let ih = oh * Expr::i64(g.sh) - Expr::i64(g.ph) + kh * Expr::i64(g.dh);
+        let iw = ow * Expr::i64(g.sw) - Expr::i64(g.pw) + kw * Expr::i64(g.dw);
+        let inside = ih
+            .clone()
+            .ge(Expr::i64(0))
+            .and(ih.clone().lt(Expr::i64(g.h)))
+            .and(iw.clone().ge(Expr::i64(0)))
+            .and(iw.clone().lt(Expr::i64(g.w)));
+        // Batch bi = img·groups + grp; its first input channel is bi·cg.
+        let chan = bi.clone() * Expr::i64(cg) + ic;
+        (
+            Some(inside),
+            (chan * Expr::i64(g.h) + ih) * Expr::i64(g.w) + iw,
+        )
+    };
+    let c_at =
+        |bi: &Expr, row: Expr, j: Expr| (bi.clone() * Expr::i64(mg) + row) * Expr::i64(pixels) + j;
+    let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| {
+        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
+        let mut v = match bias {
+            Some(bb) => v + Expr::load(bb, oc.clone()),
+            None => v,
+        };
+        if let Some(epi) = &epi {
+            let img = bi.clone() / Expr::i64(groups);
+            let coords = if one_d {
+                vec![img, oc, col]
+            } else {
+                let oh = col.clone() / Expr::i64(g.ow);
+                vec![img, oc, oh, col % Expr::i64(g.ow)]
+            };
+            v = epi.value(b, v, &coords);
+        }
+        v
+    };
+    crate::gpu::gemm::BlockGemm {
+        batch: xd[0] as i64 * groups,
+        m: mg,
+        n: pixels,
+        k: taps,
+        a: w,
+        a_at: &a_at,
+        b: x,
+        b_at: &b_at,
+        c: y,
+        c_at: &c_at,
+        finish: (bias.is_some() || epi.is_some()).then_some(&finish as _),
+    }
+    .emit(&mut cx.b);
+    Ok(())
+}
+
 /// `col[(bi, ic, kh, kw), oh, ow] = x[img, grp*cg + ic, ih, iw]`, zero where (ih, iw) is
 /// in the padding; `bi = img*groups + grp`. Parallel over (bi, ic, kh); each kernel
 /// column is emitted with its valid output-column range known at compile time.
@@ -408,47 +490,6 @@ fn im2col(
                 });
             });
         }
-    });
-}
-
-/// [`im2col`] for many threads (GPUs): one parallel iteration per element of X_col,
-/// neighbouring iterations on neighbouring output columns (coalesced stores and loads).
-fn im2col_flat(
-    b: &mut KernelBuilder,
-    g: &Geometry,
-    (x, col): (crate::BufId, crate::BufId),
-    (batch, cin, cg, groups): (i64, i64, i64, i64),
-) {
-    let rows = batch * cg * g.kh * g.kw;
-    b.for_loop("e", 0, rows * g.oh * g.ow, LoopKind::Parallel, |b, e| {
-        let ow = e.clone() % Expr::i64(g.ow);
-        let oh = (e.clone() / Expr::i64(g.ow)) % Expr::i64(g.oh);
-        let row = e.clone() / Expr::i64(g.ow * g.oh);
-        let kw = row.clone() % Expr::i64(g.kw);
-        let q = row / Expr::i64(g.kw);
-        let bi = q.clone() / Expr::i64(cg * g.kh);
-        let ic = (q.clone() / Expr::i64(g.kh)) % Expr::i64(cg);
-        let kh = q % Expr::i64(g.kh);
-        let img = bi.clone() / Expr::i64(groups);
-        let grp = bi % Expr::i64(groups);
-        let chan = img * Expr::i64(cin) + grp * Expr::i64(cg) + ic;
-        let ih = oh * Expr::i64(g.sh) - Expr::i64(g.ph) + kh * Expr::i64(g.dh);
-        let iw = ow * Expr::i64(g.sw) - Expr::i64(g.pw) + kw * Expr::i64(g.dw);
-        let inside = ih
-            .clone()
-            .ge(Expr::i64(0))
-            .and(ih.clone().lt(Expr::i64(g.h)))
-            .and(iw.clone().ge(Expr::i64(0)))
-            .and(iw.clone().lt(Expr::i64(g.w)));
-        // An `if`, not a select: the load must not run for padding positions.
-        b.if_else(
-            inside,
-            |b| {
-                let src = (chan * Expr::i64(g.h) + ih) * Expr::i64(g.w) + iw;
-                b.store(col, e.clone(), Expr::load(x, src));
-            },
-            |b| b.store(col, e.clone(), Expr::f32(0.0)),
-        );
     });
 }
 

@@ -4,7 +4,10 @@
 //! contiguous along N or constant (always for MatMul; for Gemm unless B is a transposed
 //! runtime input). A constant B — the weights of nearly every model — is packed at
 //! compile time into the strip layout of [`pack_b`], so each tile reads B sequentially.
-//! Bias, `alpha`/`beta` and the fused epilogue are applied per finished tile. A Gemm
+//! Bias, `alpha`/`beta` and the fused epilogue are applied per finished tile. On GPUs the
+//! tiled product is the block kernel of [`crate::gpu::gemm`], which reads B by rows:
+//! constant B is then stored row-major (transposed at compile time if needed) and a
+//! runtime B is never packed. A Gemm
 //! with a runtime transposed B keeps the simple row-oriented product: for each output
 //! row, initialise it, then for each `k` add `a[m,k] * b[k,:]` to the row.
 
@@ -129,6 +132,15 @@ fn emit_pack_b(b: &mut KernelBuilder, (src, dst): (BufId, BufId), (mats, k, n): 
     }
 }
 
+/// Constant B (`k × n`, or `n × k` when `transposed`) row-major as `k × n`.
+fn rows_of(b: &[f32], k: i64, n: i64, transposed: bool) -> Vec<f32> {
+    if !transposed {
+        return b.to_vec();
+    }
+    let (k, n) = (k as usize, n as usize);
+    (0..k * n).map(|i| b[(i % n) * k + i / n]).collect()
+}
+
 pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<(), LowerError> {
     let (Some(va), Some(vb)) = (cx.input(0), cx.input(1)) else {
         return cx.err("missing operand");
@@ -140,8 +152,11 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
     let (m, n) = (yd[0] as i64, yd[1] as i64);
     let k = if g.trans_a { ad[0] } else { ad[1] } as i64;
     let a = cx.bind_input(0)?;
+    let gpu = cx.unit.parallelism > super::conv::GEMM_ONLY_PARALLELISM;
     let packed = cx.const_f32(vb);
     let b = match &packed {
+        // GPUs read B by rows (each shared-memory tile row is one coalesced load).
+        Some(w) if gpu => cx.bind_constant("b_rows", &rows_of(w, k, n, g.trans_b)),
         Some(w) => cx.bind_constant("b_packed", &pack_b(w, k as usize, n as usize, g.trans_b)),
         None => cx.bind_input(1)?,
     };
@@ -195,8 +210,8 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
         let b_row = |_: &Expr, kk: Expr| kk * Expr::i64(n);
         let zero = |_: &Expr| Expr::i64(0);
         let b_layout = match packed {
-            Some(_) => BLayout::Packed(&zero),
-            None => BLayout::Rows(&b_row),
+            Some(_) if !gpu => BLayout::Packed(&zero),
+            _ => BLayout::Rows(&b_row),
         };
         let c_row = |_: &Expr, row: Expr| row * Expr::i64(n);
         let alpha = g.alpha;
@@ -296,7 +311,9 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         return matmul_scalar(cx, t, (&batch, &sa, &sb), (m, k, n));
     }
     let a = cx.bind_input(0)?;
-    let packed = cx.const_f32(vb).map(|w| {
+    // GPUs read B by rows as it is (`gpu::gemm`): no packing.
+    let gpu = cx.unit.parallelism > super::conv::GEMM_ONLY_PARALLELISM;
+    let packed = cx.const_f32(vb).filter(|_| !gpu).map(|w| {
         let mat = (k * n) as usize;
         w.chunks_exact(mat.max(1))
             .flat_map(|m| pack_b(m, k as usize, n as usize, false))
@@ -305,7 +322,8 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
     // A runtime B is packed by a stage first when the product is big enough to repay
     // the copy (each packed element is then read by M / mr row panels).
     let b_mats = b_batch.iter().product::<u64>() as i64;
-    let pack_at_run_time = packed.is_none() && m >= MIN_ROWS_TO_PACK && k * n >= MIN_B_TO_PACK;
+    let pack_at_run_time =
+        !gpu && packed.is_none() && m >= MIN_ROWS_TO_PACK && k * n >= MIN_B_TO_PACK;
     let b = match &packed {
         Some(p) => cx.bind_constant("b_packed", p),
         None if pack_at_run_time => {

@@ -24,6 +24,10 @@
 //! The tile shape depends on the CPU level being compiled ([`super::VectorUnit`]): each
 //! level of a multi-level target gets its own lowering, so the AVX2 variant uses 6 × 16
 //! tiles (12 `ymm` accumulators of 16) instead of spilling AVX-512's 6 × 32.
+//!
+//! For GPUs (`VectorUnit::parallelism` above `conv::GEMM_ONLY_PARALLELISM`) `emit` hands
+//! the same operands, layouts and `finish` to the shared-memory block kernel of
+//! [`crate::gpu::gemm`] instead.
 
 use crate::builder::KernelBuilder;
 use crate::expr::Expr;
@@ -174,6 +178,9 @@ impl TiledGemm<'_> {
     /// Emits the whole product as one top-level parallel loop over (batch, column block,
     /// row group); each iteration owns a disjoint region of C.
     pub fn emit(&self, b: &mut KernelBuilder) {
+        if self.shape.min_iterations > i64::from(super::conv::GEMM_ONLY_PARALLELISM) {
+            return self.emit_block(b);
+        }
         let (mr, nr) = (self.shape.mr, self.shape.nr());
         let (full_rows, row_tail) = (self.m / mr, self.m % mr);
         let (full_cols, col_tail) = (self.n / nr, self.n % nr);
@@ -317,6 +324,72 @@ impl TiledGemm<'_> {
                 }
             },
         );
+    }
+
+    /// The product as one block kernel for GPUs ([`crate::gpu::gemm`]): the same
+    /// operands, layouts and `finish`, read element by element.
+    fn emit_block(&self, b: &mut KernelBuilder) {
+        let (n, k, lanes) = (self.n, self.k, i64::from(LANES));
+        let full = n / lanes * lanes;
+        let b_at = |bi: &Expr, kk: Expr, j: Expr| {
+            let at = match &self.b_layout {
+                BLayout::Rows(row) => row(bi, kk) + j,
+                BLayout::Packed(base) => {
+                    // Strip j / 16 starts at 16·K·(j / 16); the partial strip after them.
+                    let lane = j.clone() % Expr::i64(lanes);
+                    let strip = base(bi)
+                        + (j.clone() - lane.clone()) * Expr::i64(k)
+                        + kk.clone() * Expr::i64(lanes)
+                        + lane;
+                    if full == n {
+                        strip
+                    } else {
+                        let tail = base(bi)
+                            + Expr::i64(full * k)
+                            + kk * Expr::i64(n - full)
+                            + (j.clone() - Expr::i64(full));
+                        Expr::select(j.lt(Expr::i64(full)), strip, tail)
+                    }
+                }
+            };
+            (None, at)
+        };
+        let c_at = |bi: &Expr, r: Expr, j: Expr| match &self.c_layout {
+            CLayout::Rows { row, .. } => row(bi, r) + j,
+            CLayout::Blocked { block, at, .. } => {
+                at(bi, r, j.clone() / Expr::i64(*block)) + j % Expr::i64(*block)
+            }
+        };
+        let blocked_finish =
+            |b: &mut KernelBuilder, bi: &Expr, r: Expr, j: Expr, v: Expr| match &self.c_layout {
+                CLayout::Blocked {
+                    block,
+                    finish: Some(f),
+                    ..
+                } => {
+                    let (jb, lane) = (j.clone() / Expr::i64(*block), j % Expr::i64(*block));
+                    f(b, bi, r, jb, lane, v)
+                }
+                _ => v,
+            };
+        let finish: Option<crate::gpu::gemm::Finish<'_>> = match &self.c_layout {
+            CLayout::Rows { finish, .. } => *finish,
+            CLayout::Blocked { finish, .. } => finish.map(|_| &blocked_finish as _),
+        };
+        crate::gpu::gemm::BlockGemm {
+            batch: self.batch,
+            m: self.m,
+            n,
+            k,
+            a: self.a,
+            a_at: self.a_at,
+            b: self.b,
+            b_at: &b_at,
+            c: self.c,
+            c_at: &c_at,
+            finish,
+        }
+        .emit(b);
     }
 
     /// One `rows × sum(widths)` tile at (`row0`, `col0`) of batch `bi`, over the
