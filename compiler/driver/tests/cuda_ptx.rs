@@ -113,3 +113,68 @@ fn cuda_target_refuses_cpu_linking_and_names_the_alias() {
     .unwrap_err();
     assert!(err.to_string().contains("PTX"), "{err}");
 }
+
+/// The block kernels (row reductions, GEMM tiles) of a few models at `sm_90`: `ptxas -v`
+/// says how many registers and bytes of shared memory each uses and that none spills;
+/// the figures are printed (`--nocapture`) for `docs/cuda.md`. Their PTX uses the
+/// primitives (`bar.sync`, butterfly shuffles, `.shared`).
+#[test]
+fn block_kernels_assemble_without_spills_at_sm90() {
+    let Some(ptxas) = ptxas_or_skip("cuda_ptx block kernels") else {
+        return;
+    };
+    let tmp = std::env::temp_dir().join(format!("neoc-cuda-blocks-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut seen_barrier = false;
+    for name in [
+        "bert_encoder",
+        "ops_reduce",
+        "ops_pool",
+        "ops_layernorm_gelu",
+    ] {
+        let opts = CompileOptions {
+            target: "cuda-sm90".into(),
+            ..CompileOptions::default()
+        };
+        let model = repo()
+            .join("testmodels/models")
+            .join(name)
+            .join("model.onnx");
+        let (artifact, _) = compile_file(&model, &opts).unwrap();
+        let ptx = std::str::from_utf8(&artifact.variants[0].code).unwrap();
+        let blocks = neoc_llvm::ptx_blocks(ptx);
+        assert!(!blocks.is_empty(), "{name}: no block kernels");
+        assert!(ptx.contains("shfl.sync.bfly"), "{name}: no warp shuffle");
+        seen_barrier |= ptx.contains("bar.sync") && ptx.contains(".shared");
+        let file = tmp.join(format!("{name}.ptx"));
+        std::fs::write(&file, ptx).unwrap();
+        let out = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90", "-v", "-o"])
+            .arg(tmp.join(format!("{name}.cubin")))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{name}: ptxas failed:\n{log}");
+        // "Compiling entry function 'k' for 'sm_90'" … "Used R registers, … S bytes smem".
+        let mut kernel = String::new();
+        for line in log.lines() {
+            if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                kernel = rest.split('\'').next().unwrap_or("").to_string();
+            }
+            if line.contains("bytes spill") {
+                assert!(
+                    line.contains(" 0 bytes spill stores") && line.contains(" 0 bytes spill loads"),
+                    "{name}/{kernel} spills: {line}"
+                );
+            }
+            if let Some(used) = line.split("Used ").nth(1) {
+                if let Some((_, b)) = blocks.iter().find(|(k, _)| *k == kernel) {
+                    println!("{name}/{kernel} (block {b}): used {used}");
+                }
+            }
+        }
+    }
+    assert!(seen_barrier, "no bar.sync with .shared memory in any model");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
