@@ -320,8 +320,9 @@ fn cpu_targets() -> Vec<Target> {
     vec![
         Target {
             name: "x86_64",
-            description: "any x86-64 CPU with AVX2+FMA; carries an AVX-512 variant too and \
-                          the runtime picks the best one the CPU has",
+            description: "any x86-64 CPU with AVX2+FMA; carries an AVX-512 variant too (and \
+                          AVX-512 VNNI / AVX-VNNI ones for int8 models) and the runtime \
+                          picks the best one the CPU has",
             arch: Arch::X86_64,
             triple: X86_TRIPLE,
             levels: vec![X86_AVX512, X86_AVX2],
