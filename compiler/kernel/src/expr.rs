@@ -190,6 +190,38 @@ pub enum Expr {
         value: Box<Expr>,
         lane_mask: u32,
     },
+    /// Block kernels only, warp-collective like [`Expr::ShuffleXor`] (uniform control
+    /// flow, the whole value of an `Assign`): one tensor-core step of each warp of 32
+    /// threads, `D = A·B + C` for a 16×8 tile with K = 16 (PTX
+    /// `mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.f32`). `a` (8 lanes), `b` (4)
+    /// and `c` (4) are `f32` vector variables holding this thread's fragments in the PTX
+    /// layout (lane `l`, `g = l / 4`, `q = l % 4`): `a[i]` = A[g + 8·(i/2 % 2)][2q + i%2 +
+    /// 8·(i/4)], `b[i]` = B[2q + i%2 + 8·(i/2)][g], `c[i]` and the result's lane `i` =
+    /// C/D[g + 8·(i/2)][2q + i%2]. A and B values are first rounded to `input` (to
+    /// nearest even); products are exact and summed in `f32` (in an unspecified order).
+    /// The value is this thread's 4 lanes of D.
+    Mma {
+        a: VarId,
+        b: VarId,
+        c: VarId,
+        input: MmaInput,
+    },
+}
+
+/// The operand format of [`Expr::Mma`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MmaInput {
+    F16,
+    BF16,
+}
+
+impl MmaInput {
+    pub fn name(self) -> &'static str {
+        match self {
+            MmaInput::F16 => "f16",
+            MmaInput::BF16 => "bf16",
+        }
+    }
 }
 
 /// How [`Expr::DotBytes`] reads the bytes of its `a` operand (`b`'s are always `i8`).
@@ -338,6 +370,7 @@ impl Expr {
             Expr::Load { buf, .. } | Expr::VLoad { buf, .. } => kernel.buffer(*buf)?.0,
             Expr::ThreadIdx | Expr::BlockIdx => ScalarType::I64,
             Expr::ShuffleXor { value, .. } => value.ty(kernel)?,
+            Expr::Mma { .. } => ScalarType::F32,
             Expr::Splat { arg, .. } | Expr::LaneReduce { arg, .. } => arg.ty(kernel)?,
             Expr::Unary { arg, .. } => arg.ty(kernel)?,
             Expr::Binary { lhs, .. } => lhs.ty(kernel)?,
@@ -355,6 +388,7 @@ impl Expr {
     pub fn lanes(&self, kernel: &Kernel) -> u32 {
         match self {
             Expr::VLoad { lanes, .. } | Expr::Splat { lanes, .. } => *lanes,
+            Expr::Mma { .. } => 4,
             Expr::Var(v) => kernel.var(*v).map_or(1, |v| v.lanes),
             Expr::Unary { arg, .. } => arg.lanes(kernel),
             Expr::Binary { lhs, .. } => lhs.lanes(kernel),

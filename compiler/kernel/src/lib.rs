@@ -30,7 +30,7 @@ pub mod print;
 pub mod verify;
 
 pub use builder::KernelBuilder;
-pub use expr::{BinaryOp, ByteSign, CmpOp, Expr, UnaryOp};
+pub use expr::{BinaryOp, ByteSign, CmpOp, Expr, MmaInput, UnaryOp};
 pub use kernel::{
     Access, BufId, GpuLaunch, Kernel, LocalArray, LoopKind, Module, Param, ScalarType, Stmt, Var,
     VarId,

@@ -213,7 +213,8 @@ impl Rewriter<'_> {
             | Expr::BConst(_)
             | Expr::Var(_)
             | Expr::ThreadIdx
-            | Expr::BlockIdx => {}
+            | Expr::BlockIdx
+            | Expr::Mma { .. } => {}
             Expr::ShuffleXor { value: arg, .. }
             | Expr::Unary { arg, .. }
             | Expr::Splat { arg, .. }

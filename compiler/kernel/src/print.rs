@@ -164,6 +164,7 @@ fn e(x: &Expr) -> String {
         Expr::ThreadIdx => "thread_idx".into(),
         Expr::BlockIdx => "block_idx".into(),
         Expr::ShuffleXor { value, lane_mask } => format!("shuffle_xor({}, {lane_mask})", e(value)),
+        Expr::Mma { a, b, c, input } => format!("mma_{}({a}, {b}, {c})", input.name()),
     }
 }
 

@@ -106,6 +106,15 @@ fn check(k: &Kernel, e: &Expr) -> Result<ScalarType, String> {
             Ok(elem)
         }
         Expr::ThreadIdx | Expr::BlockIdx => Ok(ScalarType::I64),
+        Expr::Mma { a, b, c, .. } => {
+            for (v, want) in [(a, 8), (b, 4), (c, 4)] {
+                let var = k.var(*v).ok_or(format!("unknown variable {v}"))?;
+                if var.ty != ScalarType::F32 || var.lanes != want {
+                    return Err(format!("mma operand {v} is not f32 x {want}"));
+                }
+            }
+            Ok(ScalarType::F32)
+        }
         Expr::ShuffleXor { value, lane_mask } => {
             let t = check(k, value)?;
             if !matches!(t, ScalarType::F32 | ScalarType::I32) {
@@ -212,6 +221,7 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
     let n = match e {
         Expr::FConst(..) | Expr::IConst(..) | Expr::BConst(_) => 1,
         Expr::ThreadIdx | Expr::BlockIdx => 1,
+        Expr::Mma { .. } => 4,
         Expr::ShuffleXor { value, .. } => {
             scalar(k, value)?;
             1

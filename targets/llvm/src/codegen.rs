@@ -35,6 +35,7 @@ use crate::Result;
 
 mod dot;
 mod gpu;
+mod mma;
 mod scalar;
 
 /// Function attributes shared by every function of a module: the CPU level.
@@ -711,6 +712,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             Expr::ThreadIdx => self.thread_idx()?,
             Expr::BlockIdx => self.block_idx()?,
             Expr::ShuffleXor { value, lane_mask } => self.shuffle_xor(value, *lane_mask)?,
+            Expr::Mma { a, b, c, input } => self.mma((*a, *b, *c), *input)?,
         })
     }
 

@@ -165,3 +165,152 @@ fn block_gemm_ptx_assembles_and_reports_resources() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One warp's `mma` kernel: fragments loaded from `a`, `b`, `c` (each lane's lanes
+/// contiguous), D stored to `d` the same way.
+fn mma_kernel(name: &str, input: neoc_kernel::MmaInput) -> neoc_kernel::Kernel {
+    use neoc_kernel::{Access, Expr, GpuLaunch, KernelBuilder, ScalarType};
+    let mut b = KernelBuilder::new(name);
+    let pa = b.param("a", ScalarType::F32, 256, Access::Read);
+    let pb = b.param("b", ScalarType::F32, 128, Access::Read);
+    let pc = b.param("c", ScalarType::F32, 128, Access::Read);
+    let pd = b.param("d", ScalarType::F32, 128, Access::Write);
+    b.set_gpu(GpuLaunch { block: 32, grid: 1 });
+    let t = Expr::ThreadIdx;
+    let av = b.vector_var("af", ScalarType::F32, 8);
+    let bv = b.vector_var("bf", ScalarType::F32, 4);
+    let cv = b.vector_var("cf", ScalarType::F32, 4);
+    let dv = b.vector_var("df", ScalarType::F32, 4);
+    b.assign(av, Expr::vload(pa, t.clone() * Expr::i64(8), 8));
+    b.assign(bv, Expr::vload(pb, t.clone() * Expr::i64(4), 4));
+    b.assign(cv, Expr::vload(pc, t.clone() * Expr::i64(4), 4));
+    b.assign(
+        dv,
+        Expr::Mma {
+            a: av,
+            b: bv,
+            c: cv,
+            input,
+        },
+    );
+    b.store(pd, t * Expr::i64(4), Expr::var(dv));
+    b.finish()
+}
+
+/// `x` rounded to `input` (to nearest even).
+fn round_to(input: neoc_kernel::MmaInput, x: f32) -> f64 {
+    match input {
+        neoc_kernel::MmaInput::F16 => f64::from(half::f16::from_f32(x).to_f32()),
+        neoc_kernel::MmaInput::BF16 => f64::from(half::bf16::from_f32(x).to_f32()),
+    }
+}
+
+/// `Expr::Mma` through the CPU emulation (its expansion into block-local arrays) against
+/// a 16×16 · 16×8 product computed here with the fragment layout of the PTX ISA.
+#[test]
+fn mma_step_matches_the_documented_fragment_layout() {
+    use neoc_kernel::MmaInput;
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let level = target.levels[0].clone();
+    let inputs = [MmaInput::F16, MmaInput::BF16];
+    let kernels: Vec<_> = inputs
+        .iter()
+        .map(|&f| {
+            let k = mma_kernel(&format!("mma_{}", f.name()), f);
+            neoc_kernel::verify_kernel(&k).unwrap();
+            neoc_kernel::gpu::emulate(&k)
+        })
+        .collect();
+    let lib = Lib::compile(kernels, &target, &level);
+    // Logical A (16×16), B (16×8), C (16×8), row-major.
+    let (a, b, c) = (data(256, 7), data(128, 8), data(128, 9));
+    let mut af = vec![0f32; 256];
+    let mut bf = vec![0f32; 128];
+    let mut cf = vec![0f32; 128];
+    for l in 0..32 {
+        let (g, q) = (l / 4, l % 4);
+        for i in 0..8 {
+            let (row, col) = (g + 8 * (i / 2 % 2), 2 * q + i % 2 + 8 * (i / 4));
+            af[l * 8 + i] = a[row * 16 + col];
+        }
+        for i in 0..4 {
+            let (k, n) = (2 * q + i % 2 + 8 * (i / 2), g);
+            bf[l * 4 + i] = b[k * 8 + n];
+            let (row, col) = (g + 8 * (i / 2), 2 * q + i % 2);
+            cf[l * 4 + i] = c[row * 8 + col];
+        }
+    }
+    for f in inputs {
+        let mut d = vec![f32::NAN; 128];
+        let (mut a1, mut b1, mut c1) = (af.clone(), bf.clone(), cf.clone());
+        let name = format!("mma_{}", f.name());
+        lib.call(
+            &name,
+            &[ptr(&mut a1), ptr(&mut b1), ptr(&mut c1), ptr(&mut d)],
+            0,
+            1,
+        );
+        for l in 0..32 {
+            let (g, q) = (l / 4, l % 4);
+            for i in 0..4 {
+                let (row, col) = (g + 8 * (i / 2), 2 * q + i % 2);
+                let want: f64 = f64::from(c[row * 8 + col])
+                    + (0..16)
+                        .map(|k| round_to(f, a[row * 16 + k]) * round_to(f, b[k * 8 + col]))
+                        .sum::<f64>();
+                let got = f64::from(d[l * 4 + i]);
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{name} D[{row}][{col}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+    // PTX: the tensor-core instruction on sm_80+, the expansion (no mma) on sm_70.
+    let module = neoc_kernel::Module {
+        kernels: inputs
+            .iter()
+            .map(|&f| mma_kernel(&format!("mma_{}", f.name()), f))
+            .collect(),
+    };
+    let threads = [32u64, 32];
+    let ptxas = ptxas();
+    for target in ["cuda-sm70", "cuda-sm80", "cuda-sm90"] {
+        let t = neoc_target_spec::lookup(target).unwrap();
+        let level = &t.levels[0];
+        let opts = neoc_llvm::CodegenOptions::default();
+        let ptx = neoc_llvm::compile_ptx(&module, &threads, &t, level, &opts).unwrap();
+        let mmas = ptx.matches("mma.sync.aligned.m16n8k16.row.col.f32").count();
+        if target == "cuda-sm70" {
+            assert_eq!(mmas, 0, "{target}");
+        } else {
+            assert!(
+                ptx.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"),
+                "{target}"
+            );
+            assert!(
+                ptx.contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+                "{target}"
+            );
+        }
+        if let Some(ptxas) = &ptxas {
+            let dir = std::env::temp_dir().join(format!("neoc_mma_{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join(format!("{target}.ptx"));
+            std::fs::write(&file, &ptx).unwrap();
+            let out = std::process::Command::new(ptxas)
+                .arg(format!("-arch={}", level.name))
+                .arg("-o")
+                .arg(dir.join(format!("{target}.cubin")))
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ptxas {target}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}

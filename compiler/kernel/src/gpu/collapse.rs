@@ -575,7 +575,8 @@ fn children(e: &Expr) -> Vec<&Expr> {
         | Expr::BConst(_)
         | Expr::Var(_)
         | Expr::ThreadIdx
-        | Expr::BlockIdx => vec![],
+        | Expr::BlockIdx
+        | Expr::Mma { .. } => vec![],
         Expr::Load { index, .. } | Expr::VLoad { index, .. } => vec![index],
         Expr::ShuffleXor { value: arg, .. }
         | Expr::Unary { arg, .. }
@@ -643,7 +644,8 @@ pub(super) fn map_expr(e: &Expr, f: &mut impl FnMut(&Expr) -> Option<Expr>) -> E
         | Expr::BConst(_)
         | Expr::Var(_)
         | Expr::ThreadIdx
-        | Expr::BlockIdx => e.clone(),
+        | Expr::BlockIdx
+        | Expr::Mma { .. } => e.clone(),
         Expr::ShuffleXor { value, lane_mask } => Expr::ShuffleXor {
             value: m(value),
             lane_mask: *lane_mask,

@@ -30,7 +30,8 @@ pub fn emulate(k: &Kernel) -> Kernel {
     let Some(launch) = k.gpu else {
         return k.clone();
     };
-    let mut out = k.clone();
+    // Tensor-core steps first become block-local arrays and barriers.
+    let mut out = super::expand_mma(k);
     out.gpu = None;
     let thread = new_var(&mut out, "thread", ScalarType::I64, 1);
     let blk = new_var(&mut out, "block", ScalarType::I64, 1);

@@ -11,6 +11,7 @@
 mod collapse;
 mod emulate;
 pub mod gemm;
+mod mma;
 pub mod rows;
 mod rules;
 
@@ -19,6 +20,7 @@ use crate::kernel::{Kernel, LoopKind, Stmt};
 
 pub use collapse::collapse;
 pub use emulate::emulate;
+pub use mma::expand_mma;
 pub(crate) use rules::check_block_rules;
 pub use rules::{MAX_BLOCK, MAX_SHARED_BYTES};
 

@@ -80,10 +80,19 @@ fn block(k: &Kernel, stmts: &[Stmt], uniform: bool, uvars: &mut Vec<VarId>) -> R
                     );
                 }
             }
-            Stmt::Assign { value, .. } => shuffles_in_value(k, value, uniform)?,
+            Stmt::Assign {
+                value: Expr::Mma { .. },
+                ..
+            } => mma_rules(k, uniform)?,
+            Stmt::Assign { value, .. } => {
+                shuffles_in_value(k, value, uniform)?;
+                no_nested_mma(value)?;
+            }
             Stmt::Store { buf, index, value } => {
                 no_shuffle(k, index)?;
+                no_nested_mma(index)?;
                 shuffles_in_value(k, value, uniform)?;
+                no_nested_mma(value)?;
                 if let (Some(l), Expr::IConst(i, _)) = (k.local(*buf), index) {
                     let n = value.lanes(k) as i64;
                     if *i < 0 || i + n > l.len as i64 {
@@ -128,7 +137,8 @@ pub(crate) fn walk<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
         | Expr::BConst(_)
         | Expr::Var(_)
         | Expr::ThreadIdx
-        | Expr::BlockIdx => {}
+        | Expr::BlockIdx
+        | Expr::Mma { .. } => {}
         Expr::Load { index, .. } | Expr::VLoad { index, .. } => walk(index, f),
         Expr::Unary { arg, .. }
         | Expr::Splat { arg, .. }
@@ -158,6 +168,32 @@ pub(crate) fn walk<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
             walk(c, f);
         }
     }
+}
+
+/// An [`Expr::Mma`] (the whole value of an assignment): in a block kernel of whole
+/// warps, in uniform control flow.
+fn mma_rules(k: &Kernel, uniform: bool) -> Result<(), String> {
+    match k.gpu {
+        None => Err("an mma outside a block kernel".into()),
+        Some(g) if !g.block.is_multiple_of(32) => Err(format!(
+            "an mma in blocks of {} threads (whole warps only)",
+            g.block
+        )),
+        Some(_) if !uniform => {
+            Err("an mma in control flow that is not uniform across the block".into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Errors on an [`Expr::Mma`] anywhere in `e` (it may only be an assignment's value).
+fn no_nested_mma(e: &Expr) -> Result<(), String> {
+    let mut found = false;
+    walk(e, &mut |x| found |= matches!(x, Expr::Mma { .. }));
+    if found {
+        return Err("an mma inside another expression".into());
+    }
+    Ok(())
 }
 
 /// Checks the thread indices and local accesses in `e`; errors on any shuffle.

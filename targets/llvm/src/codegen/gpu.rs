@@ -70,7 +70,7 @@ pub(super) fn locals<'ctx>(
 }
 
 impl<'ctx> KernelGen<'_, '_, 'ctx> {
-    fn gpu_only(&self, what: &str) -> Result<()> {
+    pub(super) fn gpu_only(&self, what: &str) -> Result<()> {
         if self.nvptx && self.kernel.gpu.is_some() {
             Ok(())
         } else {
@@ -81,7 +81,11 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
         }
     }
 
-    fn nvvm(&self, name: &str, ty: inkwell::types::FunctionType<'ctx>) -> FunctionValue<'ctx> {
+    pub(super) fn nvvm(
+        &self,
+        name: &str,
+        ty: inkwell::types::FunctionType<'ctx>,
+    ) -> FunctionValue<'ctx> {
         self.ir
             .module
             .get_function(name)
