@@ -724,3 +724,60 @@ fn int8_mobilenet_v2_matches_onnxruntime_under_qemu() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Dynamically quantized models (`quantize_dynamic`: a run-time activation zero point,
+/// which the `sdot` levels shift by 128 in the epilogue rather than at compile time) in
+/// every dot-product form, with `quantized_models.rs`'s criteria: the MLP and the
+/// convolution identical to onnxruntime, the encoder within relative L2 error 1e-4 and
+/// cosine 0.9999 (its LayerNorm, Softmax and GELU round differently from onnxruntime's).
+#[test]
+fn int8_dynamic_models_match_onnxruntime_under_qemu() {
+    if !tools_present("int8_dynamic_models_match_onnxruntime_under_qemu") {
+        return;
+    }
+    let dir = scratch("int8-dynamic");
+    let mut failures = Vec::new();
+    for (name, exact) in [("mlp_dyn", true), ("conv_dyn", true), ("bert_dyn", false)] {
+        let model = quant_dir().join(name);
+        for (target, cpu) in INT8_TARGETS {
+            let (artifact, wrong) = compile_quant(&model, target, &[], &dir);
+            failures.extend(wrong);
+            let out = dir.join(format!("{name}.{target}.out"));
+            if let Err(e) = run_quant(cpu, &artifact, &model.join("inputs"), &out) {
+                failures.push(e);
+                continue;
+            }
+            for e in std::fs::read_dir(model.join("expected")).unwrap() {
+                let want_path = e.unwrap().path();
+                let file = want_path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let (want_shape, want) = read_values(&want_path);
+                let (got_shape, got) = read_values(&out.join(&file));
+                let err2: f64 = got.iter().zip(&want).map(|(g, w)| (g - w) * (g - w)).sum();
+                let rel_l2 = (err2 / want.iter().map(|w| w * w).sum::<f64>()).sqrt();
+                let cos = cosine(&got, &want);
+                let off = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+                println!(
+                    "{name}/{file} [{target} on -cpu {cpu}]: relative L2 {rel_l2:.3e}, \
+                     cosine {cos:.7}, {off} of {} differ",
+                    want.len()
+                );
+                let close = if exact {
+                    off == 0
+                } else {
+                    rel_l2 <= 1e-4 && cos >= 0.9999
+                };
+                if got_shape != want_shape || !close {
+                    failures.push(format!(
+                        "{name}/{file} [{target}]: shape {got_shape:?} (want {want_shape:?}), \
+                         relative L2 {rel_l2}, cosine {cos}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
