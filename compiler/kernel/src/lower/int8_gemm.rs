@@ -8,8 +8,8 @@
 //!   activations as the GEMM's streamed operand, `XS[g][k/4][column]`, one `i32` per
 //!   (four consecutive taps, output pixel), the four u8 taps in its bytes: im2col for
 //!   windows and strides, a byte interleave of four channel planes for 1×1 stride-1
-//!   convolutions. Columns are the output pixels of every image (`n · P + p`), padded to
-//!   a multiple of 16.
+//!   convolutions, a transpose of the rows' words for matrix products. Columns are the
+//!   output pixels of every image (`n · P + p`), padded to a multiple of 16.
 //! - **gemm** (parallel over groups × column tiles × row panels): a register tile of
 //!   `MR` output channels × `NV` vectors of pixels in `i32` vector variables; per four
 //!   taps one vector load per column vector, one broadcast weight word per row and one
@@ -293,6 +293,30 @@ fn pack_stage(
         && (geo.sh, geo.sw, geo.ph, geo.pw) == (1, 1, 0, 0)
         && (geo.oh, geo.ow) == (geo.h, geo.w)
         && d.k % 4 == 0;
+    if pointwise && d.p == 1 && d.groups == 1 {
+        // Matrix products (one pixel per image): `XS[kg][n]` is word `kg` of row `n`, a
+        // transpose of the `[rows, K/4]` words. Rows outside, words inside: a word's
+        // four bytes are adjacent, so the loads vectorize (one vector per 16 words) and
+        // only the stores are strided.
+        b.for_loop("n", 0, n, LoopKind::Parallel, |b, ni| {
+            let row = ni.clone() * Expr::i64(c);
+            b.for_loop("kg", 0, d.k4, LoopKind::Vectorize, |b, kg| {
+                let byte = |j: i64| {
+                    let at = row.clone() + kg.clone() * Expr::i64(4) + Expr::i64(j);
+                    let v = widen(Expr::load(x, at), signed);
+                    if j == 0 {
+                        v
+                    } else {
+                        Expr::binary(BinaryOp::Shl, v, Expr::IConst(8 * j, ScalarType::I32))
+                    }
+                };
+                let word = (1..4).fold(byte(0), |w, j| Expr::binary(BinaryOp::Or, w, byte(j)));
+                let word = dot_operand(word, a_sign);
+                b.store(xs, kg * Expr::i64(d.cols_pad) + ni.clone(), word);
+            });
+        });
+        return cx.add_stage(st);
+    }
     if pointwise {
         // 1×1, stride 1, no padding, whole words: interleave four channel planes.
         b.for_loop("t", 0, d.groups * d.k4, LoopKind::Parallel, |b, t| {
