@@ -29,6 +29,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
     dirs.sort();
     let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
     let (mut changed, mut total, mut failures) = (0, 0, Vec::new());
+    let mut vectorized = 0;
     // Every model at the default level; at -O3 (blocked channel layout) the models that
     // use it.
     let mut cases: Vec<(&PathBuf, u8)> = dirs.iter().map(|d| (d, 2)).collect();
@@ -75,6 +76,9 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
                 block_threads += neoc_kernel::gpu::launch_threads(k);
             }
             let s = neoc_kernel::gpu::schedule(k);
+            if s != neoc_kernel::gpu::collapse(k) {
+                vectorized += 1;
+            }
             before += neoc_kernel::gpu::launch_threads(k);
             after += neoc_kernel::gpu::launch_threads(&s);
             total += 1;
@@ -125,7 +129,9 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             module.kernels.len()
         );
     }
-    println!("{changed} of {total} kernels collapsed");
+    println!(
+        "{changed} of {total} kernels collapsed, {vectorized} of them to 4 elements per thread"
+    );
     assert!(failures.is_empty(), "{failures:?}");
     assert!(changed > 0, "the schedule collapsed nothing");
 }

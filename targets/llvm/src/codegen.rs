@@ -185,7 +185,8 @@ impl<'a, 'ctx> ModuleCodegen<'a, 'ctx> {
             body.add_attribute(loc, enum_attr(ctx, "noalias", 0));
             body.add_attribute(loc, enum_attr(ctx, "nocapture", 0));
             body.add_attribute(loc, enum_attr(ctx, "noundef", 0));
-            body.add_attribute(loc, enum_attr(ctx, "align", p.elem.size_bytes()));
+            let align = p.elem.size_bytes().max(gpu::buffer_align(self.module));
+            body.add_attribute(loc, enum_attr(ctx, "align", align));
             if p.byte_len() > 0 {
                 body.add_attribute(loc, enum_attr(ctx, "dereferenceable", p.byte_len()));
             }

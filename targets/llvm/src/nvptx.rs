@@ -147,10 +147,11 @@ fn entry<'ctx>(
     f.set_call_conventions(PTX_KERNEL_CC);
     attrs.apply(ctx, f);
     for i in 0..k.params.len() {
-        f.add_attribute(
-            AttributeLoc::Param(i as u32),
-            codegen::enum_attr(ctx, "noundef", 0),
-        );
+        let at = AttributeLoc::Param(i as u32);
+        f.add_attribute(at, codegen::enum_attr(ctx, "noundef", 0));
+        // Every buffer is 16-byte aligned on GPUs (`codegen/gpu.rs`, `buffer_align`);
+        // said here too, where it survives the body's inlining.
+        f.add_attribute(at, codegen::enum_attr(ctx, "align", 16));
     }
 
     let g = llmod.add_global(

@@ -267,3 +267,59 @@ fn block_kernels_become_shared_memory_barriers_and_shuffles_in_ptx() {
     );
     assert_eq!(neoc_llvm::ptx_threads(&ptx).len(), 2);
 }
+
+/// `y = exp(x) * z` over `n` elements, one parallel loop (what `gpu::collapse` leaves).
+fn elementwise(n: u64) -> Kernel {
+    let mut b = KernelBuilder::new(format!("elementwise_{n}"));
+    let x = b.param("x", ScalarType::F32, n, Access::Read);
+    let z = b.param("z", ScalarType::F32, n, Access::Read);
+    let y = b.param("y", ScalarType::F32, n, Access::Write);
+    b.for_loop("i", 0, n as i64, LoopKind::Parallel, |b, i| {
+        let v = Expr::load(x, i.clone()).exp() * Expr::load(z, i.clone());
+        b.store(y, i, v);
+    });
+    b.finish()
+}
+
+#[test]
+fn elementwise_kernels_move_128_bits_per_access_on_gpus() {
+    let k = neoc_kernel::gpu::schedule(&elementwise(4096));
+    assert_eq!(
+        neoc_kernel::gpu::launch_threads(&k),
+        1024,
+        "4 elements per thread"
+    );
+    // The same results on the CPU, with the thread split of a GPU launch.
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let lib = Lib::compile(vec![k.clone()], &target, &target.levels[0]);
+    let mut x = data(4096);
+    let mut z: Vec<f32> = data(4096).iter().rev().copied().collect();
+    let mut y = vec![f32::NAN; 4096];
+    for t in 0..1024 {
+        lib.call(&k.name, &[ptr(&mut x), ptr(&mut z), ptr(&mut y)], t, 1024);
+    }
+    for i in 0..4096 {
+        let want = f64::from(x[i]).exp() * f64::from(z[i]);
+        assert!(
+            (f64::from(y[i]) - want).abs() <= 1e-6 * (1.0 + want.abs()),
+            "element {i}"
+        );
+    }
+    // One 16-byte load per input and one store per thread in the PTX.
+    let cuda = neoc_target_spec::lookup("cuda-sm90").unwrap();
+    let module = neoc_kernel::Module { kernels: vec![k] };
+    let ptx = neoc_llvm::compile_ptx(
+        &module,
+        &[1024],
+        &cuda,
+        &cuda.levels[0],
+        &neoc_llvm::CodegenOptions::default(),
+    )
+    .unwrap();
+    let v4 = |op: &str| {
+        ptx.lines()
+            .filter(|l| l.contains(op) && l.contains(".v4.f32"))
+            .count()
+    };
+    assert_eq!((v4("ld.global"), v4("st.global")), (2, 1), "PTX:\n{ptx}");
+}

@@ -14,6 +14,7 @@ pub mod gemm;
 mod mma;
 pub mod rows;
 mod rules;
+mod vector;
 
 use crate::expr::Expr;
 use crate::kernel::{Kernel, LoopKind, Stmt};
@@ -23,12 +24,16 @@ pub use emulate::emulate;
 pub use mma::expand_mma;
 pub(crate) use rules::check_block_rules;
 pub use rules::{MAX_BLOCK, MAX_SHARED_BYTES};
+pub use vector::vectorize;
 
-/// The GPU schedule of a kernel: what the NVPTX backend compiles instead of `k`. Today
-/// [`collapse`] (more threads for short parallel loops); the result computes exactly what
-/// `k` computes, so CPUs can run it too.
+/// The GPU schedule of a kernel: what the NVPTX backend compiles instead of `k`:
+/// [`collapse`] (more threads for short parallel loops), then [`vectorize`] (four
+/// consecutive elements per thread of an elementwise loop, 128-bit accesses). The result
+/// computes exactly what `k` computes, so CPUs can run it too. (Reductions, softmax,
+/// layer norm and GEMMs are block kernels already when lowered for a GPU: [`rows`],
+/// [`gemm`].)
 pub fn schedule(k: &Kernel) -> Kernel {
-    collapse(k)
+    vectorize(&collapse(k))
 }
 
 /// The most threads one kernel is launched with; larger loops give each thread a chunk

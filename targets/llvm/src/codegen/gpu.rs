@@ -26,11 +26,28 @@ const SHARED: u16 = 3;
 
 /// Whether `module` is compiled for NVPTX.
 pub(super) fn is_nvptx(ir: &Ir<'_, '_>) -> bool {
-    ir.module
+    nvptx_module(ir.module)
+}
+
+fn nvptx_module(module: &inkwell::module::Module<'_>) -> bool {
+    module
         .get_triple()
         .as_str()
         .to_string_lossy()
         .starts_with("nvptx")
+}
+
+/// The alignment, in bytes, every kernel buffer has on this target: 16 on NVPTX (the
+/// planner aligns arena and weight offsets to 64 bytes, `cuMemAlloc` to 256, and views
+/// start where their storage starts), so that four consecutive `f32` of a 4-aligned
+/// index become one `ld.global.v4.f32` (`neoc_kernel::gpu::vectorize`); 1 (the element's
+/// own alignment) elsewhere.
+pub(super) fn buffer_align(module: &inkwell::module::Module<'_>) -> u64 {
+    if nvptx_module(module) {
+        16
+    } else {
+        1
+    }
 }
 
 /// The storage of every block-local array of `k` (see the module docs). The builder is
