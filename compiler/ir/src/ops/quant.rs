@@ -224,3 +224,60 @@ impl QConv {
         Ok(Tensor::from_f64_as(self.out, acc.shape.clone(), &y))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Op;
+
+    /// A run-time zero point replaces the attribute and a run-time activation scale
+    /// multiplies the per-channel scale (values worked by hand).
+    #[test]
+    fn runtime_zero_point_and_scale() {
+        let q = QConv {
+            conv: Conv {
+                kernel: vec![1, 2],
+                strides: vec![1, 1],
+                pads: vec![0; 4],
+                dilations: vec![1, 1],
+                group: 1,
+            },
+            x_zero: 100,
+            out: DType::F32,
+            y_zero: 0,
+            y_min: 0,
+            y_max: 0,
+            res_zero: 0,
+            res_scale: 0.0,
+        };
+        let x = Tensor::from_f64_as(DType::U8, vec![1, 1, 1, 2], &[5.0, 7.0]);
+        let w = Tensor::from_f64_as(DType::I8, vec![1, 1, 1, 2], &[2.0, 1.0]);
+        let s = Tensor::from_f32(vec![1], &[0.5]);
+        let zx = Tensor::from_f64_as(DType::U8, vec![], &[3.0]);
+        let xs = Tensor::from_f32(vec![], &[0.25]);
+        let ins = [
+            Some(&x),
+            Some(&w),
+            None,
+            Some(&s),
+            None,
+            Some(&zx),
+            Some(&xs),
+        ];
+        let ty = |t: &Tensor| TensorType::new(t.dtype, &t.shape);
+        let types: Vec<Option<TensorType>> = ins.iter().map(|t| t.map(ty)).collect();
+        let types: Vec<Option<&TensorType>> = types.iter().map(Option::as_ref).collect();
+        let op = Op::QConv(q);
+        let out = op.infer(&types).unwrap();
+        // acc = (5 − 3)·2 + (7 − 3)·1 = 8; y = 8 · (0.25 · 0.5) = 1.
+        let y = op.eval(&ins, &out).unwrap().unwrap();
+        assert_eq!(y[0].to_f32_vec(), [1.0]);
+        // The run-time scale needs an f32 output.
+        let Op::QConv(q) = op else { unreachable!() };
+        let i32_out = Op::QConv(QConv {
+            out: DType::I32,
+            ..q
+        });
+        assert!(i32_out.infer(&types).is_err());
+    }
+}
