@@ -1,8 +1,10 @@
 //! DynamicQuantizeLinear (`neoc_ir::ops::dynamic_quantize`) as one kernel.
 //!
-//! First the range of `x`: 16 partial minima and maxima in two explicit vectors (no
-//! serial chain of scalar min/max; they start at 0, which widens the range to contain 0
-//! as the op requires), a lane reduction and the scalar tail. Then the scale and zero
+//! First the range of `x`: partial minima and maxima in `PARTS` vectors of 16 lanes
+//! each (they start at 0, which widens the range to contain 0 as the op requires):
+//! independent chains, since the IR's float `min`/`max` (IEEE `minimum`/`maximum`,
+//! NaN-propagating, −0 below +0) take six dependent instructions a step on AVX-512.
+//! Then the vectors combined, a lane reduction and the scalar tail. Then the scale and zero
 //! point in f32, the same operations in the same order as the reference (and
 //! onnxruntime). Then one vectorized pass `clamp(round_half_even(x / scale) + zero, 0,
 //! 255)` to u8: a division, not a multiplication by `1 / scale`, which would round
@@ -15,6 +17,17 @@ use crate::kernel::{LoopKind, ScalarType};
 
 /// Lanes of the partial minimum and maximum vectors.
 const LANES: u32 = 16;
+/// Independent partial vectors of each (hides the min/max latency).
+const PARTS: usize = 4;
+
+/// The running minimum (`lower`) or maximum `acc` updated with `v`.
+fn extreme(acc: Expr, v: Expr, lower: bool) -> Expr {
+    if lower {
+        acc.min(v)
+    } else {
+        acc.max(v)
+    }
+}
 
 pub(super) fn dynamic_quantize(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let vx = cx.operand(0)?;
@@ -28,27 +41,43 @@ pub(super) fn dynamic_quantize(cx: &mut Ctx<'_>) -> Result<(), LowerError> {
     let zero_out = cx.bind_output(2)?;
     let f32t = ScalarType::F32;
     let b = &mut cx.b;
-    let (lo_part, hi_part) = (
-        b.vector_var("lo_part", f32t, LANES),
-        b.vector_var("hi_part", f32t, LANES),
-    );
+    let parts = |b: &mut crate::builder::KernelBuilder, name: &str| -> Vec<_> {
+        (0..PARTS)
+            .map(|p| b.vector_var(format!("{name}{p}"), f32t, LANES))
+            .collect()
+    };
+    let (lo_part, hi_part) = (parts(b, "lo_part"), parts(b, "hi_part"));
     let (lo, hi) = (b.var("lo", f32t), b.var("hi", f32t));
     let (scale, zero) = (b.var("scale", f32t), b.var("zero", f32t));
-    let l = i64::from(LANES);
-    let chunks = len / l;
-    b.assign(lo_part, Expr::splat(Expr::f32(0.0), LANES));
-    b.assign(hi_part, Expr::splat(Expr::f32(0.0), LANES));
+    let step = i64::from(LANES) * PARTS as i64;
+    let chunks = len / step;
+    for &v in lo_part.iter().chain(&hi_part) {
+        b.assign(v, Expr::splat(Expr::f32(0.0), LANES));
+    }
     b.for_loop("c", 0, chunks, LoopKind::Serial, |b, c| {
-        let v = Expr::vload(x, c * Expr::i64(l), LANES);
-        b.assign(lo_part, Expr::var(lo_part).min(v.clone()));
-        b.assign(hi_part, Expr::var(hi_part).max(v));
+        for (p, (&l, &h)) in lo_part.iter().zip(&hi_part).enumerate() {
+            let at = c.clone() * Expr::i64(step) + Expr::i64(p as i64 * i64::from(LANES));
+            let v = Expr::vload(x, at, LANES);
+            b.assign(l, extreme(Expr::var(l), v.clone(), true));
+            b.assign(h, extreme(Expr::var(h), v, false));
+        }
     });
-    b.assign(lo, Expr::lane_reduce(BinaryOp::Min, Expr::var(lo_part)));
-    b.assign(hi, Expr::lane_reduce(BinaryOp::Max, Expr::var(hi_part)));
-    b.for_loop("i", chunks * l, len, LoopKind::Serial, |b, i| {
+    for p in 1..PARTS {
+        b.assign(
+            lo_part[0],
+            extreme(Expr::var(lo_part[0]), Expr::var(lo_part[p]), true),
+        );
+        b.assign(
+            hi_part[0],
+            extreme(Expr::var(hi_part[0]), Expr::var(hi_part[p]), false),
+        );
+    }
+    b.assign(lo, Expr::lane_reduce(BinaryOp::Min, Expr::var(lo_part[0])));
+    b.assign(hi, Expr::lane_reduce(BinaryOp::Max, Expr::var(hi_part[0])));
+    b.for_loop("i", chunks * step, len, LoopKind::Serial, |b, i| {
         let v = Expr::load(x, i);
-        b.assign(lo, Expr::var(lo).min(v.clone()));
-        b.assign(hi, Expr::var(hi).max(v));
+        b.assign(lo, extreme(Expr::var(lo), v.clone(), true));
+        b.assign(hi, extreme(Expr::var(hi), v, false));
     });
     // scale = (hi − lo) / 255 (1 when hi = lo); zero = round(clamp(0 − lo / scale, 0, 255)).
     let flat = Expr::cmp(CmpOp::Eq, Expr::var(hi), Expr::var(lo));
