@@ -5,7 +5,10 @@
  * calling convention void k(void **args, int64_t task, int64_t ntasks)). A launch of a
  * kernel whose PTX launch size is above 1 calls that function as task t of n for every
  * thread t of the grid (in turn), as the GPU's threads would; a serial kernel once;
- * stream capture records launches and cuGraphLaunch replays them. Every call the executor
+ * stream capture records launches and cuGraphLaunch replays them. A block kernel
+ * (<name>__neoc_block in the PTX) must be launched with exactly that block size and
+ * grid x block = its launch size; its CPU build (neoc_kernel::gpu::emulate) splits its
+ * blocks between the tasks. Every call the executor
  * makes is checked for what the real driver would refuse that the mock can see (null
  * out-pointers, unknown handles, zero-sized grids). NEOC_MOCK_LOG names a file that gets
  * one line per launch kind ("launch", "graph"). */
@@ -28,6 +31,7 @@ struct fn {
     char name[256];
     int nparams;
     long long threads; /* <name>__neoc_threads from the PTX */
+    long long block;   /* <name>__neoc_block (block kernels), else 0 */
     kernel_fn sym;
 };
 struct module {
@@ -105,6 +109,9 @@ CUresult cuModuleLoadDataEx(void **out, const void *image, unsigned nopt, int *o
         const char *t = strstr(ptx, key);
         if (!t) return 218;
         m->fns[i].threads = atoll(t + strlen(key));
+        snprintf(key, sizeof key, " %s__neoc_block = ", m->fns[i].name);
+        const char *b = strstr(ptx, key);
+        m->fns[i].block = b ? atoll(b + strlen(key)) : 0;
     }
     *out = m;
     return OK;
@@ -159,6 +166,8 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
         s != (void *)0x20 || (!params && f->nparams))
         return BAD;
     if ((long long)gx * bx < f->threads) return BAD; /* fewer threads than the PTX asks */
+    /* A block kernel's threads cooperate: its block size is part of its meaning. */
+    if (f->block && ((long long)bx != f->block || (long long)gx * bx != f->threads)) return BAD;
     struct call c = {.f = f, .tasks = (long long)gx * bx};
     for (int i = 0; i < f->nparams; i++) c.args[i] = (void *)(uintptr_t) * (CUdeviceptr *)params[i];
     if (capturing) {
