@@ -25,6 +25,10 @@ pub struct QuantArgs {
     /// samples; the worst layers stay float until it holds.
     #[arg(long = "accuracy-budget", value_name = "X")]
     accuracy_budget: Option<f64>,
+    /// What runs calibration and the accuracy checks: auto (code compiled for this
+    /// CPU, the reference interpreter where that is impossible), compiled, interpreter.
+    #[arg(long = "calibration-engine", default_value = "auto")]
+    calibration_engine: String,
     /// Write the quantization report (or, with --precision fp16/bf16 alone, the accuracy
     /// report) to FILE.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -77,12 +81,26 @@ impl QuantArgs {
                 "--calibration-method `{m}`: expected minmax, percentile or entropy"
             ))
         })?;
+        let e = &self.calibration_engine;
+        let engine = neoc_driver::quantize::Engine::from_name(e).ok_or_else(|| {
+            Failure::usage(format!(
+                "--calibration-engine `{e}`: expected auto, compiled or interpreter"
+            ))
+        })?;
+        if let Some(b) = self.accuracy_budget {
+            if !(b.is_finite() && b >= 0.0) {
+                return Err(Failure::usage(format!(
+                    "--accuracy-budget {b}: expected a relative error >= 0"
+                )));
+            }
+        }
         Ok(Some(neoc_driver::quantize::QuantizeOptions {
             calibration,
             method,
             keep_float: self.keep_float,
             accuracy_budget: self.accuracy_budget,
             report: self.report,
+            engine,
         }))
     }
 }
