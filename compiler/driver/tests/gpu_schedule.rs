@@ -129,9 +129,7 @@ fn gpu_scheduled_kernels_compute_the_same_on_the_cpu() {
             module.kernels.len()
         );
     }
-    println!(
-        "{changed} of {total} kernels collapsed, {vectorized} of them to 4 elements per thread"
-    );
+    println!("{changed} of {total} kernels rescheduled ({vectorized} to 4 elements per thread)");
     assert!(failures.is_empty(), "{failures:?}");
     assert!(changed > 0, "the schedule collapsed nothing");
 }

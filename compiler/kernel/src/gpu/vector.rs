@@ -10,17 +10,19 @@
 //! merges each buffer's four adjacent accesses into one vector access (LLVM's
 //! load/store vectorizer).
 //!
-//! Only loops whose every memory access is at exactly `i` (or at a constant index) of a
-//! 4-byte element, with straight-line bodies and no buffer both read and written, are
-//! rewritten; the last `N % 4` elements follow in a second parallel loop (one per
-//! thread). The result computes what the loop computes, element by element (the
-//! iterations were independent, which `collapse` proved or the lowering marked).
+//! Only straight-line loops are rewritten whose stores are all at `i` — the counter
+//! itself, or the mixed-radix recombination of its digits that the collapse writes for a
+//! broadcast (`Flat` proves it) — of 4-byte elements, and that read no buffer they write;
+//! loads at `i` merge, other loads (a broadcast operand) stay per element. The last
+//! `N % 4` elements follow in a second parallel loop (one per thread). The result computes
+//! what the loop computes, element by element (the iterations were independent, which
+//! `collapse` proved or the lowering marked).
 
-use std::cell::Cell;
+use std::collections::HashMap;
 
 use super::collapse::map_expr;
 use super::rules::walk;
-use crate::expr::Expr;
+use crate::expr::{BinaryOp, Expr};
 use crate::kernel::{BufId, Kernel, LoopKind, ScalarType, Stmt, Var, VarId};
 
 /// Elements per thread: 16 bytes of 4-byte elements.
@@ -42,9 +44,9 @@ pub fn vectorize(k: &Kernel) -> Kernel {
                 hi: Expr::IConst(n, t),
                 kind: LoopKind::Parallel,
                 body,
-            } if n >= LANES && elementwise(k, var, &body) => {
+            } if n >= LANES && elementwise(k, &Flat::new(var, n, &body), &body) => {
                 let q = new_var(&mut out, "quad", ScalarType::I64);
-                let quads = four_lanes(&mut out, var, q, &body);
+                let quads = four_lanes(&mut out, &Flat::new(var, n, &body), q, &body);
                 let whole = n / LANES * LANES;
                 out.body.push(Stmt::For {
                     var: q,
@@ -73,7 +75,8 @@ pub fn vectorize(k: &Kernel) -> Kernel {
 /// The body of `for q`: the loads at `i` of all four elements first (consecutive, so
 /// they merge into one vector load per buffer), then each element's statements with
 /// `i = 4q + l`, its stores kept in variables, then the stores of all four elements.
-fn four_lanes(k: &mut Kernel, i: VarId, q: VarId, body: &[Stmt]) -> Vec<Stmt> {
+fn four_lanes(k: &mut Kernel, flat: &Flat, q: VarId, body: &[Stmt]) -> Vec<Stmt> {
+    let i = flat.i;
     let at = |l: i64| Expr::Var(q) * Expr::i64(LANES) + Expr::i64(l);
     let mut loaded: Vec<BufId> = Vec::new();
     let mut stored: Vec<BufId> = Vec::new();
@@ -83,7 +86,7 @@ fn four_lanes(k: &mut Kernel, i: VarId, q: VarId, body: &[Stmt]) -> Vec<Stmt> {
         };
         walk(value, &mut |x| {
             if let Expr::Load { buf, index } = x {
-                if **index == Expr::Var(i) && !loaded.contains(buf) {
+                if flat.is_i(index) && !loaded.contains(buf) {
                     loaded.push(*buf);
                 }
             }
@@ -120,7 +123,7 @@ fn four_lanes(k: &mut Kernel, i: VarId, q: VarId, body: &[Stmt]) -> Vec<Stmt> {
         });
         let fix = |e: &Expr| {
             map_expr(e, &mut |x| match x {
-                Expr::Load { buf, index } if **index == Expr::Var(i) => load_vars
+                Expr::Load { buf, index } if flat.is_i(index) => load_vars
                     .iter()
                     .find(|(b, _)| b == buf)
                     .map(|(_, vars)| Expr::Var(vars[l])),
@@ -133,7 +136,7 @@ fn four_lanes(k: &mut Kernel, i: VarId, q: VarId, body: &[Stmt]) -> Vec<Stmt> {
                     var: *var,
                     value: fix(value),
                 },
-                Stmt::Store { buf, index, value } if *index == Expr::Var(i) => {
+                Stmt::Store { buf, index, value } if flat.is_i(index) => {
                     let vars = &store_vars.iter().find(|(b, _)| b == buf).map(|v| &v.1);
                     match vars {
                         Some(vars) => Stmt::Assign {
@@ -173,62 +176,159 @@ fn new_var(k: &mut Kernel, name: &str, ty: ScalarType) -> VarId {
     VarId(k.vars.len() as u32 - 1)
 }
 
-/// Straight-line, scalar, and every access at `i` or a constant, of 4-byte elements;
-/// at least one access at `i`.
-fn elementwise(k: &Kernel, i: VarId, body: &[Stmt]) -> bool {
-    let at_i = Cell::new(false);
-    let ok = Cell::new(true);
-    let access = |buf, index: &Expr, lanes: u32| {
-        let four = k.buffer(buf).is_some_and(|(t, _)| t.size_bytes() == 4);
-        match index {
-            Expr::Var(v) if *v == i => at_i.set(true),
-            Expr::IConst(..) => {}
-            _ => ok.set(false),
+/// Proves that an index expression equals the loop counter `i` for every `i < n`: `i`
+/// itself, or the mixed-radix recombination `Σ a_k · digit_k` that the collapse writes
+/// for a broadcast, where each digit is a variable assigned once from `(i / a_k) % b_k`
+/// and the digits tile `i` exactly (`a_0 = 1`, `a_k · b_k = a_{k+1}`, the last digit
+/// unbounded or covering `n`).
+struct Flat {
+    i: VarId,
+    n: i64,
+    /// Variables that are digits of `i`: divisor and modulus (`None`: no `%`).
+    digits: HashMap<VarId, (i64, Option<i64>)>,
+}
+
+impl Flat {
+    fn new(i: VarId, n: i64, body: &[Stmt]) -> Flat {
+        let mut count: HashMap<VarId, usize> = HashMap::new();
+        for s in body {
+            if let Stmt::Assign { var, .. } = s {
+                *count.entry(*var).or_default() += 1;
+            }
         }
-        if !four || lanes != 1 {
-            ok.set(false);
+        let digit = |e: &Expr| -> Option<(i64, Option<i64>)> {
+            let div = |e: &Expr| match e {
+                Expr::Var(v) if *v == i => Some(1),
+                Expr::Binary {
+                    op: BinaryOp::Div,
+                    lhs,
+                    rhs,
+                } if **lhs == Expr::Var(i) => match **rhs {
+                    Expr::IConst(a, _) if a > 0 => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match e {
+                Expr::Binary {
+                    op: BinaryOp::Rem,
+                    lhs,
+                    rhs,
+                } => match **rhs {
+                    Expr::IConst(b, _) if b > 0 => Some((div(lhs)?, Some(b))),
+                    _ => None,
+                },
+                e => Some((div(e)?, None)),
+            }
+        };
+        let mut digits = HashMap::new();
+        for s in body {
+            if let Stmt::Assign { var, value } = s {
+                if count[var] == 1 {
+                    if let Some(d) = digit(value) {
+                        digits.insert(*var, d);
+                    }
+                }
+            }
         }
-    };
-    let loads = |e: &Expr| {
-        walk(e, &mut |x| match x {
-            Expr::Load { buf, index } => access(*buf, index, 1),
-            Expr::VLoad { buf, index, lanes } => access(*buf, index, *lanes),
-            _ => {}
-        });
-    };
+        Flat { i, n, digits }
+    }
+
+    fn is_i(&self, e: &Expr) -> bool {
+        let mut terms = Vec::new();
+        if !self.terms(e, &mut terms) {
+            return false;
+        }
+        terms.sort_by_key(|t| t.1);
+        let mut next = 1;
+        for (k, &(coef, a, b)) in terms.iter().enumerate() {
+            if a != next || coef != a {
+                return false;
+            }
+            match b {
+                Some(b) => next = a * b,
+                None if k + 1 == terms.len() => return true,
+                None => return false,
+            }
+        }
+        next >= self.n
+    }
+
+    /// `e` as terms `(coefficient, divisor, modulus)` of digits of `i`.
+    fn terms(&self, e: &Expr, out: &mut Vec<(i64, i64, Option<i64>)>) -> bool {
+        let digit = |e: &Expr| match e {
+            Expr::Var(v) if *v == self.i => Some((1, None)),
+            Expr::Var(v) => self.digits.get(v).copied(),
+            _ => None,
+        };
+        match e {
+            Expr::Binary {
+                op: BinaryOp::Add,
+                lhs,
+                rhs,
+            } => self.terms(lhs, out) && self.terms(rhs, out),
+            Expr::Binary {
+                op: BinaryOp::Mul,
+                lhs,
+                rhs,
+            } => match (digit(lhs), &**rhs) {
+                (Some((a, b)), Expr::IConst(c, _)) => {
+                    out.push((*c, a, b));
+                    true
+                }
+                _ => false,
+            },
+            e => match digit(e) {
+                Some((a, b)) => {
+                    out.push((1, a, b));
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+/// Straight-line and scalar; at least one store, every store at `i` (see [`Flat`]) of a
+/// 4-byte element; no load of a buffer the loop writes; loads at `i` of 4-byte elements
+/// only (they become vector loads), loads elsewhere (broadcast operands) of any type.
+fn elementwise(k: &Kernel, flat: &Flat, body: &[Stmt]) -> bool {
     let mut stored = Vec::new();
     for s in body {
         match s {
-            Stmt::Assign { var, value } => {
-                loads(value);
-                if *var == i || k.var(*var).is_none_or(|v| v.lanes != 1) {
+            Stmt::Assign { var, .. } => {
+                if *var == flat.i || k.var(*var).is_none_or(|v| v.lanes != 1) {
                     return false;
                 }
             }
             Stmt::Store { buf, index, value } => {
-                loads(value);
-                access(*buf, index, value.lanes(k));
-                stored.push(*buf);
-                if *index != Expr::Var(i) {
+                let four = k.buffer(*buf).is_some_and(|(t, _)| t.size_bytes() == 4);
+                if !four || value.lanes(k) != 1 || !flat.is_i(index) {
                     return false;
                 }
+                stored.push(*buf);
             }
             Stmt::For { .. } | Stmt::If { .. } | Stmt::Barrier => return false,
         }
     }
     // Loads move ahead of the stores: no buffer may be both read and written.
-    let mut read_written = false;
+    let mut ok = !stored.is_empty();
     for s in body {
         let (Stmt::Assign { value, .. } | Stmt::Store { value, .. }) = s else {
             continue;
         };
-        walk(value, &mut |x| {
-            if let Expr::Load { buf, .. } | Expr::VLoad { buf, .. } = x {
-                read_written |= stored.contains(buf);
+        walk(value, &mut |x| match x {
+            Expr::Load { buf, index } => {
+                ok &= !stored.contains(buf);
+                if flat.is_i(index) {
+                    ok &= k.buffer(*buf).is_some_and(|(t, _)| t.size_bytes() == 4);
+                }
             }
+            Expr::VLoad { .. } => ok = false,
+            _ => {}
         });
     }
-    ok.get() && at_i.get() && !read_written
+    ok
 }
 
 #[cfg(test)]
@@ -261,7 +361,58 @@ mod tests {
         let k = vectorize(&kernel(63, false));
         assert_eq!(k.body.len(), 2);
         assert_eq!(super::super::launch_threads(&k), 15);
-        // A shifted read: unchanged.
-        assert_eq!(vectorize(&kernel(60, true)), kernel(60, true));
+        // A shifted read is a broadcast operand (per element); a shifted store: unchanged.
+        assert_ne!(vectorize(&kernel(60, true)), kernel(60, true));
+        let mut shifted = kernel(60, false);
+        if let Stmt::For { body, .. } = &mut shifted.body[0] {
+            if let Stmt::Store { index, .. } = &mut body[0] {
+                *index = index.clone() + Expr::i64(1);
+            }
+        }
+        assert_eq!(vectorize(&shifted), shifted);
+    }
+
+    #[test]
+    fn broadcast_indices_recombined_from_digits_count_as_the_counter() {
+        // y[(i/35)*35 + ((i/7)%5)*7 + i%7] = a[same] + b[(i/7)%5], as the collapse writes.
+        let mut b = KernelBuilder::new("k");
+        let a = b.param("a", ScalarType::F32, 210, Access::Read);
+        let c = b.param("c", ScalarType::F32, 5, Access::Read);
+        let y = b.param("y", ScalarType::F32, 210, Access::Write);
+        let (d0, d1, d2) = (
+            b.var("d0", ScalarType::I64),
+            b.var("d1", ScalarType::I64),
+            b.var("d2", ScalarType::I64),
+        );
+        let build = |b: &mut KernelBuilder, wrong: bool| {
+            b.for_loop("i", 0, 210, LoopKind::Parallel, |b, i| {
+                b.assign(d0, i.clone() / Expr::i64(35));
+                b.assign(d1, (i.clone() / Expr::i64(7)) % Expr::i64(5));
+                b.assign(d2, i % Expr::i64(if wrong { 5 } else { 7 }));
+                let at =
+                    Expr::var(d0) * Expr::i64(35) + Expr::var(d1) * Expr::i64(7) + Expr::var(d2);
+                let v = Expr::load(a, at.clone()) + Expr::load(c, Expr::var(d1));
+                b.store(y, at, v);
+            });
+        };
+        let mut wrong = KernelBuilder::new("w");
+        for (name, t, len) in [("a", ScalarType::F32, 210), ("c", ScalarType::F32, 5)] {
+            wrong.param(name, t, len, Access::Read);
+        }
+        wrong.param("y", ScalarType::F32, 210, Access::Write);
+        let (w0, w1, w2) = (
+            wrong.var("d0", ScalarType::I64),
+            wrong.var("d1", ScalarType::I64),
+            wrong.var("d2", ScalarType::I64),
+        );
+        assert_eq!((w0, w1, w2), (d0, d1, d2));
+        build(&mut b, false);
+        build(&mut wrong, true);
+        let k = vectorize(&b.finish());
+        assert_eq!(super::super::launch_threads(&k), 52);
+        crate::verify_kernel(&k).unwrap();
+        // i % 5 is not the digit below i / 7: not provably y[i].
+        let w = wrong.finish();
+        assert_eq!(vectorize(&w), w);
     }
 }
