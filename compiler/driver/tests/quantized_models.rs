@@ -417,6 +417,66 @@ fn keep_float_and_accuracy_budget() {
     assert!(q.outputs.iter().all(|o| o.rel_l2 <= budget));
 }
 
+/// `--accuracy-budget 0.01` on the digits CNN, checked without trusting neoc's own
+/// float run: the artifact it produces, run on the 128 calibration images, stays within
+/// the budget of onnxruntime's float logits for them (`expected/calibration_logits.npy`,
+/// `testmodels/quant/calibration_logits.py`), and within rounding of the report's
+/// figure. The report gives every layer's measured effect (the error with it alone in
+/// float), and layers went back to float in that order.
+#[test]
+fn accuracy_budget_holds_against_onnxruntime() {
+    let dir = quant().join("digits");
+    let budget = 0.01;
+    let (artifact, r) =
+        compile_file(&dir.join("model.onnx"), &quantize_opts(Some(budget), &[])).unwrap();
+    let q = r.quantization.unwrap();
+    print!("{}", q.text());
+    let reported = q.outputs[0].rel_l2;
+    assert!(reported <= budget, "{reported}");
+    assert_eq!(q.measured.len(), 4, "every layer measured");
+    let moved: Vec<f64> = q
+        .float
+        .iter()
+        .map(|f| q.measured_error(&f.0).unwrap())
+        .collect();
+    assert!(moved.windows(2).all(|w| w[0] <= w[1]), "{moved:?}");
+    for n in &q.int8 {
+        let m = q.measured_error(n).unwrap();
+        assert!(moved.iter().all(|&f| f <= m), "{n}: {m} vs moved {moved:?}");
+    }
+    let text = q.text();
+    assert!(text.contains("measured: error"), "{text}");
+
+    let model = Model::from_bytes(artifact.to_bytes()).unwrap();
+    let want = read_npy(&dir.join("expected").join("calibration_logits.npy")).values();
+    let mut images = Vec::new();
+    for i in 0..4 {
+        images.extend(read_npy(&dir.join("calibration").join(format!("part{i}.npy"))).data);
+    }
+    let per = 64 * 4;
+    assert_eq!(images.len() / per, want.len() / 10);
+    let mut worst = 0f64;
+    let mut ctx = model.new_context().unwrap();
+    for (i, w) in want.chunks(10).enumerate() {
+        let x = TensorRef::new(DType::F32, &[1, 1, 8, 8], &images[i * per..(i + 1) * per]);
+        let out = ctx.run(&model, &[x]).unwrap();
+        let g = values(out[0].dtype(), out[0].as_bytes());
+        let d: f64 = g.iter().zip(w).map(|(a, b)| (a - b) * (a - b)).sum();
+        let n: f64 = w.iter().map(|b| b * b).sum();
+        worst = worst.max((d / n).sqrt());
+    }
+    println!(
+        "digits --accuracy-budget {budget}: {} int8, worst relative L2 error against \
+         onnxruntime float {worst:.5} (report: {reported:.5})",
+        q.int8.len()
+    );
+    assert!(worst <= budget, "{worst} > {budget}");
+    assert!(
+        (worst - reported).abs() <= 1e-4,
+        "{worst} vs report {reported}"
+    );
+}
+
 /// Bad calibration input is a clear error naming the path, not a panic.
 #[test]
 fn bad_calibration_is_an_error() {
