@@ -57,6 +57,9 @@ struct Origin {
     /// Parameters narrowed to `precision` (`narrow::narrow_params`).
     narrowed: Vec<usize>,
     precision: Precision,
+    /// The precision the node was lowered for (`lower_node_at`): `precision` for GPU
+    /// products on tensor cores, else `F32`.
+    lowered_at: Precision,
 }
 
 impl Planned {
@@ -78,11 +81,12 @@ impl Planned {
                 kernels.push(k.clone());
                 continue;
             };
-            let lowered = neoc_kernel::lower_node(graph, o.node, &o.symbol, o.inplace, unit)
-                .map_err(|e| DriverError::Lower {
-                    file: file.to_string(),
-                    source: e,
-                })?;
+            let lowered =
+                neoc_kernel::lower_node_at(graph, o.node, &o.symbol, o.inplace, unit, o.lowered_at)
+                    .map_err(|e| DriverError::Lower {
+                        file: file.to_string(),
+                        source: e,
+                    })?;
             let stage = lowered.and_then(|l| l.stages.into_iter().nth(o.stage));
             let stage = stage.map(|mut st| {
                 neoc_kernel::narrow::narrow_params(&mut st.kernel, &o.narrowed, o.precision);
@@ -353,6 +357,38 @@ fn last_uses(graph: &Graph, order: &[neoc_ir::NodeId]) -> HashMap<ValueId, Optio
     last
 }
 
+/// A 16-bit GPU plan's products (Conv, Gemm, MatMul and their fused forms) whose results
+/// are not kept exact lowered again for tensor cores (`lower_node_at`): their operands
+/// are rounded to the storage format, as narrowed storage rounds them anyway. Nodes
+/// whose outputs stay `f32` (sampling grids and the like) keep `f32` products.
+fn tensor_cores(
+    graph: &Graph,
+    file: &str,
+    (unit, precision): (VectorUnit, Precision),
+    o: &mut Origin,
+    kernel: &mut Kernel,
+) -> Result<(), DriverError> {
+    let product = matches!(
+        graph.node(o.node).op,
+        neoc_ir::Op::Conv(_) | neoc_ir::Op::Gemm(_) | neoc_ir::Op::MatMul | neoc_ir::Op::Fused(_)
+    );
+    if neoc_kernel::gpu::tensor_gemm::operand_format(unit, precision).is_none() || !product {
+        return Ok(());
+    }
+    let lowered = neoc_kernel::lower_node_at(graph, o.node, &o.symbol, o.inplace, unit, precision)
+        .map_err(|e| DriverError::Lower {
+            file: file.to_string(),
+            source: e,
+        })?;
+    if let Some(st) = lowered.and_then(|l| l.stages.into_iter().nth(o.stage)) {
+        if st.kernel.params == kernel.params && st.kernel.name == kernel.name {
+            *kernel = st.kernel;
+            o.lowered_at = precision;
+        }
+    }
+    Ok(())
+}
+
 /// Plans `graph` with kernels lowered for `unit` (see [`Planned::module_for`] for the
 /// other levels of a target).
 pub fn plan(graph: &Graph, file: &str, unit: VectorUnit) -> Result<Planned, DriverError> {
@@ -403,11 +439,10 @@ pub fn plan_with_precision(
                 && last_use.get(&r) == Some(&Some(pos))
                 && neoc_kernel::lower::can_run_in_place(graph, n, i)
         });
-        let lowered = neoc_kernel::lower_node(graph, n, &symbol, inplace, unit).map_err(|e| {
-            DriverError::Lower {
-                file: file.to_string(),
-                source: e,
-            }
+        let lowered = neoc_kernel::lower_node_at(graph, n, &symbol, inplace, unit, Precision::F32);
+        let lowered = lowered.map_err(|e| DriverError::Lower {
+            file: file.to_string(),
+            source: e,
         })?;
         if let (Some(i), Some(_), Some(&out)) = (inplace, &lowered, node.outputs.first()) {
             if let Some(Some(src)) = node.inputs.get(i) {
@@ -433,6 +468,7 @@ pub fn plan_with_precision(
                         stage: si,
                         narrowed: Vec::new(),
                         precision,
+                        lowered_at: Precision::F32,
                     };
                     let kernel = pending.len() as u32;
                     pending.push((stage.kernel, Some(origin)));
@@ -494,12 +530,15 @@ pub fn plan_with_precision(
     let (narrowed, exact) =
         narrowed_classes(graph, &order, &steps, &pending, &storage, &root, precision);
     for s in &mut steps {
-        let (mut kernel, origin) = pending[s.kernel as usize].clone();
+        let (mut kernel, mut origin) = pending[s.kernel as usize].clone();
         let mut params = Vec::new();
         let computes_exact = order.get(s.node).is_some_and(|&n| {
             let outputs = &graph.node(n).outputs;
             outputs.iter().any(|o| exact.contains(&find(&root, *o)))
         });
+        if let Some(o) = origin.as_mut().filter(|_| !computes_exact) {
+            tensor_cores(graph, file, (unit, precision), o, &mut kernel)?;
+        }
         for (ai, a) in s.args.iter_mut().enumerate() {
             let is_f32 =
                 kernel.params.get(ai).map(|p| p.elem) == Some(neoc_kernel::ScalarType::F32);

@@ -1,7 +1,8 @@
 //! Launch shapes of the GPU GEMMs (`neoc_kernel::gpu::gemm`) in ResNet-18 and the
 //! BERT-style encoder lowered for `cuda-sm90`: every MatMul/Gemm/convolution GEMM is a
-//! block kernel with shared-memory tiles, and the test prints each one's blocks,
-//! threads and shared bytes (figures for `docs/cuda.md`; run with `--nocapture`).
+//! block kernel with shared-memory tiles (on tensor cores at fp16), and the test prints
+//! each one's blocks, threads and shared bytes (figures for `docs/cuda.md`; run with
+//! `--nocapture`).
 //! Their numerics are checked by `gpu_schedule.rs` and `precision.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -51,5 +52,24 @@ fn gemms_are_block_kernels_with_shared_tiles() {
             module.kernels.len()
         );
         assert!(gemms > 0, "{name}: no GEMM became a block kernel");
+        // At fp16 the same products run on tensor cores (`gpu::tensor_gemm`).
+        let fp16 = neoc_kernel::Precision::F16;
+        let planned = neoc_driver::plan::plan_with_precision(&graph, name, unit, fp16, &|_, _| {});
+        let tensor = planned
+            .unwrap()
+            .module
+            .kernels
+            .iter()
+            .filter(|k| {
+                k.locals
+                    .iter()
+                    .any(|l| l.name == neoc_kernel::gpu::tensor_gemm::A_FRAGMENTS)
+            })
+            .count();
+        println!("{name} fp16: {tensor} tensor-core GEMM block kernels");
+        assert_eq!(
+            tensor, gemms,
+            "{name}: fp16 products not all on tensor cores"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! For the committed test models (LeNet, MobileNet-v2, the BERT-style encoder,
 //! ResNet-18, the spatial transformer) the fp16 and bf16 artifacts — for the x86-64 target, and for `cuda-sm90`
 //! through the GPU schedule compiled for the CPU (as `gpu_schedule.rs`) — must match the
-//! onnxruntime references (`testmodels/models/*/expected`) within the tolerances below,
+//! onnxruntime references (`testmodels/models/*/expected`) within the tolerances below
+//! (the CUDA lowering's products on tensor cores, `gpu::tensor_gemm`, emulated),
 //! classify every sample as the reference does, keep `f32` inputs/outputs and store
 //! about half the weight bytes of the fp32 artifact. Their PTX for `cuda-sm70` and
 //! `cuda-sm90` must assemble with `ptxas` (skipped with a message without it, as in
@@ -234,12 +235,18 @@ fn fp16_and_bf16_ptx_assembles() {
                         assert!(ptx.contains(op), "{name} {target}: no {op}");
                     }
                 }
+                // Products on tensor cores from sm_80; sm_70 runs their expansion. The
+                // spatial transformer's products all compute its sampling grid, which
+                // stays f32 (so do they).
+                let mmas = ptx.matches("mma.sync.aligned.m16n8k16").count();
+                let expected = target == "cuda-sm90" && name != "spatial_transformer";
+                assert_eq!(mmas > 0, expected, "{name} {target}: {mmas} mma");
                 if let Some(ptxas) = &ptxas {
                     let what = format!("{name}-{}-{}", p.name(), v.cpu);
                     ptxas::assemble(ptxas, ptx, &v.cpu, &what, &tmp);
                 }
                 println!(
-                    "{name} [{target} {}]: {} bytes of PTX{}",
+                    "{name} [{target} {}]: {} bytes of PTX, {mmas} mma{}",
                     p.name(),
                     ptx.len(),
                     if ptxas.is_some() { ", ptxas ok" } else { "" }

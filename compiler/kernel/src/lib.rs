@@ -35,6 +35,6 @@ pub use kernel::{
     Access, BufId, GpuLaunch, Kernel, LocalArray, LoopKind, Module, Param, ScalarType, Stmt, Var,
     VarId,
 };
-pub use lower::{lower_node, ArgRef, LowerError, Lowered, Stage, VectorUnit};
+pub use lower::{lower_node, lower_node_at, ArgRef, LowerError, Lowered, Stage, VectorUnit};
 pub use narrow::Precision;
 pub use verify::{verify_kernel, VerifyError};

@@ -118,6 +118,20 @@ fn block_gemm_ptx_assembles_and_reports_resources() {
         .zip(names)
         .map(|(&t, name)| product_kernel(&format!("gemm_{name}"), (1, 300, 300, 300), Some(t)))
         .collect();
+    let mut kernels = kernels;
+    {
+        use neoc_kernel::gpu::gemm::{product_kernel_on, Schedule};
+        use neoc_kernel::gpu::tensor_gemm::MmaTile;
+        use neoc_kernel::MmaInput;
+        for (f, t, name) in [
+            (MmaInput::F16, MmaTile::LARGE, "mma_f16_large"),
+            (MmaInput::F16, MmaTile::SMALL, "mma_f16_small"),
+            (MmaInput::BF16, MmaTile::LARGE, "mma_bf16_large"),
+        ] {
+            let shape = (1, 300, 300, 300);
+            kernels.push(product_kernel_on(name, shape, Schedule::Mma(f, t)));
+        }
+    }
     let module = neoc_kernel::Module { kernels };
     let threads: Vec<u64> = module
         .kernels
@@ -139,6 +153,9 @@ fn block_gemm_ptx_assembles_and_reports_resources() {
             ptx.contains(".shared") && ptx.contains("bar.sync"),
             "{target}"
         );
+        // Tensor cores from sm_80; sm_70 runs the expansion.
+        let mmas = ptx.matches("mma.sync.aligned.m16n8k16").count();
+        assert_eq!(mmas > 0, target != "cuda-sm70", "{target}: {mmas} mma");
         let file = dir.join(format!("{target}.ptx"));
         std::fs::write(&file, &ptx).unwrap();
         let out = std::process::Command::new(&ptxas)
@@ -311,6 +328,65 @@ fn mma_step_matches_the_documented_fragment_layout() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// The tensor-core block GEMM (`gpu::tensor_gemm`) on odd shapes, both warp tiles and
+/// both formats, through the emulation against a triple loop over the inputs rounded
+/// to the format (products of rounded values are exact; sums in f64 here, f32 there).
+#[test]
+fn tensor_core_gemm_matches_a_plain_product_on_odd_shapes() {
+    use neoc_kernel::gpu::gemm::{product_kernel_on, Schedule};
+    use neoc_kernel::gpu::tensor_gemm::MmaTile;
+    use neoc_kernel::MmaInput;
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let level = target.levels[0].clone();
+    let shapes: [(i64, i64, i64, i64); 4] = [
+        (1, 1, 70, 40),    // one row
+        (2, 37, 45, 29),   // nothing a multiple of a tile
+        (1, 70, 130, 100), // several blocks both ways, K over three steps
+        (1, 64, 128, 32),  // exactly one large block
+    ];
+    let mut cases = Vec::new();
+    for (si, &shape) in shapes.iter().enumerate() {
+        for f in [MmaInput::F16, MmaInput::BF16] {
+            for (ti, t) in [MmaTile::LARGE, MmaTile::SMALL].into_iter().enumerate() {
+                cases.push((format!("tc_{si}_{}_{ti}", f.name()), shape, f, t, si));
+            }
+        }
+    }
+    let kernels: Vec<_> = cases
+        .iter()
+        .map(|(name, shape, f, t, _)| {
+            let k = product_kernel_on(name, *shape, Schedule::Mma(*f, *t));
+            neoc_kernel::verify_kernel(&k).unwrap();
+            neoc_kernel::gpu::emulate(&k)
+        })
+        .collect();
+    let lib = Lib::compile(kernels, &target, &level);
+    for (name, (batch, m, n, k), f, _, si) in &cases {
+        let (bu, mu, nu, ku) = (*batch as usize, *m as usize, *n as usize, *k as usize);
+        let mut a = data(bu * mu * ku, *si as u64 + 1);
+        let mut b = data(bu * ku * nu, *si as u64 + 100);
+        let mut c = vec![f32::NAN; bu * mu * nu];
+        lib.call(name, &[ptr(&mut a), ptr(&mut b), ptr(&mut c)], 0, 1);
+        for bi in 0..bu {
+            for i in 0..mu {
+                for j in 0..nu {
+                    let want: f64 = (0..ku)
+                        .map(|kk| {
+                            round_to(*f, a[(bi * mu + i) * ku + kk])
+                                * round_to(*f, b[(bi * ku + kk) * nu + j])
+                        })
+                        .sum();
+                    let got = f64::from(c[(bi * mu + i) * nu + j]);
+                    assert!(
+                        (got - want).abs() <= 1e-6 * (*k as f64 + 1.0),
+                        "{name}: C[{bi}][{i}][{j}] = {got}, want {want}"
+                    );
+                }
+            }
         }
     }
 }

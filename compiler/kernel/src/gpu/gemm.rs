@@ -33,7 +33,7 @@
 //! check it without a GPU.
 
 use crate::builder::KernelBuilder;
-use crate::expr::Expr;
+use crate::expr::{Expr, MmaInput};
 use crate::kernel::{Access, BufId, GpuLaunch, Kernel, LoopKind, ScalarType, VarId};
 
 /// `(batch, row, k) → element index` of `A[row, k]`.
@@ -145,12 +145,21 @@ pub(crate) struct BlockGemm<'a> {
     pub c: BufId,
     pub c_at: CAt<'a>,
     pub finish: Option<Finish<'a>>,
+    /// Tensor cores with operands rounded to this format ([`super::tensor_gemm`]), or
+    /// `f32` FMAs on CUDA cores.
+    pub mma: Option<MmaInput>,
 }
 
 impl BlockGemm<'_> {
     /// Makes `b`'s kernel a block kernel computing the whole product (module docs).
     pub fn emit(&self, b: &mut KernelBuilder) {
-        self.emit_with(b, Tile::for_problem(self.batch, self.m, self.n));
+        match self.mma {
+            Some(input) => {
+                let t = super::tensor_gemm::MmaTile::for_problem(self.batch, self.m, self.n);
+                super::tensor_gemm::emit(self, b, input, t);
+            }
+            None => self.emit_with(b, Tile::for_problem(self.batch, self.m, self.n)),
+        }
     }
 
     /// [`BlockGemm::emit`] with a chosen tile.
@@ -271,6 +280,24 @@ pub fn product_kernel(
     (batch, m, n, k): (i64, i64, i64, i64),
     tile: Option<Tile>,
 ) -> Kernel {
+    product_kernel_on(name, (batch, m, n, k), Schedule::Fma(tile))
+}
+
+/// Which schedule [`product_kernel_on`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// `f32` FMAs with this tile (or [`Tile::for_problem`]'s).
+    Fma(Option<Tile>),
+    /// Tensor cores ([`super::tensor_gemm`]) with this warp tile.
+    Mma(MmaInput, super::tensor_gemm::MmaTile),
+}
+
+/// [`product_kernel`] with either schedule.
+pub fn product_kernel_on(
+    name: &str,
+    (batch, m, n, k): (i64, i64, i64, i64),
+    schedule: Schedule,
+) -> Kernel {
     let mut b = KernelBuilder::new(name);
     let len = |r: i64, c: i64| (batch * r * c) as u64;
     let a = b.param("a", ScalarType::F32, len(m, k), Access::Read);
@@ -292,16 +319,20 @@ pub fn product_kernel(
         c,
         c_at: &c_at,
         finish: None,
+        mma: None,
     };
-    g.emit_with(
-        &mut b,
-        tile.unwrap_or_else(|| Tile::for_problem(batch, m, n)),
-    );
+    match schedule {
+        Schedule::Fma(tile) => g.emit_with(
+            &mut b,
+            tile.unwrap_or_else(|| Tile::for_problem(batch, m, n)),
+        ),
+        Schedule::Mma(input, t) => super::tensor_gemm::emit(&g, &mut b, input, t),
+    }
     b.finish()
 }
 
 /// `dst[at] = inside ? src[index] : 0`, loading only when `inside`.
-fn guarded_copy(
+pub(crate) fn guarded_copy(
     b: &mut KernelBuilder,
     inside: Expr,
     (src, index): (BufId, Expr),

@@ -12,6 +12,7 @@ mod collapse;
 mod emulate;
 pub mod gemm;
 mod mma;
+pub mod tensor_gemm;
 pub mod rows;
 mod rules;
 mod vector;

@@ -151,7 +151,7 @@ fn pointwise_conv(
     };
     let needs_finish = bias.is_some() || epi.is_some();
     TiledGemm {
-        shape: TileShape::for_unit(cx.unit),
+        shape: TileShape::for_unit(cx.unit).with_mma(cx.mma_input()),
         batch: n,
         m: pixels,
         n: oc,

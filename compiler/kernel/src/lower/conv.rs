@@ -341,7 +341,7 @@ fn conv_gemm(
         v
     };
     let gemm = TiledGemm {
-        shape: TileShape::for_unit(cx.unit),
+        shape: TileShape::for_unit(cx.unit).with_mma(cx.mma_input()),
         batch,
         m: mg,
         n: pixels,
@@ -435,6 +435,7 @@ fn implicit_gemm(
         c: y,
         c_at: &c_at,
         finish: (bias.is_some() || epi.is_some()).then_some(&finish as _),
+        mma: cx.mma_input(),
     }
     .emit(&mut cx.b);
     Ok(())

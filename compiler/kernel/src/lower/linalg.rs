@@ -232,7 +232,7 @@ pub(super) fn gemm(cx: &mut Ctx<'_>, g: &Gemm, fused: Option<&Fused>) -> Result<
         };
         let needs_finish = alpha != 1.0 || c.is_some() || epi.is_some();
         TiledGemm {
-            shape: TileShape::for_unit(cx.unit),
+            shape: TileShape::for_unit(cx.unit).with_mma(cx.mma_input()),
             batch: 1,
             m,
             n,
@@ -388,7 +388,7 @@ pub(super) fn matmul(cx: &mut Ctx<'_>, fused: Option<&Fused>) -> Result<(), Lowe
         None => v,
     };
     TiledGemm {
-        shape: TileShape::for_unit(cx.unit),
+        shape: TileShape::for_unit(cx.unit).with_mma(cx.mma_input()),
         batch: batches,
         m,
         n,

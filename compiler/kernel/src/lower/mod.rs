@@ -35,6 +35,10 @@ use crate::builder::KernelBuilder;
 use crate::kernel::{Access, BufId, Kernel, ScalarType};
 use neoc_ir::{DType, Graph, NodeId, Op, ValueId};
 
+/// Above this [`VectorUnit::parallelism`] a lowering is for a GPU (block kernels, no
+/// Winograd, products as `gpu::gemm`).
+pub(crate) const GPU_PARALLELISM: u32 = conv::GEMM_ONLY_PARALLELISM;
+
 /// The vector unit that schedules are sized for (register tiles). Kernel IR stays
 /// target-neutral otherwise; a target with several CPU levels lowers once per level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,9 +208,18 @@ pub(crate) struct Ctx<'g> {
     pub before: Vec<Stage>,
     /// The vector unit register tiles are sized for.
     pub unit: VectorUnit,
+    /// How float tensors will be stored (`narrow` runs after lowering); GPU products
+    /// use tensor cores when it is 16-bit.
+    pub precision: crate::Precision,
 }
 
 impl<'g> Ctx<'g> {
+    /// The tensor-core operand format for this node's products: `Some` on GPUs at a
+    /// 16-bit precision (see [`lower_node_at`]).
+    pub fn mma_input(&self) -> Option<crate::MmaInput> {
+        crate::gpu::tensor_gemm::operand_format(self.unit, self.precision)
+    }
+
     pub fn err<T>(&self, message: impl Into<String>) -> Result<T, LowerError> {
         let n = self.graph.node(self.node);
         Err(LowerError {
@@ -428,6 +441,21 @@ pub fn lower_node(
     inplace: Option<usize>,
     unit: VectorUnit,
 ) -> Result<Option<Lowered>, LowerError> {
+    lower_node_at(graph, node, symbol, inplace, unit, crate::Precision::F32)
+}
+
+/// [`lower_node`] for float tensors stored at `precision` (the planner narrows them
+/// after lowering, `crate::narrow`): on GPUs (`unit.parallelism` above 4 096) a 16-bit
+/// precision makes MatMul, Gemm and convolution products tensor-core (`Expr::Mma`)
+/// kernels, with operands rounded to that format; everything else is as at `F32`.
+pub fn lower_node_at(
+    graph: &Graph,
+    node: NodeId,
+    symbol: &str,
+    inplace: Option<usize>,
+    unit: VectorUnit,
+    precision: crate::Precision,
+) -> Result<Option<Lowered>, LowerError> {
     let op = graph.node(node).op.clone();
     if op.is_view() {
         return Ok(None);
@@ -442,6 +470,7 @@ pub fn lower_node(
             .map(|i| (i, None)),
         before: Vec::new(),
         unit,
+        precision,
     };
     let moves_only = matches!(
         op,

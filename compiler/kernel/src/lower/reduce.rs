@@ -9,6 +9,12 @@
 //!   output row is the accumulator: it is initialised, updated by a vectorized loop over
 //!   the contiguous kept elements for each reduced position, then finished in place.
 //!
+//! On GPUs (`gpu::rows::for_gpu`) each output element reducing 32+ `f32` elements gets
+//! one block of threads (`gpu::rows`; their loads are strided when kept axes are
+//! innermost), and other reductions a scalar accumulator per output element (one thread
+//! each after `gpu::collapse`) — never the in-place rows, which leave a kernel with no
+//! leading kept axis on one thread.
+//!
 //! Accumulation is in the element type (`f32` for `f32` tensors). Max and Min propagate
 //! NaN (the kernel IR's `Max`/`Min` do); integer Max/Min start from the type's extremes.
 
@@ -160,8 +166,9 @@ pub(super) fn reduce(cx: &mut Ctx<'_>, r: &Reduce) -> Result<(), LowerError> {
         .product();
     let rules = Rules { kind: r.kind, t, n };
     let gs = groups(&xd, &mask);
+    let gpu = crate::gpu::rows::for_gpu(&cx.unit);
     match gs.last() {
-        Some(last) if !last.reduced && gs.iter().any(|g| g.reduced) => {
+        Some(last) if !last.reduced && gs.iter().any(|g| g.reduced) && !gpu => {
             into_output(&mut cx.b, &gs, &rules, x, y);
         }
         _ if crate::gpu::rows::block_per_row(&cx.unit, n, t) => {

@@ -118,6 +118,8 @@ pub(crate) struct TileShape {
     pub vectors: usize,
     /// Parallel iterations the blocking aims for at least (`VectorUnit::parallelism`).
     pub min_iterations: i64,
+    /// GPUs: tensor cores with this operand format (`crate::gpu::tensor_gemm`).
+    pub mma: Option<crate::MmaInput>,
 }
 
 impl TileShape {
@@ -133,7 +135,13 @@ impl TileShape {
             mr: i64::from(mr),
             vectors,
             min_iterations: i64::from(unit.parallelism.max(1)),
+            mma: None,
         }
+    }
+
+    /// This shape with tensor cores of `mma` on GPUs (see [`super::Ctx::mma_input`]).
+    pub fn with_mma(self, mma: Option<crate::MmaInput>) -> TileShape {
+        TileShape { mma, ..self }
     }
 
     /// Columns of one tile.
@@ -388,6 +396,7 @@ impl TiledGemm<'_> {
             c: self.c,
             c_at: &c_at,
             finish,
+            mma: self.shape.mma,
         }
         .emit(b);
     }
