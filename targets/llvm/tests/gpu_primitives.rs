@@ -230,42 +230,62 @@ fn the_verifier_enforces_the_block_kernel_rules() {
     assert!(e.unwrap_err().contains("2048 threads"));
 }
 
+/// For every CUDA architecture: LLVM verifies the module, `ptxas` (when present)
+/// assembles it.
 #[test]
 fn block_kernels_become_shared_memory_barriers_and_shuffles_in_ptx() {
-    let target = neoc_target_spec::lookup("cuda-sm90").unwrap();
-    let kernels = vec![row_sum(5, 1000, 128), prefix_sum(3, 64)];
+    let ptxas = common::ptxas_or_skip("gpu_primitives PTX");
+    let kernels = vec![row_sum(5, 1000, 128), prefix_sum(3, 64), row_sum(2, 37, 32)];
     let module = neoc_kernel::Module { kernels };
     let threads: Vec<u64> = module
         .kernels
         .iter()
         .map(neoc_kernel::gpu::launch_threads)
         .collect();
-    assert_eq!(threads, [5 * 128, 3 * 64]);
-    let ptx = neoc_llvm::compile_ptx(
-        &module,
-        &threads,
-        &target,
-        &target.levels[0],
-        &neoc_llvm::CodegenOptions::default(),
-    )
-    .unwrap();
-    for needle in [
-        "bar.sync",
-        "shfl.sync.bfly.b32",
-        ".shared",
-        "%tid.x",
-        "%ctaid.x",
+    assert_eq!(threads, [5 * 128, 3 * 64, 2 * 32]);
+    for name in [
+        "cuda-sm70",
+        "cuda-sm75",
+        "cuda-sm80",
+        "cuda-sm86",
+        "cuda-sm89",
+        "cuda-sm90",
     ] {
-        assert!(ptx.contains(needle), "no {needle} in the PTX:\n{ptx}");
+        let target = neoc_target_spec::lookup(name).unwrap();
+        let level = &target.levels[0];
+        let ptx = neoc_llvm::compile_ptx(
+            &module,
+            &threads,
+            &target,
+            level,
+            &neoc_llvm::CodegenOptions::default(),
+        )
+        .unwrap();
+        for needle in [
+            "bar.sync",
+            "shfl.sync.bfly.b32",
+            ".shared",
+            "%tid.x",
+            "%ctaid.x",
+        ] {
+            assert!(
+                ptx.contains(needle),
+                "{name}: no {needle} in the PTX:\n{ptx}"
+            );
+        }
+        assert_eq!(
+            neoc_llvm::ptx_blocks(&ptx),
+            [
+                ("row_sum_1000_128".to_string(), 128),
+                ("prefix_64".to_string(), 64),
+                ("row_sum_37_32".to_string(), 32)
+            ]
+        );
+        assert_eq!(neoc_llvm::ptx_threads(&ptx).len(), 3);
+        if let Some(ptxas) = &ptxas {
+            common::assemble(ptxas, &ptx, level.name, name);
+        }
     }
-    assert_eq!(
-        neoc_llvm::ptx_blocks(&ptx),
-        [
-            ("row_sum_1000_128".to_string(), 128),
-            ("prefix_64".to_string(), 64)
-        ]
-    );
-    assert_eq!(neoc_llvm::ptx_threads(&ptx).len(), 2);
 }
 
 /// `y = exp(x) * z` over `n` elements, one parallel loop (what `gpu::collapse` leaves).

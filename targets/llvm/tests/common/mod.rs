@@ -100,3 +100,56 @@ impl Drop for Lib {
 pub fn ptr<T>(v: &mut [T]) -> *mut u8 {
     v.as_mut_ptr().cast()
 }
+
+/// NVIDIA's `ptxas`: `NEOC_PTXAS`, else the `nvidia-cuda-nvcc-cu12` wheel in the
+/// repository's `.venv-ci` or `.venv-cuda` (as the driver's CUDA tests find it). `None`
+/// (after a visible SKIP line naming `what`) when there is none, unless
+/// `NEOC_REQUIRE_PTXAS=1` (CI) makes that a failure.
+pub fn ptxas_or_skip(what: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NEOC_PTXAS") {
+        return Some(p.into());
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for venv in [".venv-ci", ".venv-cuda"] {
+        let Ok(entries) = std::fs::read_dir(repo.join(venv).join("lib")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path().join("site-packages/nvidia/cuda_nvcc/bin/ptxas");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    if std::env::var("NEOC_REQUIRE_PTXAS").is_ok_and(|v| v == "1") {
+        panic!("NEOC_REQUIRE_PTXAS=1 but no ptxas (NEOC_PTXAS, .venv-ci, .venv-cuda)");
+    }
+    eprintln!("SKIP {what}: no ptxas (set NEOC_PTXAS or pip install nvidia-cuda-nvcc-cu12)");
+    None
+}
+
+/// Assembles `ptx` for `sm` (e.g. `sm_90`) with `ptxas`; panics with its log on failure.
+pub fn assemble(ptxas: &std::path::Path, ptx: &str, sm: &str, what: &str) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let stem = std::env::temp_dir().join(format!(
+        "neoc-llvm-ptx-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let (src, out) = (stem.with_extension("ptx"), stem.with_extension("cubin"));
+    std::fs::write(&src, ptx).unwrap();
+    let run = std::process::Command::new(ptxas)
+        .arg(format!("-arch={sm}"))
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_file(&out);
+    assert!(
+        run.status.success(),
+        "ptxas -arch={sm} rejected {what}:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
