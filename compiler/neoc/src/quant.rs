@@ -26,7 +26,8 @@ pub struct QuantArgs {
     #[arg(long = "accuracy-budget", value_name = "X")]
     accuracy_budget: Option<f64>,
     /// What runs calibration and the accuracy checks: auto (code compiled for this
-    /// CPU, the reference interpreter where that is impossible), compiled, interpreter.
+    /// CPU; the reference interpreter where that is impossible or the model so small
+    /// that compiling costs more), compiled, interpreter.
     #[arg(long = "calibration-engine", default_value = "auto")]
     calibration_engine: String,
     /// Write the quantization report (or, with --precision fp16/bf16 alone, the accuracy

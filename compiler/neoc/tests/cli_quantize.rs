@@ -53,6 +53,10 @@ fn quantize_int8_writes_the_report() {
     assert!(text.contains("float: /fc/Gemm (--keep-float)"), "{text}");
     assert!(text.contains("int8: /c1/Conv"), "{text}");
     assert!(text.contains("output output: relative L2 error"), "{text}");
+    assert!(
+        text.contains("calibration: ") && text.contains("ms per sample"),
+        "{text}"
+    );
     assert!(art.exists());
     std::fs::remove_dir_all(&tmp).unwrap();
 }
@@ -78,6 +82,27 @@ fn quantize_misuse_is_a_usage_error() {
                 "mse",
             ],
             "expected minmax, percentile or entropy",
+        ),
+        (
+            vec![
+                "--quantize",
+                "int8",
+                "--calibration",
+                s(&cal),
+                "--calibration-engine",
+                "gpu",
+            ],
+            "expected auto, compiled or interpreter",
+        ),
+        (
+            vec![
+                "--quantize",
+                "int8",
+                "--calibration",
+                s(&cal),
+                "--accuracy-budget=-1",
+            ],
+            "--accuracy-budget",
         ),
     ] {
         let mut all = vec!["compile", s(&model), "-o", "/dev/null"];

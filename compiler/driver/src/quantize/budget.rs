@@ -29,6 +29,8 @@ pub(super) struct Checker<'a> {
     pub(super) samples: &'a [Vec<Tensor>],
     pub(super) float_out: &'a [Vec<Vec<f32>>],
     pub(super) engine: Engine,
+    /// Why the interpreter, when `engine` is it.
+    pub(super) why: String,
     /// Checks run and their time.
     pub(super) checks: usize,
     pub(super) time: Duration,
@@ -47,7 +49,7 @@ impl<'a> Checker<'a> {
         ranges: &'a HashMap<ValueId, (f32, f32)>,
         samples: &'a [Vec<Tensor>],
         float_out: &'a [Vec<Vec<f32>>],
-        engine: Engine,
+        (engine, why): (Engine, String),
     ) -> Checker<'a> {
         Checker {
             graph,
@@ -55,6 +57,7 @@ impl<'a> Checker<'a> {
             samples,
             float_out,
             engine,
+            why,
             checks: 0,
             time: Duration::ZERO,
             cache: HashMap::new(),
@@ -86,7 +89,7 @@ impl<'a> Checker<'a> {
         let t = Instant::now();
         let chosen: Vec<&Anchor> = key.iter().map(|&i| &all[i]).collect();
         let q = self.rewrite(&chosen)?;
-        let runner = Runner::new(&q, self.engine, true)?;
+        let runner = Runner::new(&q, self.engine, &self.why, true)?;
         let names: Vec<String> = self
             .graph
             .outputs()

@@ -38,7 +38,7 @@ pub(super) fn calibrate(
     observe: &[ValueId],
     samples: &[Vec<Tensor>],
     method: Calibration,
-    engine: Engine,
+    (engine, why): (Engine, &str),
 ) -> Result<Calibrated, DriverError> {
     let inputs = graph.inputs().to_vec();
     let extra: Vec<ValueId> = observe
@@ -58,7 +58,7 @@ pub(super) fn calibrate(
             .map_or(0, |d| d.iter().product());
         n * samples.len() as u64
     };
-    let runner = Runner::new(&g, engine, false)?;
+    let runner = Runner::new(&g, engine, why, false)?;
     let t = Instant::now();
     let fresh = || -> Partial {
         let obs = extra
@@ -139,8 +139,15 @@ mod tests {
             Calibration::Percentile,
             Calibration::Entropy,
         ] {
-            let c = calibrate(&graph, &every, &samples, method, Engine::Compiled).unwrap();
-            let i = calibrate(&graph, &every, &samples, method, Engine::Interpreter).unwrap();
+            let c = calibrate(&graph, &every, &samples, method, (Engine::Compiled, "")).unwrap();
+            let i = calibrate(
+                &graph,
+                &every,
+                &samples,
+                method,
+                (Engine::Interpreter, "asked for"),
+            )
+            .unwrap();
             assert!(c.engine.contains("compiled") && i.engine.contains("interpreter"));
             for v in &every {
                 let ((a, b), (x, y)) = (c.ranges[v], i.ranges[v]);

@@ -75,14 +75,20 @@ fn compile(graph: &Graph) -> Result<(neoc_runtime::Model, &'static str), DriverE
 }
 
 impl Runner {
-    /// `graph` ready to run with `engine`. `qdq`: the graph holds QDQ pairs for the
-    /// `int8-qdq` pass (the interpreter runs it after that pass, i.e. with the int8
-    /// op's reference semantics; the compiled path runs every pass anyway).
-    pub(super) fn new(graph: &Graph, engine: Engine, qdq: bool) -> Result<Runner, DriverError> {
+    /// `graph` ready to run with `engine` (`why`: why the interpreter, when `engine`
+    /// asks for it). `qdq`: the graph holds QDQ pairs for the `int8-qdq` pass (the
+    /// interpreter runs it after that pass, i.e. with the int8 op's reference
+    /// semantics; the compiled path runs every pass anyway).
+    pub(super) fn new(
+        graph: &Graph,
+        engine: Engine,
+        why: &str,
+        qdq: bool,
+    ) -> Result<Runner, DriverError> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let t = Instant::now();
         let why = match engine {
-            Engine::Interpreter => "asked for".to_string(),
+            Engine::Interpreter => why.to_string(),
             Engine::Auto | Engine::Compiled => match compile(graph) {
                 Ok((model, target)) => {
                     return Ok(Runner {

@@ -89,7 +89,8 @@ pub struct QuantizeOptions {
 /// What runs the graphs of calibration and the accuracy checks ([`evaluate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
-    /// Code compiled for the host CPU, the interpreter where that is impossible.
+    /// Code compiled for the host CPU; the interpreter where that is impossible or
+    /// where the whole calibration is less work than compiling (`INTERPRET_BELOW`).
     #[default]
     Auto,
     /// Compiled code only (an error where impossible).
@@ -139,6 +140,12 @@ pub fn with_vnni_variant(
 /// expected to pay for its packing and requantization.
 const MIN_MACS_PER_ELEMENT: f64 = 32.0;
 
+/// With `Engine::Auto`, calibrations of fewer multiply-adds (anchors × samples) run in
+/// the interpreter: ~0.5 s of it (~0.5 G multiply-adds/s on 2 cores), about what
+/// compiling even a tiny model for the host takes (the digits CNN: 0.6 s to compile,
+/// 0.04 s to interpret its 128 samples).
+const INTERPRET_BELOW: f64 = 2.5e8;
+
 /// (multiply-adds, activation elements read and written) of an anchor.
 fn cost(graph: &Graph, a: &Anchor) -> Option<(f64, f64)> {
     let node = graph.node(a.node);
@@ -180,9 +187,22 @@ pub fn apply(
     let chosen: Vec<usize> = (0..all.len()).filter(|&i| !keep(&all[i])).collect();
     let every = rewrite::quantized_values(graph, &all.iter().collect::<Vec<_>>());
 
-    let cal = calibrate::calibrate(graph, &every, &samples, opts.method, opts.engine)?;
+    let macs: f64 = all.iter().filter_map(|a| cost(graph, a)).map(|c| c.0).sum();
+    let work = macs * samples.len() as f64;
+    let (engine, why) = match opts.engine {
+        Engine::Auto if work < INTERPRET_BELOW => (
+            Engine::Interpreter,
+            format!(
+                "{:.0} M multiply-adds in all: interpreting costs less than compiling",
+                work / 1e6
+            ),
+        ),
+        Engine::Interpreter => (Engine::Interpreter, "asked for".to_string()),
+        e => (e, String::new()),
+    };
+    let cal = calibrate::calibrate(graph, &every, &samples, opts.method, (engine, &why))?;
     let mut checker =
-        budget::Checker::new(graph, &cal.ranges, &samples, &cal.float_out, opts.engine);
+        budget::Checker::new(graph, &cal.ranges, &samples, &cal.float_out, (engine, why));
     let outcome = budget::search(&mut checker, &all, chosen, opts.accuracy_budget)?;
     let int8: Vec<&Anchor> = outcome.int8.iter().map(|&i| &all[i]).collect();
     let q = checker.rewrite(&int8)?;

@@ -123,14 +123,14 @@ impl QuantizeReport {
         let per = t.calibration_run.as_secs_f64() * 1e3 / self.samples.max(1) as f64;
         let _ = writeln!(
             s,
-            "calibration: {:.2} s on {} ({:.2} s compiling, {:.2} s running {} samples {} at \
-             a time: {per:.2} ms per sample)",
+            "calibration: {:.2} s ({:.2} s compiling, {:.2} s running {} samples {} at a time: \
+             {per:.2} ms per sample) on {}",
             (t.calibration_compile + t.calibration_run).as_secs_f64(),
-            t.engine,
             t.calibration_compile.as_secs_f64(),
             t.calibration_run.as_secs_f64(),
             self.samples,
             t.threads,
+            t.engine,
         );
         let _ = writeln!(
             s,
