@@ -4,6 +4,8 @@
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py          # committed cases
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py --large  # resnet50 int8 (not committed)
     testmodels/.venv-quant/bin/python testmodels/quant/generate.py --dynamic  # only *_dyn
+    testmodels/.venv-quant/bin/python testmodels/quant/generate.py --contrib  # only the contrib-op cases
+    testmodels/.venv-quant/bin/python testmodels/quant/generate.py --large-contrib  # only resnet50_int8_qop_ms
 
 Writes, under testmodels/quant/ (committed) and testmodels/quant/large/ (``--large``,
 git-ignored):
@@ -36,7 +38,15 @@ Cases:
   ``conv_dyn``'s reference comes from onnxruntime running the same model with every
   ConvInteger written as its definition, ``Cast<int32>(Conv(Cast<f32>(x) - zx, w))``
   (exact in f32: every partial sum is an integer below 2^24).
-- ``--large``: ``resnet50_int8_qdq`` and ``resnet50_int8_qop`` from testmodels/large/resnet50
+- ``qop_contrib``: hand-built com.microsoft quantized ops (QLinearAdd, QLinearMul,
+  QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat, QLinearSigmoid,
+  QLinearLeakyRelu, QLinearSoftmax, QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat),
+  u8 and i8 where onnxruntime has both, plus two models neoc must refuse
+  (``bad_*.onnx``: channels_last=1, a per-channel QLinearAdd scale).
+- ``digits_qop_ms``: the digits CNN through quantize_static(QOperator) with the default
+  op_types_to_quantize, so QLinearAdd, QLinearGlobalAveragePool and QGemm appear.
+- ``--large``: ``resnet50_int8_qdq``, ``resnet50_int8_qop`` (Conv and MatMul only) and
+  ``resnet50_int8_qop_ms`` (default op types: contrib ops) from testmodels/large/resnet50
   (run testmodels/gen/generate.py --large first), into testmodels/quant/large/.
 
 References: onnxruntime CPU provider, one thread, graph optimizations disabled, like
@@ -530,6 +540,213 @@ def dynamic_models() -> None:
     print("conv_dyn done")
 
 
+# --------------------------------------------------------------------------
+# onnxruntime's com.microsoft contrib ops (QOperator with default op types)
+# --------------------------------------------------------------------------
+
+
+def quantize_qop_default(src: Path, dst: Path, samples: np.ndarray) -> None:
+    """quantize_static in QOperator form with its *default* op_types_to_quantize: Add,
+    Gemm, pooling, ... become com.microsoft contrib ops (QLinearAdd, QGemm, ...)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    quantize_static(
+        str(src),
+        str(dst),
+        NpyReader(session(src).get_inputs()[0].name, samples),
+        quant_format=QuantFormat.QOperator,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+
+
+def digits_contrib() -> None:
+    """digits/model.onnx through quantize_static(QOperator) with default op types."""
+    base = HERE / "digits"
+    calib = np.concatenate([np.load(base / "calibration" / f"part{i}.npy") for i in range(4)])
+    xte, yte = np.load(base / "test" / "x.npy"), np.load(base / "test" / "y.npy")
+    float_acc = json.loads((base / "case.json").read_text())["test_accuracy"]
+    case = HERE / "digits_qop_ms"
+    shutil.rmtree(case, ignore_errors=True)
+    quantize_qop_default(base / "model.onnx", case / "model.onnx", calib)
+    sess = session(case / "model.onnx")
+    logits = np.concatenate([sess.run(None, {"input": s[None]})[0] for s in xte])
+    acc = float((logits.argmax(1) == yte).mean())
+    save_npy(case / "expected" / "test_logits.npy", logits.astype(np.float32))
+    write_case(
+        case, case / "model.onnx", {"input": xte[:1]},
+        "digits CNN quantized by quantize_static (QOperator, default op_types_to_quantize: "
+        "com.microsoft QLinearAdd, QLinearGlobalAveragePool, QGemm; u8 activations, "
+        "per-channel i8 weights, MinMax)",
+        {"test_accuracy": acc, "float_test_accuracy": float_acc},
+    )
+    print(f"digits_qop_ms: onnxruntime test accuracy {acc:.4f}")
+
+
+def qop_contrib() -> None:
+    """Hand-built com.microsoft quantized ops, one node per output, u8 and i8."""
+    rng = np.random.default_rng(40)
+    U8, I8, I32, F = TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32, TensorProto.FLOAT
+    inits = []
+
+    def init(name, arr):
+        inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def ms(op, ins, out, **attrs):
+        return helper.make_node(op, ins, [out], name=out, domain="com.microsoft", **attrs)
+
+    for n, v in (("sa", 0.05), ("sb", 0.031), ("sy", 0.07), ("sp", 0.02), ("ss", 1 / 256)):
+        init(n, np.float32(v))
+    for n, v in (("za", 120), ("zb", 97), ("zy", 131), ("z0", 0)):
+        init(n, np.uint8(v))
+    for n, v in (("ia", -7), ("ib", 12), ("iy", 3)):
+        init(n, np.int8(v))
+    gw = init("gw", rng.integers(-127, 128, size=(24, 48), dtype=np.int8))  # QGemm B [N, K] (transB)
+    init("gw_scale", rng.uniform(0.002, 0.01, size=24).astype(np.float32))
+    init("gw_zp", np.zeros(24, np.int8))
+    init("gbias", rng.integers(-2000, 2000, size=24, dtype=np.int32))
+    init("mw", rng.integers(-127, 128, size=(48, 16), dtype=np.int8))  # [K, N]
+    init("mw_scale", np.float32(0.006))
+    init("mw_zp", np.int8(0))
+    init("mbias", rng.standard_normal(16).astype(np.float32))
+    nodes = [
+        ms("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], "add_u8"),
+        ms("QLinearAdd", ["s", "sa", "ia", "t", "sb", "ib", "sy", "iy"], "add_i8"),
+        ms("QLinearMul", ["a", "sa", "za", "bc", "sb", "zb", "sy", "zy"], "mul_u8"),
+        ms("QLinearMul", ["s", "sa", "ia", "t", "sb", "ib", "sy", "iy"], "mul_i8"),
+        ms("QLinearGlobalAveragePool", ["a", "sa", "za", "sp", "zy"], "gap_u8", channels_last=0),
+        ms("QLinearGlobalAveragePool", ["s", "sa", "ia", "sp", "iy"], "gap_i8", channels_last=0),
+        ms(
+            "QLinearAveragePool", ["a", "sa", "za", "sy", "zy"], "avgpool_u8",
+            kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0,
+        ),
+        ms(
+            "QLinearAveragePool", ["s", "sa", "ia", "sy", "iy"], "avgpool_i8",
+            kernel_shape=[2, 2], strides=[1, 2], pads=[0, 1, 1, 0], count_include_pad=1,
+        ),
+        ms("QLinearConcat", ["sy", "zy", "a", "sa", "za", "b", "sb", "zb"], "concat_u8", axis=1),
+        ms("QLinearConcat", ["sy", "iy", "s", "sa", "ia", "t", "sb", "ib"], "concat_i8", axis=-1),
+        ms("QLinearSigmoid", ["a", "sa", "za", "ss", "z0"], "sigmoid_u8"),
+        ms("QLinearSigmoid", ["s", "sa", "ia", "sb", "iy"], "sigmoid_i8"),
+        ms("QLinearLeakyRelu", ["a", "sa", "za", "sy", "zy"], "leaky_u8", alpha=0.1),
+        ms("QLinearLeakyRelu", ["s", "sa", "ia", "sy", "iy"], "leaky_i8", alpha=0.2),
+        ms("QLinearSoftmax", ["a", "sa", "za", "ss", "z0"], "softmax_u8", axis=-1, opset=13),
+        ms(
+            "QGemm", ["g", "sa", "za", "gw", "gw_scale", "gw_zp", "gbias", "sy", "zy"],
+            "qgemm_u8", alpha=0.5, transB=1,
+        ),
+        ms("QGemm", ["g", "sa", "za", "gw", "gw_scale", "gw_zp", "gbias"], "qgemm_f32", transB=1),
+        ms("DynamicQuantizeMatMul", ["d", "mw", "mw_scale", "mw_zp", "mbias"], "dqmatmul"),
+        ms(
+            "MatMulIntegerToFloat", ["g", "mw", "sa", "mw_scale", "za", "mw_zp", "mbias"],
+            "mmint_to_float",
+        ),
+    ]
+    shape = [1, 8, 7, 6]
+    graph = helper.make_graph(
+        nodes,
+        "qop_contrib",
+        [
+            helper.make_tensor_value_info("a", U8, shape),
+            helper.make_tensor_value_info("b", U8, shape),
+            helper.make_tensor_value_info("bc", U8, [1, 8, 1, 1]),
+            helper.make_tensor_value_info("s", I8, shape),
+            helper.make_tensor_value_info("t", I8, shape),
+            helper.make_tensor_value_info("g", U8, [5, 48]),
+            helper.make_tensor_value_info("d", F, [2, 3, 48]),
+        ],
+        [
+            helper.make_tensor_value_info("add_u8", U8, shape),
+            helper.make_tensor_value_info("add_i8", I8, shape),
+            helper.make_tensor_value_info("mul_u8", U8, shape),
+            helper.make_tensor_value_info("mul_i8", I8, shape),
+            helper.make_tensor_value_info("gap_u8", U8, [1, 8, 1, 1]),
+            helper.make_tensor_value_info("gap_i8", I8, [1, 8, 1, 1]),
+            helper.make_tensor_value_info("avgpool_u8", U8, [1, 8, 4, 3]),
+            helper.make_tensor_value_info("avgpool_i8", I8, [1, 8, 7, 3]),
+            helper.make_tensor_value_info("concat_u8", U8, [1, 16, 7, 6]),
+            helper.make_tensor_value_info("concat_i8", I8, [1, 8, 7, 12]),
+            helper.make_tensor_value_info("sigmoid_u8", U8, shape),
+            helper.make_tensor_value_info("sigmoid_i8", I8, shape),
+            helper.make_tensor_value_info("leaky_u8", U8, shape),
+            helper.make_tensor_value_info("leaky_i8", I8, shape),
+            helper.make_tensor_value_info("softmax_u8", U8, shape),
+            helper.make_tensor_value_info("qgemm_u8", U8, [5, 24]),
+            helper.make_tensor_value_info("qgemm_f32", F, [5, 24]),
+            helper.make_tensor_value_info("dqmatmul", F, [2, 3, 16]),
+            helper.make_tensor_value_info("mmint_to_float", F, [5, 16]),
+        ],
+        inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
+    )
+    model.ir_version = 7
+    case = HERE / "qop_contrib"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    onnx.save(model, str(case / "model.onnx"))
+    inputs = {
+        "a": rng.integers(0, 256, size=shape, dtype=np.uint8),
+        "b": rng.integers(0, 256, size=shape, dtype=np.uint8),
+        "bc": rng.integers(0, 256, size=[1, 8, 1, 1], dtype=np.uint8),
+        "s": rng.integers(-128, 128, size=shape, dtype=np.int8),
+        "t": rng.integers(-128, 128, size=shape, dtype=np.int8),
+        "g": rng.integers(0, 256, size=[5, 48], dtype=np.uint8),
+        "d": rng.standard_normal((2, 3, 48)).astype(np.float32),
+    }
+    write_case(
+        case, case / "model.onnx", inputs,
+        "hand-built com.microsoft ops: QLinearAdd/Mul (u8, i8, broadcast), "
+        "QLinearGlobalAveragePool, QLinearAveragePool (pads, count_include_pad 0/1), "
+        "QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, QGemm (alpha, "
+        "transB, int32 C; u8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat",
+    )
+    # Refused forms (no reference: the import must fail naming node and operator).
+    for bad, node in (
+        ("bad_channels_last", ms("QLinearGlobalAveragePool", ["a", "sa", "za", "sp", "zy"],
+                                 "gap_nhwc", channels_last=1)),
+        ("bad_scale", ms("QLinearAdd", ["a", "sc", "za", "b", "sb", "zb", "sy", "zy"],
+                         "add_per_channel")),
+    ):
+        g = helper.make_graph(
+            [node], bad,
+            [helper.make_tensor_value_info("a", U8, shape),
+             helper.make_tensor_value_info("b", U8, shape)],
+            [helper.make_tensor_value_info(node.output[0], U8, None)],
+            [i for i in inits if i.name in ("sa", "za", "sp", "zy", "sb", "zb", "sy")]
+            + [numpy_helper.from_array(np.full(8, 0.05, np.float32), "sc")],
+        )
+        m = helper.make_model(
+            g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+        )
+        m.ir_version = 7
+        onnx.save(m, str(case / f"{bad}.onnx"))
+    print("qop_contrib done")
+
+
+def resnet50_qop_ms() -> None:
+    """resnet50 through quantize_static(QOperator) with the default op types
+    (QLinearAdd, QLinearGlobalAveragePool, QGemm...), into testmodels/quant/large/."""
+    r50 = LARGE / "resnet50"
+    if not (r50 / "model.onnx").exists():
+        sys.exit("testmodels/large/resnet50 is missing: run testmodels/gen/generate.py --large")
+    x = np.load(r50 / "inputs" / "input.npy")
+    calib = np.random.default_rng(7).standard_normal((8,) + x.shape[1:]).astype(np.float32)
+    case = QUANT_LARGE / "resnet50_int8_qop_ms"
+    shutil.rmtree(case, ignore_errors=True)
+    quantize_qop_default(r50 / "model.onnx", case / "model.onnx", calib)
+    write_case(
+        case, case / "model.onnx", {"input": x},
+        "resnet50 quantized by quantize_static (QOperator, default op_types_to_quantize: "
+        "com.microsoft contrib ops; u8/i8 per-channel, MinMax on 8 seeded N(0,1) images)",
+    )
+    print(f"{case.name} done")
+
+
 def main(argv: list[str]) -> None:
     if "--large" in argv:
         r50 = LARGE / "resnet50"
@@ -539,15 +756,23 @@ def main(argv: list[str]) -> None:
             r50, "resnet50_int8", QUANT_LARGE,
             [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")],
         )
+    if "--large" in argv or "--large-contrib" in argv:
+        resnet50_qop_ms()
         return
     if "--dynamic" in argv:  # only the quantize_dynamic cases
         dynamic_models()
+        return
+    if "--contrib" in argv:  # only the com.microsoft contrib-op cases
+        qop_contrib()
+        digits_contrib()
         return
     digits()
     qop_ops()
     qop_pool()
     image_model(ROOT / "models" / "mobilenet_v2", "mobilenet_v2", HERE, [(QuantFormat.QDQ, "qdq")])
     dynamic_models()
+    qop_contrib()
+    digits_contrib()
 
 
 if __name__ == "__main__":

@@ -73,15 +73,15 @@ pub(crate) const SPECS: &[OpSpec] = &[
 const MAX_WINDOW: u64 = 1 << 31;
 
 /// Window attributes shared by Conv and pooling, resolved for an input of `rank`.
-struct Window {
-    kernel: Vec<u64>,
-    strides: Vec<u64>,
-    pads: Vec<u64>,
-    dilations: Vec<u64>,
+pub(super) struct Window {
+    pub(super) kernel: Vec<u64>,
+    pub(super) strides: Vec<u64>,
+    pub(super) pads: Vec<u64>,
+    pub(super) dilations: Vec<u64>,
 }
 
 /// Reads `strides`, `dilations`, `pads` and `auto_pad` around a known `kernel`.
-fn window(c: &NodeCtx<'_>, input: &[u64], kernel: Vec<u64>) -> Result<Window, IrError> {
+pub(super) fn window(c: &NodeCtx<'_>, input: &[u64], kernel: Vec<u64>) -> Result<Window, IrError> {
     let k = kernel.len();
     if input.len() != k + 2 {
         return Err(c.shape_error(format!(

@@ -81,7 +81,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 29] = [
+const FAMILIES: [&[OpSpec]; 30] = [
     data_dependent::SPECS,
     sequence::SPECS,
     legacy::SPECS,
@@ -103,6 +103,7 @@ const FAMILIES: [&[OpSpec]; 29] = [
     signal::SPECS,
     resize::SPECS,
     quantize::SPECS,
+    quantize::CONTRIB_SPECS,
     generate::SPECS,
     training::SPECS,
     window::SPECS,

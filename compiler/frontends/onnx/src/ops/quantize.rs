@@ -24,7 +24,10 @@
 //!   weights without zero point, constant scales) the four become one `QConv`
 //!   ([`int8`]); otherwise they run through the float and int32 kernels as above.
 
+mod contrib;
 mod int8;
+
+pub(crate) use contrib::SPECS as CONTRIB_SPECS;
 
 use super::{spec, OpSpec};
 use crate::context::{Built, NodeCtx};

@@ -186,31 +186,65 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
     let (Some(zero), Some(b)) = (u8_zero(c, a, 2), i8_weights(c, bi, zbi)) else {
         return Ok(None);
     };
-    let (x_zero, zero) = (zero.attr(), zero.input());
     let ad = c.dims(a)?;
     if b.shape.len() != 2 || ad.len() < 2 || ad[ad.len() - 1] != b.shape[0] {
         return Ok(None);
     }
+    let n = b.shape[1];
+    let out = if requant {
+        match (
+            multiplier(c, (1, 4, Some(6)), n as usize),
+            y_form(c, 7, DType::U8),
+        ) {
+            (Some(s), Some((dt, zy))) => Out::Requant(s, dt, zy),
+            _ => return Ok(None),
+        }
+    } else {
+        Out::I32
+    };
+    let y = rows_product(c, a, &zero, &transposed(&b), out, None)?;
+    let mut shape = ad[..ad.len() - 1].to_vec();
+    shape.push(n);
+    c.emit1(Op::Reshape(Reshape { shape }), vec![Some(y)])
+        .map(Some)
+}
+
+/// What a 1×1 product QConv writes.
+enum Out {
+    /// The int32 accumulator (MatMulInteger).
+    I32,
+    /// `f32(acc) · scale[n]` (QGemm without `y_scale`).
+    F32(Vec<f32>),
+    /// Requantized: scales, output type and zero point.
+    Requant(Vec<f32>, DType, i32),
+}
+
+/// `b` (`[K, N]`, i8) as the QConv weights `[N, K, 1, 1]`.
+fn transposed(b: &Tensor) -> Tensor {
     let (k, n) = (b.shape[0], b.shape[1]);
-    let rows: u64 = ad[..ad.len() - 1].iter().product();
     let bv = b.to_f64_vec();
     let mut wt = vec![0.0; bv.len()];
     for (i, v) in bv.iter().enumerate() {
         let (kk, nn) = (i as u64 / n, i as u64 % n);
         wt[(nn * k + kk) as usize] = *v;
     }
-    let form = if requant {
-        match (
-            multiplier(c, (1, 4, Some(6)), n as usize),
-            y_form(c, 7, DType::U8),
-        ) {
-            (Some(s), Some(f)) => Some((s, f)),
-            _ => return Ok(None),
-        }
-    } else {
-        None
-    };
-    let w = c.constant("w_t", Tensor::from_f64_as(DType::I8, vec![n, k, 1, 1], &wt));
+    Tensor::from_f64_as(DType::I8, vec![n, k, 1, 1], &wt)
+}
+
+/// `a[.., K] × W` as a 1×1 QConv over the view `[rows, K, 1, 1]` (`w`: `[N, K, 1, 1]`
+/// i8; `bias`: i32 `[N]`); its output is `[rows, N, 1, 1]`.
+fn rows_product(
+    c: &mut NodeCtx<'_>,
+    a: ValueId,
+    zero: &Zero,
+    w: &Tensor,
+    out: Out,
+    bias: Option<ValueId>,
+) -> Result<ValueId, IrError> {
+    let ad = c.dims(a)?;
+    let (n, k) = (w.shape[0], w.shape[1]);
+    let rows: u64 = ad[..ad.len() - 1].iter().product();
+    let wc = c.constant("w_t", w.clone());
     let view = Op::Reshape(Reshape {
         shape: vec![rows, k, 1, 1],
     });
@@ -222,23 +256,129 @@ pub(super) fn matmul(c: &mut NodeCtx<'_>, requant: bool) -> Result<Option<Vec<Va
         dilations: vec![1, 1],
         group: 1,
     };
-    let y = match form {
-        None => {
-            let op = qconv_op(conv, x_zero, DType::I32, 0);
-            let ins = vec![Some(a4), Some(w), None, None, None, zero];
-            c.inner("product", op, inputs(ins))?
-        }
-        Some((scale, (out, y_zero))) => {
-            let s = c.constant("scale", Tensor::from_f32(vec![n], &scale));
-            let op = qconv_op(conv, x_zero, out, y_zero);
-            let ins = vec![Some(a4), Some(w), None, Some(s), None, zero];
-            c.inner("product", op, inputs(ins))?
+    let (op, scale) = match out {
+        Out::I32 => (qconv_op(conv, zero.attr(), DType::I32, 0), None),
+        Out::F32(s) => (qconv_op(conv, zero.attr(), DType::F32, 0), Some(s)),
+        Out::Requant(s, dt, zy) => (qconv_op(conv, zero.attr(), dt, zy), Some(s)),
+    };
+    let scale = scale.map(|s| c.constant("scale", Tensor::from_f32(vec![n], &s)));
+    let ins = vec![Some(a4), Some(wc), bias, scale, None, zero.input()];
+    c.inner("product", op, inputs(ins))
+}
+
+/// QGemm (com.microsoft) as a 1×1 QConv: A (`[M, K]`, not transposed) u8 or i8 with a
+/// constant per-tensor zero point, B a constant i8 matrix (`transB` either way) without
+/// zero point, constant scales, C absent or a constant int32 scalar / `[N]` / `[1, N]`
+/// bias. The output scale is `alpha · a_scale · b_scale[n]`, divided by `y_scale` when
+/// the output is requantized — onnxruntime's order. `Ok(None)`: use the exact int32 form.
+pub(super) fn gemm(
+    c: &mut NodeCtx<'_>,
+    alpha: f32,
+    trans_b: bool,
+) -> Result<Option<Vec<ValueId>>, IrError> {
+    let a = c.req(0)?;
+    let (Some(zero), Some(b)) = (u8_zero(c, a, 2), i8_weights(c, 3, 5)) else {
+        return Ok(None);
+    };
+    let ad = c.dims(a)?;
+    if b.shape.len() != 2 || ad.len() != 2 {
+        return Ok(None);
+    }
+    let (k, n) = if trans_b {
+        (b.shape[1], b.shape[0])
+    } else {
+        (b.shape[0], b.shape[1])
+    };
+    if ad[1] != k {
+        return Ok(None);
+    }
+    let (Some(sa), Some(sb)) = (f32s(c, 1), f32s(c, 4)) else {
+        return Ok(None);
+    };
+    if sa.len() != 1 || !(sb.len() == 1 || sb.len() == n as usize) {
+        return Ok(None);
+    }
+    let mut scale: Vec<f32> = (0..n as usize)
+        .map(|i| alpha * sa[0] * sb[if sb.len() == 1 { 0 } else { i }])
+        .collect();
+    let out = match c.input(7) {
+        None => Out::F32(scale),
+        Some(_) => {
+            let (Some(sy), Some((dt, zy))) = (f32s(c, 7), y_form(c, 8, c.ty(a).dtype)) else {
+                return Ok(None);
+            };
+            if sy.len() != 1 {
+                return Ok(None);
+            }
+            scale.iter_mut().for_each(|s| *s /= sy[0]);
+            Out::Requant(scale, dt, zy)
         }
     };
-    let mut shape = ad[..ad.len() - 1].to_vec();
-    shape.push(n);
+    let bias = match c.input(6) {
+        None => None,
+        Some(v) => {
+            let Some(t) = c.const_input(6) else {
+                return Ok(None);
+            };
+            let fits = t.num_elements() == 1
+                || (t.num_elements() == n && (t.shape.len() == 1 || t.shape == [1, n]));
+            if c.ty(v).dtype != DType::I32 || !fits {
+                return Ok(None);
+            }
+            let vals = t.to_f64_vec();
+            let full: Vec<f64> = (0..n as usize)
+                .map(|i| vals[if vals.len() == 1 { 0 } else { i }])
+                .collect();
+            Some(c.constant("bias_n", Tensor::from_f64_as(DType::I32, vec![n], &full)))
+        }
+    };
+    let w = if trans_b {
+        Tensor::from_f64_as(DType::I8, vec![n, k, 1, 1], &b.to_f64_vec())
+    } else {
+        transposed(&b)
+    };
+    let y = rows_product(c, a, &zero, &w, out, bias)?;
+    let shape = vec![ad[0], n];
     c.emit1(Op::Reshape(Reshape { shape }), vec![Some(y)])
         .map(Some)
+}
+
+/// The int32 product `(a − zero) × B` of a u8/i8 activation `a` (`[.., K]`) and the
+/// constant i8 matrix input `bi` (`[K, N]`, zero point input `zbi` absent or zero), as
+/// a 1×1 QConv reshaped to `[.., N]`: DynamicQuantizeMatMul and MatMulIntegerToFloat.
+/// `zero`: a constant zero point or a run-time scalar; `Ok(None)`: not int8-kernel
+/// operands.
+pub(super) fn integer_product(
+    c: &mut NodeCtx<'_>,
+    a: ValueId,
+    zero: Result<i32, ValueId>,
+    (bi, zbi): (usize, usize),
+) -> Result<Option<ValueId>, IrError> {
+    let Some(b) = i8_weights(c, bi, zbi) else {
+        return Ok(None);
+    };
+    let ad = c.dims(a)?;
+    if !matches!(c.ty(a).dtype, DType::U8 | DType::I8)
+        || b.shape.len() != 2
+        || ad.len() < 2
+        || ad[ad.len() - 1] != b.shape[0]
+    {
+        return Ok(None);
+    }
+    let zero = match zero {
+        Ok(z) => Zero::Const(z),
+        Err(v) => Zero::Runtime(v),
+    };
+    let n = b.shape[1];
+    let y = rows_product(c, a, &zero, &transposed(&b), Out::I32, None)?;
+    let mut shape = ad[..ad.len() - 1].to_vec();
+    shape.push(n);
+    c.inner(
+        "product_rows",
+        Op::Reshape(Reshape { shape }),
+        vec![Some(y)],
+    )
+    .map(Some)
 }
 
 /// DequantizeLinear of a constant i8 tensor of rank ≥ 2 (the weights of QDQ models) with
