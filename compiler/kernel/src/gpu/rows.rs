@@ -37,6 +37,10 @@ pub fn block_per_row(unit: &VectorUnit, len: u64, t: ScalarType) -> bool {
     for_gpu(unit) && t == ScalarType::F32 && len >= MIN_ROW
 }
 
+/// Most elements of a row one thread keeps in registers (softmax and layer norm read
+/// the row from memory once when each thread's share fits).
+pub const MAX_CACHED: i64 = 8;
+
 /// Threads per block for rows of `len`: about four elements per thread, from one warp
 /// (rows up to 128) to 256 threads (rows over 512, e.g. BERT's 768).
 pub fn row_block(len: u64) -> u32 {
@@ -88,6 +92,38 @@ impl Rows {
                 b.if_then(i.clone().lt(Expr::i64(len)), |b| body(b, i));
             }
         });
+    }
+
+    /// Elements of the row per thread (the last ones may be past the row's end).
+    pub fn per_thread(&self) -> i64 {
+        let block = i64::from(self.block);
+        (self.len + block - 1) / block
+    }
+
+    /// Whether this thread's elements of the row fit in registers
+    /// ([`Rows::each_unrolled`] with one variable per element).
+    pub fn fits_registers(&self) -> bool {
+        self.per_thread() <= MAX_CACHED
+    }
+
+    /// Like [`Rows::each`], unrolled: `body(b, j, i)` for the `j`-th element `i` of this
+    /// thread (so element `j` can live in its own variable across passes over the row).
+    pub fn each_unrolled(
+        &self,
+        b: &mut KernelBuilder,
+        mut body: impl FnMut(&mut KernelBuilder, usize, Expr),
+    ) {
+        let block = i64::from(self.block);
+        for j in 0..self.per_thread() {
+            let i = Expr::ThreadIdx + Expr::i64(j * block);
+            if (j + 1) * block <= self.len {
+                body(b, j as usize, i);
+            } else {
+                b.if_then(i.clone().lt(Expr::i64(self.len)), |b| {
+                    body(b, j as usize, i)
+                });
+            }
+        }
     }
 
     /// Replaces the `f32` variable `v` in every thread by `op` (`Add`, `Mul`, `Max`,

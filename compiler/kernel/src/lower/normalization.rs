@@ -154,7 +154,9 @@ fn softmax_rows(
 }
 
 /// Softmax on a GPU: one block per row, the max and the sum reduced across the block
-/// (`gpu::rows`); each thread exponentiates and scales its own elements.
+/// (`gpu::rows`); each thread exponentiates and scales its own elements, kept in
+/// registers between the passes when its share of the row fits (one read of `x`, one
+/// write of `y`).
 fn softmax_block_rows(
     b: &mut KernelBuilder,
     (x, y): (BufId, BufId),
@@ -165,11 +167,46 @@ fn softmax_block_rows(
     let r = Rows::start(b, outer as u64, len as u64);
     let at = |i: Expr| r.row() * Expr::i64(len) + i;
     let mx = b.let_var("max", f32t, Expr::f32(f32::NEG_INFINITY));
+    let sum = b.var("sum", f32t);
+    if r.fits_registers() {
+        let vals: Vec<VarId> = (0..r.per_thread()).map(|_| b.var("x", f32t)).collect();
+        r.each_unrolled(b, |b, j, i| {
+            b.assign(vals[j], Expr::load(x, at(i)));
+            b.assign(mx, Expr::var(mx).max(Expr::var(vals[j])));
+        });
+        r.all_reduce(b, BinaryOp::Max, mx);
+        b.assign(sum, Expr::f32(0.0));
+        r.each_unrolled(b, |b, j, _| {
+            let e = (Expr::var(vals[j]) - Expr::var(mx)).exp();
+            if log {
+                b.assign(sum, Expr::var(sum) + e);
+            } else {
+                b.assign(vals[j], e);
+                b.assign(sum, Expr::var(sum) + Expr::var(vals[j]));
+            }
+        });
+        r.all_reduce(b, BinaryOp::Add, sum);
+        let scale = if log {
+            Expr::var(mx) + Expr::unary(UnaryOp::Log, Expr::var(sum))
+        } else {
+            Expr::f32(1.0) / Expr::var(sum)
+        };
+        b.assign(sum, scale);
+        r.each_unrolled(b, |b, j, i| {
+            let v = if log {
+                Expr::var(vals[j]) - Expr::var(sum)
+            } else {
+                Expr::var(vals[j]) * Expr::var(sum)
+            };
+            b.store(y, at(i), v);
+        });
+        return;
+    }
     r.each(b, |b, i| {
         b.assign(mx, Expr::var(mx).max(Expr::load(x, at(i))))
     });
     r.all_reduce(b, BinaryOp::Max, mx);
-    let sum = b.let_var("sum", f32t, Expr::f32(0.0));
+    b.assign(sum, Expr::f32(0.0));
     r.each(b, |b, i| {
         let e = (Expr::load(x, at(i.clone())) - Expr::var(mx)).exp();
         if log {
@@ -244,6 +281,28 @@ pub(super) fn layer_norm(cx: &mut Ctx<'_>, ln: &neoc_ir::ops::LayerNorm) -> Resu
         let r = Rows::start(b, outer as u64, inner as u64);
         let at = |i: Expr| r.row() * Expr::i64(inner) + i;
         b.assign(mean, fconst(0.0, t));
+        if r.fits_registers() {
+            // This thread's elements stay in registers: x is read once.
+            let vals: Vec<VarId> = (0..r.per_thread()).map(|_| b.var("x", t)).collect();
+            r.each_unrolled(b, |b, j, i| {
+                b.assign(vals[j], Expr::load(x, at(i)));
+                b.assign(mean, Expr::var(mean) + Expr::var(vals[j]));
+            });
+            r.all_reduce(b, BinaryOp::Add, mean);
+            b.assign(mean, Expr::var(mean) / n.clone());
+            b.assign(var, fconst(0.0, t));
+            r.each_unrolled(b, |b, j, _| {
+                b.assign(d, Expr::var(vals[j]) - Expr::var(mean));
+                b.assign(var, Expr::fma(Expr::var(d), Expr::var(d), Expr::var(var)));
+            });
+            r.all_reduce(b, BinaryOp::Add, var);
+            b.assign(var, fconst(1.0, t) / (Expr::var(var) / n + eps).sqrt());
+            r.each_unrolled(b, |b, j, i| {
+                let v = (Expr::var(vals[j]) - Expr::var(mean)) * Expr::var(var);
+                b.store(y, at(i.clone()), affine(&i, v));
+            });
+            return Ok(());
+        }
         r.each(b, |b, i| {
             b.assign(mean, Expr::var(mean) + Expr::load(x, at(i)))
         });
