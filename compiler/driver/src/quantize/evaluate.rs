@@ -137,6 +137,17 @@ impl Runner {
                 How::Compiled(m) => Some(m.new_context().map_err(run_error)?),
                 How::Interpreter(_) => None,
             };
+            // Output buffers reused across runs (with every observed value an output,
+            // fresh ones would be tens of MB of page faults per sample).
+            let mut bufs: Vec<neoc_runtime::Tensor> = match &self.how {
+                How::Compiled(m) => m
+                    .outputs()
+                    .iter()
+                    .map(|s| neoc_runtime::Tensor::zeros(s.dtype, s.shape.clone()))
+                    .collect::<Result<_, _>>()
+                    .map_err(run_error)?,
+                How::Interpreter(_) => Vec::new(),
+            };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= samples.len() || failed.lock().is_ok_and(|f| f.is_some()) {
@@ -154,8 +165,11 @@ impl Runner {
                                 )
                             })
                             .collect();
-                        let outs = ctx.run(model, &ins).map_err(run_error)?;
-                        let vals: Vec<Cow<'_, [f32]>> = outs
+                        let mut outs: Vec<neoc_runtime::TensorMut<'_>> =
+                            bufs.iter_mut().map(neoc_runtime::TensorMut::from).collect();
+                        ctx.run_into(model, &ins, &mut outs).map_err(run_error)?;
+                        drop(outs);
+                        let vals: Vec<Cow<'_, [f32]>> = bufs
                             .iter()
                             .map(|o| match o.as_f32() {
                                 Some(v) => Cow::Borrowed(v),
