@@ -132,7 +132,7 @@ fn targets() -> Vec<&'static str> {
 /// MatMulInteger (i32, exact) against onnxruntime.
 #[test]
 fn operator_form_matches_onnxruntime() {
-    for case in ["qop_ops", "qop_pool"] {
+    for case in ["qop_ops", "qop_pool", "qop_depthwise"] {
         operator_case_matches_onnxruntime(case);
     }
 }

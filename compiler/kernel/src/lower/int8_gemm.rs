@@ -41,6 +41,7 @@
 //! AVX2, 6 × 4×4 on NEON.
 
 use super::conv::Geometry;
+use super::int8_depthwise;
 use super::{ArgRef, ConstElem, Ctx, LowerError};
 use crate::builder::KernelBuilder;
 use crate::expr::{BinaryOp, ByteSign, Expr};
@@ -122,13 +123,6 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     };
     let bias = int_const(cx, 2)?;
     let runtime_zero = cx.input(5).is_some();
-    let scale = match cx.input(3) {
-        None => None,
-        Some(v) => match cx.const_f32(v) {
-            Some(s) => Some(s),
-            None => return cx.err("int8 convolution needs a constant scale"),
-        },
-    };
     let groups = c.group as i64;
     let oc = wd[0] as i64;
     let taps = geo.kh * geo.kw;
@@ -174,9 +168,13 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         biases.push(b);
         sums.push(sum);
     }
+    if int8_depthwise::applies(d.groups, d.m, k, taps) {
+        let wdw: Vec<i32> = w.iter().map(|&b| i32::from(b as i8)).collect();
+        let epi = (&comp[..], &biases[..], &sums[..]);
+        return int8_depthwise::depthwise(cx, q, &geo, &xd, (x_zero, signed), &wdw, epi);
+    }
     // `comp[m]` for u8 operands, then `comp[oc + m]` for i8 ones.
     comp.extend(comp_i8);
-    let i8_operands = a_sign == ByteSign::Signed;
 
     pack_stage(cx, (x_zero, signed, runtime_zero), a_sign, &geo, &d, &xd)?;
 
@@ -202,30 +200,7 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     let xs_len = (d.groups * d.k4 * d.cols_pad) as u64;
     let xs = cx.bind_scratch(0, ScalarType::I32, xs_len);
     let w4b = cx.bind_constant("w4", &w4);
-    let comp = if runtime_zero {
-        Comp::Runtime {
-            bias: cx.bind_constant("bias", &biases),
-            wsum: cx.bind_constant("wsum", &sums),
-            zero: cx.bind_input(5)?,
-            signed,
-            i8_operands,
-        }
-    } else {
-        Comp::Folded {
-            comp: cx.bind_constant("comp", &comp),
-            at: if i8_operands { oc } else { 0 },
-        }
-    };
-    let scaleb = scale.map(|s| cx.bind_constant("scale", &s));
-    let x_scale = match cx.input(6) {
-        Some(_) => Some(cx.bind_input(6)?),
-        None => None,
-    };
-    let residual = match cx.input(4) {
-        Some(_) => Some(cx.bind_input(4)?),
-        None => None,
-    };
-    let y = cx.bind_output(0)?;
+    let out = bind_out(cx, q, a_sign, &comp, (&biases, &sums), signed, oc)?;
     // Accumulator slots: one per tile of the whole product, or, when that would not stay
     // in cache (early layers: 3 MB of i32 for ResNet's 56×56 stage), one per column
     // tile, reused by its row panels, which then run serially within it. The choice and
@@ -245,16 +220,6 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
     let accs =
         cx.b.param("scratch1", ScalarType::I32, acc_len, Access::ReadWrite);
-    let out = Out {
-        q,
-        a_sign,
-        comp,
-        scale: scaleb,
-        x_scale,
-        residual,
-        y,
-        oc,
-    };
     if by_channel {
         let tile = (lanes, vecs_c, rows_c);
         gemm_by_channel(&mut cx.b, &d, tile, (xs, w4b, accs), &out);
@@ -263,6 +228,61 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         gemm(&mut cx.b, &d, tile, (xs, w4b, accs), &out, per_column_tile);
     }
     Ok(())
+}
+
+/// Binds what the epilogue reads, as the next parameters of the main kernel: the
+/// compensation (`comp`: the u8 form, then the i8 one; or, with a run-time zero point,
+/// `biases` and `sums`), the scales, the residual and the output.
+pub(super) fn bind_out<'a>(
+    cx: &mut Ctx<'_>,
+    q: &'a QConv,
+    a_sign: ByteSign,
+    comp: &[i32],
+    (biases, sums): (&[i32], &[i32]),
+    signed: bool,
+    oc: i64,
+) -> Result<Out<'a>, LowerError> {
+    let i8_operands = a_sign == ByteSign::Signed;
+    let comp = if cx.input(5).is_some() {
+        Comp::Runtime {
+            bias: cx.bind_constant("bias", biases),
+            wsum: cx.bind_constant("wsum", sums),
+            zero: cx.bind_input(5)?,
+            signed,
+            i8_operands,
+        }
+    } else {
+        Comp::Folded {
+            comp: cx.bind_constant("comp", comp),
+            at: if i8_operands { oc } else { 0 },
+        }
+    };
+    let scale = match cx.input(3) {
+        None => None,
+        Some(v) => match cx.const_f32(v) {
+            Some(s) => Some(cx.bind_constant("scale", &s)),
+            None => return cx.err("int8 convolution needs a constant scale"),
+        },
+    };
+    let x_scale = match cx.input(6) {
+        Some(_) => Some(cx.bind_input(6)?),
+        None => None,
+    };
+    let residual = match cx.input(4) {
+        Some(_) => Some(cx.bind_input(4)?),
+        None => None,
+    };
+    let y = cx.bind_output(0)?;
+    Ok(Out {
+        q,
+        a_sign,
+        comp,
+        scale,
+        x_scale,
+        residual,
+        y,
+        oc,
+    })
 }
 
 /// The pack stage: `XS[g][kg][col]` words of four taps, u8 or flipped to i8 as `a_sign`
@@ -426,7 +446,7 @@ fn pack_stage(
 
 /// Bytes past the padded copy's last plane that a row may read: [`overrun_width`] lets
 /// the pack loop run to a whole vector past a row's end.
-const PAD_SLACK: i64 = 64;
+pub(super) const PAD_SLACK: i64 = 64;
 
 /// Length of scratch slot 2, the padded copy of `planes` planes of `hp × wp` bytes.
 pub(super) fn padded_len(planes: i64, hp: i64, wp: i64) -> u64 {
@@ -525,7 +545,7 @@ pub(super) fn pad_stage(
 }
 
 /// An activation byte as an i32 in 0..=255: u8 as is, i8 shifted by 128.
-fn widen(byte: Expr, signed: bool) -> Expr {
+pub(super) fn widen(byte: Expr, signed: bool) -> Expr {
     let v = Expr::cast(ScalarType::I32, byte);
     if signed {
         v + Expr::IConst(128, ScalarType::I32)
@@ -547,21 +567,21 @@ fn dot_operand(word: Expr, a_sign: ByteSign) -> Expr {
 }
 
 /// Where the epilogue reads and writes, and the op's output form.
-struct Out<'a> {
+pub(super) struct Out<'a> {
     q: &'a QConv,
     /// How the dot products read the packed activations (see [`dot_operand`]).
     a_sign: ByteSign,
-    comp: Comp,
+    pub(super) comp: Comp,
     scale: Option<BufId>,
     /// The run-time activation scale (f32 scalar), a factor of every `scale[m]`.
     x_scale: Option<BufId>,
     residual: Option<BufId>,
-    y: BufId,
+    pub(super) y: BufId,
     oc: i64,
 }
 
 /// The per-channel compensation added to the accumulators.
-enum Comp {
+pub(super) enum Comp {
     /// `bias[m] − x_zero · Σw[m]`, folded at compile time: `comp[at + m]`, the constant
     /// holding the form for u8 operands (`at` 0) then for i8 ones (`at` = channels,
     /// `x_zero − 128`).
@@ -580,7 +600,7 @@ enum Comp {
 
 impl Comp {
     /// The compensation of channel `ch`.
-    fn at(&self, ch: Expr) -> Expr {
+    pub(super) fn at(&self, ch: Expr) -> Expr {
         match *self {
             Comp::Folded { comp, at } => Expr::load(comp, ch + Expr::i64(at)),
             Comp::Runtime {
@@ -896,7 +916,7 @@ fn output_index(d: &Dims, oc: i64, ch: &Expr, col: Expr) -> Expr {
 
 /// The op's output for accumulator `a` (i32, compensation added) of channel `ch`, to be
 /// stored at output index `at`.
-fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
+pub(super) fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
     let f32t = ScalarType::F32;
     let Some(scale) = out.scale else {
         return a;

@@ -16,6 +16,7 @@ mod dynamic_quantize;
 mod elementwise;
 mod fused;
 mod grid_sample;
+mod int8_depthwise;
 mod int8_gemm;
 mod int8_pool;
 mod linalg;
