@@ -90,7 +90,11 @@ pub fn compile_ptx(
         simd: false,
     };
     let mut cg = ModuleCodegen::new(&context, &llmod, attrs.clone());
-    let sm: u32 = level.llvm_cpu.trim_start_matches("sm_").parse().unwrap_or(0);
+    let sm: u32 = level
+        .llvm_cpu
+        .trim_start_matches("sm_")
+        .parse()
+        .unwrap_or(0);
     for (k, &t) in module.kernels.iter().zip(threads) {
         // `mma.m16n8k16` needs sm_80: older GPUs run the expansion (`codegen/mma.rs`).
         let expanded;
