@@ -7,8 +7,10 @@
 //! Vectors: [`Expr::VLoad`], [`Expr::Splat`] and vector variables produce values of
 //! several lanes; arithmetic (`+ - * /`, min, max, neg, fma) on float vectors works lane
 //! by lane, and a vector `Store` writes consecutive elements. `i32` vectors exist for
-//! the int8 GEMM: loaded, broadcast, kept in variables, stored and combined only by
-//! [`Expr::DotBytes`]. Everything else is scalar.
+//! the int8 GEMM: loaded, broadcast, kept in variables, stored and combined by
+//! [`Expr::DotBytes`]; its requantizing epilogue adds, subtracts and multiplies them,
+//! casts them to and from `f32` (and bitcasts), loads `u8`/`i8` vectors and narrows to
+//! them. Everything else is scalar.
 //! Microkernels use them to keep a register tile explicit instead of hoping a loop
 //! vectorizer finds it.
 

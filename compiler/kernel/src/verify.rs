@@ -312,7 +312,18 @@ fn lanes(k: &Kernel, e: &Expr) -> Result<u32, String> {
                     | Expr::Bitcast { .. }
                     | Expr::Binary { .. }
             );
-        if !t.is_float() && !int_vector && !bits_vector {
+        // The int8 kernels' requantizing epilogue in registers: i32 arithmetic, casts
+        // to and from f32, u8/i8 residual loads and narrowed results.
+        let int8_epilogue = matches!(t, ScalarType::I32 | ScalarType::U8 | ScalarType::I8)
+            && matches!(
+                e,
+                Expr::VLoad { .. }
+                    | Expr::Splat { .. }
+                    | Expr::Cast { .. }
+                    | Expr::Bitcast { .. }
+                    | Expr::Binary { .. }
+            );
+        if !t.is_float() && !int_vector && !bits_vector && !int8_epilogue {
             return Err(format!("a vector of {t} in {e:?}; vectors are float-only"));
         }
     }

@@ -718,7 +718,7 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
     }
 
     /// Lane-wise [`Expr::Cast`] of a vector: float↔float (`fpext`/`fptrunc`, the
-    /// `--precision` conversions) and int↔int (wrapping like the scalar form).
+    /// `--precision` conversions), int↔int (wrapping like the scalar form) and int→float.
     fn vector_cast(
         &self,
         v: VectorValue<'ctx>,
@@ -758,6 +758,15 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
                     }
                     std::cmp::Ordering::Equal => v,
                 }
+            }
+            // int→float rounds to nearest (the int8 epilogue's exact i32 sums).
+            BasicTypeEnum::FloatType(t) if from.is_int() && from.is_signed() => {
+                let vt = t.vec_type(n);
+                self.b().build_signed_int_to_float(v, vt, "").map_err(e)?
+            }
+            BasicTypeEnum::FloatType(t) if from.is_int() => {
+                let vt = t.vec_type(n);
+                self.b().build_unsigned_int_to_float(v, vt, "").map_err(e)?
             }
             _ => return Err(self.ir.internal(format!("vector cast from {from} to {to}"))),
         })
@@ -808,6 +817,9 @@ impl<'ctx> KernelGen<'_, '_, 'ctx> {
             // amounts there are constants below the lane width.
             return Ok(match op {
                 BinaryOp::Add => self.b().build_int_add(a, b, "").map_err(e)?,
+                // Wrapping i32 arithmetic of the int8 epilogue.
+                BinaryOp::Sub => self.b().build_int_sub(a, b, "").map_err(e)?,
+                BinaryOp::Mul => self.b().build_int_mul(a, b, "").map_err(e)?,
                 BinaryOp::And => self.b().build_and(a, b, "").map_err(e)?,
                 BinaryOp::Shl => self.b().build_left_shift(a, b, "").map_err(e)?,
                 BinaryOp::Shr => self.b().build_right_shift(a, b, false, "").map_err(e)?,

@@ -728,6 +728,21 @@ fn tile_code(
             }
         }
     });
+    if in_registers(d) {
+        // Every column of the tile is valid and its vectors are contiguous in the
+        // output: convert the accumulators where they are.
+        for (i, row) in acc.iter().enumerate() {
+            let ch = row_base.clone() + Expr::i64(i as i64);
+            let comp = Expr::splat(out.comp.at(ch.clone()), lanes);
+            for (j, &a) in row.iter().enumerate() {
+                let col = col0.clone() + Expr::i64(j as i64 * l);
+                let at = output_index(d, out.oc, &ch, col);
+                let v = output_lanes(out, Expr::var(a) + comp.clone(), &ch, &at, lanes);
+                b.store(out.y, at, v);
+            }
+        }
+        return;
+    }
     for (i, row) in acc.iter().enumerate() {
         for (j, &a) in row.iter().enumerate() {
             let at = match slot {
@@ -914,10 +929,25 @@ fn output_index(d: &Dims, oc: i64, ch: &Expr, col: Expr) -> Expr {
     }
 }
 
+/// Whether [`tile_code`] converts its accumulators in registers: no column is padding
+/// (the columns are a whole number of 16-lane vectors) and no vector straddles two
+/// images, so that each accumulator vector is one contiguous run of the output. The
+/// same for every vector unit (lanes divide 16).
+fn in_registers(d: &Dims) -> bool {
+    d.cols == d.cols_pad && (d.cols == d.p || d.p % COL_ALIGN == 0)
+}
+
 /// The op's output for accumulator `a` (i32, compensation added) of channel `ch`, to be
 /// stored at output index `at`.
 pub(super) fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr {
+    output_lanes(out, a, ch, at, 1)
+}
+
+/// [`output_value`] for `lanes` consecutive outputs of one channel (`a` a vector of
+/// `lanes` accumulators when `lanes` > 1, `at` the first one's index).
+fn output_lanes(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr, lanes: u32) -> Expr {
     let f32t = ScalarType::F32;
+    let vec = |e: Expr| if lanes > 1 { Expr::splat(e, lanes) } else { e };
     let Some(scale) = out.scale else {
         return a;
     };
@@ -925,11 +955,15 @@ pub(super) fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr
     if let Some(xs) = out.x_scale {
         scale = Expr::load(xs, Expr::i64(0)) * scale;
     }
-    let mut v = Expr::cast(f32t, a) * scale;
+    let mut v = Expr::cast(f32t, a) * vec(scale);
     if let Some(r) = out.residual {
-        let centred =
-            Expr::cast(f32t, Expr::load(r, at.clone())) - Expr::f32(out.q.res_zero as f32);
-        v = v + centred * Expr::f32(out.q.res_scale);
+        let res = if lanes > 1 {
+            Expr::vload(r, at.clone(), lanes)
+        } else {
+            Expr::load(r, at.clone())
+        };
+        let centred = Expr::cast(f32t, res) - vec(Expr::f32(out.q.res_zero as f32));
+        v = v + centred * vec(Expr::f32(out.q.res_scale));
     }
     let to = match out.q.out {
         DType::U8 => ScalarType::U8,
@@ -946,8 +980,8 @@ pub(super) fn output_value(out: &Out<'_>, a: Expr, ch: &Expr, at: &Expr) -> Expr
     let i32t = ScalarType::I32;
     let lo = (q.y_min - q.y_zero) as f32;
     let hi = (q.y_max - q.y_zero) as f32;
-    let v = v.max(Expr::f32(lo)).min(Expr::f32(hi));
-    let biased = Expr::bitcast(i32t, v + Expr::f32(12_582_912.0));
-    let r = biased - Expr::IConst(0x4B40_0000 - i64::from(q.y_zero), i32t);
+    let v = v.max(vec(Expr::f32(lo))).min(vec(Expr::f32(hi)));
+    let biased = Expr::bitcast(i32t, v + vec(Expr::f32(12_582_912.0)));
+    let r = biased - vec(Expr::IConst(0x4B40_0000 - i64::from(q.y_zero), i32t));
     Expr::cast(to, r)
 }
