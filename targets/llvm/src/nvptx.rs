@@ -11,8 +11,16 @@
 //!     t = ctaid.x·ntid.x + tid.x ; n = nctaid.x·ntid.x
 //!     parallel kernel: call @k.body(%p0, …, t, n)   ; task t of n threads
 //!     serial kernel:   if t == 0 { call @k.body(%p0, …, 0, 1) }
+//!     block kernel:    call @k.body(%p0, …, 0, 1)   ; every thread, it reads tid/ctaid
 //! @k__neoc_threads = constant i64 T                 ; how many threads to launch
+//! @k__neoc_block = constant i64 B                   ; block kernels: threads per block
 //! ```
+//!
+//! A block kernel (`Kernel::gpu`, `neoc_kernel::gpu::rows`, the GEMMs) says itself how
+//! its threads share the work; its block-local arrays are `.shared` and its barriers and
+//! shuffles are NVVM intrinsics (`codegen/gpu.rs`). Every pointer parameter is declared
+//! 16-byte aligned (the executor's buffers are), which lets LLVM merge four consecutive
+//! `f32` accesses into one `ld.global.v4.f32`.
 //!
 //! The GPU thread is the CPU code generator's *task*: a top-level `Parallel` loop is split
 //! into `n` chunks of `ceil(trips / n)` iterations, so with `T` = the largest top-level

@@ -6,7 +6,14 @@
 //! largest trip count of its top-level parallel loops, so that each thread runs one
 //! iteration, or 1 for a kernel that is not made only of parallel loops (it then runs on
 //! one thread: correct, slow). [`schedule`] first rewrites kernels for more threads
-//! ([`collapse`]). CPU lowering is untouched by this module; see `docs/cuda.md`.
+//! ([`collapse`]) and gives elementwise loops four elements per thread ([`vectorize`]).
+//!
+//! Kernels whose threads cooperate are *block kernels* ([`crate::GpuLaunch`]): the
+//! lowering writes them directly when it lowers for a GPU (row reductions: [`rows`];
+//! GEMMs: [`gemm`]), using thread and block indices, block-local (shared) arrays,
+//! barriers and warp shuffles; `rules.rs` (run by `verify_kernel`) says where those may
+//! stand and [`emulate`] is their meaning on a CPU. CPU lowering is untouched by this
+//! module; see `docs/cuda.md`.
 
 mod collapse;
 mod emulate;
