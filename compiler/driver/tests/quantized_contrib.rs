@@ -208,3 +208,82 @@ fn digits_qop_ms_accuracy() {
         assert!(worst >= 0.99, "[{target}]: cosine {worst}");
     }
 }
+
+/// ResNet-50 through `quantize_static(QOperator)` with the default op types
+/// (`generate.py --large`: 53 QLinearConv, 16 QLinearAdd, QLinearGlobalAveragePool,
+/// QGemm), when present. Every convolution and the QGemm run on the int8 kernels.
+/// Without the `int8-qdq` folds (each contrib op as imported) the logits are identical
+/// to onnxruntime's; with them (the default) the residual fold drops the rounding of
+/// each block's last convolution output, so a few logits move (by at most two quanta
+/// of the QGemm's output here): cosine ≥ 0.999 to onnxruntime's int8 run and ≥ 0.99 to
+/// the float model, and onnxruntime's top-1 class within one quantum of the maximum.
+#[test]
+fn large_resnet50_qop_ms_when_present() {
+    let dir = quant().join("large/resnet50_int8_qop_ms");
+    if !dir.join("model.onnx").exists() {
+        println!(
+            "testmodels/quant/large/resnet50_int8_qop_ms is absent (generate.py --large); \
+             skipping"
+        );
+        return;
+    }
+    let model_path = dir.join("model.onnx");
+    let anchors = int8_and_float_anchors(&model_path);
+    println!(
+        "resnet50_int8_qop_ms: {} int8, {} float anchors",
+        anchors.0, anchors.1
+    );
+    assert_eq!(anchors, (54, 0));
+    let ort = read_npy(&dir.join("expected").join("output.npy")).values();
+    let float = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/large/resnet50");
+    let fl = read_npy(&float.join("expected").join("output.npy")).values();
+    // The logits are the QGemm's u8 output dequantized: one quantum is the smallest
+    // gap between onnxruntime's distinct values.
+    let mut levels = ort.clone();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    let quantum = levels
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let target = *targets().last().unwrap();
+    for fold in [false, true] {
+        let opts = CompileOptions {
+            target: target.into(),
+            disabled_passes: if fold {
+                vec![]
+            } else {
+                vec!["int8-qdq".into()]
+            },
+            ..CompileOptions::default()
+        };
+        let (artifact, _) = compile_file(&model_path, &opts).unwrap();
+        let model = Model::from_bytes(artifact.to_bytes()).unwrap();
+        let inputs = stored_inputs(&model, &dir);
+        let out = model.run(&tensor_refs(&inputs)).unwrap();
+        let got = values(out[0].dtype(), out[0].as_bytes());
+        let (c_ort, c_float) = (cosine(&got, &ort), cosine(&got, &fl));
+        let quanta: Vec<i64> = got
+            .iter()
+            .zip(&ort)
+            .map(|(a, b)| ((a - b) / quantum).round() as i64)
+            .collect();
+        let off = quanta.iter().filter(|&&q| q != 0).count();
+        let worst = quanta.iter().map(|q| q.abs()).max().unwrap_or(0);
+        let best = got.iter().copied().fold(f64::MIN, f64::max);
+        let ort_top = argmax(&ort);
+        println!(
+            "resnet50_int8_qop_ms [{target}, int8-qdq folds {fold}]: cosine {c_ort:.5} to \
+             onnxruntime int8, {c_float:.5} to float; {off} of {} logits differ from \
+             onnxruntime's, by at most {worst} quanta ({quantum:.3}); onnxruntime's top-1 \
+             class {ort_top} scores {:.3}, the maximum is {best:.3}",
+            got.len(),
+            got[ort_top]
+        );
+        if !fold {
+            assert_eq!(off, 0, "without the folds");
+        }
+        assert!(c_ort >= 0.999 && c_float >= 0.99);
+        assert!(best - got[ort_top] <= quantum * 1.0001);
+    }
+}

@@ -14,13 +14,14 @@
 //! with the same nodes the importer writes for DequantizeLinear / QuantizeLinear
 //! (`Mul(Sub(Cast<f32>(x), zx), sx)`, `Cast(Clip(Round(y / sy) + zy))`), so the
 //! `int8-qdq` pass folds them where it has a rule (QLinearAdd after a QLinearConv is
-//! ResNet's residual fold). onnxruntime computes these ops in float with one rounding
-//! at the end too: QLinearAdd / QLinearMul as `a·(sa/sc) + b·(sb/sc) + zc'` (MLAS), the
-//! pooling ops as a float average of the dequantized window, QLinearConcat,
+//! ResNet's residual fold). onnxruntime computes these ops with one rounding at the
+//! end too: QLinearAdd / QLinearMul in fixed point or float from the scale ratios
+//! (MLAS), the pooling ops as an average of the dequantized window, QLinearConcat,
 //! QLinearSigmoid and QLinearLeakyRelu as 256-entry tables built by exactly
 //! dequantize → op → quantize, QLinearSoftmax from an exp table; so the results differ
-//! from onnxruntime's by float rounding only (at most one quantum where a value lies
-//! on a rounding tie). Scales and zero points are per tensor, as the kernels require.
+//! from onnxruntime's by arithmetic rounding only (one quantum where a value lies on a
+//! rounding tie). Scales and zero points are per tensor, as onnxruntime's kernels
+//! require.
 //!
 //! The matrix products keep their integer arithmetic:
 //! - QGemm: `acc = C + Σ (a − za)(b − zb)` (int32), `y = acc · (alpha · sa · sb[n])`

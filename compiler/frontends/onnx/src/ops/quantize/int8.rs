@@ -8,6 +8,10 @@
 //! - scales (QLinear*) are constants; the weight scale per tensor or per output
 //!   channel; the output zero point a constant u8 or i8 scalar.
 //!
+//! QGemm (com.microsoft: `alpha`, `transB`, an int32 bias C, u8/i8 or f32 output) and
+//! the integer products of DynamicQuantizeMatMul / MatMulIntegerToFloat take the same
+//! 1×1 path ([`gemm`], [`integer_product`]).
+//!
 //! Otherwise the callers fall back to the float/int32 form in `quantize.rs`. Matrix
 //! products run as 1×1 convolutions: `A[.., K]` viewed as `[rows, K, 1, 1]`, `B[K, N]`
 //! transposed at compile time to `[N, K, 1, 1]`.
