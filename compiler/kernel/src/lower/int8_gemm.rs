@@ -700,11 +700,20 @@ fn tile_code(
     let i32t = ScalarType::I32;
     let l = i64::from(lanes);
     let acc = zeroed_accumulators(b, rows, nvec, lanes);
+    // The compensation starts the sums (one broadcast per row instead of an add per
+    // vector in the epilogue; the i32 sum wraps alike).
+    let row_base = gi.clone() * Expr::i64(d.m) + row0.clone();
+    for (i, row) in acc.iter().enumerate() {
+        let ch = row_base.clone() + Expr::i64(i as i64);
+        let comp = Expr::splat(out.comp.at(ch), lanes);
+        for &a in row {
+            b.assign(a, comp.clone());
+        }
+    }
     let av: Vec<VarId> = (0..nvec)
         .map(|j| b.vector_var(format!("x{j}"), i32t, lanes))
         .collect();
     let wv = b.var("w", i32t);
-    let row_base = gi.clone() * Expr::i64(d.m) + row0.clone();
     b.for_loop("kg", 0, d.k4, LoopKind::Serial, |b, kg| {
         let xrow =
             (gi.clone() * Expr::i64(d.k4) + kg.clone()) * Expr::i64(d.cols_pad) + col0.clone();
@@ -733,11 +742,10 @@ fn tile_code(
         // output: convert the accumulators where they are.
         for (i, row) in acc.iter().enumerate() {
             let ch = row_base.clone() + Expr::i64(i as i64);
-            let comp = Expr::splat(out.comp.at(ch.clone()), lanes);
             for (j, &a) in row.iter().enumerate() {
                 let col = col0.clone() + Expr::i64(j as i64 * l);
                 let at = output_index(d, out.oc, &ch, col);
-                let v = output_lanes(out, Expr::var(a) + comp.clone(), &ch, &at, lanes);
+                let v = output_lanes(out, Expr::var(a), &ch, &at, lanes);
                 b.store(out.y, at, v);
             }
         }
@@ -765,7 +773,7 @@ fn tile_code(
                 Some(s) => s.clone() + i.clone() * Expr::i64(nvec * l) + col.clone() - col0.clone(),
                 None => ch.clone() * Expr::i64(d.cols_pad) + col.clone(),
             };
-            let a = Expr::load(accs, acc_at) + out.comp.at(ch.clone());
+            let a = Expr::load(accs, acc_at);
             let at = output_index(d, out.oc, &ch, col);
             let v = output_value(out, a, &ch, &at);
             b.store(out.y, at, v);
