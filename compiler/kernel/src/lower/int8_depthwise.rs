@@ -13,9 +13,9 @@
 //! i32.
 //!
 //! Rows shorter than a whole number of vectors (MobileNet's 28, 14 and 7 pixels) run to
-//! one (whole vectors, no scalar remainder) while what they write past the row's end
-//! is rewritten by a later row of the same plane and what they read stays within the
-//! padded copy's slack; the plane's last rows run to its exact width.
+//! one (16 lanes, 8 for rows of up to 8; no scalar remainder) while what they write
+//! past the row's end is rewritten by a later row of the same plane and what they read
+//! stays within the padded copy's slack; the plane's last rows run to its exact width.
 
 use super::conv::Geometry;
 use super::int8_gemm::PAD_SLACK;
@@ -73,7 +73,10 @@ pub(super) fn depthwise(
         c,
     )?;
     let g = *geo;
-    let run = (g.ow + 15) / 16 * 16;
+    // Whole vectors of 16 lanes, or of 8 for rows of up to 8 (7×7 maps: one 8-lane
+    // vector a row instead of 16 lanes over two rows and more).
+    let granule = if g.ow <= 8 { 8 } else { 16 };
+    let run = (g.ow + granule - 1) / granule * granule;
     // Rows `0..whole` may run to `run`: row `oy` writes up to `oy · ow + run`, which a
     // later row of the plane rewrites while it is below the plane's end.
     let whole = if run > g.ow && (run - g.ow) * g.sw <= PAD_SLACK && g.oh * g.ow >= run {
