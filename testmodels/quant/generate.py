@@ -643,6 +643,11 @@ def qop_contrib() -> None:
             "MatMulIntegerToFloat", ["g", "mw", "sa", "mw_scale", "za", "mw_zp", "mbias"],
             "mmint_to_float",
         ),
+        # A standard MaxPool of a u8 tensor, as QOperator models keep it.
+        helper.make_node(
+            "MaxPool", ["a"], ["maxpool_u8"], name="maxpool_u8", kernel_shape=[3, 3],
+            strides=[2, 2], pads=[1, 1, 1, 1],
+        ),
     ]
     shape = [1, 8, 7, 6]
     graph = helper.make_graph(
@@ -677,6 +682,7 @@ def qop_contrib() -> None:
             helper.make_tensor_value_info("qgemm_f32", F, [5, 24]),
             helper.make_tensor_value_info("dqmatmul", F, [2, 3, 16]),
             helper.make_tensor_value_info("mmint_to_float", F, [5, 16]),
+            helper.make_tensor_value_info("maxpool_u8", U8, [1, 8, 4, 3]),
         ],
         inits,
     )
@@ -703,7 +709,8 @@ def qop_contrib() -> None:
         "hand-built com.microsoft ops: QLinearAdd/Mul (u8, i8, broadcast), "
         "QLinearGlobalAveragePool, QLinearAveragePool (pads, count_include_pad 0/1), "
         "QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, QGemm (alpha, "
-        "transB, int32 C; u8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat",
+        "transB, int32 C; u8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat, "
+        "a standard MaxPool of u8",
     )
     # Refused forms (no reference: the import must fail naming node and operator).
     for bad, node in (

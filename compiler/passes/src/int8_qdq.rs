@@ -20,7 +20,8 @@
 //! a 1×1 QConv between Reshape views.
 //!
 //! A third rule folds `Q(MaxPool(DQ(x)))` with equal parameters into a MaxPool of the u8
-//! tensor (exact: the maximum commutes with the increasing dequantization). A fourth
+//! tensor (exact: the maximum commutes with the increasing dequantization), and so the
+//! importer's `Cast<u8>(MaxPool(Cast<f32>(x)))` of a u8 MaxPool (QOperator models). A fourth
 //! ([`dynamic`]) gives dynamically quantized products (`quantize_dynamic` models) the
 //! dequantizing epilogue.
 //!
@@ -61,6 +62,9 @@ fn max_pool_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     {
         return Ok(None);
     }
+    if let Some((q, out)) = u8_cast_pool(graph, *x, node.outputs[0]) {
+        return Ok(Some(u8_pool(graph, n, q, out)));
+    }
     let Some(dq) = dequantized(graph, *x) else {
         return Ok(None);
     };
@@ -76,17 +80,47 @@ fn max_pool_rule(graph: &Graph, n: NodeId) -> Result<Option<Patch>> {
     {
         return Ok(None);
     }
+    Ok(Some(u8_pool(graph, n, dq.q, o.out)))
+}
+
+/// The max pool node `n` applied to the u8 tensor `q` itself, replacing `out`.
+fn u8_pool(graph: &Graph, n: NodeId, q: ValueId, out: ValueId) -> Patch {
+    let node = graph.node(n);
     let mut patch = Patch::new();
-    let out_name = graph.value(o.out).name.clone();
+    let out_name = graph.value(out).name.clone();
     let new = patch.add_node(
         format!("{}/u8", node.name),
-        Op::Pool(p.clone()),
-        vec![Some(Wire::from(dq.q))],
+        node.op.clone(),
+        vec![Some(Wire::from(q))],
         out_name,
     );
-    patch.replace(o.out, new);
+    patch.replace(out, new);
     patch.remove_if_dead(n);
-    Ok(Some(patch))
+    patch
+}
+
+/// `Cast<u8>(MaxPool(Cast<f32>(q)))` of a u8 tensor `q`, as the importer writes a
+/// MaxPool of u8 (QOperator models pool the quantized tensor directly): `(q, the outer
+/// Cast's output)`. The pool of `q` itself is exact (the maximum commutes with the
+/// increasing conversion).
+fn u8_cast_pool(graph: &Graph, x: ValueId, y: ValueId) -> Option<(ValueId, ValueId)> {
+    let inner = graph.node(producer(graph, x)?);
+    let (Op::Cast(c), [Some(q)]) = (&inner.op, inner.inputs.as_slice()) else {
+        return None;
+    };
+    if c.to != DType::F32 || graph.value(*q).ty.dtype != DType::U8 {
+        return None;
+    }
+    let readers = graph.consumers(y);
+    let [r] = readers[..] else { return None };
+    if !single_use(graph, y, r) {
+        return None;
+    }
+    let outer = graph.node(r);
+    match &outer.op {
+        Op::Cast(c) if c.to == DType::U8 => Some((*q, outer.outputs[0])),
+        _ => None,
+    }
 }
 
 /// Dilation 1, begin pads smaller than the window, and the last window of each axis
