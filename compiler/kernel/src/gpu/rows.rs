@@ -11,8 +11,11 @@
 //! a barrier every thread combines the warps' results in the same order, so all threads
 //! hold the same row result and can write their own elements of the output.
 //!
-//! The lowering picks this form when it lowers for a GPU ([`for_gpu`]) and the rows are
-//! long enough to keep a warp busy ([`MIN_ROW`]); its CPU meaning (`gpu::emulate`) is what
+//! Rows shorter than a warp share one: `next_power_of_two(len)` threads per row, several
+//! rows per block of [`PACKED_BLOCK`] threads, shuffles only within a row's lanes.
+//!
+//! The lowering picks this form when it lowers for a GPU ([`for_gpu`]) and the rows have
+//! at least [`MIN_ROW`] `f32` elements; its CPU meaning (`gpu::emulate`) is what
 //! `gpu_schedule.rs` checks against the reference outputs.
 
 use crate::builder::KernelBuilder;
@@ -24,8 +27,15 @@ use crate::lower::VectorUnit;
 /// declare 65 536; CPUs a few dozen).
 pub const GPU_PARALLELISM: u32 = 4096;
 
-/// Rows shorter than this keep one thread per row (a block would idle most of a warp).
-pub const MIN_ROW: u64 = 32;
+/// Rows shorter than this keep one thread per row.
+pub const MIN_ROW: u64 = 4;
+
+/// Rows shorter than this share a warp: `next_power_of_two(len)` threads per row, several
+/// rows per block ([`PACKED_BLOCK`] threads).
+pub const WARP: u64 = 32;
+
+/// Threads per block when rows share warps.
+pub const PACKED_BLOCK: u32 = 128;
 
 /// Whether kernels lowered for `unit` run on a GPU.
 pub fn for_gpu(unit: &VectorUnit) -> bool {
@@ -52,52 +62,102 @@ pub fn row_block(len: u64) -> u32 {
     }
 }
 
-/// A block kernel with one block per row of `len` elements.
+/// A block kernel with one block per row of `len` elements, or (rows under 32) several
+/// rows per block, each on `width` threads of one warp.
 #[derive(Debug, Clone, Copy)]
 pub struct Rows {
     pub block: u32,
     pub len: i64,
+    /// Threads per row: `block`, or a power of two up to 32 when rows share warps.
+    pub width: u32,
+    /// Rows in the kernel.
+    pub rows: i64,
 }
 
 impl Rows {
     /// Makes the kernel being built a block kernel over `rows` rows of `len`.
     pub fn start(b: &mut KernelBuilder, rows: u64, len: u64) -> Rows {
-        let block = row_block(len);
+        let (block, width) = if len < WARP {
+            (PACKED_BLOCK, len.next_power_of_two().max(MIN_ROW) as u32)
+        } else {
+            let block = row_block(len);
+            (block, block)
+        };
+        let per_block = u64::from(block / width);
         b.set_gpu(GpuLaunch {
             block,
-            grid: rows.max(1),
+            grid: rows.div_ceil(per_block).max(1),
         });
         Rows {
             block,
             len: len as i64,
+            width,
+            rows: rows as i64,
         }
     }
 
-    /// The row of this block.
+    fn packed(&self) -> bool {
+        self.width < self.block
+    }
+
+    /// The row of this thread.
     pub fn row(&self) -> Expr {
-        Expr::BlockIdx
+        if self.packed() {
+            let per_block = i64::from(self.block / self.width);
+            Expr::BlockIdx * Expr::i64(per_block)
+                + Expr::ThreadIdx / Expr::i64(i64::from(self.width))
+        } else {
+            Expr::BlockIdx
+        }
+    }
+
+    /// This thread's index among its row's threads.
+    fn lane(&self) -> Expr {
+        if self.packed() {
+            Expr::binary(
+                BinaryOp::Rem,
+                Expr::ThreadIdx,
+                Expr::i64(i64::from(self.width)),
+            )
+        } else {
+            Expr::ThreadIdx
+        }
+    }
+
+    /// `cond` and, when the last block has threads past the last row, `row < rows`.
+    fn in_rows(&self, cond: Option<Expr>) -> Option<Expr> {
+        let per_block = i64::from(self.block / self.width);
+        let row_ok = (self.rows % per_block != 0).then(|| self.row().lt(Expr::i64(self.rows)));
+        match (cond, row_ok) {
+            (Some(c), Some(r)) => Some(c.and(r)),
+            (c, r) => c.or(r),
+        }
+    }
+
+    /// `body` under `cond` (none: unconditionally).
+    fn guarded(b: &mut KernelBuilder, cond: Option<Expr>, body: impl FnOnce(&mut KernelBuilder)) {
+        match cond {
+            Some(c) => b.if_then(c, body),
+            None => body(b),
+        }
     }
 
     /// Runs `body(b, i)` for each element `i` (`0..len`) of the row this thread owns:
     /// `i = thread + j·block`.
     pub fn each(&self, b: &mut KernelBuilder, body: impl FnOnce(&mut KernelBuilder, Expr)) {
-        let block = i64::from(self.block);
-        let steps = (self.len + block - 1) / block;
+        let width = i64::from(self.width);
         let len = self.len;
-        b.for_loop("j", 0, steps, LoopKind::Serial, |b, j| {
-            let i = Expr::ThreadIdx + j * Expr::i64(block);
-            if len % block == 0 {
-                body(b, i);
-            } else {
-                b.if_then(i.clone().lt(Expr::i64(len)), |b| body(b, i));
-            }
+        b.for_loop("j", 0, self.per_thread(), LoopKind::Serial, |b, j| {
+            let i = self.lane() + j * Expr::i64(width);
+            let past_end = (len % width != 0).then(|| i.clone().lt(Expr::i64(len)));
+            Self::guarded(b, self.in_rows(past_end), |b| body(b, i));
         });
     }
 
     /// Elements of the row per thread (the last ones may be past the row's end).
     pub fn per_thread(&self) -> i64 {
-        let block = i64::from(self.block);
-        (self.len + block - 1) / block
+        let width = i64::from(self.width);
+        (self.len + width - 1) / width
     }
 
     /// Whether this thread's elements of the row fit in registers
@@ -113,16 +173,11 @@ impl Rows {
         b: &mut KernelBuilder,
         mut body: impl FnMut(&mut KernelBuilder, usize, Expr),
     ) {
-        let block = i64::from(self.block);
+        let width = i64::from(self.width);
         for j in 0..self.per_thread() {
-            let i = Expr::ThreadIdx + Expr::i64(j * block);
-            if (j + 1) * block <= self.len {
-                body(b, j as usize, i);
-            } else {
-                b.if_then(i.clone().lt(Expr::i64(self.len)), |b| {
-                    body(b, j as usize, i)
-                });
-            }
+            let i = self.lane() + Expr::i64(j * width);
+            let past_end = ((j + 1) * width > self.len).then(|| i.clone().lt(Expr::i64(self.len)));
+            Self::guarded(b, self.in_rows(past_end), |b| body(b, j as usize, i));
         }
     }
 
@@ -132,14 +187,14 @@ impl Rows {
     pub fn all_reduce(&self, b: &mut KernelBuilder, op: BinaryOp, v: VarId) {
         let mut mask = 16;
         while mask >= 1 {
-            if mask < self.block {
+            if mask < self.width {
                 let other = Expr::shuffle_xor(Expr::var(v), mask);
                 b.assign(v, Expr::binary(op, Expr::var(v), other));
             }
             mask /= 2;
         }
         let warps = u64::from(self.block / 32);
-        if warps <= 1 {
+        if warps <= 1 || self.packed() {
             return;
         }
         let partial = b.local("warp_partial", ScalarType::F32, warps);
@@ -157,6 +212,7 @@ impl Rows {
 
     /// `body(b)` on thread 0 only (the one store of a row's single result).
     pub fn first_thread(&self, b: &mut KernelBuilder, body: impl FnOnce(&mut KernelBuilder)) {
-        b.if_then(Expr::cmp(CmpOp::Eq, Expr::ThreadIdx, Expr::i64(0)), body);
+        let first = Expr::cmp(CmpOp::Eq, self.lane(), Expr::i64(0));
+        Self::guarded(b, self.in_rows(Some(first)), body);
     }
 }

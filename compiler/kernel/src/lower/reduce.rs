@@ -9,9 +9,9 @@
 //!   output row is the accumulator: it is initialised, updated by a vectorized loop over
 //!   the contiguous kept elements for each reduced position, then finished in place.
 //!
-//! On GPUs (`gpu::rows::for_gpu`) each output element reducing 32+ `f32` elements gets
-//! one block of threads (`gpu::rows`; their loads are strided when kept axes are
-//! innermost), and other reductions a scalar accumulator per output element (one thread
+//! On GPUs (`gpu::rows::for_gpu`) each output element reducing 4+ `f32` elements gets
+//! threads of its own (a block, or part of a warp under 32: `gpu::rows`; their loads are
+//! strided when kept axes are innermost), and other reductions a scalar accumulator per output element (one thread
 //! each after `gpu::collapse`) — never the in-place rows, which leave a kernel with no
 //! leading kept axis on one thread.
 //!
