@@ -23,6 +23,8 @@
 //!   saturate. When the operands suit the int8 kernels (u8 activations, constant i8
 //!   weights without zero point, constant scales) the four become one `QConv`
 //!   ([`int8`]); otherwise they run through the float and int32 kernels as above.
+//! - onnxruntime's com.microsoft quantized ops (QLinearAdd, QGemm, ...) are in
+//!   [`contrib`]: expanded into this QDQ form, or onto the same QConv.
 
 mod contrib;
 mod int8;
