@@ -601,7 +601,7 @@ def qop_contrib() -> None:
         init(n, np.float32(v))
     for n, v in (("za", 120), ("zb", 97), ("zy", 131), ("z0", 0)):
         init(n, np.uint8(v))
-    for n, v in (("ia", -7), ("ib", 12), ("iy", 3)):
+    for n, v in (("ia", -7), ("ib", 12), ("iy", 3), ("i128", -128)):
         init(n, np.int8(v))
     gw = init("gw", rng.integers(-127, 128, size=(24, 48), dtype=np.int8))  # QGemm B [N, K] (transB)
     init("gw_scale", rng.uniform(0.002, 0.01, size=24).astype(np.float32))
@@ -633,11 +633,15 @@ def qop_contrib() -> None:
         ms("QLinearLeakyRelu", ["a", "sa", "za", "sy", "zy"], "leaky_u8", alpha=0.1),
         ms("QLinearLeakyRelu", ["s", "sa", "ia", "sy", "iy"], "leaky_i8", alpha=0.2),
         ms("QLinearSoftmax", ["a", "sa", "za", "ss", "z0"], "softmax_u8", axis=-1, opset=13),
+        # opset 12 semantics: softmax over the input coerced to [1, 8*7*6] at axis 1.
+        ms("QLinearSoftmax", ["s", "sa", "ia", "ss", "i128"], "softmax_i8", axis=1, opset=12),
         ms(
             "QGemm", ["g", "sa", "za", "gw", "gw_scale", "gw_zp", "gbias", "sy", "zy"],
             "qgemm_u8", alpha=0.5, transB=1,
         ),
         ms("QGemm", ["g", "sa", "za", "gw", "gw_scale", "gw_zp", "gbias"], "qgemm_f32", transB=1),
+        # i8 A, B not transposed ([K, N]), per-tensor B scale, no C.
+        ms("QGemm", ["gs", "sa", "ia", "mw", "mw_scale", "mw_zp", "", "sy", "iy"], "qgemm_i8"),
         ms("DynamicQuantizeMatMul", ["d", "mw", "mw_scale", "mw_zp", "mbias"], "dqmatmul"),
         ms(
             "MatMulIntegerToFloat", ["g", "mw", "sa", "mw_scale", "za", "mw_zp", "mbias"],
@@ -660,6 +664,7 @@ def qop_contrib() -> None:
             helper.make_tensor_value_info("s", I8, shape),
             helper.make_tensor_value_info("t", I8, shape),
             helper.make_tensor_value_info("g", U8, [5, 48]),
+            helper.make_tensor_value_info("gs", I8, [5, 48]),
             helper.make_tensor_value_info("d", F, [2, 3, 48]),
         ],
         [
@@ -678,8 +683,10 @@ def qop_contrib() -> None:
             helper.make_tensor_value_info("leaky_u8", U8, shape),
             helper.make_tensor_value_info("leaky_i8", I8, shape),
             helper.make_tensor_value_info("softmax_u8", U8, shape),
+            helper.make_tensor_value_info("softmax_i8", I8, shape),
             helper.make_tensor_value_info("qgemm_u8", U8, [5, 24]),
             helper.make_tensor_value_info("qgemm_f32", F, [5, 24]),
+            helper.make_tensor_value_info("qgemm_i8", I8, [5, 16]),
             helper.make_tensor_value_info("dqmatmul", F, [2, 3, 16]),
             helper.make_tensor_value_info("mmint_to_float", F, [5, 16]),
             helper.make_tensor_value_info("maxpool_u8", U8, [1, 8, 4, 3]),
@@ -703,13 +710,14 @@ def qop_contrib() -> None:
         "t": rng.integers(-128, 128, size=shape, dtype=np.int8),
         "g": rng.integers(0, 256, size=[5, 48], dtype=np.uint8),
         "d": rng.standard_normal((2, 3, 48)).astype(np.float32),
+        "gs": rng.integers(-128, 128, size=[5, 48], dtype=np.int8),
     }
     write_case(
         case, case / "model.onnx", inputs,
         "hand-built com.microsoft ops: QLinearAdd/Mul (u8, i8, broadcast), "
         "QLinearGlobalAveragePool, QLinearAveragePool (pads, count_include_pad 0/1), "
-        "QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax, QGemm (alpha, "
-        "transB, int32 C; u8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat, "
+        "QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax (opset 13 and 12 "
+        "semantics), QGemm (alpha, transB, int32 C; u8, i8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat, "
         "a standard MaxPool of u8",
     )
     # Refused forms (no reference: the import must fail naming node and operator).
