@@ -611,6 +611,9 @@ def qop_contrib() -> None:
     init("mw_scale", np.float32(0.006))
     init("mw_zp", np.int8(0))
     init("mbias", rng.standard_normal(16).astype(np.float32))
+    # (its own generator: the stream of `rng` above stays that of the earlier cases)
+    init("mwu", np.random.default_rng(41).integers(0, 256, size=(48, 16), dtype=np.uint8))
+    init("mwu_zp", np.uint8(131))
     nodes = [
         ms("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], "add_u8"),
         ms("QLinearAdd", ["s", "sa", "ia", "t", "sb", "ib", "sy", "iy"], "add_i8"),
@@ -647,6 +650,15 @@ def qop_contrib() -> None:
             "MatMulIntegerToFloat", ["g", "mw", "sa", "mw_scale", "za", "mw_zp", "mbias"],
             "mmint_to_float",
         ),
+        # The exact int32 fallbacks: transA, and u8 weights with a zero point.
+        ms(
+            "QGemm", ["gt", "sa", "za", "gw", "gw_scale", "gw_zp", "gbias", "sy", "zy"],
+            "qgemm_trans_a", transA=1, transB=1, alpha=2.0,
+        ),
+        ms(
+            "MatMulIntegerToFloat", ["g", "mwu", "sa", "mw_scale", "za", "mwu_zp"],
+            "mmint_u8_weights",
+        ),
         # A standard MaxPool of a u8 tensor, as QOperator models keep it.
         helper.make_node(
             "MaxPool", ["a"], ["maxpool_u8"], name="maxpool_u8", kernel_shape=[3, 3],
@@ -665,6 +677,7 @@ def qop_contrib() -> None:
             helper.make_tensor_value_info("t", I8, shape),
             helper.make_tensor_value_info("g", U8, [5, 48]),
             helper.make_tensor_value_info("gs", I8, [5, 48]),
+            helper.make_tensor_value_info("gt", U8, [48, 5]),
             helper.make_tensor_value_info("d", F, [2, 3, 48]),
         ],
         [
@@ -687,6 +700,8 @@ def qop_contrib() -> None:
             helper.make_tensor_value_info("qgemm_u8", U8, [5, 24]),
             helper.make_tensor_value_info("qgemm_f32", F, [5, 24]),
             helper.make_tensor_value_info("qgemm_i8", I8, [5, 16]),
+            helper.make_tensor_value_info("qgemm_trans_a", U8, [5, 24]),
+            helper.make_tensor_value_info("mmint_u8_weights", F, [5, 16]),
             helper.make_tensor_value_info("dqmatmul", F, [2, 3, 16]),
             helper.make_tensor_value_info("mmint_to_float", F, [5, 16]),
             helper.make_tensor_value_info("maxpool_u8", U8, [1, 8, 4, 3]),
@@ -711,6 +726,7 @@ def qop_contrib() -> None:
         "g": rng.integers(0, 256, size=[5, 48], dtype=np.uint8),
         "d": rng.standard_normal((2, 3, 48)).astype(np.float32),
         "gs": rng.integers(-128, 128, size=[5, 48], dtype=np.int8),
+        "gt": rng.integers(0, 256, size=[48, 5], dtype=np.uint8),
     }
     write_case(
         case, case / "model.onnx", inputs,
@@ -718,7 +734,8 @@ def qop_contrib() -> None:
         "QLinearGlobalAveragePool, QLinearAveragePool (pads, count_include_pad 0/1), "
         "QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax (opset 13 and 12 "
         "semantics), QGemm (alpha, transB, int32 C; u8, i8 and float output), DynamicQuantizeMatMul, MatMulIntegerToFloat, "
-        "a standard MaxPool of u8",
+        "a standard MaxPool of u8; the int32 fallbacks (QGemm transA, MatMulIntegerToFloat with u8 "
+        "weights and a zero point)",
     )
     # Refused forms (no reference: the import must fail naming node and operator).
     for bad, node in (
