@@ -137,34 +137,69 @@ fn operator_form_matches_onnxruntime() {
     }
 }
 
+/// Every code variant of the default `x86_64` target, each run alone where this CPU can
+/// (an artifact keeping only that variant), matches onnxruntime like the single-level
+/// targets: the variants of one artifact share the constants lowered for the first, so
+/// no packed layout may depend on the vector unit (`qop_pool` has by-channel products).
+#[test]
+fn every_x86_64_variant_matches_onnxruntime() {
+    let opts = CompileOptions {
+        target: "x86_64".into(),
+        ..CompileOptions::default()
+    };
+    for case in ["qop_ops", "qop_pool", "qop_depthwise"] {
+        let dir = quant().join(case);
+        let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts).unwrap();
+        let mut ran = Vec::new();
+        for v in &artifact.variants {
+            let mut one = artifact.clone();
+            one.variants = vec![v.clone()];
+            // Refused when this CPU lacks the variant's features.
+            let Ok(model) = Model::from_bytes(one.to_bytes()) else {
+                continue;
+            };
+            check_outputs(&model, &dir, case, &v.name);
+            ran.push(v.name.clone());
+        }
+        println!("{case}: variants run alone: {ran:?}");
+        assert!(ran.iter().any(|n| n == "avx2"), "{ran:?}");
+    }
+}
+
 /// One hand-built case: every output within one quantum of onnxruntime's (u8 MaxPool:
 /// identical).
 fn operator_case_matches_onnxruntime(case: &str) {
     let dir = quant().join(case);
     for target in targets() {
         let model = compile(&dir, target);
-        let inputs = stored_inputs(&model, &dir);
-        let outputs = model.run(&tensor_refs(&inputs)).unwrap();
-        for (spec, got) in model.outputs().iter().zip(&outputs) {
-            let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
-            assert_eq!(got.dtype(), want.dtype, "{}", spec.name);
-            assert_eq!(got.shape(), &want.shape[..], "{}", spec.name);
-            let (g, w) = (values(got.dtype(), got.as_bytes()), want.values());
-            let diff = g
-                .iter()
-                .zip(&w)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
-            println!(
-                "{case}/{} [{target}]: max diff {diff}, {off} of {} differ",
-                spec.name,
-                w.len()
-            );
-            let exact = got.dtype() == DType::I32 || spec.name == "pool";
-            let allowed = if exact { 0.0 } else { 1.0 };
-            assert!(diff <= allowed, "{} [{target}]: max diff {diff}", spec.name);
-        }
+        check_outputs(&model, &dir, case, target);
+    }
+}
+
+/// `model`'s outputs on the case's stored inputs against onnxruntime's: i32 outputs and
+/// the u8 MaxPool identical, requantized ones within one quantum.
+fn check_outputs(model: &Model, dir: &Path, case: &str, target: &str) {
+    let inputs = stored_inputs(model, dir);
+    let outputs = model.run(&tensor_refs(&inputs)).unwrap();
+    for (spec, got) in model.outputs().iter().zip(&outputs) {
+        let want = read_npy(&dir.join("expected").join(format!("{}.npy", spec.name)));
+        assert_eq!(got.dtype(), want.dtype, "{}", spec.name);
+        assert_eq!(got.shape(), &want.shape[..], "{}", spec.name);
+        let (g, w) = (values(got.dtype(), got.as_bytes()), want.values());
+        let diff = g
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
+        println!(
+            "{case}/{} [{target}]: max diff {diff}, {off} of {} differ",
+            spec.name,
+            w.len()
+        );
+        let exact = got.dtype() == DType::I32 || spec.name == "pool";
+        let allowed = if exact { 0.0 } else { 1.0 };
+        assert!(diff <= allowed, "{} [{target}]: max diff {diff}", spec.name);
     }
 }
 

@@ -179,17 +179,17 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     pack_stage(cx, (x_zero, signed, runtime_zero), a_sign, &geo, &d, &xd)?;
 
     let (lanes, nv, mr) = tile(cx);
-    let by_channel = channel_lanes(&d, lanes, cx.input(4).is_some());
+    let by_channel = channel_lanes(&d, cx.input(4).is_some());
     let (rows_c, vecs_c) = channel_tile(cx, &d);
     if by_channel {
-        // W4P[g][panel][k/4][channel of the panel]: each panel's weights are one
-        // contiguous stream (a panel is `vecs_c` vectors of channels, the last fewer).
-        let width = i64::from(lanes) * vecs_c;
+        // W4P[g][panel][k/4][channel of the panel], panels of 16 channels whatever the
+        // vector unit: every code variant of the artifact binds this one constant
+        // (lowered for the first), so its layout may not follow the tile's width.
         let mut w4p = Vec::with_capacity(w4.len());
         for gi in 0..d.groups {
-            for m0 in (0..d.m).step_by(width as usize) {
+            for m0 in (0..d.m).step_by(PANEL as usize) {
                 for kg in 0..d.k4 {
-                    for mi in m0..(m0 + width).min(d.m) {
+                    for mi in m0..m0 + PANEL {
                         w4p.push(w4[((gi * d.m + mi) * d.k4 + kg) as usize]);
                     }
                 }
@@ -789,9 +789,14 @@ fn tile_code(
 /// more than 5 %), or it is a matrix product over several rows (one pixel per image:
 /// its output `[rows, channels]` is channel-minor, so this epilogue stores whole
 /// vectors where the column tile's would store every value a row of channels apart).
-fn channel_lanes(d: &Dims, lanes: u32, residual: bool) -> bool {
-    channel_major(d, residual) && d.m % i64::from(lanes) == 0
+/// The decision may not depend on the vector unit (the packed weights differ): whole
+/// 16-channel panels, which every unit's vectors (16, 8 or 4 lanes) divide.
+fn channel_lanes(d: &Dims, residual: bool) -> bool {
+    channel_major(d, residual) && d.m % PANEL == 0
 }
+
+/// Channels per panel of the by-channel weights `W4P` (see [`qconv`]).
+const PANEL: i64 = 16;
 
 /// The shape half of [`channel_lanes`] (the same for every vector unit).
 fn channel_major(d: &Dims, residual: bool) -> bool {
@@ -866,15 +871,16 @@ fn channel_tile_code(
     let xv = b.var("x", i32t);
     let ch0 = gi.clone() * Expr::i64(d.m) + m0.clone();
     b.for_loop("kg", 0, d.k4, LoopKind::Serial, |b, kg| {
-        let wrow = (gi.clone() * Expr::i64(d.m) + m0.clone()) * Expr::i64(d.k4)
-            + kg.clone() * Expr::i64(nvec * l);
-        let step = gi.clone() * Expr::i64(d.k4) + kg;
         for (j, &v) in wv.iter().enumerate() {
-            b.assign(
-                v,
-                Expr::vload(w4t, wrow.clone() + Expr::i64(j as i64 * l), lanes),
-            );
+            // Channel `c` of the group is lane `c % 16` of panel `c / 16`; a vector
+            // starts at a multiple of its lanes, so it never straddles two panels.
+            let c = m0.clone() + Expr::i64(j as i64 * l);
+            let panel = gi.clone() * Expr::i64(d.m / PANEL) + c.clone() / Expr::i64(PANEL);
+            let at =
+                (panel * Expr::i64(d.k4) + kg.clone()) * Expr::i64(PANEL) + c % Expr::i64(PANEL);
+            b.assign(v, Expr::vload(w4t, at, lanes));
         }
+        let step = gi.clone() * Expr::i64(d.k4) + kg;
         let xrow = step * Expr::i64(d.cols_pad) + col0.clone();
         for (i, row) in acc.iter().enumerate() {
             b.assign(xv, Expr::load(xs, xrow.clone() + Expr::i64(i as i64)));
