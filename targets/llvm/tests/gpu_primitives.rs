@@ -343,3 +343,62 @@ fn elementwise_kernels_move_128_bits_per_access_on_gpus() {
     };
     assert_eq!((v4("ld.global"), v4("st.global")), (2, 1), "PTX:\n{ptx}");
 }
+
+/// Row sums and row maxima through `gpu::rows` (the lowering's row reductions), for row
+/// lengths that share warps (5, 10, 31), fill one (32, 100) or several (300, 768), and
+/// row counts that leave part of the last block idle; checked against plain loops.
+#[test]
+fn row_reductions_of_every_shape_match_plain_loops() {
+    use neoc_kernel::gpu::rows::Rows;
+    let target = neoc_target_spec::lookup("x86_64-avx2").unwrap();
+    let shapes: [(u64, u64); 7] = [
+        (7, 5),
+        (9, 10),
+        (5, 31),
+        (3, 32),
+        (4, 100),
+        (2, 300),
+        (3, 768),
+    ];
+    let mut kernels = Vec::new();
+    for &(rows, len) in &shapes {
+        let mut b = KernelBuilder::new(format!("rows_{rows}_{len}"));
+        let x = b.param("x", ScalarType::F32, rows * len, Access::Read);
+        let y = b.param("y", ScalarType::F32, 2 * rows, Access::Write);
+        let r = Rows::start(&mut b, rows, len);
+        let s = b.let_var("s", ScalarType::F32, Expr::f32(0.0));
+        let m = b.let_var("m", ScalarType::F32, Expr::f32(f32::NEG_INFINITY));
+        r.each(&mut b, |b, i| {
+            let v = Expr::load(x, r.row() * Expr::i64(len as i64) + i);
+            b.assign(s, Expr::var(s) + v.clone());
+            b.assign(m, Expr::var(m).max(v));
+        });
+        r.all_reduce(&mut b, BinaryOp::Add, s);
+        r.all_reduce(&mut b, BinaryOp::Max, m);
+        r.first_thread(&mut b, |b| {
+            b.store(y, r.row() * Expr::i64(2), Expr::var(s));
+            b.store(y, r.row() * Expr::i64(2) + Expr::i64(1), Expr::var(m));
+        });
+        let k = b.finish();
+        neoc_kernel::verify_kernel(&k).unwrap_or_else(|e| panic!("{e}\n{k}"));
+        kernels.push(k);
+    }
+    let lib = Lib::compile(kernels.clone(), &target, &target.levels[0]);
+    for (k, &(rows, len)) in kernels.iter().zip(&shapes) {
+        let (rows, len) = (rows as usize, len as usize);
+        let mut x = data(rows * len);
+        let mut y = vec![f32::NAN; 2 * rows];
+        lib.call(&k.name, &[ptr(&mut x), ptr(&mut y)], 0, 1);
+        for r in 0..rows {
+            let row = &x[r * len..(r + 1) * len];
+            let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert!(
+                (f64::from(y[2 * r]) - sum).abs() <= 1e-4 * (1.0 + sum.abs()),
+                "{}: row {r} sum",
+                k.name
+            );
+            assert_eq!(y[2 * r + 1], max, "{}: row {r} max", k.name);
+        }
+    }
+}
