@@ -189,8 +189,14 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
         for gi in 0..d.groups {
             for m0 in (0..d.m).step_by(PANEL as usize) {
                 for kg in 0..d.k4 {
+                    // The last panel is padded with zero weights.
                     for mi in m0..m0 + PANEL {
-                        w4p.push(w4[((gi * d.m + mi) * d.k4 + kg) as usize]);
+                        let word = if mi < d.m {
+                            w4[((gi * d.m + mi) * d.k4 + kg) as usize]
+                        } else {
+                            0
+                        };
+                        w4p.push(word);
                     }
                 }
             }
@@ -215,7 +221,8 @@ pub(super) fn qconv(cx: &mut Ctx<'_>, q: &QConv, fused: Option<&Fused>) -> Resul
     let acc_len = if by_tile && !channel_major(&d, cx.input(4).is_some()) {
         (d.groups * (d.cols_pad + 64) * 8) as u64
     } else {
-        (oc * d.cols_pad) as u64
+        // Whole panels of channels per group (the by-channel tiles store whole vectors).
+        (d.groups * panel_m(&d) * d.cols_pad) as u64
     };
     cx.args.push(ArgRef::scratch(1, ScalarType::I32, acc_len));
     let accs =
@@ -782,23 +789,31 @@ fn tile_code(
 }
 
 /// Whether the node runs with output channels in the vector lanes (see
-/// [`gemm_by_channel`]): its channels per group fill whole vectors and its columns
-/// waste at least 10 % to padding (a 7×7 map computes 64 columns for 49, a
+/// [`gemm_by_channel`]): its columns waste at least 10 % to padding (a 7×7 map computes 64 columns for 49, a
 /// matrix-vector product 16 for 1), or 5 % without a residual input (14×14: 208 for
 /// 196; that epilogue reads and writes pixel-major, so a residual's strided reads cost
 /// more than 5 %), or it is a matrix product over several rows (one pixel per image:
 /// its output `[rows, channels]` is channel-minor, so this epilogue stores whole
 /// vectors where the column tile's would store every value a row of channels apart).
-/// The decision may not depend on the vector unit (the packed weights differ): whole
-/// 16-channel panels, which every unit's vectors (16, 8 or 4 lanes) divide.
+/// Channels that do not fill whole 16-channel panels are padded with zero weights; such
+/// nodes run by channel only where that wastes a smaller share than the columns'
+/// padding (MobileNet's 1000 classes: 8 of 1008 against 15 of 16). The decision may
+/// not depend on the vector unit (the packed weights differ).
 fn channel_lanes(d: &Dims, residual: bool) -> bool {
-    channel_major(d, residual) && d.m % PANEL == 0
+    let (mp, waste_c) = (panel_m(d), d.cols_pad - d.cols);
+    channel_major(d, residual) && (d.m == mp || (mp - d.m) * d.cols_pad < waste_c * mp)
 }
 
-/// Channels per panel of the by-channel weights `W4P` (see [`qconv`]).
+/// Channels per panel of the by-channel weights `W4P` (see [`qconv`]): every unit's
+/// vectors (16, 8 or 4 lanes) divide it.
 const PANEL: i64 = 16;
 
-/// The shape half of [`channel_lanes`] (the same for every vector unit).
+/// Channels per group rounded up to whole panels.
+fn panel_m(d: &Dims) -> i64 {
+    (d.m + PANEL - 1) / PANEL * PANEL
+}
+
+/// The columns' half of [`channel_lanes`]; also what sizes the accumulator slot.
 fn channel_major(d: &Dims, residual: bool) -> bool {
     d.p == 1 || (d.cols_pad - d.cols) * if residual { 10 } else { 20 } >= d.cols_pad
 }
@@ -829,7 +844,9 @@ fn gemm_by_channel(
     out: &Out<'_>,
 ) {
     let l = i64::from(lanes);
-    let vecs = d.m / l;
+    // Vectors of channels, the last one partly padding (zero weights) when the
+    // channels do not fill it.
+    let vecs = (d.m + l - 1) / l;
     let (full_cp, tail_v) = (vecs / nv, vecs % nv);
     let panels = full_cp + i64::from(tail_v > 0);
     let (full_pt, tail_rows) = (d.cols / mr, d.cols % mr);
@@ -870,12 +887,15 @@ fn channel_tile_code(
         .collect();
     let xv = b.var("x", i32t);
     let ch0 = gi.clone() * Expr::i64(d.m) + m0.clone();
+    // Accumulators as `acc[col][group][channel]`, whole panels per group.
+    let (mp, oc_pad) = (panel_m(d), d.groups * panel_m(d));
+    let slot0 = gi.clone() * Expr::i64(mp) + m0.clone();
     b.for_loop("kg", 0, d.k4, LoopKind::Serial, |b, kg| {
         for (j, &v) in wv.iter().enumerate() {
             // Channel `c` of the group is lane `c % 16` of panel `c / 16`; a vector
             // starts at a multiple of its lanes, so it never straddles two panels.
             let c = m0.clone() + Expr::i64(j as i64 * l);
-            let panel = gi.clone() * Expr::i64(d.m / PANEL) + c.clone() / Expr::i64(PANEL);
+            let panel = gi.clone() * Expr::i64(mp / PANEL) + c.clone() / Expr::i64(PANEL);
             let at =
                 (panel * Expr::i64(d.k4) + kg.clone()) * Expr::i64(PANEL) + c % Expr::i64(PANEL);
             b.assign(v, Expr::vload(w4t, at, lanes));
@@ -897,17 +917,19 @@ fn channel_tile_code(
     });
     for (i, row) in acc.iter().enumerate() {
         for (j, &a) in row.iter().enumerate() {
-            let at = (col0.clone() + Expr::i64(i as i64)) * Expr::i64(out.oc)
-                + ch0.clone()
+            let at = (col0.clone() + Expr::i64(i as i64)) * Expr::i64(oc_pad)
+                + slot0.clone()
                 + Expr::i64(j as i64 * l);
             b.store(accs, at, Expr::var(a));
         }
     }
     b.for_loop("i", 0, rows, LoopKind::Serial, |b, i| {
         let col = col0.clone() + i;
-        b.for_loop("j", 0, nvec * l, LoopKind::Vectorize, |b, j| {
-            let ch = ch0.clone() + j;
-            let a = Expr::load(accs, col.clone() * Expr::i64(out.oc) + ch.clone())
+        // The channels of the tile that exist.
+        let hi = (Expr::i64(d.m) - m0.clone()).min(Expr::i64(nvec * l));
+        b.for_loop("j", 0, hi, LoopKind::Vectorize, |b, j| {
+            let ch = ch0.clone() + j.clone();
+            let a = Expr::load(accs, col.clone() * Expr::i64(oc_pad) + slot0.clone() + j)
                 + out.comp.at(ch.clone());
             let at = output_index(d, out.oc, &ch, col.clone());
             let v = output_value(out, a, &ch, &at);
