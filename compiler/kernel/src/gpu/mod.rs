@@ -19,9 +19,9 @@ mod collapse;
 mod emulate;
 pub mod gemm;
 mod mma;
-pub mod tensor_gemm;
 pub mod rows;
 mod rules;
+pub mod tensor_gemm;
 mod vector;
 
 use crate::expr::Expr;
