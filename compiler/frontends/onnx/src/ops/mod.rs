@@ -19,6 +19,8 @@ pub(crate) mod linalg;
 pub(crate) mod loss;
 pub(crate) mod ml;
 pub(crate) mod movement;
+pub(crate) mod ms_fused;
+pub(crate) mod ms_fused_attention;
 pub(crate) mod normalization;
 pub(crate) mod pad;
 pub(crate) mod quantize;
@@ -81,7 +83,7 @@ pub(crate) const fn spec(
     }
 }
 
-const FAMILIES: [&[OpSpec]; 30] = [
+const FAMILIES: [&[OpSpec]; 31] = [
     data_dependent::SPECS,
     sequence::SPECS,
     legacy::SPECS,
@@ -104,6 +106,7 @@ const FAMILIES: [&[OpSpec]; 30] = [
     resize::SPECS,
     quantize::SPECS,
     quantize::CONTRIB_SPECS,
+    ms_fused::SPECS,
     generate::SPECS,
     training::SPECS,
     window::SPECS,
