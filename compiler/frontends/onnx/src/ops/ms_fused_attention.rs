@@ -259,10 +259,7 @@ fn refuse_unsupported(c: &NodeCtx<'_>, optional_inputs: &[(usize, &str)]) -> Res
             return Err(c.attr_error(format!("{attr}={} is not supported", c.attrs.int(attr, 0)?)));
         }
     }
-    if c.output_count() > 1 {
-        // `present` is only meaningful with `past`; an unused declaration is harmless,
-        // a used one is refused by the importer (only output 0 is produced).
-    }
+    // Only output 0 is produced: the importer refuses a model that reads `present`.
     Ok(())
 }
 
