@@ -18,6 +18,7 @@ Cases:
   original as ``bert_tiny_float``.
 - ``bert_tiny_opt``: ``optimize_model(model_type="bert", num_heads=4, hidden_size=64,
   opt_level=1)``: the fused ops it writes are listed in case.json.
+- ``bert_tiny_opt2``: the same with ``opt_level=2``.
 - ``bert_tiny_opt_dyn``: ``quantize_dynamic`` of ``bert_tiny_opt`` (QAttention when it
   appears).
 - ``ops_*``: hand-built single-op models for each op and attribute form.
@@ -328,6 +329,14 @@ def bert_tiny():
                "bert_tiny_float through onnxruntime.transformers.optimizer.optimize_model("
                "model_type='bert', num_heads=4, hidden_size=64, opt_level=1)")
     opt_path = ROOT / "bert_tiny_opt" / "model.onnx"
+    opt2 = optimize_model(str(tmp), model_type="bert", num_heads=N, hidden_size=H,
+                          opt_level=2)
+    om2 = opt2.model
+    om2.ir_version = 8
+    write_case("bert_tiny_opt2", om2, feeds,
+               "bert_tiny_float through optimize_model(..., opt_level=2): onnxruntime's "
+               "extended graph optimizations too (the embedding LayerNorm becomes a "
+               "SkipLayerNormalization)")
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     dyn = ROOT / "bert_tiny_opt_dyn.tmp.onnx"

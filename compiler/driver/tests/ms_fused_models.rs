@@ -101,6 +101,15 @@ fn optimized_bert_matches_onnxruntime() {
     }
 }
 
+/// optimize_model at opt_level 2 (the embedding sum's LayerNorm fused into a
+/// SkipLayerNormalization too).
+#[test]
+fn optimized_bert_level2_matches_onnxruntime() {
+    for level in [0, 2] {
+        check("bert_tiny_opt2", level);
+    }
+}
+
 /// quantize_dynamic of the optimized model: QAttention.
 #[test]
 fn quantized_optimized_bert_matches_onnxruntime() {
