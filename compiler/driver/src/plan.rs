@@ -60,6 +60,25 @@ struct Origin {
     /// The precision the node was lowered for (`lower_node_at`): `precision` for GPU
     /// products on tensor cores, else `F32`.
     lowered_at: Precision,
+    /// [`args_fingerprint`] of the stage's arguments as first lowered. Every code
+    /// variant runs with the first variant's arguments (packed weights, scratch sizes),
+    /// so a lowering for another vector unit must ask for exactly the same ones.
+    args: u64,
+}
+
+/// A hash of what a stage binds: graph values, scratch slots and sizes, and the
+/// contents of the constants the lowering derived (before any narrowing).
+fn args_fingerprint(args: &[ArgRef]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for a in args {
+        match a {
+            ArgRef::Value(v) => (0u8, v.0).hash(&mut h),
+            ArgRef::Scratch { slot, bytes } => (1u8, slot, bytes).hash(&mut h),
+            ArgRef::Constant(bytes) => (2u8, &bytes[..]).hash(&mut h),
+        }
+    }
+    h.finish()
 }
 
 impl Planned {
@@ -88,6 +107,15 @@ impl Planned {
                         source: e,
                     })?;
             let stage = lowered.and_then(|l| l.stages.into_iter().nth(o.stage));
+            if let Some(st) = stage
+                .as_ref()
+                .filter(|st| args_fingerprint(&st.args) != o.args)
+            {
+                return Err(DriverError::Internal(format!(
+                    "{file}: kernel `{}` lowered for {} x {}-bit vectors needs other constants or scratch than the first code variant's (every variant runs with the first one's)",
+                    st.kernel.name, unit.registers, unit.bits
+                )));
+            }
             let stage = stage.map(|mut st| {
                 neoc_kernel::narrow::narrow_params(&mut st.kernel, &o.narrowed, o.precision);
                 st
@@ -381,7 +409,8 @@ fn tensor_cores(
             source: e,
         })?;
     if let Some(st) = lowered.and_then(|l| l.stages.into_iter().nth(o.stage)) {
-        if st.kernel.params == kernel.params && st.kernel.name == kernel.name {
+        let same_args = args_fingerprint(&st.args) == o.args;
+        if st.kernel.params == kernel.params && st.kernel.name == kernel.name && same_args {
             *kernel = st.kernel;
             o.lowered_at = precision;
         }
@@ -469,6 +498,7 @@ pub fn plan_with_precision(
                         narrowed: Vec::new(),
                         precision,
                         lowered_at: Precision::F32,
+                        args: args_fingerprint(&stage.args),
                     };
                     let kernel = pending.len() as u32;
                     pending.push((stage.kernel, Some(origin)));
