@@ -83,6 +83,24 @@ pub(crate) const fn spec(
     }
 }
 
+/// A spec of a non-default domain whose operators have one version (opset 1):
+/// `com.microsoft`, `ai.onnx.preview.training`.
+pub(crate) const fn domain_spec(
+    domain: &'static str,
+    op_type: &'static str,
+    build: BuildFn,
+    note: &'static str,
+) -> OpSpec {
+    OpSpec {
+        op_type,
+        domain,
+        min_opset: 1,
+        max_opset: 1,
+        build,
+        note,
+    }
+}
+
 const FAMILIES: [&[OpSpec]; 31] = [
     data_dependent::SPECS,
     sequence::SPECS,

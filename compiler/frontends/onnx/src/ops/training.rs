@@ -31,14 +31,7 @@ use neoc_ir::{DType, IrError, Op, Tensor, ValueId};
 const DOMAIN: &str = "ai.onnx.preview.training";
 
 const fn training_spec(op_type: &'static str, build: super::BuildFn, note: &'static str) -> OpSpec {
-    OpSpec {
-        op_type,
-        domain: DOMAIN,
-        min_opset: 1,
-        max_opset: 1,
-        build,
-        note,
-    }
+    super::domain_spec(DOMAIN, op_type, build, note)
 }
 
 pub(crate) const SPECS: &[OpSpec] = &[

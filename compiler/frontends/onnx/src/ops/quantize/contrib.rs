@@ -45,14 +45,7 @@ use neoc_ir::{DType, IrError, Op, ValueId};
 const DOMAIN: &str = "com.microsoft";
 
 const fn ms(op_type: &'static str, build: super::super::BuildFn, note: &'static str) -> OpSpec {
-    OpSpec {
-        op_type,
-        domain: DOMAIN,
-        min_opset: 1,
-        max_opset: 1,
-        build,
-        note,
-    }
+    super::super::domain_spec(DOMAIN, op_type, build, note)
 }
 
 pub(crate) const SPECS: &[OpSpec] = &[
