@@ -26,7 +26,7 @@
 //! kernel column, so the innermost loop has no bounds checks and, for stride 1, reads
 //! contiguous memory. The outermost loop (image × output channel) is parallel.
 
-use super::fused::AnchorTail;
+use super::fused::{AnchorTail, Epilogue};
 use super::tiled_gemm::{BLayout, CLayout, TileShape, TiledGemm};
 use super::{Ctx, LowerError};
 use crate::expr::{Expr, UnaryOp};
@@ -323,22 +323,13 @@ fn conv_gemm(
     };
     let c_row = |bi: &Expr, row: Expr| (bi.clone() * Expr::i64(mg) + row) * Expr::i64(pixels);
     let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| {
-        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
-        let mut v = match bias {
-            Some(bb) => v + Expr::load(bb, oc.clone()),
-            None => v,
-        };
-        if let Some(epi) = &epi {
-            let img = bi.clone() / Expr::i64(groups);
-            let coords = if one_d {
-                vec![img, oc, col]
-            } else {
-                let oh = col.clone() / Expr::i64(g.ow);
-                vec![img, oc, oh, col % Expr::i64(g.ow)]
-            };
-            v = epi.value(b, v, &coords);
-        }
-        v
+        conv_output(
+            b,
+            (bias, epi.as_ref()),
+            (groups, mg, g.ow, one_d),
+            (bi, row, col),
+            v,
+        )
     };
     let gemm = TiledGemm {
         shape: TileShape::for_unit(cx.unit).with_mma(cx.mma_input()),
@@ -359,6 +350,34 @@ fn conv_gemm(
     };
     gemm.emit(&mut cx.b);
     Ok(())
+}
+
+/// A convolution GEMM's output value `v` at (batch-group `bi`, output channel `row` of
+/// its group, pixel `col`) finished: bias, then the fused epilogue at the output's
+/// coordinates `[img, oc, (oh, ow) | ow]`. Shared by the im2col and implicit GEMMs.
+fn conv_output(
+    b: &mut KernelBuilder,
+    (bias, epi): (Option<crate::BufId>, Option<&Epilogue>),
+    (groups, mg, ow, one_d): (i64, i64, i64, bool),
+    (bi, row, col): (&Expr, Expr, Expr),
+    v: Expr,
+) -> Expr {
+    let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
+    let mut v = match bias {
+        Some(bb) => v + Expr::load(bb, oc.clone()),
+        None => v,
+    };
+    if let Some(epi) = epi {
+        let img = bi.clone() / Expr::i64(groups);
+        let coords = if one_d {
+            vec![img, oc, col]
+        } else {
+            let oh = col.clone() / Expr::i64(ow);
+            vec![img, oc, oh, col % Expr::i64(ow)]
+        };
+        v = epi.value(b, v, &coords);
+    }
+    v
 }
 
 /// The convolution as an implicit GEMM for GPUs ([`crate::gpu::gemm`]): the product of
@@ -406,22 +425,13 @@ fn implicit_gemm(
     let c_at =
         |bi: &Expr, row: Expr, j: Expr| (bi.clone() * Expr::i64(mg) + row) * Expr::i64(pixels) + j;
     let finish = |b: &mut KernelBuilder, bi: &Expr, row: Expr, col: Expr, v: Expr| {
-        let oc = (bi.clone() % Expr::i64(groups)) * Expr::i64(mg) + row;
-        let mut v = match bias {
-            Some(bb) => v + Expr::load(bb, oc.clone()),
-            None => v,
-        };
-        if let Some(epi) = &epi {
-            let img = bi.clone() / Expr::i64(groups);
-            let coords = if one_d {
-                vec![img, oc, col]
-            } else {
-                let oh = col.clone() / Expr::i64(g.ow);
-                vec![img, oc, oh, col % Expr::i64(g.ow)]
-            };
-            v = epi.value(b, v, &coords);
-        }
-        v
+        conv_output(
+            b,
+            (bias, epi.as_ref()),
+            (groups, mg, g.ow, one_d),
+            (bi, row, col),
+            v,
+        )
     };
     crate::gpu::gemm::BlockGemm {
         batch: xd[0] as i64 * groups,
