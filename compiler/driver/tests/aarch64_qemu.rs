@@ -155,6 +155,28 @@ fn compile(model: &str, target: &str, dir: &Path) -> PathBuf {
     path
 }
 
+/// Every reference output of the test case in `model` (`expected/*.npy`) next to what a
+/// run wrote under the same name in `out`: (file name, (shape, reference), (shape, got)).
+#[allow(clippy::type_complexity)]
+fn expected_and_got(
+    model: &Path,
+    out: &Path,
+) -> Vec<(String, (Vec<u64>, Vec<f64>), (Vec<u64>, Vec<f64>))> {
+    std::fs::read_dir(model.join("expected"))
+        .unwrap()
+        .map(|e| {
+            let want_path = e.unwrap().path();
+            let file = want_path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let got = read_values(&out.join(&file));
+            (file, read_values(&want_path), got)
+        })
+        .collect()
+}
+
 /// A `.npy` file's values as `f64`.
 fn read_values(path: &Path) -> (Vec<u64>, Vec<f64>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -450,11 +472,7 @@ fn fp16_and_bf16_match_references_under_qemu() {
                 ));
                 continue;
             }
-            for e in std::fs::read_dir(model.join("expected")).unwrap() {
-                let want_path = e.unwrap().path();
-                let file = want_path.file_name().unwrap().to_owned();
-                let (_, want) = read_values(&want_path);
-                let (_, got) = read_values(&out.join(&file));
+            for (file, (_, want), (_, got)) in expected_and_got(&model, &out) {
                 let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
                 let err = got
                     .iter()
@@ -467,13 +485,13 @@ fn fp16_and_bf16_match_references_under_qemu() {
                     / scale;
                 println!(
                     "{name}/{} [aarch64 {}]: error {err:.3e} of the largest reference value",
-                    file.to_string_lossy(),
+                    file,
                     p.name()
                 );
                 if err > tol || got.len() != want.len() {
                     failures.push(format!(
                         "{name}/{} {}: error {err:.3e} > {tol}",
-                        file.to_string_lossy(),
+                        file,
                         p.name()
                     ));
                 }
@@ -593,15 +611,7 @@ fn int8_operator_models_match_onnxruntime_under_qemu() {
                 failures.push(e);
                 continue;
             }
-            for e in std::fs::read_dir(model.join("expected")).unwrap() {
-                let want_path = e.unwrap().path();
-                let file = want_path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let (want_shape, want) = read_values(&want_path);
-                let (got_shape, got) = read_values(&out.join(&file));
+            for (file, (want_shape, want), (got_shape, got)) in expected_and_got(&model, &out) {
                 let diff = got
                     .iter()
                     .zip(&want)
@@ -750,15 +760,7 @@ fn int8_dynamic_models_match_onnxruntime_under_qemu() {
                 failures.push(e);
                 continue;
             }
-            for e in std::fs::read_dir(model.join("expected")).unwrap() {
-                let want_path = e.unwrap().path();
-                let file = want_path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let (want_shape, want) = read_values(&want_path);
-                let (got_shape, got) = read_values(&out.join(&file));
+            for (file, (want_shape, want), (got_shape, got)) in expected_and_got(&model, &out) {
                 let err2: f64 = got.iter().zip(&want).map(|(g, w)| (g - w) * (g - w)).sum();
                 let rel_l2 = (err2 / want.iter().map(|w| w * w).sum::<f64>()).sqrt();
                 let cos = cosine(&got, &want);
