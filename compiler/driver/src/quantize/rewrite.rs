@@ -61,13 +61,7 @@ pub(super) fn quantized_values(graph: &Graph, chosen: &[&Anchor]) -> Vec<ValueId
             push(*x, &mut set);
         }
         // The output, after a ReLU that alone reads it.
-        let y = node.outputs[0];
-        let readers = graph.consumers(y);
-        let y = match readers.as_slice() {
-            [r] if graph.node(*r).op == Op::Unary(UnaryOp::Relu) => graph.node(*r).outputs[0],
-            _ => y,
-        };
-        push(y, &mut set);
+        push(after_relu(graph, node.outputs[0]), &mut set);
     }
     // Residual adds between quantized values: the sum (after a ReLU) too.
     let qset: HashSet<ValueId> = set.iter().copied().collect();
@@ -78,16 +72,18 @@ pub(super) fn quantized_values(graph: &Graph, chosen: &[&Anchor]) -> Vec<ValueId
         }
         let both = node.inputs.iter().flatten().all(|v| qset.contains(v));
         if both && node.inputs.len() == 2 {
-            let y = node.outputs[0];
-            let readers = graph.consumers(y);
-            let y = match readers.as_slice() {
-                [r] if graph.node(*r).op == Op::Unary(UnaryOp::Relu) => graph.node(*r).outputs[0],
-                _ => y,
-            };
-            push(y, &mut set);
+            push(after_relu(graph, node.outputs[0]), &mut set);
         }
     }
     set
+}
+
+/// `y`, or the output of the ReLU that alone reads it (what gets quantized then).
+fn after_relu(graph: &Graph, y: ValueId) -> ValueId {
+    match graph.consumers(y).as_slice() {
+        [r] if graph.node(*r).op == Op::Unary(UnaryOp::Relu) => graph.node(*r).outputs[0],
+        _ => y,
+    }
 }
 
 /// A copy of `graph` with QDQ around the chosen anchors (module docs, step 2).
