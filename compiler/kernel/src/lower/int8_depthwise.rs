@@ -18,8 +18,8 @@
 //! stays within the padded copy's slack; the plane's last rows run to its exact width.
 
 use super::conv::Geometry;
-use super::int8_gemm::PAD_SLACK;
-use super::int8_gemm::{bind_out, output_value, pad_stage, padded_extent, padded_len, widen};
+use super::int8_gemm::{bind_out, output_value};
+use super::int8_pad::{pad_stage, padded_extent, padded_len, widen, PAD_SLACK};
 use super::{Ctx, LowerError};
 use crate::expr::{BinaryOp, ByteSign, Expr};
 use crate::kernel::{LoopKind, ScalarType};

@@ -8,7 +8,7 @@
 //! tap against the image borders and stays scalar.
 
 use super::conv::Geometry;
-use super::int8_gemm::{pad_stage, padded_extent, padded_len};
+use super::int8_pad::{pad_stage, padded_extent, padded_len};
 use super::{Ctx, LowerError};
 use crate::expr::Expr;
 use crate::kernel::{LoopKind, ScalarType};

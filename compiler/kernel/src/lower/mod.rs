@@ -18,6 +18,7 @@ mod fused;
 mod grid_sample;
 mod int8_depthwise;
 mod int8_gemm;
+mod int8_pad;
 mod int8_pool;
 mod linalg;
 mod movement;
