@@ -14,7 +14,7 @@ use neoc_runtime::{DType, Model, TensorRef};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{case, read_npy, stored_inputs, tensor_refs, values};
+use common::{case, int8_and_float_anchors, read_npy, stored_inputs, tensor_refs, values};
 
 fn quant() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
@@ -40,25 +40,6 @@ fn targets() -> Vec<&'static str> {
         t.push("x86_64-avx512-vnni");
     }
     t
-}
-
-/// (int8 QConv, float Conv/Gemm/MatMul) nodes after `-O2`.
-fn int8_and_float_anchors(model: &Path) -> (usize, usize) {
-    let mut g = neoc_driver::import(model, &[], &[]).unwrap();
-    neoc_driver::optimize(&mut g, "model.onnx", &CompileOptions::default()).unwrap();
-    let (mut int8, mut float) = (0, 0);
-    for n in g.topo_order() {
-        let op = match &g.node(n).op {
-            neoc_ir::Op::Fused(f) => f.anchor.as_ref(),
-            op => op,
-        };
-        match op {
-            neoc_ir::Op::QConv(_) => int8 += 1,
-            neoc_ir::Op::Conv(_) | neoc_ir::Op::Gemm(_) | neoc_ir::Op::MatMul => float += 1,
-            _ => {}
-        }
-    }
-    (int8, float)
 }
 
 /// Every convolution and matrix product of the contrib-op models runs on the int8

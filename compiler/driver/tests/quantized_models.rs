@@ -11,30 +11,10 @@ use neoc_runtime::{DType, Model, TensorRef};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{case, read_npy, stored_inputs, tensor_refs, values};
+use common::{case, int8_and_float_anchors, read_npy, stored_inputs, tensor_refs, values};
 
 fn quant() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
-}
-
-/// QConv nodes (int8 kernels) and float Conv/Gemm/MatMul nodes left after `-O2`.
-fn int8_and_float_anchors(dir: &Path) -> (usize, usize) {
-    let mut g = neoc_driver::import(&dir.join("model.onnx"), &[], &[]).unwrap();
-    neoc_driver::optimize(&mut g, "model.onnx", &CompileOptions::default()).unwrap();
-    let (mut int8, mut float) = (0, 0);
-    for n in g.topo_order() {
-        let op = &g.node(n).op;
-        let op = match op {
-            neoc_ir::Op::Fused(f) => f.anchor.as_ref(),
-            op => op,
-        };
-        match op {
-            neoc_ir::Op::QConv(_) => int8 += 1,
-            neoc_ir::Op::Conv(_) | neoc_ir::Op::Gemm(_) | neoc_ir::Op::MatMul => float += 1,
-            _ => {}
-        }
-    }
-    (int8, float)
 }
 
 /// Every quantized convolution and matrix product runs on the int8 kernels (depthwise
@@ -53,7 +33,7 @@ fn quantized_anchors_become_int8_kernels() {
         ("mlp_dyn", 2, 0),
         ("conv_dyn", 3, 0),
     ] {
-        let got = int8_and_float_anchors(&quant().join(name));
+        let got = int8_and_float_anchors(&quant().join(name).join("model.onnx"));
         println!("{name}: {} int8, {} float anchors", got.0, got.1);
         assert_eq!(got, (int8, float), "{name}: (int8, float) anchors");
     }

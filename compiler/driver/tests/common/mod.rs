@@ -190,3 +190,28 @@ pub fn with_cpu_code(
         code,
     }];
 }
+
+/// (QConv nodes, i.e. int8 kernels; float Conv/Gemm/MatMul nodes) of the ONNX model at
+/// `model` after `-O2` (a fused node counts as its anchor).
+pub fn int8_and_float_anchors(model: &Path) -> (usize, usize) {
+    let mut g = neoc_driver::import(model, &[], &[]).unwrap();
+    neoc_driver::optimize(
+        &mut g,
+        "model.onnx",
+        &neoc_driver::CompileOptions::default(),
+    )
+    .unwrap();
+    let (mut int8, mut float) = (0, 0);
+    for n in g.topo_order() {
+        let op = match &g.node(n).op {
+            neoc_ir::Op::Fused(f) => f.anchor.as_ref(),
+            op => op,
+        };
+        match op {
+            neoc_ir::Op::QConv(_) => int8 += 1,
+            neoc_ir::Op::Conv(_) | neoc_ir::Op::Gemm(_) | neoc_ir::Op::MatMul => float += 1,
+            _ => {}
+        }
+    }
+    (int8, float)
+}
