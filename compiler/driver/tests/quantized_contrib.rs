@@ -11,36 +11,13 @@
 
 use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{DType, Model, TensorRef};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{case, int8_and_float_anchors, read_npy, stored_inputs, tensor_refs, values};
-
-fn quant() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
-}
-
-fn compile(path: &Path, target: &str) -> Model {
-    let opts = CompileOptions {
-        target: target.into(),
-        ..CompileOptions::default()
-    };
-    let (artifact, _) = compile_file(path, &opts)
-        .unwrap_or_else(|e| panic!("{}: compile failed: {e}", path.display()));
-    Model::from_bytes(artifact.to_bytes()).unwrap()
-}
-
-/// AVX2 always, AVX-512 (with and without VNNI) where this CPU runs it.
-fn targets() -> Vec<&'static str> {
-    let mut t = vec!["x86_64-avx2"];
-    if std::arch::is_x86_feature_detected!("avx512bw") {
-        t.push("x86_64-avx512");
-    }
-    if std::arch::is_x86_feature_detected!("avx512vnni") {
-        t.push("x86_64-avx512-vnni");
-    }
-    t
-}
+use common::{
+    case, compile, int8_and_float_anchors, int8_targets as targets, quant, read_npy, stored_inputs,
+    tensor_refs, values,
+};
 
 /// Every convolution and matrix product of the contrib-op models runs on the int8
 /// kernels: QGemm (u8, i8 and float output), DynamicQuantizeMatMul and
@@ -98,7 +75,7 @@ fn u8_max_pool_runs_on_u8() {
 fn contrib_ops_match_onnxruntime() {
     let dir = quant().join("qop_contrib");
     for target in targets() {
-        let model = compile(&dir.join("model.onnx"), target);
+        let model = compile(&dir, target);
         let inputs = stored_inputs(&model, &dir);
         let outputs = model.run(&tensor_refs(&inputs)).unwrap();
         for (spec, got) in model.outputs().iter().zip(&outputs) {
@@ -182,7 +159,7 @@ fn digits_qop_ms_accuracy() {
     let x = read_npy(&test.join("x.npy"));
     let y = read_npy(&test.join("y.npy")).values();
     for target in targets() {
-        let model = compile(&dir.join("model.onnx"), target);
+        let model = compile(&dir, target);
         let mut ctx = model.new_context_with_threads(1).unwrap();
         let (mut right, mut logits) = (0, Vec::new());
         for (i, label) in y.iter().enumerate() {

@@ -8,14 +8,13 @@
 
 use neoc_driver::{compile_file, CompileOptions};
 use neoc_runtime::{DType, Model, TensorRef};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{case, int8_and_float_anchors, read_npy, stored_inputs, tensor_refs, values};
-
-fn quant() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
-}
+use common::{
+    case, compile, int8_and_float_anchors, int8_targets as targets, quant, read_npy, stored_inputs,
+    tensor_refs, values,
+};
 
 /// Every quantized convolution and matrix product runs on the int8 kernels (depthwise
 /// ones too); what stays float: qop_ops' ConvInteger (u8 weights) and digits_qop's Gemm
@@ -83,29 +82,6 @@ fn quantized_max_pool_runs_on_u8() {
         .map(|n| g.value(g.node(n).inputs[0].unwrap()).ty.dtype)
         .collect();
     assert_eq!(pools, [neoc_ir::DType::U8], "the MaxPool's input types");
-}
-
-fn compile(dir: &Path, target: &str) -> Model {
-    let opts = CompileOptions {
-        target: target.into(),
-        ..CompileOptions::default()
-    };
-    let (artifact, _) = compile_file(&dir.join("model.onnx"), &opts)
-        .unwrap_or_else(|e| panic!("{}: compile failed: {e}", dir.display()));
-    Model::from_bytes(artifact.to_bytes()).unwrap()
-}
-
-/// The targets whose int8 code paths differ: AVX-512 VNNI (when this CPU has it),
-/// AVX-512 without VNNI, AVX2 (portable byte products), as far as this CPU runs them.
-fn targets() -> Vec<&'static str> {
-    let mut t = vec!["x86_64-avx2"];
-    if std::arch::is_x86_feature_detected!("avx512bw") {
-        t.push("x86_64-avx512");
-    }
-    if std::arch::is_x86_feature_detected!("avx512vnni") {
-        t.push("x86_64-avx512-vnni");
-    }
-    t
 }
 
 /// QLinearConv / QLinearMatMul (u8, within one quantum) and ConvInteger /

@@ -215,3 +215,32 @@ pub fn int8_and_float_anchors(model: &Path) -> (usize, usize) {
     }
     (int8, float)
 }
+
+/// `testmodels/quant`: the int8 test cases (`testmodels/quant/generate.py`).
+pub fn quant() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testmodels/quant")
+}
+
+/// The test case in `dir` (`dir/model.onnx`) compiled for `target` and loaded.
+pub fn compile(dir: &Path, target: &str) -> neoc_runtime::Model {
+    let opts = neoc_driver::CompileOptions {
+        target: target.into(),
+        ..neoc_driver::CompileOptions::default()
+    };
+    let (artifact, _) = neoc_driver::compile_file(&dir.join("model.onnx"), &opts)
+        .unwrap_or_else(|e| panic!("{}: compile failed: {e}", dir.display()));
+    neoc_runtime::Model::from_bytes(artifact.to_bytes()).unwrap()
+}
+
+/// The x86 targets whose int8 code paths differ, as far as this CPU runs them: AVX2
+/// (`pmaddwd` byte products), AVX-512 without VNNI, AVX-512 VNNI.
+pub fn int8_targets() -> Vec<&'static str> {
+    let mut t = vec!["x86_64-avx2"];
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        t.push("x86_64-avx512");
+    }
+    if std::arch::is_x86_feature_detected!("avx512vnni") {
+        t.push("x86_64-avx512-vnni");
+    }
+    t
+}
