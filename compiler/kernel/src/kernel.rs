@@ -239,6 +239,39 @@ pub struct Kernel {
     pub gpu: Option<GpuLaunch>,
 }
 
+impl Stmt {
+    /// The statement with the statement lists it holds (a loop's body, an `if`'s
+    /// branches) replaced by `f` of them; other statements unchanged. For rewrites that
+    /// act on some statements and only recurse through the rest.
+    pub fn map_bodies(self, f: &mut dyn FnMut(Vec<Stmt>) -> Vec<Stmt>) -> Stmt {
+        match self {
+            Stmt::For {
+                var,
+                lo,
+                hi,
+                kind,
+                body,
+            } => Stmt::For {
+                var,
+                lo,
+                hi,
+                kind,
+                body: f(body),
+            },
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => Stmt::If {
+                cond,
+                then: f(then),
+                otherwise: f(otherwise),
+            },
+            other => other,
+        }
+    }
+}
+
 impl Kernel {
     /// The parameter `b` names (`None` for a block-local array).
     pub fn param(&self, b: BufId) -> Option<&Param> {

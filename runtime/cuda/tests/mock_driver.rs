@@ -79,13 +79,13 @@ fn artifact_and_cpu_kernels(
     (artifact.to_bytes(), path)
 }
 
-fn check_outputs(model: &mut CudaModel, dir: &Path, name: &str) -> usize {
-    let case: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
-    let (rtol, atol) = (
-        case["rtol"].as_f64().unwrap(),
-        case["atol"].as_f64().unwrap(),
-    );
+/// Runs `model` on the case's stored inputs; every output's values next to its
+/// onnxruntime reference (`expected/<output>.npy`).
+fn outputs_and_references(
+    model: &mut CudaModel,
+    dir: &Path,
+    name: &str,
+) -> Vec<(Vec<f64>, Vec<f64>)> {
     let inputs: Vec<npy::Npy> = model
         .inputs()
         .iter()
@@ -96,11 +96,29 @@ fn check_outputs(model: &mut CudaModel, dir: &Path, name: &str) -> usize {
         .map(|t| neoc_runtime::TensorRef::new(t.dtype, &t.shape, &t.data))
         .collect();
     let outs = model.run(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    model
+        .outputs()
+        .iter()
+        .zip(&outs)
+        .map(|(spec, got)| {
+            let want = npy::read(&dir.join("expected").join(format!("{}.npy", spec.name))).unwrap();
+            (
+                npy::values(got.dtype(), got.as_bytes()).unwrap(),
+                npy::values(want.dtype, &want.data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn check_outputs(model: &mut CudaModel, dir: &Path, name: &str) -> usize {
+    let case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+    let (rtol, atol) = (
+        case["rtol"].as_f64().unwrap(),
+        case["atol"].as_f64().unwrap(),
+    );
     let mut bad = 0;
-    for (spec, got) in model.outputs().iter().zip(&outs) {
-        let want = npy::read(&dir.join("expected").join(format!("{}.npy", spec.name))).unwrap();
-        let g = npy::values(got.dtype(), got.as_bytes()).unwrap();
-        let w = npy::values(want.dtype, &want.data).unwrap();
+    for (g, w) in outputs_and_references(model, dir, name) {
         bad += g
             .iter()
             .zip(&w)
@@ -114,21 +132,8 @@ fn check_outputs(model: &mut CudaModel, dir: &Path, name: &str) -> usize {
 
 /// The largest error of any output over that output's largest reference magnitude.
 fn scaled_error(model: &mut CudaModel, dir: &Path, name: &str) -> f64 {
-    let inputs: Vec<npy::Npy> = model
-        .inputs()
-        .iter()
-        .map(|s| npy::read(&dir.join("inputs").join(format!("{}.npy", s.name))).unwrap())
-        .collect();
-    let refs: Vec<_> = inputs
-        .iter()
-        .map(|t| neoc_runtime::TensorRef::new(t.dtype, &t.shape, &t.data))
-        .collect();
-    let outs = model.run(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut worst = 0f64;
-    for (spec, got) in model.outputs().iter().zip(&outs) {
-        let want = npy::read(&dir.join("expected").join(format!("{}.npy", spec.name))).unwrap();
-        let g = npy::values(got.dtype(), got.as_bytes()).unwrap();
-        let w = npy::values(want.dtype, &want.data).unwrap();
+    for (g, w) in outputs_and_references(model, dir, name) {
         let scale = w.iter().fold(0f64, |m, v| m.max(v.abs()));
         let err = g
             .iter()

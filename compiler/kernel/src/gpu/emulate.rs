@@ -125,28 +125,6 @@ impl Emulation {
         let mut out = Vec::with_capacity(stmts.len());
         for s in stmts {
             match s {
-                Stmt::For {
-                    var,
-                    lo,
-                    hi,
-                    kind,
-                    body,
-                } => out.push(Stmt::For {
-                    var,
-                    lo,
-                    hi,
-                    kind,
-                    body: self.hoist_shuffles(body),
-                }),
-                Stmt::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => out.push(Stmt::If {
-                    cond,
-                    then: self.hoist_shuffles(then),
-                    otherwise: self.hoist_shuffles(otherwise),
-                }),
                 Stmt::Assign { var, value } if has_shuffle(&value) => {
                     let value = self.hoist_in(value, &mut out);
                     out.push(Stmt::Assign { var, value });
@@ -155,7 +133,7 @@ impl Emulation {
                     let value = self.hoist_in(value, &mut out);
                     out.push(Stmt::Store { buf, index, value });
                 }
-                s => out.push(s),
+                s => out.push(s.map_bodies(&mut |b| self.hoist_shuffles(b))),
             }
         }
         out

@@ -45,7 +45,7 @@ pub fn expand_mma(k: &Kernel) -> Kernel {
         ty: ScalarType::F32,
         lanes: 1,
     });
-    out.body = frags.block(&k.body);
+    out.body = frags.block(k.body.clone());
     out
 }
 
@@ -72,37 +72,15 @@ struct Fragments {
 }
 
 impl Fragments {
-    fn block(&self, stmts: &[Stmt]) -> Vec<Stmt> {
+    fn block(&self, stmts: Vec<Stmt>) -> Vec<Stmt> {
         let mut out = Vec::with_capacity(stmts.len());
         for s in stmts {
             match s {
                 Stmt::Assign {
                     var,
                     value: Expr::Mma { a, b, c, input },
-                } => self.step(&mut out, *var, (*a, *b, *c), *input),
-                Stmt::For {
-                    var,
-                    lo,
-                    hi,
-                    kind,
-                    body,
-                } => out.push(Stmt::For {
-                    var: *var,
-                    lo: lo.clone(),
-                    hi: hi.clone(),
-                    kind: *kind,
-                    body: self.block(body),
-                }),
-                Stmt::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => out.push(Stmt::If {
-                    cond: cond.clone(),
-                    then: self.block(then),
-                    otherwise: self.block(otherwise),
-                }),
-                other => out.push(other.clone()),
+                } => self.step(&mut out, var, (a, b, c), input),
+                other => out.push(other.map_bodies(&mut |b| self.block(b))),
             }
         }
         out
